@@ -1,0 +1,169 @@
+"""The ``microgrid`` command: thin — parse, call the library, map errors to exit codes.
+
+Exit codes: 0 success; 1 internal error; 2 bad input (site, profiles, state, arguments);
+3 no feasible (or no trustworthy) plan.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from microgrid.dispatch import plan as make_plan
+from microgrid.errors import InfeasibleError, InputError, MicrogridError, SolveError
+from microgrid.plans import Plan
+from microgrid.profiles import read_profiles
+from microgrid.site import read_site
+from microgrid.state import read_state
+
+EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_NO_PLAN = 0, 1, 2, 3
+
+app = typer.Typer(
+    name="microgrid",
+    help="Manage an energy island: validate a site, plan its dispatch (MILP, HiGHS).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False)
+
+SiteArg = Annotated[Path, typer.Argument(help="Site file (YAML), e.g. models/sites/hospital.yaml.", show_default=False)]
+
+
+def _fail(code: int, message: str) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}", markup=True)
+    return typer.Exit(code)
+
+
+@app.command()
+def validate(
+    site: SiteArg,
+    profiles: Annotated[
+        Path | None, typer.Option("--profiles", help="Also check this profiles CSV against the site.")
+    ] = None,
+    state: Annotated[Path | None, typer.Option("--state", help="Also check this state JSON against the site.")] = None,
+) -> None:
+    """Check a site file (and optionally profiles and state): exit 0, or 2 listing every problem."""
+    try:
+        parsed = read_site(site)
+        if profiles is not None:
+            read_profiles(profiles, parsed)
+        if state is not None:
+            read_state(state, parsed)
+    except InputError as exc:
+        raise _fail(EXIT_BAD_INPUT, str(exc)) from None
+    what = ", ".join(str(p) for p in (site, profiles, state) if p is not None)
+    out.print(f"ok: {what}")
+
+
+@app.command("plan")
+def plan_command(
+    site: SiteArg,
+    profiles: Annotated[
+        Path,
+        typer.Option(
+            "--profiles",
+            help="Forecast CSV: one row per step (the spacing sets the step length), loads and PV in kW.",
+            show_default=False,
+        ),
+    ],
+    state: Annotated[
+        Path | None,
+        typer.Option("--state", help="Current state JSON (SOC fraction, genset on/hours, fuel stock in fuel units)."),
+    ] = None,
+    out_csv: Annotated[
+        Path | None, typer.Option("--out", help="Write the plan CSV here (powers in kW, SOC as a fraction).")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object on stdout (status, objective, mip_gap, ...).")
+    ] = False,
+    mip_gap: Annotated[
+        float | None,
+        typer.Option("--mip-gap", min=0.0, max=0.999, help="Relative MIP gap (overrides control.mip_gap)."),
+    ] = None,
+    time_limit_s: Annotated[
+        float | None,
+        typer.Option("--time-limit-s", min=0.01, help="Solver time limit in seconds (overrides control.time_limit_s)."),
+    ] = None,
+) -> None:
+    """Plan the dispatch of SITE for the forecast in --profiles.
+
+    Exit 0 with a plan, 2 on bad input (message on stderr), 3 when no feasible plan exists.
+    """
+    try:
+        parsed = read_site(site)
+        result = make_plan(
+            parsed,
+            read_profiles(profiles, parsed),
+            None if state is None else read_state(state, parsed),
+            mip_gap=mip_gap,
+            time_limit_s=time_limit_s,
+        )
+        if out_csv is not None:
+            result.to_csv(out_csv)
+    except InputError as exc:
+        raise _fail(EXIT_BAD_INPUT, str(exc)) from None
+    except (InfeasibleError, SolveError) as exc:
+        if as_json:
+            status = "infeasible" if isinstance(exc, InfeasibleError) else "error"
+            print(json.dumps({"status": status, "objective": None, "mip_gap": None, "message": str(exc)}))
+        raise _fail(EXIT_NO_PLAN, str(exc)) from None
+    except OSError as exc:
+        raise _fail(EXIT_BAD_INPUT, f"{out_csv}: cannot write the plan: {exc}") from None
+    if as_json:
+        print(result.to_json())
+    else:
+        _print_summary(result, out_csv)
+
+
+def _print_summary(result: Plan, out_csv: Path | None) -> None:
+    currency = result.site.site.currency
+    head = (
+        f"[bold]{result.site.site.name}[/]: {result.steps} steps of {result.step_hours:g} h, "
+        f"status [bold]{result.status.value}[/], gap {result.mip_gap:.2%}, solved in {result.solve_seconds:.2f} s"
+    )
+    out.print(head)
+    cost = Table(title=f"Cost ({currency})", title_justify="left")
+    cost.add_column("part")
+    cost.add_column(currency, justify="right")
+    for part, value in result.cost().as_dict().items():
+        cost.add_row(part, f"{value:,.2f}", style="bold" if part == "total" else None)
+    out.print(cost)
+    figures = Table(title="Energy and fuel", title_justify="left")
+    figures.add_column("figure")
+    figures.add_column("value", justify="right")
+    for tier, kwh in result.energy_shed_kwh().items():
+        figures.add_row(f"shed {tier}", f"{kwh:,.1f} kWh")
+    for fuel, amount in result.fuel_burnt().items():
+        figures.add_row(f"fuel burnt: {fuel}", f"{amount:,.1f} {result.site.fuels[fuel].unit}")
+    for gen, starts in result.generator_starts().items():
+        figures.add_row(f"starts {gen}", str(starts))
+    out.print(figures)
+    if out_csv is not None:
+        out.print(f"plan written to {out_csv}")
+
+
+def main() -> None:
+    """Entry point of the ``microgrid`` script."""
+    try:
+        app()
+    except MicrogridError as exc:  # anything not mapped above is still a clear one-liner
+        err.print(f"error: {exc}")
+        sys.exit(EXIT_INTERNAL)
+    except Exception as exc:
+        if os.environ.get("MICROGRID_DEBUG"):
+            raise
+        err.print(f"internal error: {type(exc).__name__}: {exc} (set MICROGRID_DEBUG=1 for the traceback)")
+        sys.exit(EXIT_INTERNAL)
+
+
+if __name__ == "__main__":
+    main()

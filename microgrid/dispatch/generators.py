@@ -1,0 +1,72 @@
+"""Spec section "Generators g"."""
+
+from __future__ import annotations
+
+import pyomo.environ as pyo
+
+from microgrid.dispatch.inputs import DispatchInputs, ceil_steps
+from microgrid.site import Generator
+
+
+def add_generators(m: pyo.ConcreteModel, inp: DispatchInputs) -> None:
+    """On u ∈ {0,1}, start s ≥ 0, stop z ≥ 0, output p [kW] and fuel burnt F::
+
+    Pmin · u[g,t] ≤ p[g,t] ≤ Pmax · u[g,t]
+    s[g,t] ≥ u[g,t] − u[g,t−1],   z[g,t] ≥ u[g,t−1] − u[g,t],   u[g,−1] = on0
+    Σ_{τ=max(0,t−U+1)}^{t} s[g,τ] ≤ u[g,t]          U = ceil(min_up_h / Δ)
+    Σ_{τ=max(0,t−D+1)}^{t} z[g,τ] ≤ 1 − u[g,t]      D = ceil(min_down_h / Δ)
+    u[g,t] = on0 for t < ceil((min_up_h − h0) / Δ)   (or min_down_h when off)
+    F[g,t] = Δ · (a · p[g,t] + b0 · u[g,t])          [fuel units]
+    """
+    gens = {g.id: g for g in inp.site.generators}
+    dt = inp.step_h
+    m.G = pyo.Set(initialize=list(gens), ordered=True)
+    m.gen_on = pyo.Var(m.G, m.T, within=pyo.Binary)
+    m.gen_start = pyo.Var(m.G, m.T, within=pyo.NonNegativeReals)
+    m.gen_stop = pyo.Var(m.G, m.T, within=pyo.NonNegativeReals)
+    m.gen_kw = pyo.Var(m.G, m.T, bounds=lambda _, g, t: (0.0, gens[g].max_kw))
+    on0 = {g: inp.state.generators[g].on for g in gens}
+
+    def prev_on(m: pyo.ConcreteModel, g: str, t: int) -> pyo.Expression | int:
+        return m.gen_on[g, t - 1] if t > 0 else int(on0[g])
+
+    m.gen_min = pyo.Constraint(m.G, m.T, rule=lambda m, g, t: gens[g].min_kw * m.gen_on[g, t] <= m.gen_kw[g, t])
+    m.gen_max = pyo.Constraint(m.G, m.T, rule=lambda m, g, t: m.gen_kw[g, t] <= gens[g].max_kw * m.gen_on[g, t])
+    m.gen_start_def = pyo.Constraint(
+        m.G, m.T, rule=lambda m, g, t: m.gen_start[g, t] >= m.gen_on[g, t] - prev_on(m, g, t)
+    )
+    m.gen_stop_def = pyo.Constraint(
+        m.G, m.T, rule=lambda m, g, t: m.gen_stop[g, t] >= prev_on(m, g, t) - m.gen_on[g, t]
+    )
+    up = {g: ceil_steps(gen.min_up_h, dt) for g, gen in gens.items()}
+    down = {g: ceil_steps(gen.min_down_h, dt) for g, gen in gens.items()}
+    m.gen_min_up = pyo.Constraint(
+        [(g, t) for g in gens for t in range(inp.steps) if up[g] > 0],
+        rule=lambda m, g, t: sum(m.gen_start[g, k] for k in range(max(0, t - up[g] + 1), t + 1)) <= m.gen_on[g, t],
+    )
+    m.gen_min_down = pyo.Constraint(
+        [(g, t) for g in gens for t in range(inp.steps) if down[g] > 0],
+        rule=lambda m, g, t: sum(m.gen_stop[g, k] for k in range(max(0, t - down[g] + 1), t + 1)) <= 1 - m.gen_on[g, t],
+    )
+    for g, gen in gens.items():
+        for t in range(min(inp.steps, initial_lock_steps(gen, inp))):
+            m.gen_on[g, t].fix(int(on0[g]))
+    m.fuel_burnt = pyo.Expression(
+        m.G,
+        m.T,
+        rule=lambda m, g, t: (
+            dt * (gens[g].fuel_per_kwh * m.gen_kw[g, t] + gens[g].fuel_per_hour_running * m.gen_on[g, t])
+        ),
+    )
+
+
+def initial_lock_steps(gen: Generator, inp: DispatchInputs) -> int:
+    """Steps at the start during which the genset must keep its initial state.
+
+    ``ceil((min_up_h − h0) / Δ)`` when running, ``ceil((min_down_h − h0) / Δ)`` when stopped.
+    """
+    state = inp.state.generators[gen.id]
+    minimum_h = gen.min_up_h if state.on else gen.min_down_h
+    if state.hours_in_state >= minimum_h:
+        return 0
+    return ceil_steps(minimum_h - state.hours_in_state, inp.step_h)

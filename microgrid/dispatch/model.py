@@ -1,0 +1,41 @@
+"""build_model: the reference dispatch MILP of ``shared/spec/dispatch-model.md``.
+
+Reads like the spec's table of contents: one ``add_*`` per section. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import pyomo.environ as pyo
+
+from microgrid.dispatch.balance import add_balance, add_objective
+from microgrid.dispatch.batteries import add_batteries
+from microgrid.dispatch.fuels import add_fuels
+from microgrid.dispatch.generators import add_generators
+from microgrid.dispatch.grid import add_grid
+from microgrid.dispatch.inputs import DispatchInputs
+from microgrid.dispatch.loads import add_loads
+from microgrid.dispatch.pv import add_pv
+
+
+def build_model(
+    inp: DispatchInputs, *, battery_mode_binaries: bool = True, grid_direction_binaries: bool = True
+) -> pyo.ConcreteModel:
+    """Build the spec's model for ``inp``.
+
+    Parameters
+    ----------
+    battery_mode_binaries, grid_direction_binaries
+        Leave the batteries' mode and the grid's direction binaries out (a relaxation). The
+        caller must check and repair the solution (see :mod:`microgrid.dispatch.optimize`).
+    """
+    m = pyo.ConcreteModel(name=inp.site.site.name)
+    m.T = pyo.Set(initialize=range(inp.steps), ordered=True)
+    add_batteries(m, inp, mode_binaries=battery_mode_binaries)
+    add_generators(m, inp)
+    add_fuels(m, inp)
+    add_pv(m, inp)
+    add_loads(m, inp)
+    add_grid(m, inp, direction_binaries=grid_direction_binaries)
+    add_balance(m, inp)
+    add_objective(m, inp)
+    return m

@@ -1,0 +1,157 @@
+"""Build → solve → extract → check: turn a site, a forecast and a state into a trusted Plan.
+
+Two binaries of the spec are dropped when doing so provably cannot change the optimum:
+
+* the grid direction k[t], whenever ci[t] ≥ ce[t] at every step: simultaneous import and
+  export then never pays, and netting them afterwards keeps the power and lowers the cost;
+* the battery mode m[b,t], tentatively: the model without it is a relaxation, so its optimum
+  is a lower bound. When its solution charges and discharges no battery at once (or can be
+  netted without crossing an SOC ceiling, which never raises the cost since wear and terminal
+  values are ≥ 0), it is optimal for the spec's model too. Otherwise the model is solved again
+  with the binaries, within what is left of the time limit.
+
+Either way the reported objective is the spec model's objective of the returned plan.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from microgrid.dispatch.inputs import DispatchInputs
+from microgrid.dispatch.model import build_model
+from microgrid.dispatch.results import check_plan, extract, net_batteries, net_grid
+from microgrid.dispatch.solve import SolveResult, solve_model
+from microgrid.errors import InfeasibleError, SolveError
+from microgrid.plans import Plan, SolveStatus
+from microgrid.profiles import Profiles, profiles_from_frame, read_profiles
+from microgrid.site import Site, read_site
+from microgrid.state import SiteState, read_state, state_from_dict
+
+__all__ = ["optimize", "plan"]
+
+log = logging.getLogger(__name__)
+
+
+def _attempt(
+    inp: DispatchInputs, *, mode_binaries: bool, time_limit_s: float, threads: int | None
+) -> tuple[pd.DataFrame | None, SolveResult, dict[str, float]]:
+    relax_grid = inp.grid_arbitrage_impossible()
+    t0 = time.perf_counter()
+    model = build_model(inp, battery_mode_binaries=mode_binaries, grid_direction_binaries=not relax_grid)
+    t1 = time.perf_counter()
+    result = solve_model(model, mip_gap=inp.mip_gap, time_limit_s=time_limit_s, threads=threads)
+    t2 = time.perf_counter()
+    frame = None
+    if result.status.has_solution:
+        frame = extract(model, inp)
+        if relax_grid:
+            frame = net_grid(frame)
+        if not mode_binaries:
+            frame = net_batteries(frame, inp)
+    timings = {"build": t1 - t0, "solve": t2 - t1, "highs": result.highs_seconds, "extract": time.perf_counter() - t2}
+    return frame, result, timings
+
+
+def _no_plan(result: SolveResult, name: str) -> SolveError:
+    if result.status in (SolveStatus.INFEASIBLE, SolveStatus.TIME_LIMIT_NO_SOLUTION):
+        why = (
+            "is infeasible" if result.status is SolveStatus.INFEASIBLE else "has no feasible plan within the time limit"
+        )
+        return InfeasibleError(f"the dispatch model of {name!r} {why}")
+    return SolveError(f"HiGHS failed on {name!r}: {result.status.value}")
+
+
+def optimize(inp: DispatchInputs, *, threads: int | None = None) -> Plan:
+    """Solve the spec's dispatch model for ``inp`` and return a checked :class:`Plan`.
+
+    Raises
+    ------
+    InfeasibleError
+        No feasible plan exists (or none was found within the time limit).
+    SolveError
+        HiGHS failed, or its plan fails the residual checks.
+    """
+    started = time.perf_counter()
+    relax_modes = bool(inp.site.batteries)
+    frame, result, timings = _attempt(
+        inp, mode_binaries=not relax_modes, time_limit_s=inp.time_limit_s, threads=threads
+    )
+    if relax_modes and frame is None and result.status.has_solution:
+        left = max(1.0, inp.time_limit_s - (time.perf_counter() - started))
+        log.info("relaxed battery modes needed simultaneous charge/discharge: solving with mode binaries")
+        frame, result, again = _attempt(inp, mode_binaries=True, time_limit_s=left, threads=threads)
+        timings = {k: timings[k] + again[k] for k in timings}
+    if frame is None:
+        raise _no_plan(result, inp.site.site.name)
+    problems = check_plan(frame, inp)
+    if problems:
+        raise SolveError(f"the plan from HiGHS fails its checks: {'; '.join(problems)}")
+    draft = Plan(frame, inp.site, inp.profiles, inp.state, result.status, 0.0, 0.0, result.wall_seconds, timings)
+    objective = draft.cost().total
+    gap = _gap(objective, result.dual_bound)
+    status = (
+        SolveStatus.OPTIMAL if result.status is SolveStatus.OPTIMAL or gap <= inp.mip_gap + 1e-12 else result.status
+    )
+    return Plan(frame, inp.site, inp.profiles, inp.state, status, objective, gap, timings["solve"], timings)
+
+
+def _gap(objective: float, bound: float | None) -> float:
+    if bound is None:
+        return float("inf")
+    diff = max(0.0, objective - bound)
+    return 0.0 if diff <= 1e-9 * max(1.0, abs(objective)) else diff / max(abs(objective), 1e-9)
+
+
+def plan(
+    site: Site | str | Path,
+    profiles: Profiles | pd.DataFrame | str | Path,
+    state: SiteState | dict[str, object] | str | Path | None = None,
+    *,
+    mip_gap: float | None = None,
+    time_limit_s: float | None = None,
+    threads: int | None = None,
+) -> Plan:
+    """Plan the dispatch of ``site`` for ``profiles`` from ``state`` (the notebook entry point).
+
+    Parameters
+    ----------
+    site
+        A :class:`Site` or the path of a site YAML.
+    profiles
+        :class:`Profiles`, a frame in the profiles-CSV layout, or the path of a profiles CSV.
+    state
+        :class:`SiteState`, a dict in the state-JSON layout, a path, or None for the site's
+        ``initial_*`` values.
+    mip_gap, time_limit_s
+        Override the site's ``control.mip_gap`` (relative) and ``control.time_limit_s`` [s].
+    threads
+        HiGHS threads (None: HiGHS's default).
+
+    Returns
+    -------
+    Plan
+        Call ``.to_frame()`` for the per-step table, ``.summary()`` for the figures.
+    """
+    site = site if isinstance(site, Site) else read_site(site)
+    if isinstance(profiles, pd.DataFrame):
+        profiles = profiles_from_frame(profiles.reset_index() if "timestamp" not in profiles else profiles, site)
+    elif not isinstance(profiles, Profiles):
+        profiles = read_profiles(profiles, site)
+    if state is None:
+        state = SiteState.initial(site)
+    elif isinstance(state, dict):
+        state = state_from_dict(state, site)
+    elif not isinstance(state, SiteState):
+        state = read_state(state, site)
+    inputs = DispatchInputs(
+        site=site,
+        profiles=profiles,
+        state=state,
+        mip_gap=site.control.mip_gap if mip_gap is None else mip_gap,
+        time_limit_s=site.control.time_limit_s if time_limit_s is None else time_limit_s,
+    )
+    return optimize(inputs, threads=threads)

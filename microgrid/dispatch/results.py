@@ -1,0 +1,174 @@
+"""Extract a plan frame from a solved model, repair relaxed parts, and check residuals.
+
+A plan is only trusted when :func:`check_plan` finds no problem: power balance and SOC
+dynamics hold in every step, and every value lies within its bounds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyomo.environ as pyo
+
+from microgrid.dispatch.inputs import DispatchInputs
+
+__all__ = ["check_plan", "extract", "net_batteries", "net_grid"]
+
+_ABS_TOL_KW = 1e-4
+"""Residual tolerance in kW (and kWh for energies); HiGHS's own feasibility tolerance is 1e-7."""
+
+
+def _nonneg(values: np.ndarray) -> np.ndarray:
+    """Clip solver noise below zero (``+ 0.0`` also turns -0.0 into 0.0)."""
+    out: np.ndarray = np.maximum(values, 0.0) + 0.0
+    return out
+
+
+def _values(var: pyo.Var, key: object, steps: int) -> np.ndarray:
+    out = np.array([var[key, t].value if key is not None else var[t].value for t in range(steps)], dtype=float)
+    out[np.isnan(out)] = 0.0
+    return out
+
+
+def extract(m: pyo.ConcreteModel, inp: DispatchInputs) -> pd.DataFrame:
+    """Read the solved model into the spec's plan columns (index: step start, UTC)."""
+    site, steps, dt = inp.site, inp.steps, inp.step_h
+    cols: dict[str, np.ndarray] = {}
+    for bat in site.batteries:
+        cols[f"battery.{bat.id}.charge_kw"] = _nonneg(_values(m.charge_kw, bat.id, steps))
+        cols[f"battery.{bat.id}.discharge_kw"] = _nonneg(_values(m.discharge_kw, bat.id, steps))
+        cols[f"battery.{bat.id}.soc"] = _values(m.energy_kwh, bat.id, steps) / bat.capacity_kwh
+    for gen in site.generators:
+        on = np.round(_values(m.gen_on, gen.id, steps))
+        kw = _nonneg(_values(m.gen_kw, gen.id, steps)) * on
+        cols[f"generator.{gen.id}.kw"] = kw
+        cols[f"generator.{gen.id}.on"] = on.astype(int)
+        cols[f"generator.{gen.id}.fuel"] = dt * (gen.fuel_per_kwh * kw + gen.fuel_per_hour_running * on)
+    for arr in site.pv:
+        cols[f"pv.{arr.id}.kw"] = _nonneg(_values(m.pv_kw, arr.id, steps))
+    for tier in site.loads:
+        demand = inp.profiles.load_kw[tier.id].to_numpy()
+        shed = np.clip(_values(m.shed_kw, tier.id, steps), 0.0, demand) + 0.0
+        cols[f"load.{tier.id}.served_kw"] = demand - shed
+        cols[f"load.{tier.id}.shed_kw"] = shed
+    cols["grid.import_kw"] = _nonneg(_values(m.import_kw, None, steps))
+    cols["grid.export_kw"] = _nonneg(_values(m.export_kw, None, steps))
+    frame = pd.DataFrame(cols, index=inp.profiles.index.copy())
+    frame.index.name = "timestamp"
+    return frame
+
+
+def net_grid(frame: pd.DataFrame) -> pd.DataFrame:
+    """Replace simultaneous import y and export q by their net flow.
+
+    Valid whenever ci[t] ≥ ce[t]: the net flow is the same power at no higher cost.
+    """
+    out = frame.copy()
+    both = np.minimum(out["grid.import_kw"], out["grid.export_kw"])
+    out["grid.import_kw"] -= both
+    out["grid.export_kw"] -= both
+    return out
+
+
+def _energy_kwh(charge: np.ndarray, discharge: np.ndarray, soc0: float, bat: object, dt: float) -> np.ndarray:
+    eta_c, eta_d, cap = bat.charge_efficiency, bat.discharge_efficiency, bat.capacity_kwh  # type: ignore[attr-defined]
+    energy: np.ndarray = soc0 * cap + np.cumsum(dt * (eta_c * charge - discharge / eta_d))
+    return energy
+
+
+def net_batteries(frame: pd.DataFrame, inp: DispatchInputs) -> pd.DataFrame | None:
+    """Remove simultaneous charge and discharge of a battery, keeping its net power.
+
+    Netting stores more energy (less is lost), so it never raises the objective (wear and
+    terminal value are ≥ 0), but it may push the SOC above its ceiling: then None is
+    returned and the caller must solve with the mode binaries.
+    """
+    out = frame.copy()
+    for bat in inp.site.batteries:
+        c_col, d_col = f"battery.{bat.id}.charge_kw", f"battery.{bat.id}.discharge_kw"
+        both = np.minimum(out[c_col].to_numpy(), out[d_col].to_numpy())
+        if not np.any(both > _ABS_TOL_KW):
+            continue
+        charge, discharge = out[c_col].to_numpy() - both, out[d_col].to_numpy() - both
+        soc0 = inp.state.soc.get(bat.id, bat.initial_soc)
+        energy = _energy_kwh(charge, discharge, soc0, bat, inp.step_h)
+        if np.any(energy > max(bat.soc_max, soc0) * bat.capacity_kwh + _ABS_TOL_KW):
+            return None
+        out[c_col], out[d_col] = charge, discharge
+        out[f"battery.{bat.id}.soc"] = energy / bat.capacity_kwh
+    return out
+
+
+def power_residual_kw(frame: pd.DataFrame, inp: DispatchInputs) -> np.ndarray:
+    """Supply minus served demand per step [kW]; zero for a valid plan."""
+    supply = frame["grid.import_kw"] - frame["grid.export_kw"]
+    for bat in inp.site.batteries:
+        supply = supply + frame[f"battery.{bat.id}.discharge_kw"] - frame[f"battery.{bat.id}.charge_kw"]
+    for gen in inp.site.generators:
+        supply = supply + frame[f"generator.{gen.id}.kw"]
+    for arr in inp.site.pv:
+        supply = supply + frame[f"pv.{arr.id}.kw"]
+    served = sum((frame[f"load.{t.id}.served_kw"] for t in inp.site.loads), start=pd.Series(0.0, index=frame.index))
+    return (supply - served).to_numpy()
+
+
+def _battery_problems(frame: pd.DataFrame, inp: DispatchInputs) -> list[str]:
+    problems = []
+    for bat in inp.site.batteries:
+        charge = frame[f"battery.{bat.id}.charge_kw"].to_numpy()
+        discharge = frame[f"battery.{bat.id}.discharge_kw"].to_numpy()
+        energy = frame[f"battery.{bat.id}.soc"].to_numpy() * bat.capacity_kwh
+        soc0 = inp.state.soc.get(bat.id, bat.initial_soc)
+        drift = np.abs(energy - _energy_kwh(charge, discharge, soc0, bat, inp.step_h))
+        if drift.max(initial=0) > _ABS_TOL_KW * max(1.0, bat.capacity_kwh):
+            problems.append(f"battery {bat.id}: SOC dynamics off by {drift.max():.3g} kWh")
+        low, high = min(bat.soc_min, soc0) * bat.capacity_kwh, max(bat.soc_max, soc0) * bat.capacity_kwh
+        if energy.min(initial=low) < low - _ABS_TOL_KW or energy.max(initial=high) > high + _ABS_TOL_KW:
+            problems.append(f"battery {bat.id}: energy outside [{low:g}, {high:g}] kWh")
+        if (
+            charge.max(initial=0) > bat.max_charge_kw + _ABS_TOL_KW
+            or discharge.max(initial=0) > bat.max_discharge_kw + _ABS_TOL_KW
+        ):
+            problems.append(f"battery {bat.id}: power above its limits")
+        if np.minimum(charge, discharge).max(initial=0) > _ABS_TOL_KW:
+            problems.append(f"battery {bat.id}: charges and discharges in the same step")
+    return problems
+
+
+def check_plan(frame: pd.DataFrame, inp: DispatchInputs) -> list[str]:
+    """Every reason not to trust ``frame`` (empty when it is a valid plan of the spec's model)."""
+    problems = []
+    residual = power_residual_kw(frame, inp)
+    scale = max(1.0, float(inp.profiles.load_kw.to_numpy().max(initial=0.0)))
+    worst = float(np.abs(residual).max(initial=0.0))
+    if worst > _ABS_TOL_KW * scale:
+        step = int(np.abs(residual).argmax())
+        problems.append(f"power balance off by {worst:.3g} kW at step {step}")
+    problems += _battery_problems(frame, inp)
+    for gen in inp.site.generators:
+        kw, on = frame[f"generator.{gen.id}.kw"].to_numpy(), frame[f"generator.{gen.id}.on"].to_numpy()
+        if np.any(kw < gen.min_kw * on - _ABS_TOL_KW) or np.any(kw > gen.max_kw * on + _ABS_TOL_KW):
+            problems.append(f"generator {gen.id}: output outside [min_kw, max_kw] while on, or nonzero while off")
+    for fuel, spec in inp.site.fuels.items():
+        stock = inp.fuel_stock(fuel)
+        burnt = sum(frame[f"generator.{g.id}.fuel"].sum() for g in inp.site.generators if g.fuel == fuel)
+        if stock is not None and burnt > stock + _ABS_TOL_KW * max(1.0, stock):
+            problems.append(f"fuel {fuel}: burns {burnt:.6g} {spec.unit}, stock is {stock:g}")
+    for arr in inp.site.pv:
+        if np.any(frame[f"pv.{arr.id}.kw"].to_numpy() > inp.profiles.pv_kw[arr.id].to_numpy() + _ABS_TOL_KW):
+            problems.append(f"pv {arr.id}: output above the forecast")
+    problems += _grid_problems(frame, inp)
+    return problems
+
+
+def _grid_problems(frame: pd.DataFrame, inp: DispatchInputs) -> list[str]:
+    grid = inp.site.grid
+    gi, ge = (grid.max_import_kw, grid.max_export_kw) if grid else (0.0, 0.0)
+    alpha = inp.profiles.grid_available.to_numpy()
+    y, q = frame["grid.import_kw"].to_numpy(), frame["grid.export_kw"].to_numpy()
+    problems = []
+    if np.any(y > gi * alpha + _ABS_TOL_KW) or np.any(q > ge * alpha + _ABS_TOL_KW):
+        problems.append("grid: import or export above its limit (or during an outage)")
+    if ge > 0 and np.minimum(y, q).max(initial=0) > _ABS_TOL_KW:
+        problems.append("grid: imports and exports in the same step")
+    return problems

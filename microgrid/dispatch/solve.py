@@ -1,0 +1,135 @@
+"""Solve a built model with HiGHS (in-process, through pyomo's ``highs`` interface).
+
+Raw solver enums and strings never leave this module: callers get a :class:`SolveResult`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import pyomo.environ as pyo
+from pyomo.contrib.solver.common.factory import SolverFactory
+from pyomo.contrib.solver.common.results import SolutionStatus, TerminationCondition
+
+from microgrid.plans import SolveStatus
+
+__all__ = ["SolveResult", "solve_model"]
+
+log = logging.getLogger(__name__)
+
+_HIT_A_LIMIT = {
+    TerminationCondition.maxTimeLimit,
+    TerminationCondition.iterationLimit,
+    TerminationCondition.interrupted,
+    TerminationCondition.objectiveLimit,
+}
+_INFEASIBLE = {
+    TerminationCondition.provenInfeasible,
+    TerminationCondition.locallyInfeasible,
+    TerminationCondition.infeasibleOrUnbounded,
+}
+
+
+@dataclass(frozen=True)
+class SolveResult:
+    """What one HiGHS solve gave.
+
+    Attributes
+    ----------
+    status
+        :class:`SolveStatus`; ``OPTIMAL`` means optimal within the requested MIP gap.
+    objective
+        Objective of the incumbent (currency), None without one.
+    dual_bound
+        Best proven lower bound on the objective, None when unknown.
+    wall_seconds
+        Wall time of the whole solve call, hand-off to HiGHS included [s].
+    highs_seconds
+        Time HiGHS itself reports [s].
+    """
+
+    status: SolveStatus
+    objective: float | None
+    dual_bound: float | None
+    wall_seconds: float
+    highs_seconds: float
+
+    @property
+    def mip_gap(self) -> float | None:
+        """Relative gap |objective − bound| / |objective| reached (HiGHS's definition)."""
+        if self.objective is None or self.dual_bound is None:
+            return None
+        diff = abs(self.objective - self.dual_bound)
+        return 0.0 if diff <= 1e-9 else diff / max(abs(self.objective), 1e-9)
+
+
+def _status(term: TerminationCondition, solution: SolutionStatus) -> SolveStatus:
+    has_solution = solution in (SolutionStatus.feasible, SolutionStatus.optimal)
+    if term == TerminationCondition.convergenceCriteriaSatisfied and has_solution:
+        return SolveStatus.OPTIMAL
+    if term in _HIT_A_LIMIT:
+        return SolveStatus.TIME_LIMIT_FEASIBLE if has_solution else SolveStatus.TIME_LIMIT_NO_SOLUTION
+    if term in _INFEASIBLE:
+        return SolveStatus.INFEASIBLE
+    if term == TerminationCondition.unbounded:
+        return SolveStatus.UNBOUNDED
+    return SolveStatus.ERROR
+
+
+def solve_model(
+    model: pyo.ConcreteModel,
+    *,
+    mip_gap: float,
+    time_limit_s: float,
+    threads: int | None = None,
+    highs_options: dict[str, Any] | None = None,
+) -> SolveResult:
+    """Solve ``model`` with HiGHS and load the incumbent into its variables (when there is one).
+
+    Parameters
+    ----------
+    mip_gap
+        Relative MIP gap at which HiGHS stops.
+    time_limit_s
+        HiGHS's own time limit [s]. HiGHS does not always honour it inside presolve:
+        a controller must guard the wall clock itself.
+    threads
+        HiGHS threads (None: HiGHS's default).
+    highs_options
+        Extra raw HiGHS options (e.g. ``{"mip_heuristic_effort": 0.1}``).
+    """
+    solver = SolverFactory("highs")
+    start = time.perf_counter()
+    results = solver.solve(
+        model,
+        rel_gap=mip_gap,
+        time_limit=time_limit_s,
+        threads=threads,
+        solver_options=dict(highs_options or {}),
+        raise_exception_on_nonoptimal_result=False,
+        load_solutions=False,
+    )
+    status = _status(results.termination_condition, results.solution_status)
+    if status.has_solution:
+        results.solution_loader.load_vars()
+    wall = time.perf_counter() - start
+    highs = float(getattr(results.timing_info, "highs_time", None) or wall)
+    result = SolveResult(
+        status=status,
+        objective=_finite(results.incumbent_objective) if status.has_solution else None,
+        dual_bound=_finite(results.objective_bound),
+        wall_seconds=wall,
+        highs_seconds=highs,
+    )
+    log.debug("highs: %s (%s) in %.3f s", status.value, results.termination_condition.name, wall)
+    return result
+
+
+def _finite(value: float | None) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if abs(value) < float("inf") else None

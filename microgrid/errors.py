@@ -1,0 +1,43 @@
+"""The exception tree of microgrid.
+
+Every error a user can cause carries the place it happened (file, key path, row,
+column) in its message, so the CLI can print it verbatim and exit with status 2.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class MicrogridError(Exception):
+    """Base class of every error microgrid raises on purpose."""
+
+
+class InputError(MicrogridError):
+    """Bad user input. ``problems`` lists every problem found, one line each."""
+
+    def __init__(self, source: str, problems: Sequence[str]) -> None:
+        self.source = source
+        self.problems = list(problems) or ["invalid input"]
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"{source}: {len(self.problems)} problem(s)\n{lines}")
+
+
+class ConfigError(InputError):
+    """A site file that is unreadable or breaks the site-file contract."""
+
+
+class ProfileError(InputError):
+    """A profiles CSV that is unreadable or breaks the profiles contract."""
+
+
+class StateError(InputError):
+    """A state JSON that is unreadable or breaks the state contract."""
+
+
+class SolveError(MicrogridError):
+    """The solver failed or returned a plan that does not pass the residual checks."""
+
+
+class InfeasibleError(SolveError):
+    """No feasible plan exists (or none was found within the time limit)."""

@@ -1,0 +1,183 @@
+"""Plan: the result of a dispatch, as a pandas frame with the spec's CSV columns.
+
+Columns (``shared/spec/site-and-profiles.md``), kW unless named otherwise:
+``battery.<id>.charge_kw``, ``battery.<id>.discharge_kw``, ``battery.<id>.soc`` (fraction,
+end of step), ``generator.<id>.kw``, ``generator.<id>.on`` (0/1), ``generator.<id>.fuel``
+(fuel units burnt in the step), ``pv.<id>.kw``, ``load.<id>.served_kw``,
+``load.<id>.shed_kw``, ``grid.import_kw``, ``grid.export_kw``.
+
+Sign convention: every power is ≥ 0 and its direction is in its name.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from microgrid.profiles import Profiles
+from microgrid.site import Site
+from microgrid.state import SiteState
+
+__all__ = ["CostSplit", "Plan", "SolveStatus"]
+
+
+class SolveStatus(enum.Enum):
+    """How a solve ended.
+
+    ``OPTIMAL`` is optimal within the requested relative MIP gap; ``TIME_LIMIT_FEASIBLE``
+    is a feasible plan found before the time limit whose optimality was not proven.
+    """
+
+    OPTIMAL = "optimal"
+    TIME_LIMIT_FEASIBLE = "time_limit_feasible"
+    TIME_LIMIT_NO_SOLUTION = "time_limit_no_solution"
+    INFEASIBLE = "infeasible"
+    UNBOUNDED = "unbounded"
+    ERROR = "error"
+
+    @property
+    def has_solution(self) -> bool:
+        """True when the solver returned a plan (optimal or time-limited feasible)."""
+        return self in (SolveStatus.OPTIMAL, SolveStatus.TIME_LIMIT_FEASIBLE)
+
+
+@dataclass(frozen=True)
+class CostSplit:
+    """The objective split by part, in the site's currency.
+
+    ``grid`` is import cost minus export revenue; ``terminal`` is minus the value of the
+    energy stored at the end (≤ 0). ``total`` equals the spec's objective.
+    """
+
+    grid: float
+    fuel: float
+    startup: float
+    wear: float
+    shedding: float
+    terminal: float
+
+    @property
+    def total(self) -> float:
+        """The whole objective."""
+        return self.grid + self.fuel + self.startup + self.wear + self.shedding + self.terminal
+
+    def as_dict(self) -> dict[str, float]:
+        """Parts and total as a plain dict."""
+        return {**{k: float(v) for k, v in self.__dict__.items()}, "total": self.total}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A dispatch plan for T steps, with how it was obtained.
+
+    Attributes
+    ----------
+    frame
+        One row per step (index: step start, UTC), the spec's plan columns.
+    status
+        How the solve ended (``OPTIMAL`` or ``TIME_LIMIT_FEASIBLE`` for a plan).
+    objective
+        Objective of this plan (currency): equal to ``cost().total``.
+    mip_gap
+        Relative MIP gap reached (0 when proven optimal exactly).
+    solve_seconds
+        Wall time spent in the solver, hand-off included [s].
+    timings
+        Seconds per phase: ``build``, ``solve``, ``highs``, ``extract``.
+    """
+
+    frame: pd.DataFrame
+    site: Site
+    profiles: Profiles
+    state: SiteState
+    status: SolveStatus
+    objective: float
+    mip_gap: float
+    solve_seconds: float
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def steps(self) -> int:
+        """Number of steps T."""
+        return len(self.frame)
+
+    @property
+    def step_hours(self) -> float:
+        """Step length Δ [h]."""
+        return self.profiles.step_h
+
+    def to_frame(self) -> pd.DataFrame:
+        """A copy of the plan frame (index: step start, UTC)."""
+        return self.frame.copy()
+
+    def to_csv(self, path: str | Path) -> None:
+        """Write the spec's plan CSV: ``timestamp`` (local time with UTC offset) first."""
+        out = self.frame.copy()
+        local = pd.DatetimeIndex(out.index).tz_convert(self.site.site.timezone)
+        out.index = pd.Index([t.isoformat() for t in local], name="timestamp")
+        out.to_csv(path, float_format="%.6g")
+
+    # -- summary figures -------------------------------------------------------------------
+
+    def cost(self) -> CostSplit:
+        """The objective of this plan, split by part (computed from the frame and the site)."""
+        f, site, dt = self.frame, self.site, self.step_hours
+        ci = self.profiles.import_price_per_kwh.to_numpy()
+        ce = self.profiles.export_price_per_kwh.to_numpy()
+        grid = dt * float(np.sum(ci * f["grid.import_kw"].to_numpy() - ce * f["grid.export_kw"].to_numpy()))
+        fuel = sum(site.fuels[g.fuel].price_per_unit * f[f"generator.{g.id}.fuel"].sum() for g in site.generators)
+        startup = sum(
+            g.startup_cost * n for g, n in zip(site.generators, self.generator_starts().values(), strict=True)
+        )
+        wear = dt * sum(b.wear_cost_per_kwh * f[f"battery.{b.id}.discharge_kw"].sum() for b in site.batteries)
+        shedding = dt * sum(t.value_of_lost_load_per_kwh * f[f"load.{t.id}.shed_kw"].sum() for t in site.loads)
+        terminal = -sum(
+            b.terminal_value_per_kwh * b.capacity_kwh * float(f[f"battery.{b.id}.soc"].iloc[-1]) for b in site.batteries
+        )
+        return CostSplit(float(grid), float(fuel), float(startup), float(wear), float(shedding), float(terminal))
+
+    def energy_shed_kwh(self) -> dict[str, float]:
+        """Energy not served per load tier over the plan [kWh]."""
+        return {t.id: float(self.frame[f"load.{t.id}.shed_kw"].sum() * self.step_hours) for t in self.site.loads}
+
+    def fuel_burnt(self) -> dict[str, float]:
+        """Fuel burnt per fuel over the plan (fuel units)."""
+        return {
+            name: float(sum(self.frame[f"generator.{g.id}.fuel"].sum() for g in self.site.generators if g.fuel == name))
+            for name in self.site.fuels
+        }
+
+    def generator_starts(self) -> dict[str, int]:
+        """Number of off → on transitions per generator (from the initial state)."""
+        starts = {}
+        for gen in self.site.generators:
+            on = self.frame[f"generator.{gen.id}.on"].to_numpy().astype(int)
+            before = np.concatenate(([int(self.state.generators[gen.id].on)], on[:-1]))
+            starts[gen.id] = int(np.sum((on == 1) & (before == 0)))
+        return starts
+
+    def summary(self) -> dict[str, Any]:
+        """The spec's JSON object, followed by the summary figures."""
+        return {
+            "status": self.status.value,
+            "objective": self.objective,
+            "mip_gap": self.mip_gap,
+            "solve_seconds": self.solve_seconds,
+            "steps": self.steps,
+            "step_hours": self.step_hours,
+            "currency": self.site.site.currency,
+            "cost": self.cost().as_dict(),
+            "energy_shed_kwh": self.energy_shed_kwh(),
+            "fuel_burnt": self.fuel_burnt(),
+            "generator_starts": self.generator_starts(),
+        }
+
+    def to_json(self) -> str:
+        """:meth:`summary` as one line of JSON."""
+        return json.dumps(self.summary())

@@ -1,0 +1,306 @@
+"""The site model: frozen, typed objects read from the site YAML.
+
+The file contract is ``shared/spec/site-and-profiles.md``. Units are in every key name
+(``capacity_kwh``, ``max_kw``, ``min_up_h``); SOC values are fractions of capacity in
+[0, 1]; prices are in the site's currency.
+
+:func:`read_site` refuses a bad file before anything runs, naming the file, the key
+path (``batteries[0].soc_min``) and the reason (``must be < soc_max (0.95), got 1.2``).
+Unknown keys are errors; ids are unique across the site.
+"""
+
+from __future__ import annotations
+
+import re
+import zoneinfo
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from microgrid._yaml import load_yaml
+from microgrid.errors import ConfigError
+
+__all__ = [
+    "Battery",
+    "Control",
+    "Fuel",
+    "Generator",
+    "Grid",
+    "LoadTier",
+    "PVArray",
+    "Site",
+    "SiteInfo",
+    "parse_duration",
+    "read_site",
+    "site_from_dict",
+]
+
+# -- value types -------------------------------------------------------------------------
+
+_NUM = {"strict": True, "allow_inf_nan": False}
+Real = Annotated[float, Field(**_NUM)]
+NonNegative = Annotated[float, Field(ge=0, **_NUM)]
+Positive = Annotated[float, Field(gt=0, **_NUM)]
+Fraction = Annotated[float, Field(ge=0, le=1, **_NUM)]
+Efficiency = Annotated[float, Field(gt=0, le=1, **_NUM)]
+AssetId = Annotated[str, StringConstraints(strict=True, pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")]
+"""Asset ids: a letter, then letters, digits, ``_`` or ``-`` (no dots: ids name CSV columns)."""
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|min|m|h|d)\s*$")
+_UNIT_SECONDS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> timedelta:
+    """Parse ``"15min"``, ``"24h"``, ``"30s"`` or ``"1d"`` into a :class:`timedelta`."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"not a duration like '15min' or '24h', got {text!r}")
+    seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if seconds <= 0:
+        raise ValueError(f"must be a positive duration, got {text!r}")
+    return timedelta(seconds=seconds)
+
+
+def _duration(value: Any) -> Any:
+    return parse_duration(value) if isinstance(value, str) else value
+
+
+Duration = Annotated[timedelta, BeforeValidator(_duration)]
+
+
+def _problem(key: str, message: str) -> PydanticCustomError:
+    """A cross-field error attached to ``key`` of the model that raises it."""
+    return PydanticCustomError("cross_check", message, {"key": key})
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# -- sections ------------------------------------------------------------------------------
+
+
+class SiteInfo(_Frozen):
+    """The ``site`` section: name, IANA timezone (local time at the edges), currency."""
+
+    name: Annotated[str, StringConstraints(strict=True, min_length=1)]
+    timezone: str = "Europe/Kyiv"
+    currency: str = "UAH"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"not an IANA time zone, got {value!r}") from None
+        return value
+
+
+class Control(_Frozen):
+    """The ``control`` section used by ``run``: interval, horizon, solver gap and time limit."""
+
+    interval: Duration = timedelta(minutes=15)
+    horizon: Duration = timedelta(hours=24)
+    mip_gap: Annotated[float, Field(ge=0, lt=1, **_NUM)] = 0.001
+    """Relative MIP gap at which HiGHS stops."""
+    time_limit_s: Positive = 20.0
+    """Wall-clock limit given to HiGHS per solve [s]."""
+
+    @model_validator(mode="after")
+    def _horizon_whole_steps(self) -> Control:
+        steps = self.horizon / self.interval
+        if self.horizon < self.interval or abs(steps - round(steps)) > 1e-9:
+            raise _problem("horizon", f"must be a whole number of intervals ({self.interval}), got {self.horizon}")
+        return self
+
+
+class Battery(_Frozen):
+    """A battery system. Powers in kW (AC side), energy in kWh, SOC as a fraction."""
+
+    id: AssetId
+    capacity_kwh: Positive
+    soc_min: Fraction
+    soc_max: Fraction
+    max_charge_kw: NonNegative
+    max_discharge_kw: NonNegative
+    charge_efficiency: Efficiency
+    discharge_efficiency: Efficiency
+    wear_cost_per_kwh: NonNegative = 0.0
+    """Cost per kWh discharged."""
+    terminal_value_per_kwh: NonNegative = 0.0
+    """Value per kWh stored at the end of the horizon."""
+    initial_soc: Fraction
+    """SOC used when no state is given (may lie outside [soc_min, soc_max])."""
+
+    @model_validator(mode="after")
+    def _band(self) -> Battery:
+        if self.soc_min >= self.soc_max:
+            raise _problem("soc_min", f"must be < soc_max ({self.soc_max}), got {self.soc_min}")
+        return self
+
+
+class Generator(_Frozen):
+    """A genset. ``min_kw`` is the minimum stable load when running; fuel in the fuel's unit."""
+
+    id: AssetId
+    fuel: str
+    max_kw: Positive
+    min_kw: NonNegative
+    fuel_per_kwh: NonNegative
+    fuel_per_hour_running: NonNegative
+    startup_cost: NonNegative = 0.0
+    min_up_h: NonNegative = 0.0
+    min_down_h: NonNegative = 0.0
+    initial_on: Annotated[bool, Field(strict=True)] = False
+    initial_hours_in_state: NonNegative = 0.0
+
+    @model_validator(mode="after")
+    def _load_range(self) -> Generator:
+        if self.min_kw > self.max_kw:
+            raise _problem("min_kw", f"must be ≤ max_kw ({self.max_kw}), got {self.min_kw}")
+        return self
+
+
+class Fuel(_Frozen):
+    """A fuel: its unit (``l``, ``m3``…), price per unit, and stock now (None = unlimited)."""
+
+    unit: Annotated[str, StringConstraints(strict=True, min_length=1)]
+    price_per_unit: NonNegative
+    stock: NonNegative | None = None
+
+
+class PVArray(_Frozen):
+    """A PV array; its available power comes from the profiles' ``pv.<id>`` column [kW]."""
+
+    id: AssetId
+    peak_kw: Positive
+
+
+class LoadTier(_Frozen):
+    """A load tier; lower ``priority`` number = more important."""
+
+    id: AssetId
+    priority: Annotated[int, Field(strict=True, ge=1)]
+    value_of_lost_load_per_kwh: NonNegative
+
+
+class Grid(_Frozen):
+    """The grid connection. Import/export limits in kW; prices per kWh."""
+
+    max_import_kw: NonNegative
+    max_export_kw: NonNegative = 0.0
+    import_price_per_kwh: Real | None = None
+    """Constant import price, used when the profiles carry no price column."""
+    export_price_per_kwh: Real = 0.0
+
+
+class Site(_Frozen):
+    """A whole site, as read from its YAML file."""
+
+    site: SiteInfo
+    control: Control = Control()
+    batteries: tuple[Battery, ...] = ()
+    generators: tuple[Generator, ...] = ()
+    fuels: dict[Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_-]*$")], Fuel] = {}
+    pv: tuple[PVArray, ...] = ()
+    loads: tuple[LoadTier, ...] = ()
+    grid: Grid | None = None
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Site:
+        for i, gen in enumerate(self.generators):
+            if gen.fuel not in self.fuels:
+                known = ", ".join(sorted(self.fuels)) or "none defined"
+                raise _problem(f"generators[{i}].fuel", f"names no fuel in 'fuels' ({known}), got {gen.fuel!r}")
+        seen: dict[str, str] = {}
+        for section in ("batteries", "generators", "pv", "loads"):
+            for i, asset in enumerate(getattr(self, section)):
+                here = f"{section}[{i}].id"
+                if asset.id in seen:
+                    raise _problem(here, f"id {asset.id!r} already used at {seen[asset.id]}")
+                seen[asset.id] = here
+        for i, tier in enumerate(self.loads):
+            for other in self.loads:
+                if (
+                    other.priority > tier.priority
+                    and other.value_of_lost_load_per_kwh > tier.value_of_lost_load_per_kwh
+                ):
+                    raise _problem(
+                        f"loads[{i}].value_of_lost_load_per_kwh",
+                        f"must be ≥ that of the less important tier {other.id!r} "
+                        f"({other.value_of_lost_load_per_kwh}), got {tier.value_of_lost_load_per_kwh}",
+                    )
+        return self
+
+    # -- lookups ---------------------------------------------------------------------------
+
+    def asset_ids(self) -> dict[str, str]:
+        """Map every asset id to its kind (``battery``, ``generator``, ``pv``, ``load``)."""
+        kinds = {"batteries": "battery", "generators": "generator", "pv": "pv", "loads": "load"}
+        return {a.id: kind for section, kind in kinds.items() for a in getattr(self, section)}
+
+
+# -- reading -------------------------------------------------------------------------------
+
+
+def _key_path(loc: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "(top level)"
+
+
+def describe_error(error: Any) -> str:
+    loc = tuple(error["loc"])
+    ctx = error.get("ctx") or {}
+    kind = error["type"]
+    if kind == "cross_check":
+        where = f"{_key_path(loc)}.{ctx['key']}" if loc else ctx["key"]
+        return f"{where}: {error['msg']}"
+    if kind == "extra_forbidden":
+        return f"{_key_path(loc)}: unknown key"
+    if kind == "missing":
+        return f"{_key_path(loc)}: required key is missing"
+    shown = repr(error["input"])
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    return f"{_key_path(loc)}: {error['msg']}, got {shown}"
+
+
+def site_from_dict(raw: Any, source: str = "<site>") -> Site:
+    """Build a :class:`Site` from already-parsed YAML; raise :class:`ConfigError` listing every problem."""
+    if not isinstance(raw, dict):
+        raise ConfigError(source, [f"(top level): must be a mapping of sections, got {type(raw).__name__}"])
+    try:
+        return Site.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(source, [describe_error(e) for e in exc.errors()]) from None
+
+
+def read_site(path: str | Path) -> Site:
+    """Read and validate a site YAML file.
+
+    Parameters
+    ----------
+    path
+        The site file (format: ``shared/spec/site-and-profiles.md``).
+
+    Raises
+    ------
+    ConfigError
+        Naming the file and, for each problem, the key path and the reason.
+    """
+    path = Path(path)
+    return site_from_dict(load_yaml(path), str(path))
