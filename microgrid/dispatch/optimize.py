@@ -81,7 +81,8 @@ def optimize(inp: DispatchInputs, *, threads: int | None = None) -> Plan:
         inp, mode_binaries=not relax_modes, time_limit_s=inp.time_limit_s, threads=threads
     )
     if relax_modes and frame is None and result.status.has_solution:
-        left = max(1.0, inp.time_limit_s - (time.perf_counter() - started))
+        # What is left of the limit, but at least a tenth of it: a re-solve may overrun by that much.
+        left = max(0.1 * inp.time_limit_s, inp.time_limit_s - (time.perf_counter() - started))
         log.info("relaxed battery modes needed simultaneous charge/discharge: solving with mode binaries")
         frame, result, again = _attempt(inp, mode_binaries=True, time_limit_s=left, threads=threads)
         timings = {k: timings[k] + again[k] for k in timings}
