@@ -17,10 +17,16 @@ class _StrictLoader(yaml.SafeLoader):
 def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
     seen: dict[Any, int] = {}
     for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue  # a merge key (<<): keys given here override the merged ones
         key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
+        try:
+            first = seen.get(key)
+        except TypeError:
+            continue  # unhashable key: construct_mapping below refuses it with its line
+        if first is not None:
             raise yaml.constructor.ConstructorError(
-                None, None, f"key {key!r} given twice (first on line {seen[key]})", key_node.start_mark
+                None, None, f"key {key!r} given twice (first on line {first})", key_node.start_mark
             )
         seen[key] = key_node.start_mark.line + 1
     return loader.construct_mapping(node, deep=deep)
@@ -43,3 +49,5 @@ def load_yaml(path: Path) -> Any:
         raise ConfigError(str(path), [f"{where}{exc.problem or exc}"]) from exc
     except yaml.YAMLError as exc:
         raise ConfigError(str(path), [f"not valid YAML: {exc}"]) from exc
+    except (ValueError, RecursionError) as exc:  # e.g. an int of 5000 digits, a date like 2026-02-30, deep nesting
+        raise ConfigError(str(path), [f"not valid YAML: {type(exc).__name__}: {exc}"]) from exc

@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from microgrid.dispatch import plan as make_plan
@@ -32,14 +33,14 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-out = Console(highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
+out = Console(highlight=False, emoji=False)
 
 SiteArg = Annotated[Path, typer.Argument(help="Site file (YAML), e.g. models/sites/hospital.yaml.", show_default=False)]
 
 
 def _fail(code: int, message: str) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", markup=True)
+    err.print(f"[bold red]error:[/] {escape(message)}", markup=True)  # the message quotes user input
     return typer.Exit(code)
 
 
@@ -61,7 +62,7 @@ def validate(
     except InputError as exc:
         raise _fail(EXIT_BAD_INPUT, str(exc)) from None
     what = ", ".join(str(p) for p in (site, profiles, state) if p is not None)
-    out.print(f"ok: {what}")
+    out.print(f"ok: {what}", markup=False)
 
 
 @app.command("plan")
@@ -125,9 +126,9 @@ def plan_command(
 
 
 def _print_summary(result: Plan, out_csv: Path | None) -> None:
-    currency = result.site.site.currency
+    currency = escape(result.site.site.currency)
     head = (
-        f"[bold]{result.site.site.name}[/]: {result.steps} steps of {result.step_hours:g} h, "
+        f"[bold]{escape(result.site.site.name)}[/]: {result.steps} steps of {result.step_hours:g} h, "
         f"status [bold]{result.status.value}[/], gap {result.mip_gap:.2%}, solved in {result.solve_seconds:.2f} s"
     )
     out.print(head)
@@ -143,12 +144,12 @@ def _print_summary(result: Plan, out_csv: Path | None) -> None:
     for tier, kwh in result.energy_shed_kwh().items():
         figures.add_row(f"shed {tier}", f"{kwh:,.1f} kWh")
     for fuel, amount in result.fuel_burnt().items():
-        figures.add_row(f"fuel burnt: {fuel}", f"{amount:,.1f} {result.site.fuels[fuel].unit}")
+        figures.add_row(f"fuel burnt: {fuel}", f"{amount:,.1f} {escape(result.site.fuels[fuel].unit)}")
     for gen, starts in result.generator_starts().items():
         figures.add_row(f"starts {gen}", str(starts))
     out.print(figures)
     if out_csv is not None:
-        out.print(f"plan written to {out_csv}")
+        out.print(f"plan written to {out_csv}", markup=False)
 
 
 def main() -> None:
@@ -156,12 +157,14 @@ def main() -> None:
     try:
         app()
     except MicrogridError as exc:  # anything not mapped above is still a clear one-liner
-        err.print(f"error: {exc}")
+        err.print(f"error: {exc}", markup=False)
         sys.exit(EXIT_INTERNAL)
     except Exception as exc:
         if os.environ.get("MICROGRID_DEBUG"):
             raise
-        err.print(f"internal error: {type(exc).__name__}: {exc} (set MICROGRID_DEBUG=1 for the traceback)")
+        err.print(
+            f"internal error: {type(exc).__name__}: {exc} (set MICROGRID_DEBUG=1 for the traceback)", markup=False
+        )
         sys.exit(EXIT_INTERNAL)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import NoReturn
 
@@ -25,6 +25,7 @@ __all__ = ["Profiles", "profiles_from_frame", "read_profiles"]
 
 _MAX_LISTED = 25
 _GRID_COLUMNS = ("grid.available", "grid.import_price_per_kwh", "grid.export_price_per_kwh")
+_EARLIEST, _LATEST = datetime(1678, 1, 1, tzinfo=UTC), datetime(2262, 1, 1, tzinfo=UTC)  # pandas' ns range
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,9 @@ def _parse_timestamps(raw: pd.Series, problems: _Problems) -> pd.DatetimeIndex |
         if stamp.tzinfo is None or stamp.utcoffset() is None:
             problems.add(f"{_line(row)}, column 'timestamp': needs a UTC offset (e.g. +02:00), got {text!r}")
             continue
+        if not _EARLIEST <= stamp <= _LATEST:
+            problems.add(f"{_line(row)}, column 'timestamp': must lie in the years 1678-2261, got {text!r}")
+            continue
         stamps.append(stamp)
     if len(stamps) != len(raw):
         return None
@@ -114,7 +118,7 @@ def _check_spacing(index: pd.DatetimeIndex, problems: _Problems) -> float | None
     if step_ns <= 0:
         problems.add(f"{_line(1)}, column 'timestamp': times must increase, got {index[1]} after {index[0]}")
         return None
-    for row in np.flatnonzero(deltas != step_ns)[:_MAX_LISTED]:
+    for row in np.flatnonzero(deltas != step_ns):
         got = timedelta(microseconds=int(deltas[row]) / 1000)
         problems.add(
             f"{_line(int(row) + 1)}, column 'timestamp': steps must be uniform "
@@ -125,10 +129,10 @@ def _check_spacing(index: pd.DatetimeIndex, problems: _Problems) -> float | None
 
 def _numeric(raw: pd.Series, column: str, problems: _Problems, *, lower: float | None) -> np.ndarray:
     values = pd.to_numeric(raw.str.strip(), errors="coerce").to_numpy(dtype=float)
-    for row in np.flatnonzero(~np.isfinite(values))[:_MAX_LISTED]:
+    for row in np.flatnonzero(~np.isfinite(values)):
         problems.add(f"{_line(int(row))}, column {column!r}: not a finite number, got {raw.iloc[row]!r}")
     if lower is not None:
-        for row in np.flatnonzero(values < lower)[:_MAX_LISTED]:
+        for row in np.flatnonzero(values < lower):
             problems.add(f"{_line(int(row))}, column {column!r}: must be ≥ {lower:g}, got {raw.iloc[row]!r}")
     return values
 
@@ -152,15 +156,27 @@ def _read_text_frame(path: Path, problems: _Problems) -> pd.DataFrame:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         problems.fail(f"cannot read file: {exc}")
-    header = next(csv.reader(io.StringIO(text)), [])
-    duplicated = sorted({c for c in header if header.count(c) > 1})
-    for column in duplicated:
-        problems.add(f"line 1: column {column!r} appears more than once")
+    try:
+        rows = csv.reader(io.StringIO(text), skipinitialspace=True)  # as pandas reads it below
+        header = [c.strip() for c in next(rows, [])]
+        if not header:
+            problems.fail("line 1: empty; the header (column names) must be on line 1")
+        _check_duplicates(header, problems)
+        for cells in rows:  # a row with an extra cell would make pandas shift the row into an index
+            if cells and len(cells) != len(header):
+                problems.add(f"line {rows.line_num}: {len(cells)} cells, but the header has {len(header)}")
+    except csv.Error as exc:
+        problems.fail(f"not a readable CSV: {exc}")
     problems.raise_if_any()
     try:
         return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
         problems.fail(f"not a readable CSV: {exc}")
+
+
+def _check_duplicates(columns: list[str], problems: _Problems) -> None:
+    for column in sorted({c for c in columns if columns.count(c) > 1}):
+        problems.add(f"line 1: column {column!r} appears more than once")
 
 
 def profiles_from_frame(frame: pd.DataFrame, site: Site, source: str = "<profiles>") -> Profiles:
@@ -171,6 +187,7 @@ def profiles_from_frame(frame: pd.DataFrame, site: Site, source: str = "<profile
     problems = _Problems(source)
     frame = frame.astype(str)
     frame.columns = [str(c).strip() for c in frame.columns]
+    _check_duplicates(list(frame.columns), problems)
     if "timestamp" not in frame.columns:
         problems.add("line 1: no 'timestamp' column")
     for column in frame.columns:
@@ -186,7 +203,7 @@ def profiles_from_frame(frame: pd.DataFrame, site: Site, source: str = "<profile
     }
     if "grid.available" in values:
         bad = ~np.isin(values["grid.available"], (0.0, 1.0)) & np.isfinite(values["grid.available"])
-        for row in np.flatnonzero(bad)[:_MAX_LISTED]:
+        for row in np.flatnonzero(bad):
             problems.add(
                 f"{_line(int(row))}, column 'grid.available': must be 1 or 0, got {frame['grid.available'].iloc[row]!r}"
             )

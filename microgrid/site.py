@@ -11,6 +11,7 @@ Unknown keys are errors; ids are unique across the site.
 
 from __future__ import annotations
 
+import math
 import re
 import zoneinfo
 from datetime import timedelta
@@ -67,14 +68,21 @@ def parse_duration(text: str) -> timedelta:
     match = _DURATION.match(text)
     if not match:
         raise ValueError(f"not a duration like '15min' or '24h', got {text!r}")
-    seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-    if seconds <= 0:
+    try:
+        duration = timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+    except OverflowError:
+        raise ValueError(f"too long a duration, got {text!r}") from None
+    if duration <= timedelta(0):  # also catches durations that round to 0 µs
         raise ValueError(f"must be a positive duration, got {text!r}")
-    return timedelta(seconds=seconds)
+    return duration
 
 
 def _duration(value: Any) -> Any:
-    return parse_duration(value) if isinstance(value, str) else value
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, str):
+        return parse_duration(value)
+    raise ValueError(f"not a duration like '15min' or '24h' (the unit is required), got {value!r}")
 
 
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
@@ -207,6 +215,54 @@ class Grid(_Frozen):
     export_price_per_kwh: Real = 0.0
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _cross_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
+    """The checks across sections, as (key path, reason) pairs.
+
+    Works on raw, unvalidated data too (skipping values of the wrong type, which get their
+    own error), so that a file with both kinds of problems gets them all listed at once.
+    """
+
+    def items(section: str) -> list[tuple[int, dict[str, Any]]]:
+        value = data.get(section)
+        return [(i, x) for i, x in enumerate(value) if isinstance(x, dict)] if isinstance(value, list | tuple) else []
+
+    problems: list[tuple[str, str]] = []
+    fuels = data.get("fuels", {})
+    for i, gen in items("generators") if isinstance(fuels, dict) else []:
+        fuel = gen.get("fuel")
+        if isinstance(fuel, str) and fuel not in fuels:
+            known = ", ".join(sorted(str(f) for f in fuels)) or "none defined"
+            problems.append((f"generators[{i}].fuel", f"names no fuel in 'fuels' ({known}), got {fuel!r}"))
+    seen: dict[str, str] = {}
+    for section in ("batteries", "generators", "pv", "loads"):
+        for i, asset in items(section):
+            here, asset_id = f"{section}[{i}].id", asset.get("id")
+            if isinstance(asset_id, str) and asset_id in seen:
+                problems.append((here, f"id {asset_id!r} already used at {seen[asset_id]}"))
+            elif isinstance(asset_id, str):
+                seen[asset_id] = here
+    tiers = [
+        (i, t.get("id"), t["priority"], float(t["value_of_lost_load_per_kwh"]))
+        for i, t in items("loads")
+        if _is_number(t.get("priority")) and _is_number(t.get("value_of_lost_load_per_kwh"))
+    ]
+    for i, _, priority, voll in tiers:
+        worse = [(o_id, o_voll) for _, o_id, o_prio, o_voll in tiers if o_prio > priority and o_voll > voll]
+        if worse:
+            other, other_voll = worse[0]
+            problems.append(
+                (
+                    f"loads[{i}].value_of_lost_load_per_kwh",
+                    f"must be ≥ that of the less important tier {other!r} ({other_voll}), got {voll}",
+                )
+            )
+    return problems
+
+
 class Site(_Frozen):
     """A whole site, as read from its YAML file."""
 
@@ -221,28 +277,9 @@ class Site(_Frozen):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Site:
-        for i, gen in enumerate(self.generators):
-            if gen.fuel not in self.fuels:
-                known = ", ".join(sorted(self.fuels)) or "none defined"
-                raise _problem(f"generators[{i}].fuel", f"names no fuel in 'fuels' ({known}), got {gen.fuel!r}")
-        seen: dict[str, str] = {}
-        for section in ("batteries", "generators", "pv", "loads"):
-            for i, asset in enumerate(getattr(self, section)):
-                here = f"{section}[{i}].id"
-                if asset.id in seen:
-                    raise _problem(here, f"id {asset.id!r} already used at {seen[asset.id]}")
-                seen[asset.id] = here
-        for i, tier in enumerate(self.loads):
-            for other in self.loads:
-                if (
-                    other.priority > tier.priority
-                    and other.value_of_lost_load_per_kwh > tier.value_of_lost_load_per_kwh
-                ):
-                    raise _problem(
-                        f"loads[{i}].value_of_lost_load_per_kwh",
-                        f"must be ≥ that of the less important tier {other.id!r} "
-                        f"({other.value_of_lost_load_per_kwh}), got {tier.value_of_lost_load_per_kwh}",
-                    )
+        problems = _cross_problems(self.model_dump())
+        if problems:
+            raise _problem(*problems[0])  # site_from_dict lists them all
         return self
 
     # -- lookups ---------------------------------------------------------------------------
@@ -274,6 +311,8 @@ def describe_error(error: Any) -> str:
         return f"{_key_path(loc)}: unknown key"
     if kind == "missing":
         return f"{_key_path(loc)}: required key is missing"
+    if kind == "value_error":  # our own ValueErrors already show the value
+        return f"{_key_path(loc)}: {ctx['error']}"
     shown = repr(error["input"])
     shown = shown if len(shown) <= 60 else shown[:57] + "..."
     return f"{_key_path(loc)}: {error['msg']}, got {shown}"
@@ -286,7 +325,11 @@ def site_from_dict(raw: Any, source: str = "<site>") -> Site:
     try:
         return Site.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(source, [describe_error(e) for e in exc.errors()]) from None
+        # the site-level cross checks stop at the first problem and only run on valid fields:
+        # list them all from the raw data instead
+        problems = [describe_error(e) for e in exc.errors() if e["type"] != "cross_check" or e["loc"]]
+    problems += [f"{key}: {message}" for key, message in _cross_problems(raw)]
+    raise ConfigError(source, problems)
 
 
 def read_site(path: str | Path) -> Site:

@@ -111,6 +111,16 @@ def state_from_dict(raw: Any, site: Site, source: str = "<state>") -> SiteState:
     )
 
 
+def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``object_pairs_hook`` of :func:`json.loads` that refuses a key given twice (as the site YAML does)."""
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            raise ValueError(f"key {key!r} given twice in one object")
+        seen.add(key)
+    return dict(pairs)
+
+
 def read_state(path: str | Path, site: Site) -> SiteState:
     """Read a state JSON file for ``site``.
 
@@ -121,9 +131,11 @@ def read_state(path: str | Path, site: Site) -> SiteState:
     """
     path = Path(path)
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        raw = json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=_refuse_duplicates)
     except (OSError, UnicodeDecodeError) as exc:
         raise StateError(str(path), [f"cannot read file: {exc}"]) from exc
     except json.JSONDecodeError as exc:
         raise StateError(str(path), [f"line {exc.lineno}, column {exc.colno}: not valid JSON: {exc.msg}"]) from exc
+    except (ValueError, RecursionError) as exc:  # a key given twice, an int of 5000 digits, deep nesting
+        raise StateError(str(path), [f"not valid JSON: {exc}"]) from exc
     return state_from_dict(raw, site, str(path))
