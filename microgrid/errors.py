@@ -35,6 +35,10 @@ class StateError(InputError):
     """A state JSON that is unreadable or breaks the state contract."""
 
 
+class DeviceError(MicrogridError):
+    """A device that does not answer, answers garbage, or answers with a Modbus exception."""
+
+
 class SolveError(MicrogridError):
     """The solver failed or returned a plan that does not pass the residual checks."""
 

@@ -32,6 +32,7 @@ from pydantic_core import PydanticCustomError
 
 from microgrid._yaml import load_yaml
 from microgrid.errors import ConfigError
+from microgrid.site_devices import DeviceBinding, device_problems
 
 __all__ = [
     "Battery",
@@ -260,7 +261,7 @@ def _cross_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
                     f"must be ≥ that of the less important tier {other!r} ({other_voll}), got {voll}",
                 )
             )
-    return problems
+    return problems + device_problems(data)
 
 
 class Site(_Frozen):
@@ -274,6 +275,8 @@ class Site(_Frozen):
     pv: tuple[PVArray, ...] = ()
     loads: tuple[LoadTier, ...] = ()
     grid: Grid | None = None
+    devices: tuple[DeviceBinding, ...] = ()
+    """Modbus devices serving the assets (see :mod:`microgrid.site_devices`)."""
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Site:

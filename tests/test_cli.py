@@ -177,6 +177,7 @@ EVERY_PROBLEM = [
     "pv[0].id",
     "control.horizon",
     "loads[0].value_of_lost_load_per_kwh",
+    "devices[4].asset",  # the PV inverter's array lost its id 'roof' above
 ]
 
 

@@ -1,47 +1,22 @@
-"""The ``microgrid`` command: thin — parse, call the library, map errors to exit codes.
-
-Exit codes: 0 success; 1 internal error; 2 bad input (site, profiles, state, arguments);
-3 no feasible (or no trustworthy) plan.
-"""
+"""``microgrid validate`` and ``microgrid plan``."""
 
 from __future__ import annotations
 
 import json
-import os
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from microgrid.dispatch import plan as make_plan
-from microgrid.errors import InfeasibleError, InputError, MicrogridError, SolveError
+from microgrid.cli.common import EXIT_BAD_INPUT, EXIT_NO_PLAN, SiteArg, app, fail, out
+from microgrid.errors import InfeasibleError, InputError, SolveError
 from microgrid.plans import Plan
 from microgrid.profiles import read_profiles
 from microgrid.site import read_site
 from microgrid.state import read_state
-
-EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_NO_PLAN = 0, 1, 2, 3
-
-app = typer.Typer(
-    name="microgrid",
-    help="Manage an energy island: validate a site, plan its dispatch (MILP, HiGHS).",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
-out = Console(highlight=False, emoji=False)
-
-SiteArg = Annotated[Path, typer.Argument(help="Site file (YAML), e.g. models/sites/hospital.yaml.", show_default=False)]
-
-
-def _fail(code: int, message: str) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {escape(message)}", markup=True)  # the message quotes user input
-    return typer.Exit(code)
+from microgrid.telemetry.wiring import check_wiring
 
 
 @app.command()
@@ -55,12 +30,13 @@ def validate(
     """Check a site file (and optionally profiles and state): exit 0, or 2 listing every problem."""
     try:
         parsed = read_site(site)
+        check_wiring(parsed, str(site))
         if profiles is not None:
             read_profiles(profiles, parsed)
         if state is not None:
             read_state(state, parsed)
     except InputError as exc:
-        raise _fail(EXIT_BAD_INPUT, str(exc)) from None
+        raise fail(EXIT_BAD_INPUT, str(exc)) from None
     what = ", ".join(str(p) for p in (site, profiles, state) if p is not None)
     out.print(f"ok: {what}", markup=False)
 
@@ -99,6 +75,8 @@ def plan_command(
 
     Exit 0 with a plan, 2 on bad input (message on stderr), 3 when no feasible plan exists.
     """
+    from microgrid.dispatch import plan as make_plan  # pyomo loads only for the commands that solve
+
     try:
         parsed = read_site(site)
         result = make_plan(
@@ -111,14 +89,14 @@ def plan_command(
         if out_csv is not None:
             result.to_csv(out_csv)
     except InputError as exc:
-        raise _fail(EXIT_BAD_INPUT, str(exc)) from None
+        raise fail(EXIT_BAD_INPUT, str(exc)) from None
     except (InfeasibleError, SolveError) as exc:
         if as_json:
             status = "infeasible" if isinstance(exc, InfeasibleError) else "error"
             print(json.dumps({"status": status, "objective": None, "mip_gap": None, "message": str(exc)}))
-        raise _fail(EXIT_NO_PLAN, str(exc)) from None
+        raise fail(EXIT_NO_PLAN, str(exc)) from None
     except OSError as exc:
-        raise _fail(EXIT_BAD_INPUT, f"{out_csv}: cannot write the plan: {exc}") from None
+        raise fail(EXIT_BAD_INPUT, f"{out_csv}: cannot write the plan: {exc}") from None
     if as_json:
         print(result.to_json())
     else:
@@ -150,23 +128,3 @@ def _print_summary(result: Plan, out_csv: Path | None) -> None:
     out.print(figures)
     if out_csv is not None:
         out.print(f"plan written to {out_csv}", markup=False)
-
-
-def main() -> None:
-    """Entry point of the ``microgrid`` script."""
-    try:
-        app()
-    except MicrogridError as exc:  # anything not mapped above is still a clear one-liner
-        err.print(f"error: {exc}", markup=False)
-        sys.exit(EXIT_INTERNAL)
-    except Exception as exc:
-        if os.environ.get("MICROGRID_DEBUG"):
-            raise
-        err.print(
-            f"internal error: {type(exc).__name__}: {exc} (set MICROGRID_DEBUG=1 for the traceback)", markup=False
-        )
-        sys.exit(EXIT_INTERNAL)
-
-
-if __name__ == "__main__":
-    main()

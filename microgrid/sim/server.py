@@ -1,0 +1,307 @@
+"""The simulated site served as real Modbus TCP devices on loopback.
+
+Every device of the site's ``devices`` section is served at its ``host:port`` and unit id
+with its register map (devices sharing a port share one server, like a gateway), backed by
+:class:`~microgrid.sim.physics.SitePlant`. Reads encode the plant's live values with the
+same codec the client decodes with; writes are checked against the map (writable, whole
+points, range, enumerated values: else Modbus exception 2 or 3) and then drive the plant.
+
+Time runs at ``speed`` simulated seconds per real second (``speed=None``: only
+:meth:`SimulatedSite.advance` moves it, for tests).
+
+Faults, for tests and drills (:class:`Fault`, set in ``SimulatedSite.faults[device_id]``):
+``silent`` (stops answering), ``delay_s`` (answers late), ``exception`` (answers with a
+Modbus exception code), ``garbage`` (malformed response frames), ``frozen`` (registers stop
+updating), ``ignore_writes`` (accepts writes without acting on them).
+:meth:`SimulatedSite.take_offline` closes a device's endpoint (connection refused) and
+:meth:`SimulatedSite.bring_online` opens it again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from pymodbus.constants import ExcCodes
+from pymodbus.server import ModbusTcpServer
+from pymodbus.simulator import DataType, SimData, SimDevice
+
+from microgrid.profiles import Profiles
+from microgrid.sim.adapters import (
+    Adapter,
+    BatteryAdapter,
+    FeederAdapter,
+    GensetAdapter,
+    GridMeterAdapter,
+    PVAdapter,
+)
+from microgrid.sim.physics import SitePlant
+from microgrid.sim.sunspec_image import ModelSpec, build_image
+from microgrid.site import Site
+from microgrid.site_devices import DeviceBinding
+from microgrid.state import SiteState
+from microgrid.telemetry.maps import RegisterMap, load_map
+from microgrid.telemetry.registers import EncodeError, Quality, decode, encode, encode_sentinel
+
+__all__ = ["Fault", "SimulatedSite"]
+
+log = logging.getLogger(__name__)
+logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
+
+MAX_SUBSTEP_S = 2.0
+"""Largest physics step [simulated s]."""
+
+SUNSPEC_BASE = 40000
+"""Where battery inverters answer as SunSpec devices in ``sunspec`` mode (read-only)."""
+
+
+@dataclass
+class Fault:
+    """A device misbehaving on purpose."""
+
+    silent: bool = False
+    delay_s: float = 0.0
+    exception: int | None = None
+    garbage: bool = False
+    frozen: bool = False
+    ignore_writes: bool = False
+    """Accept writes without acting on them (a controller in local mode): read-backs then differ."""
+
+
+@dataclass
+class _Served:
+    binding: DeviceBinding
+    regmap: RegisterMap
+    adapter: Adapter
+    start: int = 0
+    span: int = 0
+
+
+def _adapter(binding: DeviceBinding, regmap: RegisterMap, plant: SitePlant) -> Adapter:
+    kind = regmap.device_class
+    if kind == "battery_inverter":
+        return BatteryAdapter(plant, asset=binding.asset or "")
+    if kind == "genset_controller":
+        return GensetAdapter(plant, asset=binding.asset or "")
+    if kind == "pv_inverter":
+        return PVAdapter(plant, asset=binding.asset or "")
+    if kind == "grid_meter":
+        return GridMeterAdapter(plant)
+    if kind == "load_feeder":
+        return FeederAdapter(plant, feeders=dict(binding.feeders))
+    raise ValueError(f"the simulator has no model of a {kind!r} device (map {regmap.name!r})")
+
+
+class SimulatedSite:
+    """A site's physics behind Modbus TCP servers on loopback.
+
+    Parameters
+    ----------
+    site
+        The site; its ``devices`` section says what to serve where.
+    profiles
+        Loads, PV and outage pattern over time (repeated past their end).
+    speed
+        Simulated seconds per real second; None: time moves only through :meth:`advance`.
+    tick_s
+        Real seconds between physics updates when ``speed`` is set.
+    """
+
+    def __init__(
+        self,
+        site: Site,
+        profiles: Profiles,
+        *,
+        state: SiteState | None = None,
+        speed: float | None = 60.0,
+        tick_s: float = 0.1,
+        sunspec: bool = False,
+    ) -> None:
+        self.site, self.speed, self.tick_s, self.sunspec = site, speed, tick_s, sunspec
+        self.plant = SitePlant(site, profiles, state)
+        self.faults: dict[str, Fault] = {}
+        self.served: dict[str, _Served] = {}
+        for binding in site.devices:
+            regmap = load_map(binding.map)
+            span_start = min(p.address for p in regmap.points)
+            span_end = max(p.address + p.words for p in regmap.points)
+            adapter = _adapter(binding, regmap, self.plant)
+            self.served[binding.id] = _Served(binding, regmap, adapter, span_start, span_end - span_start)
+        self._servers: dict[tuple[str, int], ModbusTcpServer] = {}
+        self._clock_task: asyncio.Task[None] | None = None
+
+    # -- time ------------------------------------------------------------------------------
+
+    def advance(self, seconds: float) -> None:
+        """Move the plant and every device's revert timer on by ``seconds`` (simulated)."""
+        while seconds > 1e-9:
+            dt = min(seconds, MAX_SUBSTEP_S)
+            for served in self.served.values():
+                served.adapter.tick(dt)
+            self.plant.advance(dt)
+            seconds -= dt
+
+    async def _run_clock(self) -> None:
+        loop = asyncio.get_running_loop()
+        last = loop.time()
+        while True:
+            await asyncio.sleep(self.tick_s)
+            now = loop.time()
+            self.advance((now - last) * (self.speed or 0.0))
+            last = now
+
+    # -- serving ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Open every endpoint and start the clock."""
+        for endpoint in {(s.binding.host, s.binding.port) for s in self.served.values()}:
+            await self._open(endpoint)
+        if self.speed:
+            self._clock_task = asyncio.create_task(self._run_clock())
+
+    async def stop(self) -> None:
+        """Stop the clock and close every endpoint."""
+        if self._clock_task is not None:
+            self._clock_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._clock_task
+            self._clock_task = None
+        for endpoint in list(self._servers):
+            await self._close(endpoint)
+
+    async def __aenter__(self) -> SimulatedSite:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def take_offline(self, device_id: str) -> None:
+        """Close the endpoint of ``device_id`` (and of every device sharing it)."""
+        binding = self.served[device_id].binding
+        await self._close((binding.host, binding.port))
+
+    async def bring_online(self, device_id: str) -> None:
+        """Open the endpoint of ``device_id`` again."""
+        binding = self.served[device_id].binding
+        await self._open((binding.host, binding.port))
+
+    async def _open(self, endpoint: tuple[str, int]) -> None:
+        if endpoint in self._servers:
+            return
+        here = [s for s in self.served.values() if (s.binding.host, s.binding.port) == endpoint]
+        devices = [self._sim_device(s) for s in here]
+        units = {s.binding.unit: s.binding.id for s in here}
+        server = ModbusTcpServer(devices, address=endpoint, trace_packet=self._garbler(units))
+        await server.serve_forever(background=True)
+        self._servers[endpoint] = server
+
+    async def _close(self, endpoint: tuple[str, int]) -> None:
+        server = self._servers.pop(endpoint, None)
+        if server is not None:
+            await server.shutdown()  # type: ignore[no-untyped-call]
+
+    def _sim_device(self, served: _Served) -> SimDevice:
+        blocks = [SimData(served.start, count=served.span + 1, values=0, datatype=DataType.REGISTERS)]
+        if self.sunspec and served.regmap.device_class == "battery_inverter":
+            size = len(self._sunspec_image(served))
+            blocks.append(SimData(SUNSPEC_BASE, count=size + 1, values=0, datatype=DataType.REGISTERS))
+
+        async def action(
+            func_code: int, start: int, address: int, count: int, registers: list[int], values: Any
+        ) -> ExcCodes | None:
+            if address >= SUNSPEC_BASE and self.sunspec:
+                return self._on_sunspec(served, start, registers, values)
+            return await self._on_request(served, start, address, registers, values)
+
+        return SimDevice(served.binding.unit, simdata=blocks, action=action)
+
+    def _sunspec_image(self, served: _Served) -> dict[int, int]:
+        """Models 1 (common), 124 (storage) and 802 (battery) from the live battery, SunSpec units (W, %)."""
+        bat = self.plant.batteries[served.binding.asset or ""]
+        spec, (low, high) = bat.spec, bat.limits_kw(1.0)
+        charging = 4 if bat.power_kw < -1e-6 else (3 if bat.power_kw > 1e-6 else 6)
+        common = {"Mn": "microgrid", "Md": "simulated battery inverter", "SN": served.binding.id, "Vr": "1"}
+        storage = {"WChaMax": spec.max_charge_kw * 1000, "ChaState": round(bat.soc * 100, 1), "ChaSt": charging}
+        battery = {
+            "WHRtg": spec.capacity_kwh * 1000,
+            "WChaRteMax": -low * 1000,
+            "WDisChaRteMax": high * 1000,
+            "SoC": round(bat.soc * 100, 1),
+            "SoH": 100,
+            "W": round(bat.power_kw * 1000),
+        }
+        models = [ModelSpec(1, common), ModelSpec(124, storage), ModelSpec(802, battery)]
+        return build_image(models, SUNSPEC_BASE)
+
+    def _on_sunspec(self, served: _Served, start: int, registers: list[int], values: Any) -> ExcCodes | None:
+        if values is not None:
+            return ExcCodes.ILLEGAL_ADDRESS  # the SunSpec view is read-only: control goes through the generic map
+        for address, word in self._sunspec_image(served).items():
+            registers[address - start] = word
+        return None
+
+    def _garbler(self, units: dict[int, str]) -> Any:
+        def trace(sending: bool, data: bytes) -> bytes:
+            if sending and len(data) > 8 and (fault := self.faults.get(units.get(data[6], ""))) and fault.garbage:
+                return data[:8] + bytes([0xFF]) + data[9:]
+            return data
+
+        return trace
+
+    async def _on_request(
+        self, served: _Served, start: int, address: int, registers: list[int], values: list[int] | None
+    ) -> ExcCodes | None:
+        fault = self.faults.get(served.binding.id, Fault())
+        if fault.silent:
+            await asyncio.sleep(3600)
+        if fault.delay_s:
+            await asyncio.sleep(fault.delay_s)
+        if fault.exception is not None:
+            return ExcCodes(fault.exception)
+        if values is None:
+            if not fault.frozen:
+                self._refresh(served, start, registers)
+            return None
+        if fault.ignore_writes:
+            self._refresh(served, start, registers)
+            values[:] = registers[address - start : address - start + len(values)]
+            return None
+        return self._apply_write(served, address, [int(v) for v in values])
+
+    # -- registers <-> plant -------------------------------------------------------------------
+
+    def _refresh(self, served: _Served, start: int, registers: list[int]) -> None:
+        values = served.adapter.values()
+        for point in served.regmap.points:
+            codec = served.regmap.codecs[point.name]
+            value = values.get(point.name)
+            try:
+                words = encode(value, codec) if value is not None else encode_sentinel(codec)
+            except (EncodeError, ValueError):
+                words = encode_sentinel(codec) if codec.sentinel is not None else [0] * point.words
+            offset = point.address - start
+            registers[offset : offset + point.words] = words
+
+    def _apply_write(self, served: _Served, address: int, values: list[int]) -> ExcCodes | None:
+        end = address + len(values)
+        hit = [p for p in served.regmap.points if p.address < end and p.address + p.words > address]
+        covered = sum(p.words for p in hit)
+        if not hit or covered != len(values) or any(p.address < address or p.address + p.words > end for p in hit):
+            return ExcCodes.ILLEGAL_ADDRESS
+        if any(not p.writable for p in hit):
+            return ExcCodes.ILLEGAL_ADDRESS
+        decoded = {}
+        for point in hit:
+            words = values[point.address - address : point.address - address + point.words]
+            result = decode(words, served.regmap.codecs[point.name])
+            in_choices = point.values is None or result.value in point.values
+            if result.quality is not Quality.OK or result.value is None or not in_choices:
+                return ExcCodes.ILLEGAL_VALUE
+            decoded[point.name] = result.value
+        for name, value in decoded.items():
+            served.adapter.write(name, value)
+        return None
