@@ -10,7 +10,8 @@ The public API for notebooks and scripts::
     plan.summary()         # status, objective, cost split, shed energy, fuel, starts
 """
 
-from microgrid.dispatch import DispatchInputs, optimize, plan
+from typing import TYPE_CHECKING, Any
+
 from microgrid.errors import (
     ConfigError,
     InfeasibleError,
@@ -25,7 +26,22 @@ from microgrid.profiles import Profiles, profiles_from_frame, read_profiles
 from microgrid.site import Site, read_site, site_from_dict
 from microgrid.state import GeneratorState, SiteState, read_state, state_from_dict
 
+if TYPE_CHECKING:
+    from microgrid.dispatch import DispatchInputs, optimize, plan
+
 __version__ = "0.1.0"
+
+_LAZY = {"DispatchInputs", "optimize", "plan"}
+"""Loaded on first use: they import pyomo, which commands like ``validate`` or ``read`` never need."""
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from microgrid import dispatch  # noqa: PLC0415 - lazy on purpose
+
+        return getattr(dispatch, name)
+    raise AttributeError(f"module 'microgrid' has no attribute {name!r}")
+
 
 __all__ = [
     "ConfigError",

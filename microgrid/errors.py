@@ -16,11 +16,13 @@ class MicrogridError(Exception):
 class InputError(MicrogridError):
     """Bad user input. ``problems`` lists every problem found, one line each."""
 
-    def __init__(self, source: str, problems: Sequence[str]) -> None:
+    def __init__(self, source: str, problems: Sequence[str], total: int | None = None) -> None:
         self.source = source
         self.problems = list(problems) or ["invalid input"]
+        self.total = total if total is not None else len(self.problems)
+        """How many problems there are (the list may be cut short with a "... and N more" line)."""
         lines = "\n".join(f"  - {p}" for p in self.problems)
-        super().__init__(f"{source}: {len(self.problems)} problem(s)\n{lines}")
+        super().__init__(f"{source}: {self.total} problem(s)\n{lines}")
 
 
 class ConfigError(InputError):

@@ -82,7 +82,7 @@ class _Problems:
             shown = self.items[:_MAX_LISTED]
             if len(self.items) > _MAX_LISTED:
                 shown.append(f"... and {len(self.items) - _MAX_LISTED} more")
-            raise ProfileError(self.source, shown)
+            raise ProfileError(self.source, shown, total=len(self.items))
 
 
 def _line(row: int) -> str:
