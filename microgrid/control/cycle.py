@@ -1,0 +1,317 @@
+"""THE CYCLE: read → estimate → forecast → solve → setpoints → check → write → record.
+
+Orchestration only: the maths is in :mod:`microgrid.dispatch`, the register work in
+:mod:`microgrid.telemetry`. Every phase is timed; one structured log line per cycle says
+what happened. A failure in any phase falls back inside the same interval, with the reason
+recorded (the **fallback chain**):
+
+1. ``plan``: the optimizer's plan for this interval (optimal, or time-limited but feasible);
+2. ``previous_plan``: the previous plan, shifted to this interval, while it still covers it,
+   is younger than half the horizon and agrees with the grid state seen now;
+3. ``rules``: the rule-based dispatch of :mod:`microgrid.control.decisions`;
+4. ``autonomous``: nothing is written; devices revert to their own behaviour after their
+   keep-alive timeout.
+
+The solve runs in a worker thread with a wall-clock budget guarded here (HiGHS's own time
+limit does not always hold); a solve still running at the next cycle is not started again.
+
+Modes: ``auto`` (the chain above), ``manual`` (operator setpoints, held by the safety layer),
+``safe`` (rules only), ``dry-run`` (reads and plans, writes nothing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from microgrid.control.decisions import Decision, from_plan_row, rules
+from microgrid.control.estimate import Estimate, Estimator, Snapshot
+from microgrid.control.forecast import rolling_forecast
+from microgrid.control.points import hand_back_points, to_points
+from microgrid.control.safety import SafetyConfig, check
+from microgrid.dispatch import DispatchInputs, optimize
+from microgrid.plans import Plan
+from microgrid.profiles import Profiles
+from microgrid.site import Site
+from microgrid.telemetry.devices import WriteReport
+from microgrid.telemetry.limits import site_limits
+from microgrid.telemetry.registers import Value
+from microgrid.telemetry.wiring import SiteDevices
+
+__all__ = ["Controller", "CycleReport", "Mode"]
+
+log = logging.getLogger("microgrid.cycle")
+
+
+class Mode(enum.StrEnum):
+    """Operating modes of the controller."""
+
+    AUTO = "auto"
+    MANUAL = "manual"
+    SAFE = "safe"
+    DRY_RUN = "dry-run"
+
+
+@dataclass
+class CycleReport:
+    """Everything one cycle saw, decided and did."""
+
+    start: datetime
+    mode: Mode
+    source: str = "autonomous"
+    reason: str = ""
+    phases_s: dict[str, float] = field(default_factory=dict)
+    snapshot: Snapshot = field(default_factory=dict)
+    estimate: Estimate | None = None
+    plan: Plan | None = None
+    decision: Decision | None = None
+    notes: list[str] = field(default_factory=list)
+    writes: dict[str, WriteReport] = field(default_factory=dict)
+    planned_writes: dict[str, dict[str, Value]] = field(default_factory=dict)
+    events: list[tuple[str, str]] = field(default_factory=list)
+
+    def log_line(self) -> str:
+        """The cycle as one JSON line."""
+        plan = self.plan
+        return json.dumps(
+            {
+                "cycle": self.start.isoformat(),
+                "mode": self.mode.value,
+                "source": self.source,
+                "reason": self.reason,
+                "status": plan.status.value if plan else None,
+                "gap": round(plan.mip_gap, 6) if plan else None,
+                "phases_ms": {k: round(v * 1000, 1) for k, v in self.phases_s.items()},
+                "refused": sum(len(r.refused) for r in self.writes.values()),
+                "notes": len(self.notes),
+            }
+        )
+
+
+class _Timer:
+    def __init__(self, report: CycleReport, phase: str) -> None:
+        self.report, self.phase = report, phase
+
+    def __enter__(self) -> None:
+        self.start = time.perf_counter()
+
+    def __exit__(self, *exc: object) -> None:
+        self.report.phases_s[self.phase] = time.perf_counter() - self.start
+
+
+class Controller:
+    """One site's controller: call :meth:`cycle` once per interval, :meth:`keepalive` in between.
+
+    Parameters
+    ----------
+    reference
+        The site's reference day (loads, PV, outage pattern, prices) the forecast rolls forward.
+    clock
+        UTC now (a simulated clock in the demo and tests).
+    solve_budget_s
+        Wall-clock budget of the solve phase [s]; default: the site's ``time_limit_s`` + 5 s,
+        at most half the interval.
+    """
+
+    def __init__(
+        self,
+        site: Site,
+        devices: SiteDevices,
+        reference: Profiles,
+        *,
+        mode: Mode = Mode.AUTO,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        solve_budget_s: float | None = None,
+        safety: SafetyConfig | None = None,
+        optimizer: Callable[[DispatchInputs], Plan] = optimize,
+    ) -> None:
+        self.site, self.devices, self.reference = site, devices, reference
+        self.mode, self.clock, self.safety, self.optimizer = mode, clock, safety or SafetyConfig(), optimizer
+        interval_s = site.control.interval.total_seconds()
+        self.solve_budget_s = solve_budget_s or min(site.control.time_limit_s + 5.0, interval_s / 2)
+        self.manual: Decision | None = None
+        self.heartbeat = 0
+        self.estimator = Estimator(site)
+        self.last_plan: Plan | None = None
+        self.last_decision: Decision | None = None
+        self.last_points: dict[str, dict[str, Value]] = {}
+        self._solving: asyncio.Future[Plan] | None = None
+        self._limits = {b.id: site_limits(site, b, devices.devices[b.id].map) for b in site.devices}
+
+    def interval_start(self, now: datetime) -> datetime:
+        """``now`` floored to the interval boundary (UTC)."""
+        step = self.site.control.interval.total_seconds()
+        return datetime.fromtimestamp(now.timestamp() // step * step, UTC)
+
+    # -- the cycle -----------------------------------------------------------------------------
+
+    async def cycle(self) -> CycleReport:
+        """Run one control cycle; never raises for a failing device, solver or phase."""
+        start = self.interval_start(self.clock())
+        report = CycleReport(start=start, mode=self.mode)
+        with _Timer(report, "read"):
+            report.snapshot = await self._read(report)
+        with _Timer(report, "estimate"):
+            report.estimate = self._estimate(report, start)
+        forecast = None
+        with _Timer(report, "forecast"):
+            forecast = self._forecast(report, start)
+        with _Timer(report, "solve"):
+            await self._solve(report, forecast)
+        with _Timer(report, "setpoints"):
+            decision = self._decide(report, forecast)
+        with _Timer(report, "check"):
+            self._check(report, decision)
+        with _Timer(report, "write"):
+            await self._write(report)
+        log.info(report.log_line())
+        return report
+
+    async def _read(self, report: CycleReport) -> Snapshot:
+        try:
+            return await self.devices.read_all()
+        except Exception as exc:  # a failed phase falls back, it never stops the cycle
+            report.events.append(("fallback", f"read failed: {exc!r}"))
+            return {}
+
+    def _estimate(self, report: CycleReport, start: datetime) -> Estimate | None:
+        try:
+            return self.estimator(report.snapshot, start)
+        except Exception as exc:
+            report.events.append(("fallback", f"estimate failed: {exc!r}"))
+            return None
+
+    def _forecast(self, report: CycleReport, start: datetime) -> Profiles | None:
+        try:
+            return rolling_forecast(self.site, self.reference, start, est=report.estimate)
+        except Exception as exc:
+            report.events.append(("fallback", f"forecast failed: {exc!r}"))
+            return None
+
+    async def _solve(self, report: CycleReport, forecast: Profiles | None) -> None:
+        est = report.estimate
+        if self.mode not in (Mode.AUTO, Mode.DRY_RUN) or est is None or forecast is None:
+            return
+        if missing := est.missing(self.site):
+            report.reason = "state incomplete: " + "; ".join(missing)
+            return
+        if self._solving is not None and not self._solving.done():
+            report.reason = "the previous solve is still running"
+            return
+        inputs = DispatchInputs(
+            self.site, forecast, est.site_state(), self.site.control.mip_gap, self.site.control.time_limit_s
+        )
+        self._solving = asyncio.ensure_future(asyncio.to_thread(self.optimizer, inputs))
+        done, _ = await asyncio.wait({self._solving}, timeout=self.solve_budget_s)
+        if not done:
+            report.reason = f"solve exceeded its wall-clock budget of {self.solve_budget_s:g} s"
+            return
+        try:
+            report.plan = self._solving.result()
+        except Exception as exc:  # infeasible, solver error, anything: fall back
+            report.reason = f"no plan: {exc}"
+            return
+        self.last_plan = report.plan
+
+    def _decide(self, report: CycleReport, forecast: Profiles | None) -> Decision | None:
+        est = report.estimate
+        try:
+            if est is None or all(h == "lost" for h in est.health.values()):
+                report.source, report.reason = "autonomous", report.reason or "no device answered"
+                return None
+            return self._chain(report, est, forecast)
+        except Exception as exc:
+            report.events.append(("fallback", f"setpoints failed: {exc!r}"))
+            return rules(self.site, est, self.last_decision, f"setpoints failed: {exc}") if est else None
+
+    def _chain(self, report: CycleReport, est: Estimate, forecast: Profiles | None) -> Decision:
+        if self.mode is Mode.SAFE:
+            return rules(self.site, est, self.last_decision, "safe mode")
+        if self.mode is Mode.MANUAL:
+            if self.manual is not None:
+                return self.manual.with_source("manual", "operator setpoints")
+            return rules(self.site, est, self.last_decision, "manual mode without operator setpoints")
+        if report.plan is not None and forecast is not None:
+            demand = {t: float(forecast.load_kw[t].iloc[0]) for t in forecast.load_kw.columns}
+            pv = {k: float(forecast.pv_kw[k].iloc[0]) for k in forecast.pv_kw.columns}
+            row = report.plan.frame.iloc[0]
+            return from_plan_row(self.site, row, demand, pv).with_source("plan", report.plan.status.value)
+        shifted = self._previous_plan(report.start, est)
+        if shifted is not None:
+            return shifted.with_source("previous_plan", report.reason or "no new plan")
+        return rules(self.site, est, self.last_decision, report.reason or "no plan")
+
+    def _previous_plan(self, start: datetime, est: Estimate) -> Decision | None:
+        plan = self.last_plan
+        if plan is None:
+            return None
+        age = start - plan.frame.index[0].to_pydatetime()
+        row = round(age / timedelta(hours=plan.step_hours))
+        if row < 1 or row >= plan.steps or age > self.site.control.horizon / 2:
+            return None
+        if est.grid_up is not None and bool(plan.profiles.grid_available.iloc[row]) != est.grid_up:
+            return None
+        demand = {t: float(plan.profiles.load_kw[t].iloc[row]) for t in plan.profiles.load_kw.columns}
+        pv = {k: float(plan.profiles.pv_kw[k].iloc[row]) for k in plan.profiles.pv_kw.columns}
+        return from_plan_row(self.site, plan.frame.iloc[row], demand, pv)
+
+    def _check(self, report: CycleReport, decision: Decision | None) -> None:
+        if decision is None or report.estimate is None:
+            report.decision = None
+            return
+        safe, notes = check(self.site, decision, report.estimate, self.last_decision, self.safety)
+        report.decision, report.notes = safe, notes
+        report.source, report.reason = safe.source, safe.reason or report.reason
+        self.last_decision = safe
+
+    async def _write(self, report: CycleReport) -> None:
+        if report.decision is None:
+            report.source = "autonomous"
+            report.events.append(("fallback", f"autonomous: {report.reason}"))
+            return
+        self.heartbeat += 1
+        report.planned_writes = to_points(self.site, report.decision, self.devices, self.heartbeat)
+        if self.mode is Mode.DRY_RUN:
+            return
+        report.writes = await self._send(report.planned_writes)
+        self.last_points = report.planned_writes
+
+    async def _send(self, points: dict[str, dict[str, Value]]) -> dict[str, WriteReport]:
+        ids = [d for d in points if points[d]]
+        results = await asyncio.gather(
+            *(self.devices.devices[d].write(points[d], self._limits[d]) for d in ids), return_exceptions=True
+        )
+        out: dict[str, WriteReport] = {}
+        for device_id, result in zip(ids, results, strict=True):
+            if isinstance(result, BaseException):
+                out[device_id] = WriteReport(refused={p: f"write failed: {result!r}" for p in points[device_id]})
+            else:
+                out[device_id] = result
+        return out
+
+    # -- between cycles ----------------------------------------------------------------------
+
+    async def keepalive(self) -> dict[str, WriteReport]:
+        """Refresh heartbeats (and, when due, unchanged setpoints) faster than the devices' revert timeout."""
+        if not self.last_points or self.mode is Mode.DRY_RUN:
+            return {}
+        self.heartbeat += 1
+        points: dict[str, dict[str, Any]] = {}
+        for device_id, values in self.last_points.items():
+            keep = self.devices.devices[device_id].map.keepalive
+            points[device_id] = dict(values) | ({keep.point: self.heartbeat % 65536} if keep else {})
+        return await self._send(points)
+
+    async def hand_back(self) -> dict[str, WriteReport]:
+        """Return every device to its autonomous mode (clean shutdown); stop keep-alives."""
+        self.last_points = {}
+        if self.mode is Mode.DRY_RUN:
+            return {}
+        return await self._send(hand_back_points(self.devices))

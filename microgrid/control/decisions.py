@@ -1,0 +1,148 @@
+"""Decisions: what the assets should do this interval, from a plan or from the fallback rules.
+
+A :class:`Decision` is asset-level and in our units (kW, battery positive = discharge); the
+safety layer (:mod:`microgrid.control.safety`) checks it and :mod:`microgrid.control.points`
+turns it into register writes.
+
+**The rule-based dispatch** (the fallback when no plan can be trusted; also ``safe`` mode):
+
+1. every load tier stays connected, except when the grid is not up, no genset is running and
+   the batteries are at their floor (SOC ≤ soc_min + 5 % of the band): then the least
+   important tiers are disconnected, one per cycle, never the most important one;
+2. gensets (only when the grid is not up) start when the batteries' energy-weighted SOC falls
+   below ``soc_min + 25 %`` of the band and stop above ``soc_min + 70 %`` (hysteresis); a
+   running genset is loaded to ``max_kw`` (the surplus charges the batteries);
+3. with the grid up, each battery charges at its live limit while below ``soc_max``;
+4. with the grid down, batteries share the net load (demand − PV − gensets) in proportion to
+   their discharge limits, or absorb the surplus likewise;
+5. PV is never curtailed by the rules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import pandas as pd
+
+from microgrid.control.estimate import Estimate
+from microgrid.site import Site
+
+__all__ = ["Decision", "from_plan_row", "rules"]
+
+SHED_ALL = 0.99
+"""A tier is disconnected only when the plan sheds at least this share of its demand."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Asset-level setpoints for one interval.
+
+    Attributes
+    ----------
+    battery_kw
+        Battery id → power [kW], positive = discharge.
+    generator_on, generator_kw
+        Genset id → run request, and power [kW] when running.
+    pv_limit_kw
+        PV array id → output cap [kW], or None for no curtailment.
+    tier_connected
+        Load tier → feeder relay closed.
+    source
+        ``plan``, ``previous_plan``, ``rules`` or ``manual``.
+    reason
+        Why this source was used.
+    """
+
+    battery_kw: dict[str, float] = field(default_factory=dict)
+    generator_on: dict[str, bool] = field(default_factory=dict)
+    generator_kw: dict[str, float] = field(default_factory=dict)
+    pv_limit_kw: dict[str, float | None] = field(default_factory=dict)
+    tier_connected: dict[str, bool] = field(default_factory=dict)
+    source: str = "plan"
+    reason: str = ""
+
+    def with_source(self, source: str, reason: str) -> Decision:
+        """The same setpoints, attributed to another source."""
+        return replace(self, source=source, reason=reason)
+
+
+def from_plan_row(
+    site: Site, row: pd.Series, demand_kw: dict[str, float], available_pv_kw: dict[str, float]
+) -> Decision:
+    """The decision of one step of a plan frame (spec column names)."""
+    pv_limit: dict[str, float | None] = {}
+    for array in site.pv:
+        kw = float(row[f"pv.{array.id}.kw"])
+        pv_limit[array.id] = kw if kw < available_pv_kw.get(array.id, 0.0) - 0.5 else None
+    return Decision(
+        battery_kw={
+            b.id: float(row[f"battery.{b.id}.discharge_kw"] - row[f"battery.{b.id}.charge_kw"]) for b in site.batteries
+        },
+        generator_on={g.id: bool(row[f"generator.{g.id}.on"]) for g in site.generators},
+        generator_kw={g.id: float(row[f"generator.{g.id}.kw"]) for g in site.generators},
+        pv_limit_kw=pv_limit,
+        tier_connected={
+            t.id: not float(row[f"load.{t.id}.shed_kw"]) >= SHED_ALL * max(demand_kw.get(t.id, 0.0), 1e-9)
+            or demand_kw.get(t.id, 0.0) <= 0.0
+            for t in site.loads
+        },
+    )
+
+
+def _band_position(site: Site, est: Estimate) -> float | None:
+    """Energy-weighted SOC of the batteries as a position in their bands (0 = floor, 1 = ceiling)."""
+    known = [b for b in site.batteries if b.id in est.soc]
+    if not known:
+        return None
+    total = sum(b.capacity_kwh for b in known)
+    soc = sum(est.soc[b.id] * b.capacity_kwh for b in known) / total
+    low = sum(b.soc_min * b.capacity_kwh for b in known) / total
+    high = sum(b.soc_max * b.capacity_kwh for b in known) / total
+    return (soc - low) / max(high - low, 1e-9)
+
+
+def rules(site: Site, est: Estimate, previous: Decision | None, reason: str) -> Decision:
+    """The documented rule-based dispatch (module docstring)."""
+    position = _band_position(site, est)
+    grid_up = est.grid_up is True
+    gen_on = {}
+    for gen in site.generators:
+        was_on = est.generators[gen.id].on if gen.id in est.generators else False
+        if grid_up:
+            gen_on[gen.id] = False
+        elif position is None:
+            gen_on[gen.id] = True  # batteries unknown and no grid: run the gensets
+        else:
+            gen_on[gen.id] = position < 0.25 or (was_on and position < 0.70)
+    gen_kw = {g.id: g.max_kw if gen_on[g.id] else 0.0 for g in site.generators}
+    battery_kw = _battery_rules(site, est, grid_up, sum(gen_kw.values()))
+    tiers = _tier_rules(site, est, previous, grid_up=grid_up, position=position, gens=any(gen_on.values()))
+    return Decision(battery_kw, gen_on, gen_kw, {a.id: None for a in site.pv}, tiers, "rules", reason)
+
+
+def _battery_rules(site: Site, est: Estimate, grid_up: bool, gen_kw: float) -> dict[str, float]:
+    if grid_up:
+        return {
+            b.id: -est.charge_limit_kw.get(b.id, b.max_charge_kw) if est.soc.get(b.id, 1.0) < b.soc_max else 0.0
+            for b in site.batteries
+        }
+    net = sum(est.load_kw.values()) - gen_kw  # PV is not curtailed: the grid-forming inverter takes the rest
+    limits = {b.id: est.discharge_limit_kw.get(b.id, b.max_discharge_kw) for b in site.batteries if b.id in est.soc}
+    total = sum(limits.values()) or 1.0
+    return {b.id: net * limits.get(b.id, 0.0) / total for b in site.batteries}
+
+
+def _tier_rules(
+    site: Site, est: Estimate, previous: Decision | None, *, grid_up: bool, position: float | None, gens: bool
+) -> dict[str, bool]:
+    connected = {t.id: True for t in site.loads}
+    if previous is not None:
+        connected |= {t: c for t, c in previous.tier_connected.items() if t in connected}
+    if grid_up or gens or position is None or position > 0.05:
+        return {t.id: True for t in site.loads}
+    by_importance = sorted(site.loads, key=lambda t: t.priority)
+    for tier in reversed(by_importance[1:]):  # least important first, never the most important
+        if connected[tier.id]:
+            connected[tier.id] = False
+            break
+    return connected

@@ -1,0 +1,178 @@
+"""Estimate phase: from one snapshot of device measurements to the site's state now.
+
+Only measurements of quality ``ok`` are believed; a ``stale`` value is used but marks its
+device degraded; anything else leaves the quantity unknown. Rules:
+
+* battery SOC from ``soc_pct``; the live charge/discharge limits are the site's, further
+  capped by the inverter's ``max_charge_power_kw`` / ``max_discharge_power_kw`` when read;
+* a genset is on when ``engine_state`` is ``running``; the hours in its state are counted
+  by the controller from the cycles it saw (a genset first seen running counts 0 h, so its
+  minimum up time holds; one first seen stopped counts its ``min_down_h``, so it may start);
+* fuel stock is the lowest ``fuel_level_l`` among the gensets burning that fuel, else the
+  site file's stock;
+* the grid is up or down from the grid meter's ``grid_present``; unknown when the meter is
+  not read (an unknown grid is unknown, not "off-grid");
+* a device whose every reading is identical to the previous cycle while its asset should be
+  moving (a battery at non-zero power) is **frozen**: its values are treated as stale.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from microgrid.site import Site
+from microgrid.state import GeneratorState, SiteState
+from microgrid.telemetry.devices import Measurement
+from microgrid.telemetry.registers import Quality
+
+__all__ = ["Estimate", "Estimator", "Snapshot"]
+
+Snapshot = dict[str, dict[str, Measurement]]
+"""Device id → point name → measurement."""
+
+
+@dataclass
+class Estimate:
+    """The site now, as far as the telemetry tells.
+
+    Attributes
+    ----------
+    soc
+        Battery id → SOC (fraction); absent when unknown.
+    charge_limit_kw, discharge_limit_kw
+        Battery id → most charge / discharge power allowed now [kW, ≥ 0].
+    battery_kw
+        Battery id → measured power [kW], positive = discharge.
+    generators
+        Generator id → on and hours in that state; absent when unknown.
+    fuel_stock
+        Fuel → stock now (fuel units); None = unlimited.
+    grid_up
+        True / False, or None when unknown.
+    load_kw
+        Load tier → measured demand [kW] (feeder power), when read.
+    tier_connected
+        Load tier → its feeder relay is closed, when read.
+    health
+        Device id → ``ok``, ``degraded`` (stale or out-of-range values), ``frozen`` or ``lost``.
+    """
+
+    time: datetime
+    soc: dict[str, float] = field(default_factory=dict)
+    charge_limit_kw: dict[str, float] = field(default_factory=dict)
+    discharge_limit_kw: dict[str, float] = field(default_factory=dict)
+    battery_kw: dict[str, float] = field(default_factory=dict)
+    generators: dict[str, GeneratorState] = field(default_factory=dict)
+    fuel_stock: dict[str, float | None] = field(default_factory=dict)
+    grid_up: bool | None = None
+    load_kw: dict[str, float] = field(default_factory=dict)
+    tier_connected: dict[str, bool] = field(default_factory=dict)
+    health: dict[str, str] = field(default_factory=dict)
+
+    def missing(self, site: Site) -> list[str]:
+        """Assets whose state is unknown (a plan needs every battery's SOC and every genset's status)."""
+        gone = [f"battery {b.id}: SOC unknown" for b in site.batteries if b.id not in self.soc]
+        gone += [f"generator {g.id}: status unknown" for g in site.generators if g.id not in self.generators]
+        return gone
+
+    def site_state(self) -> SiteState:
+        """The state a plan starts from."""
+        return SiteState(soc=dict(self.soc), generators=dict(self.generators), fuel_stock=dict(self.fuel_stock))
+
+
+def _value(measurements: dict[str, Measurement], name: str) -> float | None:
+    m = measurements.get(name)
+    if m is None or m.value is None or isinstance(m.value, str):
+        return None
+    if m.quality in (Quality.OK, Quality.STALE):
+        return float(m.value)
+    return None
+
+
+def _health(measurements: dict[str, Measurement], frozen: bool) -> str:
+    qualities = {m.quality for m in measurements.values()}
+    if not measurements or qualities <= {Quality.COMMS_LOST}:
+        return "lost"
+    if frozen:
+        return "frozen"
+    if qualities & {Quality.STALE, Quality.OUT_OF_RANGE, Quality.COMMS_LOST}:
+        return "degraded"
+    return "ok"
+
+
+@dataclass
+class Estimator:
+    """Turns snapshots into estimates; remembers what it needs across cycles."""
+
+    site: Site
+    _previous: Estimate | None = None
+    _previous_values: dict[str, tuple[object, ...]] = field(default_factory=dict)
+
+    def __call__(self, snapshot: Snapshot, now: datetime) -> Estimate:
+        """Estimate the site at ``now`` from ``snapshot``."""
+        frozen = {d: self._frozen(d, ms) for d, ms in snapshot.items()}
+        usable = {d: ({} if frozen[d] else ms) for d, ms in snapshot.items()}
+        by_asset = {b.asset: b.id for b in self.site.devices if b.asset}
+        est = Estimate(time=now, health={d: _health(ms, frozen[d]) for d, ms in snapshot.items()})
+        self._batteries(est, usable, by_asset)
+        self._generators(est, usable, by_asset, now)
+        self._grid_and_loads(est, usable, by_asset)
+        self._previous = est
+        return est
+
+    def _frozen(self, device: str, ms: dict[str, Measurement]) -> bool:
+        values = tuple((n, m.value) for n, m in sorted(ms.items()) if m.quality is Quality.OK)
+        before = self._previous_values.get(device)
+        self._previous_values[device] = values
+        power = dict(values).get("battery_power_kw")
+        moving = isinstance(power, float | int) and abs(float(power)) > 1.0
+        return bool(values) and values == before and moving
+
+    def _batteries(self, est: Estimate, usable: Snapshot, by_asset: dict[str, str]) -> None:
+        for bat in self.site.batteries:
+            ms = usable.get(by_asset.get(bat.id, ""), {})
+            soc_pct, power = _value(ms, "soc_pct"), _value(ms, "battery_power_kw")
+            if soc_pct is not None:
+                est.soc[bat.id] = soc_pct / 100
+            if power is not None:
+                est.battery_kw[bat.id] = power
+            live_c, live_d = _value(ms, "max_charge_power_kw"), _value(ms, "max_discharge_power_kw")
+            est.charge_limit_kw[bat.id] = min(bat.max_charge_kw, live_c if live_c is not None else bat.max_charge_kw)
+            est.discharge_limit_kw[bat.id] = min(
+                bat.max_discharge_kw, live_d if live_d is not None else bat.max_discharge_kw
+            )
+
+    def _generators(self, est: Estimate, usable: Snapshot, by_asset: dict[str, str], now: datetime) -> None:
+        fuel_seen: dict[str, list[float]] = {}
+        for gen in self.site.generators:
+            ms = usable.get(by_asset.get(gen.id, ""), {})
+            state = _value(ms, "engine_state")
+            if state is not None:
+                on = int(state) == 2
+                est.generators[gen.id] = GeneratorState(on, self._hours(gen.id, on, now, gen.min_down_h))
+            if (level := _value(ms, "fuel_level_l")) is not None:
+                fuel_seen.setdefault(gen.fuel, []).append(level)
+        for name, fuel in self.site.fuels.items():
+            est.fuel_stock[name] = min(fuel_seen[name]) if name in fuel_seen else fuel.stock
+
+    def _hours(self, gen_id: str, on: bool, now: datetime, min_down_h: float) -> float:
+        before = self._previous.generators.get(gen_id) if self._previous else None
+        if before is None:
+            return 0.0 if on else min_down_h
+        if before.on != on:
+            return 0.0
+        elapsed_h = (now - self._previous.time).total_seconds() / 3600 if self._previous else 0.0
+        return before.hours_in_state + max(elapsed_h, 0.0)
+
+    def _grid_and_loads(self, est: Estimate, usable: Snapshot, by_asset: dict[str, str]) -> None:
+        present = _value(usable.get(by_asset.get("grid", ""), {}), "grid_present")
+        if present is not None and self.site.grid is not None:
+            est.grid_up = bool(int(present))
+        for binding in self.site.devices:
+            ms = usable.get(binding.id, {})
+            for tier, number in binding.feeders.items():
+                if (kw := _value(ms, f"feeder_{number}_power_kw")) is not None:
+                    est.load_kw[tier] = kw
+                if (closed := _value(ms, f"feeder_{number}_closed")) is not None:
+                    est.tier_connected[tier] = bool(int(closed))

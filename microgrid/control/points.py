@@ -1,0 +1,64 @@
+"""From an asset-level decision to register writes, device by device (generic profile names).
+
+Only points the device's map has, and marks writable, are produced; the writer checks them
+against the map's ranges and the site's limits again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from microgrid.control.decisions import Decision
+from microgrid.site import Site
+from microgrid.telemetry.registers import Value
+from microgrid.telemetry.wiring import SiteDevices
+
+__all__ = ["hand_back_points", "to_points"]
+
+
+def _asset_points(site: Site, decision: Decision, asset: str) -> dict[str, Value]:
+    peaks = {a.id: a.peak_kw for a in site.pv}
+    if asset in decision.battery_kw:
+        return {"power_setpoint_kw": round(decision.battery_kw[asset], 3), "control_mode": 1}
+    if asset in decision.generator_on:
+        on = decision.generator_on[asset]
+        return {"run_command": int(on), "power_setpoint_kw": round(decision.generator_kw.get(asset, 0.0), 3)}
+    if asset in peaks:
+        limit = decision.pv_limit_kw.get(asset)
+        if limit is None:
+            return {"power_limit_enabled": 0, "power_limit_pct": 100.0}
+        return {"power_limit_enabled": 1, "power_limit_pct": round(100 * limit / peaks[asset], 2)}
+    return {}
+
+
+def to_points(site: Site, decision: Decision, devices: SiteDevices, heartbeat: int) -> dict[str, dict[str, Value]]:
+    """Device id → point → value to write this cycle (with the keep-alive heartbeat)."""
+    out: dict[str, dict[str, Value]] = {}
+    for device_id, binding in devices.bindings.items():
+        regmap = devices.devices[device_id].map
+        points: dict[str, Any] = {}
+        if binding.asset:
+            points = _asset_points(site, decision, binding.asset)
+        for tier, number in binding.feeders.items():
+            points[f"feeder_{number}_command"] = int(decision.tier_connected.get(tier, True))
+        if regmap.keepalive is not None:
+            points[regmap.keepalive.point] = heartbeat % 65536
+        out[device_id] = {p: v for p, v in points.items() if p in regmap.by_name and regmap.by_name[p].writable}
+    return out
+
+
+def hand_back_points(devices: SiteDevices) -> dict[str, dict[str, Value]]:
+    """The writes that return every device to its autonomous mode (clean shutdown)."""
+    out: dict[str, dict[str, Value]] = {}
+    for device_id, device in devices.devices.items():
+        names = device.map.by_name
+        points: dict[str, Value] = {}
+        if "control_mode" in names and names["control_mode"].writable and device.map.device_class == "battery_inverter":
+            points["control_mode"] = 0
+        if "power_limit_enabled" in names and names["power_limit_enabled"].writable:
+            points["power_limit_enabled"] = 0
+        for name, point in names.items():
+            if name.startswith("feeder_") and name.endswith("_command") and point.writable:
+                points[name] = 1
+        out[device_id] = points
+    return out

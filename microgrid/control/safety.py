@@ -1,0 +1,95 @@
+"""The safety layer: every decision passes through :func:`check` before anything is written.
+
+Rules, applied in order (each clamp is reported as a note):
+
+1. a battery's power stays within its **live** limits (the site's, capped by what the inverter
+   reports now); it does not discharge at or below ``soc_min`` nor charge at or above
+   ``soc_max``; a battery of unknown SOC is held at 0 kW;
+2. a battery's power moves by at most ``ramp_fraction`` × its rated power per cycle from what
+   was last written (rate of change limit);
+3. a genset that is not running cannot be loaded (its power setpoint is 0 until it runs);
+   a running genset's setpoint lies within [min_kw, max_kw];
+4. a PV limit lies within [0, peak_kw];
+5. the most important load tier is never disconnected by the controller.
+
+The result never leaves the device's or the site's limits; the writer refuses anything else
+again (defence in depth).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from microgrid.control.decisions import Decision
+from microgrid.control.estimate import Estimate
+from microgrid.site import Site
+
+__all__ = ["SafetyConfig", "check"]
+
+
+@dataclass(frozen=True)
+class SafetyConfig:
+    """Tunable safety limits."""
+
+    ramp_fraction: float = 1.0
+    """Largest battery power change per cycle, as a fraction of its rated power (1.0: a battery
+    never swings from full charge to full discharge in one cycle)."""
+
+
+def _battery(
+    site: Site, d: Decision, est: Estimate, last: Decision | None, cfg: SafetyConfig
+) -> tuple[dict[str, float], list[str]]:
+    out, notes = {}, []
+    for bat in site.batteries:
+        wanted = d.battery_kw.get(bat.id, 0.0)
+        low = -est.charge_limit_kw.get(bat.id, bat.max_charge_kw)
+        high = est.discharge_limit_kw.get(bat.id, bat.max_discharge_kw)
+        soc = est.soc.get(bat.id)
+        if soc is None:
+            low = high = 0.0
+        else:
+            if soc <= bat.soc_min:
+                high = 0.0
+            if soc >= bat.soc_max:
+                low = 0.0
+        ramped = wanted
+        if last is not None and bat.id in last.battery_kw:
+            step = cfg.ramp_fraction * max(bat.max_charge_kw, bat.max_discharge_kw)
+            ramped = min(max(wanted, last.battery_kw[bat.id] - step), last.battery_kw[bat.id] + step)
+        kw = min(max(ramped, low), high)  # live limits last: they win over the ramp
+        if abs(kw - wanted) > 1e-6:
+            notes.append(f"battery {bat.id}: {wanted:.1f} kW clamped to {kw:.1f} kW")
+        out[bat.id] = kw
+    return out, notes
+
+
+def _generators(site: Site, d: Decision, est: Estimate) -> tuple[dict[str, float], list[str]]:
+    out, notes = {}, []
+    for gen in site.generators:
+        wanted = d.generator_kw.get(gen.id, 0.0)
+        running = est.generators[gen.id].on if gen.id in est.generators else False
+        kw = min(max(wanted, gen.min_kw), gen.max_kw) if running and d.generator_on.get(gen.id) else 0.0
+        if abs(kw - wanted) > 1e-6:
+            why = "not running yet" if not running else "outside [min_kw, max_kw]"
+            notes.append(f"generator {gen.id}: {wanted:.1f} kW → {kw:.1f} kW ({why})")
+        out[gen.id] = kw
+    return out, notes
+
+
+def check(
+    site: Site, decision: Decision, est: Estimate, last: Decision | None, cfg: SafetyConfig | None = None
+) -> tuple[Decision, list[str]]:
+    """The decision made safe for the live state, and a note per clamp."""
+    cfg = cfg or SafetyConfig()
+    battery, notes = _battery(site, decision, est, last, cfg)
+    gen_kw, gen_notes = _generators(site, decision, est)
+    peaks = {a.id: a.peak_kw for a in site.pv}
+    pv = {k: (None if v is None else min(max(v, 0.0), peaks[k])) for k, v in decision.pv_limit_kw.items() if k in peaks}
+    tiers = dict(decision.tier_connected)
+    if site.loads:
+        first = min(site.loads, key=lambda t: t.priority)
+        if not tiers.get(first.id, True):
+            notes.append(f"tier {first.id}: never disconnected by the controller")
+        tiers[first.id] = True
+    safe = replace(decision, battery_kw=battery, generator_kw=gen_kw, pv_limit_kw=pv, tier_connected=tiers)
+    return safe, notes + gen_notes
