@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 from microgrid._yaml import load_yaml
 from microgrid.errors import ConfigError
+from microgrid.resources import shipped
 from microgrid.site import describe_error
 from microgrid.telemetry.batching import ReadBlock, read_blocks
 from microgrid.telemetry.points import UNIT_SUFFIXES, Access, Name, Point, Sign, problem
@@ -267,13 +268,7 @@ def map_from_dict(raw: Any, source: str = "<register map>") -> RegisterMap:
 
 def _shipped_dir() -> Traversable:
     """``models/devices``: package data of an installed wheel, else the source tree (editable install)."""
-    packaged = importlib.resources.files("microgrid") / "models" / "devices"
-    if packaged.is_dir():
-        return packaged
-    source = Path(__file__).resolve().parents[2] / "models" / "devices"
-    if source.is_dir():
-        return source
-    raise ConfigError("microgrid", ["the shipped register maps are missing: install microgrid with its package data"])
+    return shipped("models", "devices")
 
 
 def shipped_maps() -> list[str]:
