@@ -2,9 +2,10 @@
 
 One adapter per device class of the generic profile (``models/devices/README.md``). Values are
 in the map's units and sign conventions (battery positive = discharge, grid meter positive =
-export). Every adapter honours the profile's keep-alive: a write of ``heartbeat_count`` (or of
-any setpoint) restarts the revert timer; once ``revert_timeout_s`` passes without one, the
-device reverts to its autonomous behaviour:
+export). Every adapter honours the profile's keep-alive: a write of a *new* ``heartbeat_count``
+value restarts the revert timer (rewriting the same value or a setpoint does not; a setpoint
+written while autonomous makes the device remote with a fresh timer); once ``revert_timeout_s``
+passes without one, the device reverts to its autonomous behaviour:
 
 * battery inverter: setpoint 0 (idle; it still forms the grid in an outage);
 * genset controller: local automatic mains failure (runs while the grid is down) at rated power;
@@ -48,11 +49,14 @@ class Adapter:
         if name == "revert_timeout_s":
             self.revert_timeout_s = float(value)
         elif name == "heartbeat_count":
+            if int(value) != self.heartbeat:  # only a new value is a heartbeat (README: keep-alive)
+                self.since_keepalive_s = 0.0
             self.heartbeat = int(value)
         else:
-            self.command(name, value)
+            if not self.remote:  # a setpoint while autonomous makes the device remote: full timeout from now
+                self.since_keepalive_s = 0.0
             self.remote = True
-        self.since_keepalive_s = 0.0
+            self.command(name, value)  # after: a command may revert at once (battery control_mode = 0)
 
     def command(self, name: str, value: Value) -> None:
         """A setpoint or command write (device-class specific)."""

@@ -7,9 +7,9 @@ request failed; the last good value is given while it is younger than ``stale_af
 
 :meth:`Device.write` writes only points marked writable, refuses values outside the point's
 range and outside the limits the caller passes (the site's), reads every written point back
-and reports mismatches. A setpoint equal to the last one written is not rewritten until
-``keepalive_s`` has passed (flash wear), except the map's keep-alive point, which is meant to
-change on every write.
+and reports mismatches. A setpoint equal to the last one written (and read back) is not
+rewritten until ``keepalive_s`` has passed (flash wear), except the map's keep-alive point, which
+is meant to change on every write; a mismatched write is retried on the next call.
 """
 
 from __future__ import annotations
@@ -182,9 +182,13 @@ class Device:
         """
         report = WriteReport()
         now = self.clock()
+        dead = False
         for name, value in setpoints.items():
             if (why := self.check(name, value, limits or {})) is not None:
                 report.refused[name] = why
+                continue
+            if dead:
+                report.refused[name] = "not sent: the device did not answer an earlier write"
                 continue
             if not self._due(name, value, now):
                 report.skipped[name] = value
@@ -193,7 +197,11 @@ class Device:
             try:
                 registers = encode(value, self.map.codecs[name])
                 await self.transport.write(self.unit, point.address, registers)
-            except (EncodeError, CommsError, ExceptionCodeError) as exc:
+            except CommsError as exc:  # no answer: don't wait a timeout again for each remaining point
+                report.refused[name] = str(exc)
+                dead = True
+                continue
+            except (EncodeError, ExceptionCodeError) as exc:
                 report.refused[name] = str(exc)
                 continue
             self._last_written[name] = (value, now)
@@ -210,6 +218,7 @@ class Device:
                 registers = await self.transport.read(self.unit, point.address, point.words, self.map.table)
             except (CommsError, ExceptionCodeError) as exc:
                 report.mismatches[name] = (value, None)
+                self._last_written.pop(name, None)  # not confirmed: rewrite it next time, don't skip it
                 self.last_error = str(exc)
                 continue
             image = dict(zip(range(point.address, point.address + point.words), registers, strict=True))
@@ -217,3 +226,4 @@ class Device:
             resolution = abs(point.scale or 1.0)
             if back is None or not _close(value, back.value, resolution):
                 report.mismatches[name] = (value, None if back is None else back.value)
+                self._last_written.pop(name, None)  # the device did not take it: rewrite it next time

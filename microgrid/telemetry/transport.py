@@ -119,7 +119,8 @@ class ModbusTransport:
         response = await self._request(what, unit, "read", table=table, address=address, payload=count)
         registers = list(getattr(response, "registers", []) or [])
         if len(registers) != count:
-            self.close()
+            async with self._lock:  # never drop a connection under another device's request
+                self.close()
             raise CommsError(f"{what}: got {len(registers)} registers")
         return registers
 
