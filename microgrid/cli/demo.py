@@ -23,10 +23,12 @@ from pathlib import Path
 import pandas as pd
 
 from microgrid.control import Controller, CycleReport
+from microgrid.control.runner import Runner
 from microgrid.profiles import Profiles, read_profiles
 from microgrid.resources import shipped
 from microgrid.sim.server import SimulatedSite
 from microgrid.site import Site, read_site
+from microgrid.store import Store
 from microgrid.telemetry.wiring import connect
 
 __all__ = ["DemoDay", "demo_site", "run_demo"]
@@ -117,8 +119,11 @@ def _surprise(sim: SimulatedSite, start: pd.Timestamp) -> None:
     sim.plant.grid_forced = False if within else None
 
 
-async def run_demo(hours: float = 24.0, on_cycle: object = None) -> DemoDay:
-    """Run the demo for ``hours`` simulated hours; call ``on_cycle(day, row)`` after every cycle."""
+async def run_demo(hours: float = 24.0, on_cycle: object = None, store: Store | None = None) -> DemoDay:
+    """Run the demo for ``hours`` simulated hours; call ``on_cycle(day, row)`` after every cycle.
+
+    With a ``store``, every cycle is recorded there as ``microgrid run`` would.
+    """
     site, reference = demo_site()
     day = DemoDay(site, reference)
     interval_s = site.control.interval.total_seconds()
@@ -126,12 +131,13 @@ async def run_demo(hours: float = 24.0, on_cycle: object = None) -> DemoDay:
         devices = connect(site)
         clock = lambda: sim.plant.clock.to_pydatetime()  # noqa: E731, PLW0108 - the plant clock is replaced as it moves
         controller = Controller(site, devices, reference, clock=clock)
+        runner = Runner(controller, store)
         start = sim.plant.clock.tz_convert(site.site.timezone)
         try:
             for _ in range(round(hours * 3600 / interval_s)):
                 _surprise(sim, start)
                 began = asyncio.get_running_loop().time()
-                report = await controller.cycle()
+                report = await runner.run_once()
                 cycle_s = asyncio.get_running_loop().time() - began
                 await _advance(sim, controller, day, interval_s, start)
                 row = day.sample(sim, report, cycle_s)  # the interval as it ended

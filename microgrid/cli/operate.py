@@ -1,17 +1,275 @@
-"""``microgrid demo``: the operators' view of the controller on a simulated site."""
+"""The operators' commands: ``run``, ``status``, ``history``, ``override`` and ``demo``.
+
+``run`` records every cycle in a SQLite store (default ``microgrid-history.sqlite`` in the
+working directory, or ``$MICROGRID_STORE``, or ``--store``); ``status`` and ``history`` read
+it while the controller runs; ``override`` leaves an operator action there, which the running
+controller applies at its next cycle (and marks applied or refused, with why).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import signal
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.live import Live
+from rich.table import Table
 
-from microgrid.cli.common import app, out
+from microgrid.cli.common import EXIT_BAD_INPUT, SiteArg, app, fail, out
+from microgrid.errors import InputError
+from microgrid.site import parse_duration
 
-__all__ = ["demo"]
+__all__ = ["demo", "history", "override", "run", "status"]
+
+DEFAULT_STORE = "microgrid-history.sqlite"
+StoreOpt = Annotated[
+    Path | None,
+    typer.Option("--store", help=f"History file (SQLite); default $MICROGRID_STORE or ./{DEFAULT_STORE}."),
+]
+MODES = ("auto", "manual", "safe", "dry-run")
+
+
+def _store_path(store: Path | None) -> Path:
+    return store or Path(os.environ.get("MICROGRID_STORE", DEFAULT_STORE))
+
+
+def _since(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        return datetime.now(UTC) - parse_duration(text)
+    except ValueError:
+        pass
+    try:
+        stamp = datetime.fromisoformat(text)
+    except ValueError:
+        raise fail(EXIT_BAD_INPUT, f"--since: a duration like 2h or an ISO time, got {text!r}") from None
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+
+
+# -- run -------------------------------------------------------------------------------------
+
+
+@app.command()
+def run(
+    site: SiteArg,
+    profiles: Annotated[
+        Path | None,
+        typer.Option("--profiles", help="Reference day (loads, PV in kW, outages, prices); default: a synthetic day."),
+    ] = None,
+    mode: Annotated[
+        str | None,
+        typer.Option(
+            "--mode", help="auto (optimizer), manual, safe (rules only) or dry-run; default: resume the last."
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Read and plan, write nothing (= --mode dry-run).")
+    ] = False,
+    once: Annotated[bool, typer.Option("--once", help="Run one cycle, print it, hand devices back and exit.")] = False,
+    store: StoreOpt = None,
+    keepalive_s: Annotated[
+        float,
+        typer.Option("--keepalive-s", min=1, max=300, help="Heartbeat period in seconds (< device revert timeout)."),
+    ] = 10.0,
+) -> None:
+    """Run the controller on SITE: a cycle every control interval, on the clock's boundaries.
+
+    Every cycle reads the devices, estimates the state, forecasts, solves the dispatch, checks
+    the setpoints against the live limits and writes them, with a documented fallback when
+    anything fails; it is recorded in the store. Ctrl-C / SIGTERM hand the devices back.
+    """
+    from microgrid.cli.edge import _devices, _run, _site
+    from microgrid.control import Controller, Mode
+    from microgrid.control.runner import Runner
+    from microgrid.profiles import read_profiles
+    from microgrid.sim.default_profiles import synthetic_day
+    from microgrid.store import Store
+
+    if mode is not None and mode not in MODES:
+        raise fail(EXIT_BAD_INPUT, f"--mode: one of {', '.join(MODES)}, got {mode!r}")
+    parsed = _site(site)
+    devices = _devices(parsed, site)
+    try:
+        reference = read_profiles(profiles, parsed) if profiles else synthetic_day(parsed)
+    except InputError as exc:
+        raise fail(EXIT_BAD_INPUT, str(exc)) from None
+    controller = Controller(parsed, devices, reference, mode=Mode("dry-run" if dry_run else mode or "auto"))
+    explicit_mode = dry_run or mode is not None
+    with Store(_store_path(store)) as history:
+        runner = Runner(controller, history, keepalive_s=keepalive_s)
+        if resumed := runner.resume(keep_mode=explicit_mode):
+            out.print(resumed, markup=False)
+        if once:
+            report = _run(_once(runner))
+            out.print(report.log_line(), markup=False)
+        else:
+            out.print(f"running {parsed.site.name} in mode {controller.mode.value}; Ctrl-C to stop", markup=False)
+            _run(_forever(runner))
+
+
+async def _once(runner: Any) -> Any:
+    try:
+        report = await runner.run_once()
+        await runner.controller.hand_back()
+        return report
+    finally:
+        runner.controller.devices.close()  # inside the loop: the connections belong to it
+
+
+async def _forever(runner: Any) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await runner.run_forever(stop)
+    finally:
+        runner.controller.devices.close()
+
+
+# -- status, history, override -----------------------------------------------------------------
+
+
+def _open(store: Path | None) -> Any:
+    from microgrid.store import Store, StoreError
+
+    path = _store_path(store)
+    if not path.exists():
+        raise fail(EXIT_BAD_INPUT, f"{path}: no history yet (start `microgrid run`, or pass --store)")
+    try:
+        return Store(path, readonly=True)
+    except StoreError as exc:
+        raise fail(EXIT_BAD_INPUT, f"{path}: {exc}") from None
+
+
+@app.command()
+def status(
+    store: StoreOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the last cycle as one JSON object.")] = False,
+) -> None:
+    """The last cycle: state, plan summary, setpoint source (fallback) in force, device health."""
+    with _open(store) as history:
+        last = history.last_cycle()
+        pending = history.pending_actions()
+    if last is None:
+        raise fail(EXIT_BAD_INPUT, "the history holds no cycle yet")
+    if as_json:
+        print(json.dumps({**last, "ts": last["ts"].isoformat(), "pending_actions": len(pending)}, default=str))
+        return
+    out.print(_status_table(last, len(pending)))
+
+
+def _status_table(last: dict[str, Any], pending: int) -> Table:
+    summary = last["summary"]
+    state = summary.get("state", {})
+    table = Table(title=f"last cycle {last['ts']:%Y-%m-%d %H:%M} UTC", title_justify="left", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    grid = {True: "up", False: "DOWN", None: "unknown"}[state.get("grid_up")]
+    table.add_row("mode / source", f"{last['mode']} / {last['source']}  {last['reason']}")
+    table.add_row("grid", grid)
+    table.add_row("SOC", ", ".join(f"{b} {v:.0%}" for b, v in state.get("soc", {}).items()) or "unknown")
+    gens = state.get("generators", {})
+    table.add_row(
+        "gensets", ", ".join(f"{g} {'on' if s['on'] else 'off'} {s['hours_in_state']:.1f} h" for g, s in gens.items())
+    )
+    table.add_row("fuel", ", ".join(f"{f} {v}" for f, v in state.get("fuel_stock", {}).items()))
+    if plan := summary.get("plan"):
+        table.add_row("plan", f"{plan['status']}, objective {plan['objective']:,.0f}, gap {plan['mip_gap']:.2%}")
+    table.add_row("devices", ", ".join(f"{d} {h}" for d, h in summary.get("health", {}).items()))
+    table.add_row("autonomy", str(summary.get("autonomy", "not computed yet (forecasting issue)")))
+    table.add_row("phases", ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in last["phases_s"].items()))
+    table.add_row("operator actions pending", str(pending))
+    return table
+
+
+@app.command()
+def history(
+    since: Annotated[
+        str | None, typer.Option("--since", help="A duration back from now (2h, 1d) or an ISO time.")
+    ] = None,
+    table: Annotated[
+        str, typer.Option("--table", help="cycles, telemetry, setpoints, events, plans or actions.")
+    ] = "cycles",
+    as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV on stdout.")] = False,
+    export: Annotated[Path | None, typer.Option("--export", help="Write every table to this folder.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="Export format: csv or parquet.")] = "csv",
+    store: StoreOpt = None,
+) -> None:
+    """Past cycles (or telemetry, setpoints, events, plans, operator actions) from the history store."""
+    tables = ("cycles", "telemetry", "setpoints", "events", "plans", "actions")
+    if table not in tables or fmt not in ("csv", "parquet"):
+        raise fail(EXIT_BAD_INPUT, f"--table: one of {', '.join(tables)}; --format: csv or parquet")
+    start = _since(since)
+    with _open(store) as store_:
+        if export is not None:
+            for path in store_.export(export, since=start, fmt=fmt):
+                out.print(str(path), markup=False)
+            return
+        frame = getattr(store_, table)(since=start)
+    if as_csv:
+        print(frame.to_csv(index=False), end="")
+        return
+    shown = frame.drop(columns=[c for c in ("phases_s", "summary", "detail", "payload") if c in frame.columns])
+    out.print(shown.tail(50).to_string(index=False, max_colwidth=70), markup=False)
+
+
+@app.command()
+def override(
+    mode: Annotated[str | None, typer.Option("--mode", help="Set the mode: auto, manual, safe or dry-run.")] = None,
+    battery: Annotated[
+        list[str] | None, typer.Option("--battery", help="Manual battery setpoint ID=KW (+ discharge).")
+    ] = None,
+    generator: Annotated[
+        list[str] | None, typer.Option("--generator", help="Manual genset setpoint ID=KW (0 = stop).")
+    ] = None,
+    tier: Annotated[list[str] | None, typer.Option("--tier", help="Manual feeder state TIER=on|off.")] = None,
+    by: Annotated[str | None, typer.Option("--by", help="Who asks (kept in the history).")] = None,
+    store: StoreOpt = None,
+) -> None:
+    """Change the mode of a running controller, or give it manual setpoints (applied at its next cycle)."""
+    from microgrid.store import Store
+
+    payload = _manual_payload(battery or [], generator or [], tier or [])
+    if mode is None and not payload:
+        raise fail(EXIT_BAD_INPUT, "nothing to override: give --mode or manual setpoints")
+    if mode is not None and mode not in MODES:
+        raise fail(EXIT_BAD_INPUT, f"--mode: one of {', '.join(MODES)}, got {mode!r}")
+    path = _store_path(store)
+    if not path.exists():
+        raise fail(EXIT_BAD_INPUT, f"{path}: no history: is the controller running with this store?")
+    with Store(path) as writer:
+        ids = []
+        if payload:
+            ids.append(writer.add_action("manual", payload, by=by))
+        if mode is not None and not (payload and mode == "manual"):
+            ids.append(writer.add_action("mode", {"mode": mode}, by=by))
+    out.print(f"queued operator action(s) {ids}: the controller applies them at its next cycle", markup=False)
+
+
+def _manual_payload(battery: list[str], generator: list[str], tier: list[str]) -> dict[str, dict[str, Any]]:
+    payload: dict[str, dict[str, Any]] = {}
+    for key, items, parse in (
+        ("battery_kw", battery, float),
+        ("generator_kw", generator, float),
+        ("tier_connected", tier, lambda v: {"on": True, "off": False}[v]),
+    ):
+        for item in items:
+            name, _, value = item.partition("=")
+            try:
+                payload.setdefault(key, {})[name] = parse(value)
+            except (ValueError, KeyError):
+                raise fail(EXIT_BAD_INPUT, f"{key}: expected ID=VALUE, got {item!r}") from None
+    return payload
+
+
+# -- demo ------------------------------------------------------------------------------------
 
 
 @app.command()
@@ -29,22 +287,26 @@ def demo(
     """
     from microgrid.cli.demo import DemoDay, run_demo
     from microgrid.cli.demo_view import dashboard, write_report
+    from microgrid.store import Store
 
-    if live and out.is_terminal:
-        with Live(refresh_per_second=8, console=out) as screen:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "history.sqlite").unlink(missing_ok=True)
+    with Store(out_dir / "history.sqlite") as store:
+        if live and out.is_terminal:
+            with Live(refresh_per_second=8, console=out) as screen:
 
-            def show(day: DemoDay, row: dict[str, object]) -> None:
-                screen.update(dashboard(day, row))
+                def show(day: DemoDay, row: dict[str, object]) -> None:
+                    screen.update(dashboard(day, row))
 
-            day = asyncio.run(run_demo(hours, show))
-    else:
+                day = asyncio.run(run_demo(hours, show, store))
+        else:
 
-        def progress(day: DemoDay, row: dict[str, object]) -> None:
-            if len(day.rows) % 8 == 1:
-                out.print(dashboard(day, row))
+            def progress(day: DemoDay, row: dict[str, object]) -> None:
+                if len(day.rows) % 8 == 1:
+                    out.print(dashboard(day, row))
 
-        day = asyncio.run(run_demo(hours, progress))
+            day = asyncio.run(run_demo(hours, progress, store))
     report, chart, figures = write_report(day, out_dir)
     for name, value in figures.items():
         out.print(f"{name:>18}: {value}", markup=False)
-    out.print(f"report: {report}  chart: {chart}", markup=False)
+    out.print(f"report: {report}  chart: {chart}  history: {out_dir / 'history.sqlite'}", markup=False)

@@ -76,6 +76,7 @@ class CycleReport:
     writes: dict[str, WriteReport] = field(default_factory=dict)
     planned_writes: dict[str, dict[str, Value]] = field(default_factory=dict)
     events: list[tuple[str, str]] = field(default_factory=list)
+    heartbeat: int = 0
 
     def log_line(self) -> str:
         """The cycle as one JSON line."""
@@ -138,7 +139,8 @@ class Controller:
         self.solve_budget_s = solve_budget_s or min(site.control.time_limit_s + 5.0, interval_s / 2)
         self.manual: Decision | None = None
         self.heartbeat = 0
-        self.estimator = Estimator(site)
+        writable = {d: frozenset(p.name for p in dev.map.points if p.writable) for d, dev in devices.devices.items()}
+        self.estimator = Estimator(site, echoes=writable)
         self.last_plan: Plan | None = None
         self.last_decision: Decision | None = None
         self.last_points: dict[str, dict[str, Value]] = {}
@@ -273,10 +275,13 @@ class Controller:
 
     async def _write(self, report: CycleReport) -> None:
         if report.decision is None:
+            self.last_decision = None  # the devices drop our setpoints: ramps restart from scratch
             report.source = "autonomous"
             report.events.append(("fallback", f"autonomous: {report.reason}"))
+            self.last_points = {}  # keep nothing alive: the devices revert to their own behaviour
             return
         self.heartbeat += 1
+        report.heartbeat = self.heartbeat
         report.planned_writes = to_points(self.site, report.decision, self.devices, self.heartbeat)
         if self.mode is Mode.DRY_RUN:
             return

@@ -13,8 +13,9 @@ turns it into register writes.
    below ``soc_min + 25 %`` of the band and stop above ``soc_min + 70 %`` (hysteresis); a
    running genset is loaded to ``max_kw`` (the surplus charges the batteries);
 3. with the grid up, each battery charges at its live limit while below ``soc_max``;
-4. with the grid down, batteries share the net load (demand − PV − gensets) in proportion to
-   their discharge limits, or absorb the surplus likewise;
+4. with the grid down, batteries share the net load (measured demand − running gensets) in
+   proportion to their discharge limits, or absorb the surplus likewise (PV is not measured
+   here: the grid-forming inverter takes what PV adds);
 5. PV is never curtailed by the rules.
 """
 
@@ -115,8 +116,10 @@ def rules(site: Site, est: Estimate, previous: Decision | None, reason: str) -> 
         else:
             gen_on[gen.id] = position < 0.25 or (was_on and position < 0.70)
     gen_kw = {g.id: g.max_kw if gen_on[g.id] else 0.0 for g in site.generators}
-    battery_kw = _battery_rules(site, est, grid_up, sum(gen_kw.values()))
-    tiers = _tier_rules(site, est, previous, grid_up=grid_up, position=position, gens=any(gen_on.values()))
+    running_kw = sum(kw for g, kw in gen_kw.items() if g in est.generators and est.generators[g].on)
+    battery_kw = _battery_rules(site, est, grid_up, running_kw)  # a genset still starting delivers nothing yet
+    running = any(s.on for g, s in est.generators.items() if gen_on.get(g))  # requested is not running
+    tiers = _tier_rules(site, est, previous, grid_up=grid_up, position=position, gens=running)
     return Decision(battery_kw, gen_on, gen_kw, {a.id: None for a in site.pv}, tiers, "rules", reason)
 
 

@@ -13,7 +13,9 @@ device degraded; anything else leaves the quantity unknown. Rules:
 * the grid is up or down from the grid meter's ``grid_present``; unknown when the meter is
   not read (an unknown grid is unknown, not "off-grid");
 * a device whose every reading is identical to the previous cycle while its asset should be
-  moving (a battery at non-zero power) is **frozen**: its values are treated as stale.
+  moving (a battery at non-zero power) is **frozen**: its values are treated as stale. Points
+  that only echo the controller's own writes (setpoints, heartbeat: ``Estimator.echoes``) are
+  left out of the comparison, since a frozen device still echoes them.
 """
 
 from __future__ import annotations
@@ -106,8 +108,14 @@ class Estimator:
     """Turns snapshots into estimates; remembers what it needs across cycles."""
 
     site: Site
+    echoes: dict[str, frozenset[str]] = field(default_factory=dict)
+    """Device id → points that echo the controller's writes (not evidence that the device is alive)."""
     _previous: Estimate | None = None
     _previous_values: dict[str, tuple[object, ...]] = field(default_factory=dict)
+
+    def seed(self, when: datetime, generators: dict[str, tuple[bool, float]]) -> None:
+        """Start from a recorded estimate (a restart): gensets' on state and hours at ``when``."""
+        self._previous = Estimate(time=when, generators={g: GeneratorState(on, h) for g, (on, h) in generators.items()})
 
     def __call__(self, snapshot: Snapshot, now: datetime) -> Estimate:
         """Estimate the site at ``now`` from ``snapshot``."""
@@ -122,7 +130,8 @@ class Estimator:
         return est
 
     def _frozen(self, device: str, ms: dict[str, Measurement]) -> bool:
-        values = tuple((n, m.value) for n, m in sorted(ms.items()) if m.quality is Quality.OK)
+        echoes = self.echoes.get(device, frozenset())
+        values = tuple((n, m.value) for n, m in sorted(ms.items()) if m.quality is Quality.OK and n not in echoes)
         before = self._previous_values.get(device)
         self._previous_values[device] = values
         power = dict(values).get("battery_power_kw")
@@ -167,7 +176,9 @@ class Estimator:
 
     def _grid_and_loads(self, est: Estimate, usable: Snapshot, by_asset: dict[str, str]) -> None:
         present = _value(usable.get(by_asset.get("grid", ""), {}), "grid_present")
-        if present is not None and self.site.grid is not None:
+        if self.site.grid is None:
+            est.grid_up = False  # an off-grid site: no grid, known
+        elif present is not None:
             est.grid_up = bool(int(present))
         for binding in self.site.devices:
             ms = usable.get(binding.id, {})

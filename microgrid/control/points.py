@@ -52,13 +52,14 @@ def hand_back_points(devices: SiteDevices) -> dict[str, dict[str, Value]]:
     out: dict[str, dict[str, Value]] = {}
     for device_id, device in devices.devices.items():
         names = device.map.by_name
+        ours = {f"feeder_{number}_command" for number in devices.bindings[device_id].feeders.values()}
         points: dict[str, Value] = {}
         if "control_mode" in names and names["control_mode"].writable and device.map.device_class == "battery_inverter":
             points["control_mode"] = 0
         if "power_limit_enabled" in names and names["power_limit_enabled"].writable:
             points["power_limit_enabled"] = 0
         for name, point in names.items():
-            if name.startswith("feeder_") and name.endswith("_command") and point.writable:
+            if name in ours and point.writable:  # only the site's feeders: a spare one is not ours to switch
                 points[name] = 1
         out[device_id] = points
     return out

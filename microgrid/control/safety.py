@@ -13,11 +13,13 @@ Rules, applied in order (each clamp is reported as a note):
 5. the most important load tier is never disconnected by the controller.
 
 The result never leaves the device's or the site's limits; the writer refuses anything else
-again (defence in depth).
+again (defence in depth). A NaN setpoint (it would slip through min/max) counts as 0 kW, or as
+no curtailment for a PV limit.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 from microgrid.control.decisions import Decision
@@ -42,8 +44,10 @@ def _battery(
     out, notes = {}, []
     for bat in site.batteries:
         wanted = d.battery_kw.get(bat.id, 0.0)
-        low = -est.charge_limit_kw.get(bat.id, bat.max_charge_kw)
-        high = est.discharge_limit_kw.get(bat.id, bat.max_discharge_kw)
+        ramped = 0.0 if math.isnan(wanted) else wanted
+        # the live limits, never beyond the site's nor below 0 (a NaN counts as 0: max(0, nan) is 0)
+        low = -min(bat.max_charge_kw, max(0.0, est.charge_limit_kw.get(bat.id, bat.max_charge_kw)))
+        high = min(bat.max_discharge_kw, max(0.0, est.discharge_limit_kw.get(bat.id, bat.max_discharge_kw)))
         soc = est.soc.get(bat.id)
         if soc is None:
             low = high = 0.0
@@ -52,12 +56,11 @@ def _battery(
                 high = 0.0
             if soc >= bat.soc_max:
                 low = 0.0
-        ramped = wanted
         if last is not None and bat.id in last.battery_kw:
             step = cfg.ramp_fraction * max(bat.max_charge_kw, bat.max_discharge_kw)
-            ramped = min(max(wanted, last.battery_kw[bat.id] - step), last.battery_kw[bat.id] + step)
+            ramped = min(max(ramped, last.battery_kw[bat.id] - step), last.battery_kw[bat.id] + step)
         kw = min(max(ramped, low), high)  # live limits last: they win over the ramp
-        if abs(kw - wanted) > 1e-6:
+        if not abs(kw - wanted) <= 1e-6:  # (a NaN is clamped too)
             notes.append(f"battery {bat.id}: {wanted:.1f} kW clamped to {kw:.1f} kW")
         out[bat.id] = kw
     return out, notes
@@ -67,9 +70,10 @@ def _generators(site: Site, d: Decision, est: Estimate) -> tuple[dict[str, float
     out, notes = {}, []
     for gen in site.generators:
         wanted = d.generator_kw.get(gen.id, 0.0)
+        target = 0.0 if math.isnan(wanted) else wanted
         running = est.generators[gen.id].on if gen.id in est.generators else False
-        kw = min(max(wanted, gen.min_kw), gen.max_kw) if running and d.generator_on.get(gen.id) else 0.0
-        if abs(kw - wanted) > 1e-6:
+        kw = min(max(target, gen.min_kw), gen.max_kw) if running and d.generator_on.get(gen.id) else 0.0
+        if not abs(kw - wanted) <= 1e-6:
             why = "not running yet" if not running else "outside [min_kw, max_kw]"
             notes.append(f"generator {gen.id}: {wanted:.1f} kW → {kw:.1f} kW ({why})")
         out[gen.id] = kw
@@ -84,7 +88,14 @@ def check(
     battery, notes = _battery(site, decision, est, last, cfg)
     gen_kw, gen_notes = _generators(site, decision, est)
     peaks = {a.id: a.peak_kw for a in site.pv}
-    pv = {k: (None if v is None else min(max(v, 0.0), peaks[k])) for k, v in decision.pv_limit_kw.items() if k in peaks}
+    pv = {
+        k: (None if v is None or math.isnan(v) else min(max(v, 0.0), peaks[k]))
+        for k, v in decision.pv_limit_kw.items()
+        if k in peaks
+    }
+    for k, v in pv.items():
+        if v != decision.pv_limit_kw[k]:
+            notes.append(f"pv {k}: limit {decision.pv_limit_kw[k]} kW → {v} kW")
     tiers = dict(decision.tier_connected)
     if site.loads:
         first = min(site.loads, key=lambda t: t.priority)

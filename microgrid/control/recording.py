@@ -1,0 +1,97 @@
+"""Record phase: a cycle report as store rows, and the status summary ``microgrid status`` shows.
+
+The summary is the cycle's ``summary`` JSON: the state estimated (SOC, gensets, fuel, grid),
+the plan's figures, the setpoint source in force and why, device health and the store's own
+health. Everything else goes to the store's tables (telemetry with quality, the plan frame,
+every setpoint with its outcome, events).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from microgrid.control.cycle import CycleReport
+from microgrid.store import CycleRow, EventRow, PlanRow, SetpointRow, Store, TelemetryRow
+
+__all__ = ["record", "summary"]
+
+
+def summary(report: CycleReport) -> dict[str, Any]:
+    """What an operator needs to see of a cycle (JSON-ready)."""
+    est, plan, decision = report.estimate, report.plan, report.decision
+    out: dict[str, Any] = {
+        "heartbeat": report.heartbeat,
+        "source": report.source,
+        "reason": report.reason,
+        "health": est.health if est else {},
+        "notes": report.notes,
+        "refused": {d: r.refused for d, r in report.writes.items() if r.refused},
+    }
+    if est is not None:
+        out["state"] = {
+            "grid_up": est.grid_up,
+            "soc": est.soc,
+            "generators": {g: {"on": s.on, "hours_in_state": s.hours_in_state} for g, s in est.generators.items()},
+            "fuel_stock": est.fuel_stock,
+            "load_kw": est.load_kw,
+        }
+    if plan is not None:
+        out["plan"] = {
+            "status": plan.status.value,
+            "objective": plan.objective,
+            "mip_gap": plan.mip_gap,
+            "solve_seconds": plan.solve_seconds,
+            "energy_shed_kwh": plan.energy_shed_kwh(),
+            "fuel_burnt": plan.fuel_burnt(),
+        }
+    if decision is not None:
+        out["setpoints"] = {
+            "battery_kw": decision.battery_kw,
+            "generator_on": decision.generator_on,
+            "generator_kw": decision.generator_kw,
+            "tier_connected": decision.tier_connected,
+        }
+    return out
+
+
+def _setpoint_rows(report: CycleReport, dry_run: bool) -> list[SetpointRow]:
+    rows = []
+    for device, points in report.planned_writes.items():
+        result = report.writes.get(device)
+        for point, value in points.items():
+            number = float(value) if isinstance(value, int | float) else None
+            if dry_run or result is None:
+                rows.append(SetpointRow(report.start, device, point, number, "dry-run"))
+            elif point in result.refused:
+                rows.append(SetpointRow(report.start, device, point, number, "refused", result.refused[point]))
+            elif point in result.mismatches:
+                back = result.mismatches[point][1]
+                rows.append(SetpointRow(report.start, device, point, number, "mismatch", f"read back {back}"))
+            elif point in result.skipped:
+                rows.append(
+                    SetpointRow(report.start, device, point, number, "skipped", "unchanged, keep-alive not due")
+                )
+            else:
+                rows.append(SetpointRow(report.start, device, point, number, "written"))
+    return rows
+
+
+def record(store: Store, report: CycleReport, *, dry_run: bool = False) -> bool:
+    """Write one cycle to ``store`` (one transaction); False when the store is failing."""
+    telemetry = [
+        TelemetryRow(m.timestamp, device, name, m.value, m.unit, m.quality.value)
+        for device, measurements in report.snapshot.items()
+        for name, m in measurements.items()
+    ]
+    plan = None
+    if report.plan is not None:
+        p = report.plan
+        plan = PlanRow(report.start, p.status.value, p.objective, p.mip_gap, p.solve_seconds, p.frame)
+    events = [EventRow(report.start, kind, message) for kind, message in report.events]
+    events += [EventRow(report.start, "safety", note) for note in report.notes]
+    if report.source not in ("plan", "manual"):
+        events.append(EventRow(report.start, "fallback", f"{report.source}: {report.reason}"))
+    cycle = CycleRow(report.start, report.mode.value, report.source, report.reason, report.phases_s, summary(report))
+    return store.record_cycle(
+        cycle, telemetry=telemetry, plan=plan, setpoints=_setpoint_rows(report, dry_run), events=events
+    )

@@ -1,0 +1,420 @@
+"""The controller against the simulated hospital over real Modbus TCP: one test per fallback and mode.
+
+Time moves only when a test says so (``speed=None``); the rig steps the plant in 30 s chunks
+with the controller's keep-alive in between (devices revert after 60 s without one). Solves are
+real (gap 0.02, 2 s limit) where the plan itself matters; elsewhere a scripted optimizer returns
+a synthetic plan whose row r asks bess1 for 10 + r kW and bess2 for −(20 + r) kW, so the row a
+fallback used shows in the setpoints the plant received.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+
+from microgrid.control import Decision, Mode, rules
+from microgrid.control.cycle import CycleReport
+from microgrid.dispatch import DispatchInputs
+from microgrid.errors import InfeasibleError
+from microgrid.plans import Plan
+from microgrid.profiles import Profiles
+from microgrid.sim.server import Fault
+from microgrid.site import Site
+from tests.control.conftest import Optimizer, Rig, fast, run_rig, synthetic_plan
+
+PHASES = ["read", "estimate", "forecast", "solve", "setpoints", "check", "write"]
+
+
+def live_writes_ok(report: CycleReport, *, dead: tuple[str, ...] = ()) -> None:
+    """Nothing refused and every read-back matched, for every device not in ``dead``."""
+    for device_id, result in report.writes.items():
+        if device_id not in dead:
+            assert result.ok, (device_id, result)
+
+
+def battery_setpoints(rig: Rig) -> dict[str, float]:
+    return {b: p.setpoint_kw for b, p in rig.sim.plant.batteries.items()}
+
+
+# -- auto mode: plan, previous plan, rules, autonomous --------------------------------------------
+
+
+def test_normal_cycle_is_a_plan(tcp_hospital: Site, winter: Profiles) -> None:
+    async def body(rig: Rig) -> None:
+        report = await rig.cycle()
+        assert (report.source, report.mode) == ("plan", Mode.AUTO)
+        assert report.plan is not None
+        assert report.reason == report.plan.status.value in ("optimal", "time_limit_feasible")
+        assert report.start == rig.now()
+        assert list(report.phases_s) == PHASES
+        assert report.events == []
+        live_writes_ok(report)
+        assert report.decision is not None
+        assert battery_setpoints(rig) == pytest.approx(report.decision.battery_kw, abs=1e-3)
+        assert all(rig.adapter(d).remote for d in report.writes)  # every written device follows us
+        line = json.loads(report.log_line())
+        assert (line["source"], line["refused"]) == ("plan", 0)
+
+    run_rig(tcp_hospital, winter, body)
+
+
+def test_infeasible_without_a_previous_plan_uses_the_rules(tcp_hospital: Site, winter: Profiles) -> None:
+    optimizer = Optimizer(InfeasibleError("no feasible plan (test)"))
+
+    async def body(rig: Rig) -> None:
+        report = await rig.cycle()
+        assert report.source == "rules"
+        assert report.reason == "no plan: no feasible plan (test)"
+        assert report.plan is None
+        live_writes_ok(report)
+        # grid up at midnight, both batteries inside their bands: the rules charge at the live limits
+        assert battery_setpoints(rig) == pytest.approx({"bess1": -125.0, "bess2": -200.0})
+        assert not any(g.run_requested for g in rig.sim.plant.gensets.values())
+
+    run_rig(tcp_hospital, winter, body, optimizer=optimizer)
+    assert optimizer.calls == 1
+
+
+def test_infeasible_with_a_previous_plan_uses_it_shifted(tcp_hospital: Site, winter: Profiles) -> None:
+    optimizer = Optimizer("stub", InfeasibleError("no feasible plan (test)"))
+
+    async def body(rig: Rig) -> None:
+        first = await rig.cycle()
+        assert first.source == "plan"
+        assert battery_setpoints(rig) == pytest.approx({"bess1": 10.0, "bess2": -20.0})  # row 0
+        for row in (1, 2):
+            await rig.step()
+            report = await rig.cycle()
+            assert (report.source, report.reason) == ("previous_plan", "no plan: no feasible plan (test)")
+            live_writes_ok(report)
+            assert battery_setpoints(rig) == pytest.approx({"bess1": 10.0 + row, "bess2": -20.0 - row})
+
+    run_rig(tcp_hospital, winter, body, optimizer=optimizer)
+    assert optimizer.calls == 3
+
+
+def test_previous_plan_expires_after_half_the_horizon(tcp_hospital: Site, winter: Profiles) -> None:
+    """A 20 h horizon, so that both rows looked at (10:00, 10:15 local) have the grid up, as now."""
+    site = fast(tcp_hospital, horizon=timedelta(hours=20))
+    optimizer = Optimizer("stub", InfeasibleError("no feasible plan (test)"))
+
+    async def body(rig: Rig) -> None:
+        await rig.cycle()
+        rig.offset = timedelta(hours=10)  # exactly half the horizon: still used (row 40)
+        report = await rig.cycle()
+        assert report.source == "previous_plan"
+        assert report.decision is not None
+        assert report.decision.battery_kw["bess1"] == pytest.approx(10.0 + 40)
+        rig.offset = timedelta(hours=10, minutes=15)  # older: no longer trusted
+        report = await rig.cycle()
+        assert (report.source, report.reason) == ("rules", "no plan: no feasible plan (test)")
+        live_writes_ok(report)
+
+    run_rig(site, winter, body, optimizer=optimizer)
+
+
+def test_solve_past_its_budget_falls_back_within_the_cycle(tcp_hospital: Site, winter: Profiles) -> None:
+    release = threading.Event()
+
+    def slow(inputs: DispatchInputs) -> Plan:
+        release.wait(30)  # far longer than the budget; released by the test
+        return synthetic_plan(inputs)
+
+    optimizer = Optimizer("stub", slow, "stub")
+
+    async def body(rig: Rig) -> None:
+        assert (await rig.cycle()).source == "plan"
+        await rig.step()
+        started = time.perf_counter()
+        report = await rig.cycle()
+        wall = time.perf_counter() - started
+        assert wall < 0.5 + 2.0
+        assert report.phases_s["solve"] == pytest.approx(0.5, abs=0.25)
+        assert (report.source, report.reason) == ("previous_plan", "solve exceeded its wall-clock budget of 0.5 s")
+        live_writes_ok(report)
+        assert battery_setpoints(rig) == pytest.approx({"bess1": 11.0, "bess2": -21.0})
+
+        await rig.step()
+        report = await rig.cycle()  # the first solve still runs: no second one
+        assert (report.source, report.reason) == ("previous_plan", "the previous solve is still running")
+        assert optimizer.calls == 2
+        assert battery_setpoints(rig) == pytest.approx({"bess1": 12.0, "bess2": -22.0})
+
+        release.set()
+        solving = rig.ctl._solving
+        assert solving is not None
+        await asyncio.wait_for(asyncio.shield(solving), timeout=5)
+        await rig.step()
+        report = await rig.cycle()  # done: the next cycle solves again
+        assert report.source == "plan"
+        assert optimizer.calls == 3
+
+    try:
+        run_rig(tcp_hospital, winter, body, optimizer=optimizer, solve_budget_s=0.5)
+    finally:
+        release.set()
+
+
+def test_dead_battery_inverter_is_held_at_zero(tcp_hospital: Site, winter: Profiles) -> None:
+    optimizer = Optimizer("stub")
+
+    async def body(rig: Rig) -> None:
+        assert (await rig.cycle()).source == "plan"
+        rig.sim.faults["bess1-inverter"] = Fault(silent=True)
+        # no keep-alive while stepping: each write to the dead inverter costs a timeout per point
+        await rig.step(keepalive=False)
+        started = time.perf_counter()
+        report = await rig.cycle()
+        assert time.perf_counter() - started < 5.0
+        est = report.estimate
+        assert est is not None
+        assert est.health["bess1-inverter"] == "lost"
+        assert "bess1" not in est.soc
+        assert report.reason == "state incomplete: battery bess1: SOC unknown"
+        assert optimizer.calls == 1  # no solve on an incomplete state
+        assert report.source == "previous_plan"
+        assert report.decision is not None
+        assert report.decision.battery_kw == {"bess1": 0.0, "bess2": -21.0}
+        assert any("battery bess1: 11.0 kW clamped to 0.0 kW" in n for n in report.notes)
+        assert report.planned_writes["bess1-inverter"]["power_setpoint_kw"] == 0.0
+        assert report.writes["bess1-inverter"].refused  # it does not answer
+        live_writes_ok(report, dead=("bess1-inverter",))
+        assert rig.sim.plant.batteries["bess2"].setpoint_kw == pytest.approx(-21.0)
+
+    run_rig(tcp_hospital, winter, body, optimizer=optimizer)
+
+
+def test_dead_battery_inverter_without_a_previous_plan_uses_the_rules(tcp_hospital: Site, winter: Profiles) -> None:
+    optimizer = Optimizer("stub")
+
+    async def body(rig: Rig) -> None:
+        rig.sim.faults["bess1-inverter"] = Fault(silent=True)
+        report = await rig.cycle()
+        assert (report.source, report.reason) == ("rules", "state incomplete: battery bess1: SOC unknown")
+        assert report.decision is not None
+        assert report.decision.battery_kw == {"bess1": 0.0, "bess2": -200.0}  # grid up: bess2 charges, bess1 idle
+        live_writes_ok(report, dead=("bess1-inverter",))
+        assert rig.sim.plant.batteries["bess2"].setpoint_kw == pytest.approx(-200.0)
+
+    run_rig(tcp_hospital, winter, body, optimizer=optimizer)
+    assert optimizer.calls == 0
+
+
+def test_every_device_offline_is_autonomous(tcp_hospital: Site, winter: Profiles) -> None:
+    async def body(rig: Rig) -> None:
+        await rig.cycle()
+        assert all(rig.adapter(d).remote for d in ("bess1-inverter", "bess2-inverter", "feeders"))
+        for device_id in rig.sim.served:
+            await rig.sim.take_offline(device_id)
+        await rig.step(keepalive=False)
+        report = await rig.cycle()
+        assert report.source == "autonomous"
+        assert report.decision is None
+        assert report.writes == {}
+        assert report.planned_writes == {}
+        assert report.estimate is not None
+        assert set(report.estimate.health.values()) == {"lost"}
+        assert report.reason.startswith("state incomplete")  # the first reason found is kept
+        assert report.events == [("fallback", f"autonomous: {report.reason}")]
+        # the devices come back: an autonomous controller keeps nothing alive, so they revert
+        for device_id in rig.sim.served:
+            await rig.sim.bring_online(device_id)
+        assert await rig.ctl.keepalive() == {}
+        await rig.step(90)
+        assert not any(rig.adapter(d).remote for d in rig.sim.served)
+        assert battery_setpoints(rig) == {"bess1": 0.0, "bess2": 0.0}
+
+    run_rig(tcp_hospital, winter, body, optimizer=Optimizer("stub"))
+
+
+def test_grid_outage_mid_run(tcp_hospital: Site, winter: Profiles) -> None:
+    optimizer = Optimizer("real", "real", InfeasibleError("no feasible plan (test)"))
+
+    async def body(rig: Rig) -> None:
+        first = await rig.cycle()
+        assert first.estimate is not None
+        assert first.estimate.grid_up is True
+        assert first.source == "plan"
+        rig.sim.plant.grid_forced = False  # the grid goes at 00:05, off the reference's schedule
+        await rig.step(300)
+        assert rig.sim.plant.grid_kw == 0.0
+        await rig.step(600)
+        report = await rig.cycle()
+        assert report.estimate is not None
+        assert report.estimate.grid_up is False
+        assert report.source == "plan"
+        assert report.plan is not None
+        assert report.plan.frame["grid.import_kw"].iloc[:4].max() == pytest.approx(0.0, abs=1e-6)  # 1 h assumed
+        live_writes_ok(report)
+        await rig.step()
+        assert rig.sim.plant.grid_kw == 0.0
+        assert sum(rig.sim.plant.totals.unserved_kwh.values()) == 0.0
+
+        # the solve fails during the outage: the previous plan (made with the grid down) still fits
+        report = await rig.cycle()
+        assert report.source == "previous_plan"
+
+        # the solve fails and the last plan was made with the grid up: it disagrees with now → the rules
+        rig.ctl.last_plan = first.plan  # its row 3 (00:45) expects the grid up
+        await rig.step()
+        previous = rig.ctl.last_decision
+        report = await rig.cycle()
+        est = report.estimate
+        assert est is not None
+        assert est.grid_up is False
+        assert report.source == "rules"
+        # the rules' grid-down branch: the batteries share demand minus the gensets already running
+        raw = rules(tcp_hospital, est, previous, "")
+        running = sum(g.max_kw for g in tcp_hospital.generators if raw.generator_on[g.id] and est.generators[g.id].on)
+        assert sum(raw.battery_kw.values()) == pytest.approx(sum(est.load_kw.values()) - running)
+        live_writes_ok(report)
+        await rig.step()
+        assert rig.sim.plant.grid_kw == 0.0
+        assert sum(rig.sim.plant.totals.unserved_kwh.values()) == 0.0
+        live_writes_ok(report)
+
+    run_rig(tcp_hospital, winter, body, optimizer=optimizer)
+
+
+def test_frozen_battery_inverter(tcp_hospital: Site, winter: Profiles) -> None:
+    optimizer = Optimizer("stub")
+
+    async def body(rig: Rig) -> None:
+        await rig.cycle()  # bess1 told to discharge 10 kW
+        await rig.step()
+        rig.sim.faults["bess1-inverter"] = Fault(frozen=True)
+        report = await rig.cycle()  # the registers hold their last refresh: not identical to the last cycle yet
+        assert report.estimate is not None
+        assert report.estimate.health["bess1-inverter"] == "ok"
+        await rig.step()
+        report = await rig.cycle()
+        est = report.estimate
+        assert est is not None
+        assert est.health["bess1-inverter"] == "frozen"
+        assert "bess1" not in est.soc
+        assert est.health["bess2-inverter"] == "ok"
+        assert report.reason == "state incomplete: battery bess1: SOC unknown"
+        assert report.source == "previous_plan"
+        assert report.decision is not None
+        assert report.decision.battery_kw["bess1"] == 0.0
+
+    run_rig(tcp_hospital, winter, body, optimizer=optimizer)
+    assert optimizer.calls == 2
+
+
+# -- modes ------------------------------------------------------------------------------------
+
+
+def test_safe_mode_uses_the_rules(tcp_hospital: Site, winter: Profiles) -> None:
+    optimizer = Optimizer("stub")
+
+    async def body(rig: Rig) -> None:
+        report = await rig.cycle()
+        assert (report.mode, report.source, report.reason) == (Mode.SAFE, "rules", "safe mode")
+        live_writes_ok(report)
+        assert battery_setpoints(rig) == pytest.approx({"bess1": -125.0, "bess2": -200.0})
+
+    run_rig(tcp_hospital, winter, body, optimizer=optimizer, mode=Mode.SAFE)
+    assert optimizer.calls == 0
+
+
+def test_manual_mode_writes_the_operator_setpoints_clamped(tcp_hospital: Site, winter: Profiles) -> None:
+    optimizer = Optimizer("stub")
+
+    async def body(rig: Rig) -> None:
+        report = await rig.cycle()  # no operator setpoints yet: the rules
+        assert (report.source, report.reason) == ("rules", "manual mode without operator setpoints")
+        rig.ctl.manual = Decision(
+            battery_kw={"bess1": 500.0, "bess2": -50.0},
+            generator_on={"dg1": True, "dg2": False},
+            generator_kw={"dg1": 150.0},
+            pv_limit_kw={"roof": 30.0},
+            tier_connected={"critical": False, "essential": True, "comfort": False},
+        )
+        await rig.step(60)
+        report = await rig.cycle()
+        assert (report.source, report.reason) == ("manual", "operator setpoints")
+        assert report.decision is not None
+        # bess1: 500 → site 125; the ramp from -125 (the rules' charge) allows up to 0 kW
+        assert report.decision.battery_kw == {"bess1": 0.0, "bess2": -50.0}
+        assert report.decision.generator_kw == {"dg1": 0.0, "dg2": 0.0}  # dg1 not running yet
+        assert report.decision.tier_connected == {"critical": True, "essential": True, "comfort": False}
+        live_writes_ok(report)
+        await rig.step(60)
+        report = await rig.cycle()
+        assert report.decision is not None
+        assert report.decision.battery_kw == {"bess1": 125.0, "bess2": -50.0}
+        plant = rig.sim.plant
+        assert battery_setpoints(rig) == pytest.approx({"bess1": 125.0, "bess2": -50.0})
+        assert plant.relay_closed == {"critical": True, "essential": True, "comfort": False}
+        assert plant.pv_limit_kw["roof"] == pytest.approx(30.0)
+        assert plant.gensets["dg1"].run_requested and not plant.gensets["dg2"].run_requested
+
+    run_rig(tcp_hospital, winter, body, optimizer=optimizer, mode=Mode.MANUAL)
+    assert optimizer.calls == 0
+
+
+def test_dry_run_plans_but_writes_nothing(tcp_hospital: Site, winter: Profiles) -> None:
+    optimizer = Optimizer("stub")
+
+    async def body(rig: Rig) -> None:
+        for _ in range(2):
+            report = await rig.cycle()
+            assert (report.mode, report.source) == (Mode.DRY_RUN, "plan")
+            assert report.plan is not None
+            assert report.writes == {}
+            assert report.planned_writes["bess1-inverter"]["power_setpoint_kw"] != 0.0
+            assert await rig.ctl.keepalive() == {}
+            await rig.step()
+        assert battery_setpoints(rig) == {"bess1": 0.0, "bess2": 0.0}
+        assert not any(rig.adapter(d).remote or rig.adapter(d).heartbeat for d in rig.sim.served)
+        assert await rig.ctl.hand_back() == {}
+
+    run_rig(tcp_hospital, winter, body, optimizer=optimizer, mode=Mode.DRY_RUN)
+    assert optimizer.calls == 2
+
+
+# -- keep-alive and hand-back -----------------------------------------------------------------
+
+
+def test_keepalive_keeps_devices_remote_across_an_interval(tcp_hospital: Site, winter: Profiles) -> None:
+    async def body(rig: Rig) -> None:
+        report = await rig.cycle()
+        written = [d for d, points in report.planned_writes.items() if points]
+        assert sorted(written) == sorted(set(rig.sim.served) - {"grid-meter"})  # the meter has nothing to write
+        await rig.step(900)
+        assert all(rig.adapter(d).remote for d in written)
+        assert battery_setpoints(rig) == pytest.approx({"bess1": 10.0, "bess2": -20.0})
+        await rig.step(61, keepalive=False)  # no keep-alive for longer than the revert timeout
+        assert not any(rig.adapter(d).remote for d in written)
+        assert battery_setpoints(rig) == {"bess1": 0.0, "bess2": 0.0}
+
+    run_rig(tcp_hospital, winter, body, optimizer=Optimizer("stub"))
+
+
+def test_hand_back_returns_devices_to_autonomous(tcp_hospital: Site, winter: Profiles) -> None:
+    async def body(rig: Rig) -> None:
+        rig.ctl.manual = Decision(
+            battery_kw={"bess1": -50.0, "bess2": 40.0},
+            pv_limit_kw={"roof": 30.0},
+            tier_connected={"essential": False, "comfort": False},
+        )
+        await rig.cycle()
+        plant = rig.sim.plant
+        assert plant.relay_closed == {"critical": True, "essential": False, "comfort": False}
+        assert rig.adapter("bess1-inverter").values()["control_mode"] == 1
+        reports = await rig.ctl.hand_back()
+        assert all(r.ok for r in reports.values()), reports
+        for bess in ("bess1-inverter", "bess2-inverter"):
+            assert rig.adapter(bess).values()["control_mode"] == 0
+        assert battery_setpoints(rig) == {"bess1": 0.0, "bess2": 0.0}
+        assert plant.relay_closed == {"critical": True, "essential": True, "comfort": True}
+        assert not rig.adapter("roof-inverter").limit_enabled
+        assert await rig.ctl.keepalive() == {}  # keep-alives stop
+
+    run_rig(tcp_hospital, winter, body, mode=Mode.MANUAL)

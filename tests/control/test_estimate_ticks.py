@@ -1,0 +1,357 @@
+"""Tick tables for the estimate phase: a snapshot (device → point → measurement) → an estimate.
+
+:func:`snapshot` is a healthy hospital (bess1 at 60 %, bess2 at 50 %, both idle; gensets stopped
+with 1,200 l of diesel; grid up; feeders closed at 90 / 70 / 20 kW); a row changes some readings.
+Several rows follow the estimator over cycles (genset hours, frozen devices).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+from microgrid.control import Estimator
+from microgrid.control.estimate import Snapshot
+from microgrid.site import Site
+from microgrid.state import GeneratorState
+from microgrid.telemetry.devices import Measurement
+from microgrid.telemetry.registers import Quality
+from tests.control.conftest import T0
+
+OK, STALE, RANGE, NI, LOST = (
+    Quality.OK,
+    Quality.STALE,
+    Quality.OUT_OF_RANGE,
+    Quality.NOT_IMPLEMENTED,
+    Quality.COMMS_LOST,
+)
+ABSENT = object()
+"""Expected: the key is not in the estimate's dict (unknown)."""
+
+BASE: dict[str, dict[str, Any]] = {
+    "bess1-inverter": {
+        "soc_pct": 60.0,
+        "battery_power_kw": 0.0,
+        "max_charge_power_kw": 125.0,
+        "max_discharge_power_kw": 125.0,
+        "heartbeat_count": 1,
+    },
+    "bess2-inverter": {
+        "soc_pct": 50.0,
+        "battery_power_kw": 0.0,
+        "max_charge_power_kw": 200.0,
+        "max_discharge_power_kw": 200.0,
+        "heartbeat_count": 1,
+    },
+    "dg1-controller": {"engine_state": 0, "fuel_level_l": 1200.0},
+    "dg2-controller": {"engine_state": 0, "fuel_level_l": 1200.0},
+    "roof-inverter": {"pv_power_kw": 0.0},
+    "grid-meter": {"grid_present": 1, "grid_power_kw": -150.0},
+    "feeders": {
+        "feeder_1_power_kw": 90.0,
+        "feeder_1_closed": 1,
+        "feeder_2_power_kw": 70.0,
+        "feeder_2_closed": 1,
+        "feeder_3_power_kw": 20.0,
+        "feeder_3_closed": 1,
+    },
+}
+
+
+def m(value: Any, quality: Quality = OK, name: str = "", at: datetime = T0) -> Measurement:
+    return Measurement(name, None if quality is LOST else value, None, quality, at)
+
+
+def snapshot(changes: dict[str, Any] | None = None, *, at: datetime = T0) -> Snapshot:
+    """The healthy hospital, with ``changes``: device → point → value, or (value, quality); None drops a point,
+    and a device mapped to None is dropped whole; every point of a device mapped to LOST is comms-lost."""
+    out: Snapshot = {}
+    merged_devices: dict[str, Any] = {**BASE, **(changes or {})}
+    for device, points in merged_devices.items():
+        if points is None:
+            continue
+        if points is LOST:
+            out[device] = {n: m(None, LOST, n, at) for n in BASE[device]}
+            continue
+        merged = {**BASE.get(device, {}), **points}
+        out[device] = {}
+        for name, spec in merged.items():
+            if spec is None:
+                continue
+            value, quality = spec if isinstance(spec, tuple) else (spec, OK)
+            out[device][name] = m(value, quality, name, at)
+    return out
+
+
+def _get(est: Any, key: str) -> Any:
+    attr, _, item = key.partition(".")
+    value = getattr(est, attr)
+    return value.get(item, ABSENT) if item else value
+
+
+# changes → {"attribute.key": expected}
+SINGLE_TICKS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
+    "healthy site": (
+        {},
+        {
+            "soc.bess1": 0.60,
+            "soc.bess2": 0.50,
+            "battery_kw.bess1": 0.0,
+            "charge_limit_kw.bess1": 125.0,
+            "discharge_limit_kw.bess2": 200.0,
+            "generators.dg1": GeneratorState(False, 0.5),  # first seen stopped: min_down_h, may start
+            "fuel_stock.diesel": 1200.0,
+            "grid_up": True,
+            "load_kw.critical": 90.0,
+            "tier_connected.comfort": True,
+            "health.bess1-inverter": "ok",
+            "health.grid-meter": "ok",
+        },
+    ),
+    "stale SOC: used, device degraded": (
+        {"bess1-inverter": {"soc_pct": (42.0, STALE)}},
+        {"soc.bess1": 0.42, "health.bess1-inverter": "degraded", "health.bess2-inverter": "ok"},
+    ),
+    "out-of-range SOC: ignored, device degraded": (
+        {"bess1-inverter": {"soc_pct": (120.0, RANGE)}},
+        {"soc.bess1": ABSENT, "health.bess1-inverter": "degraded"},
+    ),
+    "comms-lost SOC: ignored, device degraded": (
+        {"bess2-inverter": {"soc_pct": (None, LOST)}},
+        {"soc.bess2": ABSENT, "battery_kw.bess2": 0.0, "health.bess2-inverter": "degraded"},
+    ),
+    "not-implemented point: ignored, device ok": (
+        {"bess2-inverter": {"max_charge_power_kw": (None, NI)}},
+        {"charge_limit_kw.bess2": 200.0, "health.bess2-inverter": "ok"},
+    ),
+    "text value: ignored": ({"bess1-inverter": {"soc_pct": "n/a"}}, {"soc.bess1": ABSENT}),
+    "device lost: every reading comms-lost": (
+        {"bess1-inverter": LOST},
+        {
+            "soc.bess1": ABSENT,
+            "battery_kw.bess1": ABSENT,
+            "charge_limit_kw.bess1": 125.0,  # the site's limits when the inverter says nothing
+            "discharge_limit_kw.bess1": 125.0,
+            "health.bess1-inverter": "lost",
+        },
+    ),
+    "device without readings: lost": ({"roof-inverter": {"pv_power_kw": None}}, {"health.roof-inverter": "lost"}),
+    "live charge limit below the site's": (
+        {"bess1-inverter": {"max_charge_power_kw": 80.0, "max_discharge_power_kw": 22.5}},
+        {"charge_limit_kw.bess1": 80.0, "discharge_limit_kw.bess1": 22.5},
+    ),
+    "live limit above the site's: the site's": (
+        {"bess2-inverter": {"max_charge_power_kw": 300.0, "max_discharge_power_kw": 250.0}},
+        {"charge_limit_kw.bess2": 200.0, "discharge_limit_kw.bess2": 200.0},
+    ),
+    "live limit stale: still used": (
+        {"bess1-inverter": {"max_discharge_power_kw": (10.0, STALE)}},
+        {"discharge_limit_kw.bess1": 10.0, "health.bess1-inverter": "degraded"},
+    ),
+    "live limit out of range: the site's": (
+        {"bess1-inverter": {"max_discharge_power_kw": (90000.0, RANGE)}},
+        {"discharge_limit_kw.bess1": 125.0},
+    ),
+    "battery power sign: positive = discharge": (
+        {"bess1-inverter": {"battery_power_kw": -60.0}, "bess2-inverter": {"battery_power_kw": 45.5}},
+        {"battery_kw.bess1": -60.0, "battery_kw.bess2": 45.5},
+    ),
+    "genset first seen running: 0 h (min up time holds)": (
+        {"dg1-controller": {"engine_state": 2}},
+        {"generators.dg1": GeneratorState(True, 0.0), "generators.dg2": GeneratorState(False, 0.5)},
+    ),
+    "genset starting (state 1) is not on": (
+        {"dg2-controller": {"engine_state": 1}},
+        {"generators.dg2": GeneratorState(False, 0.5)},
+    ),
+    "genset status lost: unknown": (
+        {"dg1-controller": LOST},
+        {"generators.dg1": ABSENT, "health.dg1-controller": "lost"},
+    ),
+    "fuel: the lowest tank of that fuel": (
+        {"dg1-controller": {"fuel_level_l": 800.0}, "dg2-controller": {"fuel_level_l": 750.0}},
+        {"fuel_stock.diesel": 750.0},
+    ),
+    "fuel: a lost reading is skipped": (
+        {"dg1-controller": {"fuel_level_l": 800.0}, "dg2-controller": {"fuel_level_l": (None, LOST)}},
+        {"fuel_stock.diesel": 800.0},
+    ),
+    "fuel: none read, the site's stock": (
+        {"dg1-controller": {"fuel_level_l": None}, "dg2-controller": LOST},
+        {"fuel_stock.diesel": 1500.0},
+    ),
+    "grid down": ({"grid-meter": {"grid_present": 0}}, {"grid_up": False}),
+    "grid meter lost: unknown (None, not False)": (
+        {"grid-meter": LOST},
+        {"grid_up": None, "health.grid-meter": "lost"},
+    ),
+    "grid meter missing from the snapshot: unknown": ({"grid-meter": None}, {"grid_up": None}),
+    "grid reading stale: used": ({"grid-meter": {"grid_present": (0, STALE)}}, {"grid_up": False}),
+    "grid reading out of range: unknown": ({"grid-meter": {"grid_present": (7, RANGE)}}, {"grid_up": None}),
+    "feeder open and its demand": (
+        {"feeders": {"feeder_3_closed": 0, "feeder_3_power_kw": 0.0, "feeder_2_power_kw": 71.5}},
+        {"tier_connected.comfort": False, "load_kw.comfort": 0.0, "load_kw.essential": 71.5},
+    ),
+    "feeder readings lost: unknown demand": (
+        {"feeders": {"feeder_1_power_kw": (None, LOST), "feeder_1_closed": (None, LOST)}},
+        {"load_kw.critical": ABSENT, "tier_connected.critical": ABSENT, "health.feeders": "degraded"},
+    ),
+}
+
+
+@pytest.mark.parametrize(("changes", "expected"), SINGLE_TICKS.values(), ids=SINGLE_TICKS.keys())
+def test_single_snapshot_ticks(hospital: Site, changes: dict[str, Any], expected: dict[str, Any]) -> None:
+    est = Estimator(hospital)(snapshot(changes), T0)
+    assert est.time == T0
+    for key, value in expected.items():
+        got = _get(est, key)
+        if value is ABSENT:
+            assert got is ABSENT, key
+        elif isinstance(value, float):
+            assert got == pytest.approx(value), key
+        else:
+            assert got == value, key
+
+
+def test_missing_lists_unknown_assets(hospital: Site) -> None:
+    est = Estimator(hospital)(snapshot({"bess2-inverter": LOST, "dg1-controller": LOST}), T0)
+    assert est.missing(hospital) == ["battery bess2: SOC unknown", "generator dg1: status unknown"]
+    assert Estimator(hospital)(snapshot(), T0).missing(hospital) == []
+
+
+def test_site_state_from_estimate(hospital: Site) -> None:
+    state = Estimator(hospital)(snapshot({"dg2-controller": {"engine_state": 2}}), T0).site_state()
+    assert state.soc == pytest.approx({"bess1": 0.6, "bess2": 0.5})
+    assert state.generators == {"dg1": GeneratorState(False, 0.5), "dg2": GeneratorState(True, 0.0)}
+    assert state.fuel_stock == {"diesel": 1200.0}
+
+
+# -- across cycles -----------------------------------------------------------------------------
+
+Q = timedelta(minutes=15)
+
+# engine_state per cycle (None: comms lost) → hours in state per cycle
+HOURS_TICKS: dict[str, tuple[list[int | None], list[GeneratorState | None]]] = {
+    "running: counted from 0 across cycles": (
+        [2, 2, 2, 2],
+        [GeneratorState(True, 0.0), GeneratorState(True, 0.25), GeneratorState(True, 0.5), GeneratorState(True, 0.75)],
+    ),
+    "stopped: counted from min_down_h": (
+        [0, 0, 0],
+        [GeneratorState(False, 0.5), GeneratorState(False, 0.75), GeneratorState(False, 1.0)],
+    ),
+    "reset on a start and on a stop": (
+        [0, 0, 2, 2, 0],
+        [
+            GeneratorState(False, 0.5),
+            GeneratorState(False, 0.75),
+            GeneratorState(True, 0.0),
+            GeneratorState(True, 0.25),
+            GeneratorState(False, 0.0),
+        ],
+    ),
+    "starting (1) is still off: no reset": (
+        [0, 1, 2],
+        [GeneratorState(False, 0.5), GeneratorState(False, 0.75), GeneratorState(True, 0.0)],
+    ),
+    "lost in between: first seen again": (
+        [2, 2, None, 2, 0, None, 0],
+        [
+            GeneratorState(True, 0.0),
+            GeneratorState(True, 0.25),
+            None,
+            GeneratorState(True, 0.0),  # conservative: its minimum up time holds again
+            GeneratorState(False, 0.0),
+            None,
+            GeneratorState(False, 0.5),
+        ],
+    ),
+}
+
+
+@pytest.mark.parametrize(("states", "expected"), HOURS_TICKS.values(), ids=HOURS_TICKS.keys())
+def test_genset_hours_ticks(hospital: Site, states: list[int | None], expected: list[GeneratorState | None]) -> None:
+    estimator = Estimator(hospital)
+    for i, (state, want) in enumerate(zip(states, expected, strict=True)):
+        dg1: Any = LOST if state is None else {"engine_state": state}
+        est = estimator(snapshot({"dg1-controller": dg1}, at=T0 + i * Q), T0 + i * Q)
+        got = est.generators.get("dg1")
+        if want is None:
+            assert got is None
+        else:
+            assert got is not None
+            assert got.on == want.on, i
+            assert got.hours_in_state == pytest.approx(want.hours_in_state), i
+
+
+def test_genset_hours_follow_the_clock_not_the_cycle_count(hospital: Site) -> None:
+    estimator = Estimator(hospital)
+    estimator(snapshot({"dg1-controller": {"engine_state": 2}}), T0)
+    est = estimator(snapshot({"dg1-controller": {"engine_state": 2}}), T0 + timedelta(hours=2))
+    assert est.generators["dg1"] == GeneratorState(True, 2.0)
+
+
+# battery_power_kw per cycle with every other reading unchanged → health per cycle
+FROZEN_TICKS: dict[str, tuple[list[dict[str, Any]], list[str]]] = {
+    "identical while discharging: frozen from the 2nd cycle": (
+        [{"battery_power_kw": 50.0}] * 3,
+        ["ok", "frozen", "frozen"],
+    ),
+    "identical while idle: not frozen (nothing should move)": ([{"battery_power_kw": 0.0}] * 3, ["ok", "ok", "ok"]),
+    "identical at 1 kW (the threshold): not frozen": ([{"battery_power_kw": 1.0}] * 2, ["ok", "ok"]),
+    "charging and moving: not frozen": (
+        [
+            {"battery_power_kw": -60.0, "soc_pct": 60.0},
+            {"battery_power_kw": -60.0, "soc_pct": 63.5},
+            {"battery_power_kw": -60.0, "soc_pct": 67.0},
+        ],
+        ["ok", "ok", "ok"],
+    ),
+    "frozen, then moving again: ok": (
+        [{"battery_power_kw": 50.0}, {"battery_power_kw": 50.0}, {"battery_power_kw": 50.0, "soc_pct": 58.0}],
+        ["ok", "frozen", "ok"],
+    ),
+    "only the heartbeat echo changes: still frozen": (
+        [
+            {"battery_power_kw": 50.0, "heartbeat_count": 1},
+            {"battery_power_kw": 50.0, "heartbeat_count": 2},
+            {"battery_power_kw": 50.0, "heartbeat_count": 3},
+        ],
+        ["ok", "frozen", "frozen"],
+    ),
+}
+
+
+@pytest.mark.parametrize(("readings", "health"), FROZEN_TICKS.values(), ids=FROZEN_TICKS.keys())
+def test_frozen_ticks(hospital: Site, readings: list[dict[str, Any]], health: list[str]) -> None:
+    estimator = Estimator(hospital, echoes={"bess1-inverter": frozenset({"heartbeat_count"})})
+    for i, (reading, want) in enumerate(zip(readings, health, strict=True)):
+        est = estimator(snapshot({"bess1-inverter": reading}, at=T0 + i * Q), T0 + i * Q)
+        assert est.health["bess1-inverter"] == want, i
+        if want == "frozen":  # a frozen device's values are not used
+            assert "bess1" not in est.soc
+            assert "bess1" not in est.battery_kw
+            assert est.charge_limit_kw["bess1"] == 125.0
+        else:
+            assert est.soc["bess1"] == pytest.approx(reading.get("soc_pct", 60.0) / 100)
+        assert est.health["bess2-inverter"] == "ok"
+
+
+def test_without_echoes_a_changing_heartbeat_hides_a_frozen_device(hospital: Site) -> None:
+    """Why the controller passes its writable points as echoes (a frozen device still echoes writes)."""
+    estimator = Estimator(hospital)
+    for i in range(3):
+        est = estimator(snapshot({"bess1-inverter": {"battery_power_kw": 50.0, "heartbeat_count": i}}), T0 + i * Q)
+        assert est.health["bess1-inverter"] == "ok"
+
+
+def test_stale_values_are_left_out_of_the_frozen_comparison(hospital: Site) -> None:
+    """Frozen means the device answers with identical values; a device not answering is stale, not frozen."""
+    estimator = Estimator(hospital)
+    stale = {n: (v, STALE) for n, v in BASE["bess1-inverter"].items()} | {"battery_power_kw": (50.0, STALE)}
+    for i in range(3):
+        est = estimator(snapshot({"bess1-inverter": stale}), T0 + i * Q)
+        assert est.health["bess1-inverter"] == "degraded"
+        assert est.soc["bess1"] == pytest.approx(0.6)

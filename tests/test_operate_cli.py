@@ -1,0 +1,154 @@
+"""The operators' commands end to end: `run`, `status`, `history`, `override`, kill -9 and restart.
+
+A `microgrid sim` subprocess serves the hospital on free loopback ports; `microgrid run` is a
+real subprocess talking Modbus TCP to it and recording into a real SQLite file. The site is
+the hospital with a 10-second interval and a 10-minute horizon, so the scheduler fires often.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import HOSPITAL, WINTER
+from tests.sim.conftest import free_ports
+
+pytestmark = pytest.mark.slow
+
+
+def _cli(*args: str | Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "microgrid", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def site_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    raw: dict[str, Any] = yaml.safe_load(HOSPITAL.read_text(encoding="utf-8"))
+    old = sorted({d["port"] for d in raw["devices"]})
+    new = dict(zip(old, free_ports(len(old)), strict=True))
+    for device in raw["devices"]:
+        device["port"] = new[device["port"]]
+    raw["control"] = {"interval": "10s", "horizon": "10min", "mip_gap": 0.05, "time_limit_s": 2}
+    path = tmp_path_factory.mktemp("site") / "hospital-fast.yaml"
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def simulator(site_file: Path) -> Iterator[subprocess.Popen[str]]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "microgrid", "sim", str(site_file), "--profiles", str(WINTER), "--speed", "10"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if _cli("read", site_file, "--device", "grid-meter", "--json", timeout=30).returncode == 0:
+            break
+        time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail("the simulator did not come up")
+    yield proc
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=30)
+
+
+def _cycles(store: Path) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as db:
+        return db.execute("SELECT id, ts, mode, source FROM cycles ORDER BY id").fetchall()
+
+
+def test_run_once_status_history_override(site_file: Path, simulator: object, tmp_path: Path) -> None:
+    store = tmp_path / "history.sqlite"
+    first = _cli("run", site_file, "--profiles", WINTER, "--once", "--store", store)
+    assert first.returncode == 0, first.stderr
+    line = json.loads(first.stdout.strip().splitlines()[-1])
+    assert line["source"] == "plan" and line["mode"] == "auto"
+
+    status = _cli("status", "--store", store, "--json")
+    assert status.returncode == 0, status.stderr
+    last = json.loads(status.stdout)
+    assert last["source"] == "plan"
+    assert set(last["summary"]["health"].values()) == {"ok"}
+    assert last["summary"]["state"]["grid_up"] in (True, False)
+
+    queued = _cli("override", "--mode", "safe", "--by", "duty engineer", "--store", store)
+    assert queued.returncode == 0, queued.stderr
+    second = _cli("run", site_file, "--profiles", WINTER, "--once", "--store", store)
+    assert second.returncode == 0, second.stderr
+    line = json.loads(second.stdout.strip().splitlines()[-1])
+    assert (line["mode"], line["source"]) == ("safe", "rules")
+
+    actions = _cli("history", "--table", "actions", "--csv", "--store", store)
+    assert "applied" in actions.stdout and "duty engineer" in actions.stdout
+    setpoints = _cli("history", "--table", "setpoints", "--since", "1d", "--csv", "--store", store)
+    assert "power_setpoint_kw" in setpoints.stdout and "written" in setpoints.stdout
+
+
+def test_bad_override_and_missing_store_exit_2(tmp_path: Path) -> None:
+    assert _cli("status", "--store", tmp_path / "none.sqlite").returncode == 2
+    assert _cli("override", "--mode", "turbo", "--store", tmp_path / "none.sqlite").returncode == 2
+    assert _cli("override", "--battery", "bess1=lots", "--store", tmp_path / "none.sqlite").returncode == 2
+
+
+def test_kill_9_then_restart_loses_nothing_and_resumes(site_file: Path, simulator: object, tmp_path: Path) -> None:
+    store = tmp_path / "history.sqlite"
+    env = {**os.environ, "MICROGRID_STORE": str(store)}
+    args = [sys.executable, "-m", "microgrid", "run", str(site_file), "--profiles", str(WINTER), "--mode", "safe"]
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and (not store.exists() or len(_cycles(store)) < 3):
+            time.sleep(0.5)
+        assert store.exists() and len(_cycles(store)) >= 3, proc.stderr.read() if proc.poll() is not None else ""
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    before = _cycles(store)
+    with sqlite3.connect(store) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        orphans = db.execute("SELECT COUNT(*) FROM setpoints WHERE cycle_id NOT IN (SELECT id FROM cycles)").fetchone()
+    assert orphans == (0,)
+    again = _cli("run", site_file, "--profiles", WINTER, "--once", "--store", store)
+    assert again.returncode == 0, again.stderr
+    assert "resumed" in again.stdout
+    after = _cycles(store)
+    assert after[: len(before)] == before  # nothing lost
+    assert len(after) == len(before) + 1
+    assert after[-1][2] == "safe"  # the mode in force before the crash is kept
+
+
+def test_sigterm_hands_devices_back(site_file: Path, simulator: object, tmp_path: Path) -> None:
+    store = tmp_path / "history.sqlite"
+    args = [sys.executable, "-m", "microgrid", "run", str(site_file), "--profiles", str(WINTER), "--store", str(store)]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (not store.exists() or not _cycles(store)):
+        time.sleep(0.5)
+    read = json.loads(_cli("read", site_file, "--device", "bess1-inverter", "--json").stdout)
+    assert read["bess1-inverter"]["control_mode"]["value"] == 1  # under our control while running
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0, proc.stderr.read()
+    read = json.loads(_cli("read", site_file, "--device", "bess1-inverter", "--json").stdout)
+    assert read["bess1-inverter"]["control_mode"]["value"] == 0  # handed back
+    with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as db:
+        kinds = [k for (k,) in db.execute("SELECT kind FROM events ORDER BY id")]
+    assert kinds[0] == "start" and kinds[-1] == "stop"
