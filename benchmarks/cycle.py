@@ -34,13 +34,11 @@ import gc
 import logging
 import os
 import platform
-import socket
 import statistics
 import sys
 import time
 import tracemalloc
 from collections import Counter
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -54,6 +52,7 @@ from microgrid.control import Controller
 from microgrid.dispatch import DispatchInputs, optimize
 from microgrid.plans import Plan, SolveStatus
 from microgrid.profiles import Profiles, read_profiles
+from microgrid.sim.ports import on_free_ports
 from microgrid.sim.server import SimulatedSite
 from microgrid.site import Site, read_site
 from microgrid.telemetry.wiring import connect
@@ -63,20 +62,9 @@ PHASES = ("read", "estimate", "forecast", "solve", "setpoints", "check", "write"
 NON_SOLVER = tuple(p for p in PHASES if p != "solve")
 
 
-def _free_ports(n: int) -> list[int]:
-    with ExitStack() as stack:
-        sockets = [stack.enter_context(socket.socket()) for _ in range(n)]
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-
-
 def hospital(mip_gap: float | None = None) -> tuple[Site, Profiles]:
     """The shipped hospital on free loopback ports (shared ports stay shared), and its winter day."""
-    site = read_site(ROOT / "models/sites/hospital.yaml")
-    old = sorted({d.port for d in site.devices})
-    new = dict(zip(old, _free_ports(len(old)), strict=True))
-    site = site.model_copy(update={"devices": tuple(d.model_copy(update={"port": new[d.port]}) for d in site.devices)})
+    site = on_free_ports(read_site(ROOT / "models/sites/hospital.yaml"))
     if mip_gap is not None:
         site = site.model_copy(update={"control": site.control.model_copy(update={"mip_gap": mip_gap})})
     return site, read_profiles(ROOT / "data/hospital-winter-day.csv", site)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import copy
-import socket
 import statistics
 import time
 from pathlib import Path
@@ -24,22 +23,13 @@ from typing import Any
 import yaml
 
 from microgrid.profiles import read_profiles
+from microgrid.sim.ports import on_free_ports
 from microgrid.sim.server import SimulatedSite
 from microgrid.site import Site, site_from_dict
 from microgrid.telemetry.transport import ModbusTransport
 from microgrid.telemetry.wiring import connect
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _free_ports(n: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
 
 
 def ten_device_site() -> Site:
@@ -53,11 +43,7 @@ def ten_device_site() -> Site:
         {"id": "dg3-controller", "map": "generic-genset-controller", "port": 15023, "unit": 3, "asset": "dg3"},
         {"id": "roof2-inverter", "map": "generic-pv-inverter", "port": 2, "asset": "roof2"},
     ]
-    old = sorted({d["port"] for d in raw["devices"]})
-    new = dict(zip(old, _free_ports(len(old)), strict=True))
-    for device in raw["devices"]:
-        device["port"] = new[device["port"]]
-    return site_from_dict(raw, "ten-device hospital")
+    return on_free_ports(site_from_dict(raw, "ten-device hospital"))
 
 
 async def _throughput(port: int, requests: int, clients: int) -> float:

@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 import yaml
 
+from microgrid.sim.ports import free_ports
 from tests.conftest import HOSPITAL, WINTER
-from tests.sim.conftest import free_ports
 
 pytestmark = pytest.mark.slow
 

@@ -15,7 +15,6 @@ shows SOC, gensets, the grid, shed tiers, cost so far and fallbacks; at the end 
 from __future__ import annotations
 
 import asyncio
-import socket
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -26,6 +25,7 @@ from microgrid.control import Controller, CycleReport
 from microgrid.control.runner import Runner
 from microgrid.profiles import Profiles, read_profiles
 from microgrid.resources import shipped
+from microgrid.sim.ports import on_free_ports
 from microgrid.sim.server import SimulatedSite
 from microgrid.site import Site, read_site
 from microgrid.store import Store
@@ -39,25 +39,12 @@ SURPRISE_OUTAGE = (pd.Timedelta(hours=10), pd.Timedelta(hours=12))
 """An outage the forecast does not know about (local time of day)."""
 
 
-def _free_ports(n: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def demo_site() -> tuple[Site, Profiles]:
     """The shipped hospital on free loopback ports, with a solver effort fit for 15-min cycles in ~1 s."""
     with_file = shipped("models", "sites", "hospital.yaml")
-    site = read_site(Path(str(with_file)))
-    old = sorted({d.port for d in site.devices})
-    new = dict(zip(old, _free_ports(len(old)), strict=True))
-    devices = tuple(d.model_copy(update={"port": new[d.port]}) for d in site.devices)
+    site = on_free_ports(read_site(Path(str(with_file))))
     control = site.control.model_copy(update={"mip_gap": 0.03, "time_limit_s": 0.8})
-    site = site.model_copy(update={"devices": devices, "control": control})
+    site = site.model_copy(update={"control": control})
     return site, read_profiles(Path(str(shipped("data", "hospital-winter-day.csv"))), site)
 
 

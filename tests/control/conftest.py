@@ -12,9 +12,7 @@ its devices and the controller the simulated clock, and runs an async body again
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import Awaitable, Callable
-from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -26,6 +24,7 @@ from microgrid.control import Controller, CycleReport, Estimate
 from microgrid.dispatch import DispatchInputs, optimize
 from microgrid.plans import Plan, SolveStatus
 from microgrid.profiles import Profiles, read_profiles
+from microgrid.sim.ports import on_free_ports
 from microgrid.sim.server import SimulatedSite
 from microgrid.site import Site, read_site
 from microgrid.state import GeneratorState, SiteState
@@ -41,21 +40,9 @@ T0 = datetime(2026, 1, 14, 22, 0, tzinfo=UTC)
 """The winter day's first step (local midnight in Kyiv)."""
 
 
-def free_ports(n: int) -> list[int]:
-    """``n`` distinct free TCP ports on 127.0.0.1 (bound together, then released)."""
-    with ExitStack() as stack:
-        sockets = [stack.enter_context(socket.socket()) for _ in range(n)]
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-
-
 def rebind(site: Site, **overrides: Any) -> Site:
     """``site`` with every device endpoint on a free port (shared ports stay shared) and ``overrides`` applied."""
-    old = sorted({d.port for d in site.devices})
-    new = dict(zip(old, free_ports(len(old)), strict=True))
-    devices = tuple(d.model_copy(update={"port": new[d.port], **overrides}) for d in site.devices)
-    return site.model_copy(update={"devices": devices})
+    return on_free_ports(site, **overrides)
 
 
 def fast(site: Site, **control: Any) -> Site:

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import math
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from contextlib import ExitStack, asynccontextmanager
+from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 import pytest
 
 from microgrid.profiles import Profiles, read_profiles
+from microgrid.sim.ports import on_free_ports
 from microgrid.sim.server import SimulatedSite
 from microgrid.site import Site, read_site
 from microgrid.telemetry.devices import Measurement
@@ -32,21 +32,9 @@ FAST: dict[str, Any] = {"timeout_s": 0.2, "retries": 0}
 """Per-device overrides that keep a dead device's cost to ~0.2 s per request."""
 
 
-def free_ports(n: int) -> list[int]:
-    """``n`` distinct free TCP ports on 127.0.0.1 (bound together, then released)."""
-    with ExitStack() as stack:
-        sockets = [stack.enter_context(socket.socket()) for _ in range(n)]
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-
-
 def rebind(site: Site, **overrides: Any) -> Site:
     """``site`` with every device endpoint on a free port (shared ports stay shared) and ``overrides`` applied."""
-    old = sorted({d.port for d in site.devices})
-    new = dict(zip(old, free_ports(len(old)), strict=True))
-    devices = tuple(d.model_copy(update={"port": new[d.port], **overrides}) for d in site.devices)
-    return site.model_copy(update={"devices": devices})
+    return on_free_ports(site, **overrides)
 
 
 def only(site: Site, *device_ids: str) -> Site:
