@@ -77,6 +77,10 @@ def run(
         float,
         typer.Option("--keepalive-s", min=1, max=300, help="Heartbeat period in seconds (< device revert timeout)."),
     ] = 10.0,
+    retention_days: Annotated[
+        float,
+        typer.Option("--retention-days", min=0.01, help="Keep this many days of history (older rows are purged)."),
+    ] = 90.0,
 ) -> None:
     """Run the controller on SITE: a cycle every control interval, on the clock's boundaries.
 
@@ -101,7 +105,7 @@ def run(
         raise fail(EXIT_BAD_INPUT, str(exc)) from None
     controller = Controller(parsed, devices, reference, mode=Mode("dry-run" if dry_run else mode or "auto"))
     explicit_mode = dry_run or mode is not None
-    with Store(_store_path(store)) as history:
+    with Store(_store_path(store), retention_days=retention_days) as history:
         runner = Runner(controller, history, keepalive_s=keepalive_s)
         if resumed := runner.resume(keep_mode=explicit_mode):
             out.print(resumed, markup=False)
