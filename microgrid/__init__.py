@@ -12,6 +12,7 @@ The public API for notebooks and scripts::
 
 from typing import TYPE_CHECKING, Any
 
+from microgrid.autonomy import Autonomy, autonomy_hours
 from microgrid.errors import (
     ConfigError,
     InfeasibleError,
@@ -44,6 +45,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "Autonomy",
     "ConfigError",
     "CostSplit",
     "DispatchInputs",
@@ -59,6 +61,7 @@ __all__ = [
     "SolveError",
     "SolveStatus",
     "StateError",
+    "autonomy_hours",
     "optimize",
     "plan",
     "profiles_from_frame",

@@ -84,6 +84,8 @@ class DemoDay:
             "reason": report.reason,
             "cycle_s": cycle_s,
             "cost": sum(self.cost.values()),
+            "autonomy_critical_h": report.autonomy.critical_h if report.autonomy else None,
+            "autonomy_critical_essential_h": report.autonomy.critical_essential_h if report.autonomy else None,
         }
         row |= {f"soc.{b}": bat.soc for b, bat in plant.batteries.items()}
         row |= {f"battery_kw.{b}": bat.power_kw for b, bat in plant.batteries.items()}

@@ -41,6 +41,11 @@ def dashboard(day: DemoDay, row: dict[str, object]) -> Panel:
     table.add_row("shed tiers", ", ".join(shed) or "none")
     table.add_row("unserved", ", ".join(f"{t} {v:.1f} kWh" for t, v in unserved.items()))
     table.add_row("cost so far", f"{float(row['cost']):,.0f} {currency}")  # type: ignore[arg-type]
+    if row.get("autonomy_critical_h") is not None:
+        critical, both = row["autonomy_critical_h"], row["autonomy_critical_essential_h"]
+        table.add_row(
+            "autonomy", f"critical {critical:.1f} h, critical + essential {both:.1f} h (if the grid goes now)"
+        )
     source = str(row["source"])
     colour = "green" if source == "plan" else "yellow"
     table.add_row("last cycle", f"[{colour}]{source}[/] {row['reason']}  ({float(row['cycle_s']):.2f} s)")  # type: ignore[arg-type]
@@ -67,6 +72,8 @@ def _figures(day: DemoDay, frame: pd.DataFrame) -> dict[str, str]:
         "unserved energy": ", ".join(f"{t.id} {float(last[f'unserved_kwh.{t.id}']):.1f} kWh" for t in site.loads),
         "cycles by source": ", ".join(f"{k} {v}" for k, v in frame["source"].value_counts().items()),
         "cycle time": f"median {frame['cycle_s'].median():.2f} s, max {frame['cycle_s'].max():.2f} s",
+        "autonomy (critical)": f"lowest {frame['autonomy_critical_h'].min():.1f} h, "
+        f"highest {frame['autonomy_critical_h'].max():.1f} h over the day (if the grid went then)",
         "SOC at the end": ", ".join(f"{b.id} {float(last[f'soc.{b.id}']):.0%}" for b in site.batteries),
     }
     return figures

@@ -187,7 +187,13 @@ def _status_table(last: dict[str, Any], pending: int) -> Table:
     if plan := summary.get("plan"):
         table.add_row("plan", f"{plan['status']}, objective {plan['objective']:,.0f}, gap {plan['mip_gap']:.2%}")
     table.add_row("devices", ", ".join(f"{d} {h}" for d, h in summary.get("health", {}).items()))
-    table.add_row("autonomy", str(summary.get("autonomy", "not computed yet (forecasting issue)")))
+    autonomy = summary.get("autonomy")
+    table.add_row(
+        "autonomy if the grid goes now",
+        f"critical {autonomy['critical_h']:g} h, critical + essential {autonomy['critical_essential_h']:g} h"
+        if autonomy
+        else "unknown (state incomplete)",
+    )
     table.add_row("phases", ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in last["phases_s"].items()))
     table.add_row("operator actions pending", str(pending))
     return table

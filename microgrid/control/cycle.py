@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from microgrid.autonomy import Autonomy
 from microgrid.control.decisions import Decision, from_plan_row, rules
 from microgrid.control.estimate import Estimate, Estimator, Snapshot
 from microgrid.control.forecast import rolling_forecast
@@ -77,6 +78,7 @@ class CycleReport:
     planned_writes: dict[str, dict[str, Value]] = field(default_factory=dict)
     events: list[tuple[str, str]] = field(default_factory=list)
     heartbeat: int = 0
+    autonomy: Autonomy | None = None
 
     def log_line(self) -> str:
         """The cycle as one JSON line."""
@@ -192,10 +194,17 @@ class Controller:
 
     def _forecast(self, report: CycleReport, start: datetime) -> Profiles | None:
         try:
-            return rolling_forecast(self.site, self.reference, start, est=report.estimate)
+            forecast = rolling_forecast(self.site, self.reference, start, est=report.estimate)
         except Exception as exc:
             report.events.append(("fallback", f"forecast failed: {exc!r}"))
             return None
+        est = report.estimate
+        if est is not None and not est.missing(self.site):
+            try:
+                report.autonomy = Autonomy.of(self.site, forecast, est.site_state())
+            except Exception as exc:  # the figure is information, never a reason to stop
+                report.events.append(("autonomy", f"autonomy figure failed: {exc!r}"))
+        return forecast
 
     async def _solve(self, report: CycleReport, forecast: Profiles | None) -> None:
         est = report.estimate

@@ -27,6 +27,11 @@ def summary(report: CycleReport) -> dict[str, Any]:
         "notes": report.notes,
         "refused": {d: r.refused for d, r in report.writes.items() if r.refused},
     }
+    if report.autonomy is not None:
+        out["autonomy"] = {
+            "critical_h": round(report.autonomy.critical_h, 2),
+            "critical_essential_h": round(report.autonomy.critical_essential_h, 2),
+        }
     if est is not None:
         out["state"] = {
             "grid_up": est.grid_up,

@@ -1,0 +1,133 @@
+"""The autonomy figure: how many hours the most important tiers can be carried if the grid goes now.
+
+A greedy, documented estimate (not an optimum), stepped through the forecast (repeated past
+its end, up to ``max_hours``), from the state now:
+
+1. only the tiers with ``priority ≤ max_priority`` are served (the others are shed at once);
+2. PV serves them first; PV surplus charges the batteries (within their charge power, up to
+   ``soc_max``, with the charge efficiency);
+3. the batteries cover what is left, down to ``soc_min`` (or their SOC now, if lower), within
+   their discharge power and with the discharge efficiency;
+4. then the gensets, in order of fuel per kWh, each between ``min_kw`` and ``max_kw`` (a
+   surplus above the demand charges the batteries), burning ``fuel_per_kwh`` per kWh and
+   ``fuel_per_hour_running`` per hour from the fuel stock (unlimited when no stock is given);
+5. autonomy ends, part-way through a step, when the demand can no longer be met.
+
+The result is capped at ``max_hours`` (168 h by default): "at least a week".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from microgrid.profiles import Profiles
+from microgrid.site import Battery, Site
+from microgrid.state import SiteState
+
+__all__ = ["Autonomy", "autonomy_hours"]
+
+
+@dataclass
+class _Stock:
+    energy_kwh: dict[str, float]
+    fuel: dict[str, float | None]
+
+
+def _charge(site: Site, stock: _Stock, surplus_kw: float, dt: float) -> None:
+    for bat in site.batteries:
+        room = bat.soc_max * bat.capacity_kwh - stock.energy_kwh[bat.id]
+        kw = min(surplus_kw, bat.max_charge_kw, max(room, 0.0) / (bat.charge_efficiency * dt))
+        stock.energy_kwh[bat.id] += kw * bat.charge_efficiency * dt
+        surplus_kw -= kw
+
+
+def _discharge(site: Site, stock: _Stock, floors: dict[str, float], need_kw: float, dt: float) -> float:
+    """Cover up to ``need_kw`` from the batteries; return what is left uncovered [kW]."""
+    for bat in site.batteries:
+        usable = max(stock.energy_kwh[bat.id] - floors[bat.id], 0.0)
+        kw = min(need_kw, bat.max_discharge_kw, usable * bat.discharge_efficiency / dt)
+        stock.energy_kwh[bat.id] -= kw * dt / bat.discharge_efficiency
+        need_kw -= kw
+    return need_kw
+
+
+def _gensets(site: Site, stock: _Stock, need_kw: float, dt: float) -> tuple[float, float]:
+    """Run gensets for ``need_kw``; return (share of the step covered, surplus kW)."""
+    surplus = 0.0
+    for gen in sorted(site.generators, key=lambda g: g.fuel_per_kwh):
+        if need_kw <= 1e-9:
+            break
+        kw = min(max(need_kw, gen.min_kw), gen.max_kw)
+        burn_per_h = gen.fuel_per_kwh * kw + gen.fuel_per_hour_running
+        left = stock.fuel[gen.fuel]
+        hours = dt if left is None or burn_per_h <= 0 else min(dt, left / burn_per_h)
+        if left is not None:
+            stock.fuel[gen.fuel] = left - burn_per_h * hours
+        if hours < dt - 1e-12:  # the tank ran dry inside the step
+            return hours / dt if kw >= need_kw else 0.0, 0.0
+        surplus += max(kw - need_kw, 0.0)
+        need_kw -= kw
+    return (1.0, surplus) if need_kw <= 1e-9 else (0.0, 0.0)
+
+
+def _battery_share(site: Site, stock: _Stock, floors: dict[str, float], net_kw: float, dt: float) -> float:
+    """Share of a step the batteries alone could carry ``net_kw`` (0 when their power is too small)."""
+    if sum(b.max_discharge_kw for b in site.batteries) < net_kw:
+        return 0.0
+    energy = sum(max(stock.energy_kwh[b.id] - floors[b.id], 0.0) * b.discharge_efficiency for b in site.batteries)
+    return min(1.0, energy / (net_kw * dt))
+
+
+def _floors(site: Site, state: SiteState) -> dict[str, float]:
+    def floor(b: Battery) -> float:
+        return min(b.soc_min, state.soc.get(b.id, b.initial_soc)) * b.capacity_kwh
+
+    return {b.id: floor(b) for b in site.batteries}
+
+
+def autonomy_hours(
+    site: Site, profiles: Profiles, state: SiteState, *, max_priority: int = 1, max_hours: float = 168.0
+) -> float:
+    """Hours the tiers with ``priority ≤ max_priority`` can be carried without the grid (module docstring)."""
+    tiers = [t.id for t in site.loads if t.priority <= max_priority and t.id in profiles.load_kw.columns]
+    demand = profiles.load_kw[tiers].sum(axis=1).to_numpy() if tiers else [0.0] * profiles.steps
+    pv = profiles.pv_kw.sum(axis=1).to_numpy() if len(profiles.pv_kw.columns) else [0.0] * profiles.steps
+    stock = _Stock(
+        energy_kwh={b.id: state.soc.get(b.id, b.initial_soc) * b.capacity_kwh for b in site.batteries},
+        fuel={f: state.fuel_stock.get(f, spec.stock) for f, spec in site.fuels.items()},
+    )
+    floors, dt, hours = _floors(site, state), profiles.step_h, 0.0
+    while hours < max_hours - 1e-9:
+        step = round(hours / dt) % profiles.steps
+        net = float(demand[step]) - float(pv[step])
+        if net <= 0:
+            _charge(site, stock, -net, dt)
+            hours += dt
+            continue
+        alone = _battery_share(site, stock, floors, net, dt)  # before this step drains them
+        if (left := _discharge(site, stock, floors, net, dt)) > 1e-9:
+            covered, surplus = _gensets(site, stock, left, dt)
+            if covered < 1.0:  # the last step: the better of gensets or batteries alone at full demand
+                return min(hours + max(covered, alone) * dt, max_hours)
+            _charge(site, stock, surplus, dt)
+        hours += dt
+    return max_hours
+
+
+@dataclass(frozen=True)
+class Autonomy:
+    """Autonomy now [h]: the most important tier alone, and the two most important priorities."""
+
+    critical_h: float
+    critical_essential_h: float
+
+    @classmethod
+    def of(cls, site: Site, profiles: Profiles, state: SiteState) -> Autonomy:
+        """Both figures for ``site`` from ``state`` over ``profiles``."""
+        priorities = sorted({t.priority for t in site.loads})
+        first = priorities[0] if priorities else 1
+        second = priorities[1] if len(priorities) > 1 else first
+        return cls(
+            autonomy_hours(site, profiles, state, max_priority=first),
+            autonomy_hours(site, profiles, state, max_priority=second),
+        )
