@@ -24,26 +24,53 @@ import pandas as pd
 from microgrid.dispatch.inputs import DispatchInputs
 from microgrid.dispatch.model import build_model
 from microgrid.dispatch.results import check_plan, extract, net_batteries, net_grid
-from microgrid.dispatch.solve import SolveResult, solve_model
+from microgrid.dispatch.solve import MipStart, SolveResult, solve_model
 from microgrid.errors import InfeasibleError, SolveError
 from microgrid.plans import Plan, SolveStatus
 from microgrid.profiles import Profiles, profiles_from_frame, read_profiles
 from microgrid.site import Site, read_site
 from microgrid.state import SiteState, read_state, state_from_dict
 
-__all__ = ["optimize", "plan"]
+__all__ = ["mip_start", "optimize", "plan"]
 
 log = logging.getLogger(__name__)
 
 
+def mip_start(previous: Plan, inp: DispatchInputs) -> MipStart | None:
+    """The discrete decisions of ``previous``, moved onto ``inp``'s steps, as a MIP start.
+
+    A step takes the decision of the previous plan's step at the same time; steps past its end
+    repeat its last step. None when ``inp`` starts before ``previous`` or after its end. Only the
+    binaries: HiGHS completes the rest by an LP (a start with every variable gained nothing).
+    """
+    frame, index = previous.frame, inp.profiles.index
+    if index[0] < frame.index[0] or index[0] > frame.index[-1]:
+        return None
+    rows = frame.iloc[frame.index.get_indexer(index, method="ffill")]
+    start: dict[str, dict[tuple[object, ...] | int, float]] = {"gen_on": {}, "mode": {}, "grid_dir": {}}
+    for gen in inp.site.generators:
+        if (col := f"generator.{gen.id}.on") in rows:
+            start["gen_on"] |= {(gen.id, t): float(v) for t, v in enumerate(rows[col].to_numpy())}
+    for bat in inp.site.batteries:
+        if (col := f"battery.{bat.id}.charge_kw") in rows:
+            start["mode"] |= {(bat.id, t): float(v > 0) for t, v in enumerate(rows[col].to_numpy())}
+    start["grid_dir"] = {t: float(v > 0) for t, v in enumerate(rows["grid.import_kw"].to_numpy())}
+    return start
+
+
 def _attempt(
-    inp: DispatchInputs, *, mode_binaries: bool, time_limit_s: float, threads: int | None
+    inp: DispatchInputs,
+    *,
+    mode_binaries: bool,
+    time_limit_s: float,
+    threads: int | None,
+    start: MipStart | None = None,
 ) -> tuple[pd.DataFrame | None, SolveResult, dict[str, float]]:
     relax_grid = inp.grid_arbitrage_impossible()
     t0 = time.perf_counter()
     model = build_model(inp, battery_mode_binaries=mode_binaries, grid_direction_binaries=not relax_grid)
     t1 = time.perf_counter()
-    result = solve_model(model, mip_gap=inp.mip_gap, time_limit_s=time_limit_s, threads=threads)
+    result = solve_model(model, mip_gap=inp.mip_gap, time_limit_s=time_limit_s, threads=threads, start=start)
     t2 = time.perf_counter()
     frame = None
     if result.status.has_solution:
@@ -65,8 +92,11 @@ def _no_plan(result: SolveResult, name: str) -> SolveError:
     return SolveError(f"HiGHS failed on {name!r}: {result.status.value}")
 
 
-def optimize(inp: DispatchInputs, *, threads: int | None = None) -> Plan:
+def optimize(inp: DispatchInputs, *, threads: int | None = None, warm_from: Plan | None = None) -> Plan:
     """Solve the spec's dispatch model for ``inp`` and return a checked :class:`Plan`.
+
+    ``warm_from``: the previous plan of a rolling horizon; its discrete decisions, moved onto
+    ``inp``'s steps, are HiGHS's MIP start (a better incumbent when the time limit binds).
 
     Raises
     ------
@@ -77,14 +107,15 @@ def optimize(inp: DispatchInputs, *, threads: int | None = None) -> Plan:
     """
     started = time.perf_counter()
     relax_modes = bool(inp.site.batteries)
+    start = mip_start(warm_from, inp) if warm_from is not None else None
     frame, result, timings = _attempt(
-        inp, mode_binaries=not relax_modes, time_limit_s=inp.time_limit_s, threads=threads
+        inp, mode_binaries=not relax_modes, time_limit_s=inp.time_limit_s, threads=threads, start=start
     )
     if relax_modes and frame is None and result.status.has_solution:
         # What is left of the limit, but at least a tenth of it: a re-solve may overrun by that much.
         left = max(0.1 * inp.time_limit_s, inp.time_limit_s - (time.perf_counter() - started))
         log.info("relaxed battery modes needed simultaneous charge/discharge: solving with mode binaries")
-        frame, result, again = _attempt(inp, mode_binaries=True, time_limit_s=left, threads=threads)
+        frame, result, again = _attempt(inp, mode_binaries=True, time_limit_s=left, threads=threads, start=start)
         timings = {k: timings[k] + again[k] for k in timings}
     if frame is None:
         raise _no_plan(result, inp.site.site.name)

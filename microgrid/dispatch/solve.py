@@ -7,16 +7,23 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import highspy
+import numpy as np
 import pyomo.environ as pyo
 from pyomo.contrib.solver.common.factory import SolverFactory
 from pyomo.contrib.solver.common.results import SolutionStatus, TerminationCondition
+from pyomo.contrib.solver.solvers.highs import Highs
 
 from microgrid.plans import SolveStatus
 
-__all__ = ["SolveResult", "solve_model"]
+__all__ = ["MipStart", "SolveResult", "solve_model"]
+
+MipStart = Mapping[str, Mapping[Any, float]]
+"""Values for some variables: component name → index → value (e.g. ``{"gen_on": {("dg1", 0): 1.0}}``)."""
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +83,44 @@ class SolveResult:
         return 0.0 if diff <= 1e-9 else diff / max(abs(self.objective), 1e-9)
 
 
+class _HighsWithStart(Highs):  # type: ignore[misc]
+    """pyomo's ``highs`` interface, handing HiGHS a (partial) MIP start just before it runs.
+
+    pyomo 6.10's contrib interface has no warm start: this overrides its private ``_solve`` and
+    reads its private column map (pinned by tests/dispatch/test_solve_start.py).
+    """
+
+    def __init__(self, start: dict[int, float] | None = None, **kwds: Any) -> None:
+        super().__init__(**kwds)
+        if start is not None:  # pyomo's ``_reinit`` calls __init__ again, without it: keep it
+            self._start = start
+
+    def _solve(self) -> Any:
+        columns = self._pyomo_var_to_solver_var_map
+        pairs = sorted((columns[key], value) for key, value in self._start.items() if key in columns)
+        if pairs:
+            index, value = zip(*pairs, strict=True)
+            status = self._solver_model.setSolution(
+                len(pairs), np.array(index, dtype=np.int32), np.array(value, dtype=float)
+            )
+            if status == highspy.HighsStatus.kError:
+                log.debug("highs: MIP start refused")
+        return super()._solve()
+
+
+def _start_by_id(model: pyo.ConcreteModel, start: MipStart) -> dict[int, float]:
+    out: dict[int, float] = {}
+    for name, values in start.items():
+        var = model.find_component(name)
+        if not isinstance(var, pyo.Var):
+            continue  # e.g. no mode binaries in the relaxed model
+        for index, value in values.items():
+            if index in var:
+                data = var[index]
+                out[id(data)] = float(data.value) if data.fixed else float(value)
+    return out
+
+
 def _status(term: TerminationCondition, solution: SolutionStatus) -> SolveStatus:
     has_solution = solution in (SolutionStatus.feasible, SolutionStatus.optimal)
     if term == TerminationCondition.convergenceCriteriaSatisfied and has_solution:
@@ -96,6 +141,7 @@ def solve_model(
     time_limit_s: float,
     threads: int | None = None,
     highs_options: dict[str, Any] | None = None,
+    start: MipStart | None = None,
 ) -> SolveResult:
     """Solve ``model`` with HiGHS and load the incumbent into its variables (when there is one).
 
@@ -110,9 +156,14 @@ def solve_model(
         HiGHS threads (None: HiGHS's default).
     highs_options
         Raw HiGHS options, over :data:`DEFAULT_HIGHS_OPTIONS` (e.g. ``{"mip_heuristic_run_rins": True}``).
+    start
+        A MIP start (typically the discrete variables only): HiGHS fixes them, completes the rest by
+        an LP and, when that is feasible, starts from it as its incumbent; otherwise it ignores it.
+        Search only: the optimum and the bound are unchanged.
     """
-    solver = SolverFactory("highs")
-    start = time.perf_counter()
+    by_id = _start_by_id(model, start) if start else {}
+    solver = _HighsWithStart(by_id) if by_id else SolverFactory("highs")
+    started = time.perf_counter()
     results = solver.solve(
         model,
         rel_gap=mip_gap,
@@ -125,7 +176,7 @@ def solve_model(
     status = _status(results.termination_condition, results.solution_status)
     if status.has_solution:
         results.solution_loader.load_vars()
-    wall = time.perf_counter() - start
+    wall = time.perf_counter() - started
     highs = float(getattr(results.timing_info, "highs_time", None) or wall)
     result = SolveResult(
         status=status,
