@@ -35,7 +35,7 @@ from microgrid.autonomy import Autonomy
 from microgrid.control.decisions import Decision, from_plan_row, rules
 from microgrid.control.estimate import Estimate, Estimator, Snapshot
 from microgrid.control.forecast import rolling_forecast
-from microgrid.control.points import hand_back_points, to_points
+from microgrid.control.points import hand_back_points, heartbeat_point, to_points
 from microgrid.control.safety import SafetyConfig, check
 from microgrid.dispatch import DispatchInputs, optimize
 from microgrid.plans import Plan
@@ -147,6 +147,7 @@ class Controller:
         self.last_plan: Plan | None = None
         self.last_decision: Decision | None = None
         self.last_points: dict[str, dict[str, Value]] = {}
+        self.last_cycle_at: datetime | None = None
         self._solving: asyncio.Future[Plan] | None = None
         self._limits = {b.id: site_limits(site, b, devices.devices[b.id].map) for b in site.devices}
 
@@ -182,6 +183,7 @@ class Controller:
         with _Timer(report, "write"):
             await self._write(report)
         log.info(report.log_line())
+        self.last_cycle_at = self.clock()
         return report
 
     async def _read(self, report: CycleReport) -> Snapshot:
@@ -319,14 +321,23 @@ class Controller:
     # -- between cycles ----------------------------------------------------------------------
 
     async def keepalive(self) -> dict[str, WriteReport]:
-        """Refresh heartbeats (and, when due, unchanged setpoints) faster than the devices' revert timeout."""
+        """Refresh heartbeats (and, when due, unchanged setpoints) faster than the devices' revert timeout.
+
+        Only while the last cycle is fresh: when no cycle has completed for 1.5 intervals (a stuck
+        cycle, a failing phase) the keep-alives stop and the devices revert on their own, rather than
+        hold setpoints decided on old telemetry.
+        """
         if not self.last_points or self.mode is Mode.DRY_RUN:
+            return {}
+        if self.last_cycle_at is None or self.clock() - self.last_cycle_at > 1.5 * self.site.control.interval:
+            self.last_points = {}
+            log.warning("no cycle for 1.5 intervals: keep-alives stopped, devices revert to autonomous")
             return {}
         self.heartbeat += 1
         points: dict[str, dict[str, Any]] = {}
         for device_id, values in self.last_points.items():
-            keep = self.devices.devices[device_id].map.keepalive
-            points[device_id] = dict(values) | ({keep.point: self.heartbeat % 65536} if keep else {})
+            keep = heartbeat_point(self.devices.devices[device_id].map)
+            points[device_id] = dict(values) | ({keep: self.heartbeat % 65536} if keep else {})
         return await self._send(points)
 
     async def hand_back(self) -> dict[str, WriteReport]:

@@ -141,10 +141,13 @@ def _tier_rules(
     connected = {t.id: True for t in site.loads}
     if previous is not None:
         connected |= {t: c for t, c in previous.tier_connected.items() if t in connected}
+    if not site.loads:
+        return {}
     if grid_up or gens or position is None or position > 0.05:
         return {t.id: True for t in site.loads}
-    by_importance = sorted(site.loads, key=lambda t: t.priority)
-    for tier in reversed(by_importance[1:]):  # least important first, never the most important
+    top = min(t.priority for t in site.loads)
+    sheddable = sorted((t for t in site.loads if t.priority > top), key=lambda t: t.priority)
+    for tier in reversed(sheddable):  # least important first, never a tier of the top priority
         if connected[tier.id]:
             connected[tier.id] = False
             break

@@ -10,10 +10,11 @@ from typing import Any
 
 from microgrid.control.decisions import Decision
 from microgrid.site import Site
+from microgrid.telemetry.maps import RegisterMap
 from microgrid.telemetry.registers import Value
 from microgrid.telemetry.wiring import SiteDevices
 
-__all__ = ["hand_back_points", "to_points"]
+__all__ = ["hand_back_points", "heartbeat_point", "to_points"]
 
 
 def _asset_points(site: Site, decision: Decision, asset: str) -> dict[str, Value]:
@@ -41,10 +42,20 @@ def to_points(site: Site, decision: Decision, devices: SiteDevices, heartbeat: i
             points = _asset_points(site, decision, binding.asset)
         for tier, number in binding.feeders.items():
             points[f"feeder_{number}_command"] = int(decision.tier_connected.get(tier, True))
-        if regmap.keepalive is not None:
-            points[regmap.keepalive.point] = heartbeat % 65536
+        if (keep := heartbeat_point(regmap)) is not None:
+            points[keep] = heartbeat % 65536
         out[device_id] = {p: v for p, v in points.items() if p in regmap.by_name and regmap.by_name[p].writable}
     return out
+
+
+def heartbeat_point(regmap: RegisterMap) -> str | None:
+    """The map's keep-alive point when it is a dedicated heartbeat counter (``*heartbeat*``), else None.
+
+    Some maps (SunSpec 124) name a setpoint as their keep-alive point: a counter must never be
+    written there; re-sending the decided setpoints keeps such devices alive instead.
+    """
+    keep = regmap.keepalive.point if regmap.keepalive is not None else None
+    return keep if keep is not None and "heartbeat" in keep.lower() else None
 
 
 def hand_back_points(devices: SiteDevices) -> dict[str, dict[str, Value]]:

@@ -79,25 +79,35 @@ class Runner:
         return self.controller.clock()
 
     def apply_actions(self) -> list[str]:
-        """Apply pending operator actions; return what was done."""
+        """Apply pending operator actions; return what was done. Never raises: a failing store
+        (locked, full) must not stop the cycle; its actions wait for the next one.
+
+        Actions older than two intervals (at least 5 min) expire unapplied: an override queued
+        while no controller ran is not replayed at the next start.
+        """
         if self.store is None:
             return []
+        max_age_s = max(300.0, 2 * self.controller.site.control.interval.total_seconds())
         try:
-            pending = self.store.pending_actions()
+            pending = self.store.pending_actions(max_age_s=max_age_s)
         except StoreError as exc:
             return [f"cannot read operator actions: {exc}"]
         done = []
         for action in pending:
             try:
-                result = self._apply(action["action"], action["payload"])
-                self.store.mark_applied(action["id"], result)
-            except (ValueError, KeyError, TypeError) as exc:
-                result = f"refused: {exc}"
-                self.store.mark_applied(action["id"], result, ok=False)
+                result, ok = self._apply(action["action"], action["payload"]), True
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                result, ok = f"refused: {exc}", False
+            try:
+                self.store.mark_applied(action["id"], result, ok=ok)
+            except StoreError as exc:
+                result += f" (not marked in the store: {exc})"
             done.append(f"operator {action['action']}: {result}")
         return done
 
     def _apply(self, action: str, payload: dict[str, Any]) -> str:
+        if self.controller.mode is Mode.DRY_RUN:
+            raise ValueError("the controller runs in dry-run: restart it without --dry-run to drive devices")
         if action == "mode":
             self.controller.mode = Mode(payload["mode"])
             return f"mode set to {self.controller.mode.value}"
@@ -137,7 +147,11 @@ class Runner:
         report.events += [("operator", note) for note in notes]
         started = time.perf_counter()
         if self.store is not None:
-            ok = record(self.store, report, dry_run=self.controller.mode is Mode.DRY_RUN)
+            try:
+                ok = record(self.store, report, dry_run=self.controller.mode is Mode.DRY_RUN)
+            except Exception as exc:  # a row that cannot be encoded: the cycle has run, say so and go on
+                ok = False
+                log.error("cannot record the cycle: %r", exc)
             if not ok:
                 log.warning("the store is failing (%s): the cycle goes on, rows wait in memory", self.store.last_error)
         report.phases_s["record"] = time.perf_counter() - started
@@ -177,9 +191,9 @@ class Runner:
             misfire_grace_time=max(1, int(self.keepalive_s)),
         )
         self._event("start", f"controller started in mode {self.controller.mode.value}, interval {interval}")
-        await self.run_once()  # at once, then on the boundaries
-        scheduler.start()
         try:
+            await self.run_once()  # at once, then on the boundaries
+            scheduler.start()
             await stop.wait()
         finally:
             scheduler.shutdown(wait=False)

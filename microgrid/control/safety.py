@@ -10,7 +10,8 @@ Rules, applied in order (each clamp is reported as a note):
 3. a genset that is not running cannot be loaded (its power setpoint is 0 until it runs);
    a running genset's setpoint lies within [min_kw, max_kw];
 4. a PV limit lies within [0, peak_kw];
-5. the most important load tier is never disconnected by the controller.
+5. the most important load tier (every tier of the lowest priority number) is never
+   disconnected by the controller.
 
 The result never leaves the device's or the site's limits; the writer refuses anything else
 again (defence in depth). A NaN setpoint (it would slip through min/max) counts as 0 kW, or as
@@ -98,9 +99,10 @@ def check(
             notes.append(f"pv {k}: limit {decision.pv_limit_kw[k]} kW → {v} kW")
     tiers = dict(decision.tier_connected)
     if site.loads:
-        first = min(site.loads, key=lambda t: t.priority)
-        if not tiers.get(first.id, True):
-            notes.append(f"tier {first.id}: never disconnected by the controller")
-        tiers[first.id] = True
+        top = min(t.priority for t in site.loads)
+        for tier in (t for t in site.loads if t.priority == top):  # every tier tied at the top
+            if not tiers.get(tier.id, True):
+                notes.append(f"tier {tier.id}: never disconnected by the controller")
+            tiers[tier.id] = True
     safe = replace(decision, battery_kw=battery, generator_kw=gen_kw, pv_limit_kw=pv, tier_connected=tiers)
     return safe, notes + gen_notes

@@ -158,7 +158,7 @@ class Device:
                 return f"{value} outside the site's limits [{low:g}, {high:g}] {point.unit or ''}".rstrip()
         try:
             encode(value, self.map.codecs[name])
-        except EncodeError as exc:
+        except (EncodeError, ValueError) as exc:  # ValueError: e.g. a point scaled by a SunSpec scale factor
             return str(exc)
         return None
 
