@@ -6,12 +6,21 @@ arguments); 3 no feasible (or no trustworthy) plan; 4 a device did not answer or
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+
+from microgrid.errors import InputError
+from microgrid.site import Site, read_site
+from microgrid.telemetry.wiring import SiteDevices, connect
+
+T = TypeVar("T")
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_NO_PLAN, EXIT_DEVICE = 0, 1, 2, 3, 4
 
@@ -31,3 +40,31 @@ SiteArg = Annotated[Path, typer.Argument(help="Site file (YAML), e.g. models/sit
 def fail(code: int, message: str) -> typer.Exit:
     err.print(f"[bold red]error:[/] {escape(message)}", markup=True)  # the message quotes user input
     return typer.Exit(code)
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro``; asyncio's own error reports go to the log, not the operator's screen."""
+
+    async def wrapped() -> T:
+        asyncio.get_running_loop().set_exception_handler(
+            lambda _loop, ctx: logging.getLogger("microgrid").debug("asyncio: %s", ctx.get("message"))
+        )
+        return await coro
+
+    return asyncio.run(wrapped())
+
+
+def load_site(path: Path) -> Site:
+    """The site file at ``path``, or exit 2 with every problem listed."""
+    try:
+        return read_site(path)
+    except InputError as exc:
+        raise fail(EXIT_BAD_INPUT, str(exc)) from None
+
+
+def connect_devices(site: Site, path: Path) -> SiteDevices:
+    """The site's devices (maps loaded and checked against their assets), or exit 2."""
+    try:
+        return connect(site, str(path))
+    except InputError as exc:
+        raise fail(EXIT_BAD_INPUT, str(exc)) from None

@@ -22,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from microgrid.control import Controller, CycleReport
+from microgrid.control.forecast import time_of_day_rows
 from microgrid.control.runner import Runner
 from microgrid.profiles import Profiles, read_profiles
 from microgrid.resources import shipped
@@ -141,16 +142,14 @@ async def run_demo(hours: float = 24.0, on_cycle: object = None, store: Store | 
 async def _advance(
     sim: SimulatedSite, controller: Controller, day: DemoDay, interval_s: float, start: pd.Timestamp
 ) -> None:
-    prices = day.reference.import_price_per_kwh
+    now = pd.DatetimeIndex([sim.plant.clock])
+    row = time_of_day_rows(day.reference, now, day.site.site.timezone)[0]
+    price = float(day.reference.import_price_per_kwh.iloc[row])  # constant over the interval
     for _ in range(round(interval_s / STEP_S)):
         sim.advance(STEP_S)
         _surprise(sim, start)
         await controller.keepalive()
-        local = sim.plant.clock.tz_convert(start.tz)
-        minutes = local.hour * 60 + local.minute
-        ref_local = pd.DatetimeIndex(prices.index).tz_convert(start.tz)
-        row = max(0, int(((ref_local.hour * 60 + ref_local.minute) <= minutes).sum()) - 1)
-        day.account(sim, float(prices.iloc[row]))
+        day.account(sim, price)
 
 
 def elapsed(day: DemoDay) -> timedelta:

@@ -4,52 +4,35 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import math
 import signal
-from collections.abc import Awaitable, Coroutine
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.table import Table
 
-from microgrid.cli.common import EXIT_BAD_INPUT, EXIT_DEVICE, SiteArg, app, err, fail, out
+from microgrid.cli.common import (
+    EXIT_BAD_INPUT,
+    EXIT_DEVICE,
+    SiteArg,
+    app,
+    connect_devices,
+    err,
+    fail,
+    load_site,
+    out,
+    run_async,
+)
 from microgrid.errors import DeviceError, InputError
 from microgrid.profiles import read_profiles
-from microgrid.site import Site, read_site
 from microgrid.telemetry.devices import Measurement
 from microgrid.telemetry.limits import site_limits
 from microgrid.telemetry.registers import Quality
-from microgrid.telemetry.wiring import SiteDevices, connect
+from microgrid.telemetry.wiring import SiteDevices
 
 T = TypeVar("T")
-
-
-def _run(coro: Coroutine[Any, Any, T]) -> T:
-    """Run ``coro``; asyncio's own error reports go to the log, not the operator's screen."""
-
-    async def wrapped() -> T:
-        asyncio.get_running_loop().set_exception_handler(
-            lambda _loop, ctx: logging.getLogger("microgrid").debug("asyncio: %s", ctx.get("message"))
-        )
-        return await coro
-
-    return asyncio.run(wrapped())
-
-
-def _site(path: Path) -> Site:
-    try:
-        return read_site(path)
-    except InputError as exc:
-        raise fail(EXIT_BAD_INPUT, str(exc)) from None
-
-
-def _devices(site: Site, path: Path) -> SiteDevices:
-    try:
-        return connect(site, str(path))
-    except InputError as exc:
-        raise fail(EXIT_BAD_INPUT, str(exc)) from None
 
 
 # -- sim -------------------------------------------------------------------------------------
@@ -81,10 +64,10 @@ def sim(
     from microgrid.sim.default_profiles import synthetic_day
     from microgrid.sim.server import SimulatedSite
 
-    parsed = _site(site)
+    parsed = load_site(site)
     if not parsed.devices:
         raise fail(EXIT_BAD_INPUT, f"{site}: no 'devices' section: nothing to serve")
-    _devices(parsed, site)  # maps exist and fit their assets
+    connect_devices(parsed, site)  # maps exist and fit their assets
     try:
         forecast = read_profiles(profiles, parsed) if profiles else synthetic_day(parsed)
     except InputError as exc:
@@ -96,7 +79,7 @@ def sim(
         )
     out.print(f"simulating {parsed.site.name} at {speed:g}x; Ctrl-C to stop", markup=False)
     try:
-        _run(_serve(simulated, duration_s))
+        run_async(_serve(simulated, duration_s))
     except OSError as exc:
         raise fail(EXIT_DEVICE, f"cannot open the simulated devices' ports: {exc}") from None
 
@@ -136,14 +119,14 @@ def read_command(
 
     Exit 0 when every device answered, 4 when one did not (its values are then stale or missing).
     """
-    parsed = _site(site)
-    devices = _devices(parsed, site)
+    parsed = load_site(site)
+    devices = connect_devices(parsed, site)
     if device is not None and device not in devices.devices:
         raise fail(EXIT_BAD_INPUT, f"no device {device!r} in {site} ({', '.join(devices.devices)})")
     if device is not None:
         devices.devices = {device: devices.devices[device]}
         devices.bindings = {device: devices.bindings[device]}
-    snapshot = _run(_read(devices))
+    snapshot = run_async(_read(devices))
     if as_json:
         print(json.dumps({d: {n: _as_dict(m) for n, m in ms.items()} for d, ms in snapshot.items()}))
     else:
@@ -201,8 +184,8 @@ def write(
     charge/discharge power, a genset's max_kw) are refused with exit 2; no answer or a
     read-back mismatch exits 4.
     """
-    parsed = _site(site)
-    devices = _devices(parsed, site)
+    parsed = load_site(site)
+    devices = connect_devices(parsed, site)
     if device not in devices.devices:
         raise fail(EXIT_BAD_INPUT, f"no device {device!r} in {site} ({', '.join(devices.devices)})")
     target = devices.devices[device]
@@ -211,7 +194,7 @@ def write(
     why = target.check(point, number, limits)
     if why is not None:
         raise fail(EXIT_BAD_INPUT, f"{device}.{point}: {why}")
-    report = _run(_write(devices, device, point, number, limits))
+    report = run_async(_write(devices, device, point, number, limits))
     if report.refused:
         raise fail(EXIT_DEVICE, f"{device}.{point}: {report.refused[point]}")
     if report.mismatches:

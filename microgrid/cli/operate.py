@@ -20,7 +20,16 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
-from microgrid.cli.common import EXIT_BAD_INPUT, SiteArg, app, fail, out
+from microgrid.cli.common import (
+    EXIT_BAD_INPUT,
+    SiteArg,
+    app,
+    connect_devices,
+    fail,
+    load_site,
+    out,
+    run_async,
+)
 from microgrid.errors import InputError
 from microgrid.site import parse_duration
 
@@ -88,7 +97,6 @@ def run(
     the setpoints against the live limits and writes them, with a documented fallback when
     anything fails; it is recorded in the store. Ctrl-C / SIGTERM hand the devices back.
     """
-    from microgrid.cli.edge import _devices, _run, _site
     from microgrid.control import Controller, Mode
     from microgrid.control.runner import Runner
     from microgrid.profiles import read_profiles
@@ -97,8 +105,8 @@ def run(
 
     if mode is not None and mode not in MODES:
         raise fail(EXIT_BAD_INPUT, f"--mode: one of {', '.join(MODES)}, got {mode!r}")
-    parsed = _site(site)
-    devices = _devices(parsed, site)
+    parsed = load_site(site)
+    devices = connect_devices(parsed, site)
     try:
         reference = read_profiles(profiles, parsed) if profiles else synthetic_day(parsed)
     except InputError as exc:
@@ -110,11 +118,11 @@ def run(
         if resumed := runner.resume(keep_mode=explicit_mode):
             out.print(resumed, markup=False)
         if once:
-            report = _run(_once(runner))
+            report = run_async(_once(runner))
             out.print(report.log_line(), markup=False)
         else:
             out.print(f"running {parsed.site.name} in mode {controller.mode.value}; Ctrl-C to stop", markup=False)
-            _run(_forever(runner))
+            run_async(_forever(runner))
 
 
 async def _once(runner: Any) -> Any:

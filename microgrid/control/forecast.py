@@ -21,10 +21,11 @@ from microgrid.control.estimate import Estimate
 from microgrid.profiles import Profiles
 from microgrid.site import Site
 
-__all__ = ["rolling_forecast"]
+__all__ = ["rolling_forecast", "time_of_day_rows"]
 
 
-def _time_of_day_rows(reference: Profiles, index: pd.DatetimeIndex, tz: str) -> np.ndarray:
+def time_of_day_rows(reference: Profiles, index: pd.DatetimeIndex, tz: str) -> np.ndarray:
+    """For each time of ``index``, the row of ``reference`` at the same local time of day (``tz``)."""
     ref_local = reference.index.tz_convert(tz)
     ref_minutes = (ref_local.hour * 60 + ref_local.minute).to_numpy()
     order = np.argsort(ref_minutes, kind="stable")
@@ -46,7 +47,7 @@ def rolling_forecast(
     step = site.control.interval
     steps = round(site.control.horizon / step)
     index = pd.date_range(pd.Timestamp(start).tz_convert("UTC"), periods=steps, freq=pd.Timedelta(step))
-    rows = _time_of_day_rows(reference, index, site.site.timezone)
+    rows = time_of_day_rows(reference, index, site.site.timezone)
     load = reference.load_kw.iloc[rows].set_axis(index)
     alpha = reference.grid_available.iloc[rows].set_axis(index).astype(float)
     if est is not None:

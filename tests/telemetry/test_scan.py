@@ -16,20 +16,7 @@ from microgrid.sim.sunspec_image import ModelSpec, build_image, model_map
 from microgrid.sim.sunspec_server import ImageDevice, serve_sunspec
 from microgrid.telemetry.registers import Quality
 from microgrid.telemetry.scan import ScanError, ScanResult, format_table, parse_address, scan, to_json
-
-COMMON: dict[str, Any] = {"Mn": "Acme Storage", "Md": "B-100", "SN": "SN0042", "DA": 1}
-STORAGE: dict[str, Any] = {"WChaMax": 100_000, "ChaState": 65.5, "InWRte": -12.5, "ChaSt": 3, "InOutWRte_RvrtTms": 60}
-BATTERY: dict[str, Any] = {
-    "SoC": 65.5,
-    "SoH": 97,
-    "W": -2500,
-    "V": 51.2,
-    "A": -48.8,
-    "Hb": 7,
-    "NCyc": 123_456,
-    "State": 3,
-}
-MODELS: list[tuple[int, dict[str, Any]]] = [(1, COMMON), (124, STORAGE), (802, BATTERY)]
+from tests.sunspec_sample import COMMON, MODELS
 
 
 def scan_image(image: ImageDevice | dict[int, int], unit: int = 1, **served: Any) -> ScanResult:
