@@ -1,0 +1,1 @@
+"""Forecasts for the controller: load per tier, PV, grid outage schedules (issue 5)."""

@@ -1,0 +1,1 @@
+"""Planners' toolkit: closed-loop simulation, baselines, survival analysis, sizing sweeps, plots."""
