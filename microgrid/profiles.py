@@ -20,6 +20,7 @@ import pandas as pd
 
 from microgrid.errors import ProfileError
 from microgrid.site import Site
+from microgrid.tariffs import site_prices
 
 __all__ = ["Profiles", "profiles_from_frame", "read_profiles"]
 
@@ -207,11 +208,32 @@ def profiles_from_frame(frame: pd.DataFrame, site: Site, source: str = "<profile
             problems.add(
                 f"{_line(int(row))}, column 'grid.available': must be 1 or 0, got {frame['grid.available'].iloc[row]!r}"
             )
-    if site.grid is not None and site.grid.import_price_per_kwh is None and "grid.import_price_per_kwh" not in values:
-        problems.add("line 1: no 'grid.import_price_per_kwh' column and the site's grid has no import_price_per_kwh")
     problems.raise_if_any()
     assert index is not None and step_h is not None
+    _site_prices(index, values, site, problems)
+    problems.raise_if_any()
     return _assemble(index, step_h, values, site)
+
+
+def _site_prices(index: pd.DatetimeIndex, values: dict[str, np.ndarray], site: Site, problems: _Problems) -> None:
+    """Fill the price columns the profiles lack from the site's price file, tariff or constants."""
+    if site.grid is None or ("grid.import_price_per_kwh" in values and "grid.export_price_per_kwh" in values):
+        return
+    try:
+        imp, exp = site_prices(site, index)
+    except ProfileError as exc:
+        problems.add(f"the site's price file {exc.source}: " + "; ".join(exc.problems))
+        return
+    values.setdefault("grid.export_price_per_kwh", exp)
+    if "grid.import_price_per_kwh" not in values:
+        if np.isnan(imp).any():
+            first = int(np.flatnonzero(np.isnan(imp))[0])
+            where = "line 1" if np.isnan(imp).all() else _line(first)
+            problems.add(
+                f"{where}: no 'grid.import_price_per_kwh' column and no price from the site "
+                "(import_price_per_kwh, tariff or price_file)"
+            )
+        values["grid.import_price_per_kwh"] = imp
 
 
 def _assemble(index: pd.DatetimeIndex, step_h: float, values: dict[str, np.ndarray], site: Site) -> Profiles:

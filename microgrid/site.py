@@ -237,6 +237,18 @@ def _clock(value: Any) -> Any:
 ClockTime = Annotated[str, BeforeValidator(_clock)]
 
 
+def _runs(flags: list[bool]) -> str:
+    """Runs of True minutes of a day as ``"00:00-07:00, 23:00-24:00"``."""
+    runs, start = [], None
+    for minute, flag in enumerate([*flags, False]):
+        if flag and start is None:
+            start = minute
+        elif not flag and start is not None:
+            runs.append(f"{start // 60:02d}:{start % 60:02d}-{minute // 60:02d}:{minute % 60:02d}")
+            start = None
+    return ", ".join(runs)
+
+
 class TariffZone(_Frozen):
     """One zone of a time-of-use tariff, in local time: ``start`` ≤ time < ``end`` (may wrap midnight)."""
 
@@ -291,8 +303,8 @@ class Grid(_Frozen):
     def _tariff_covers_day(self) -> Grid:
         if self.tariff:
             counts = [sum(z.covers(m) for z in self.tariff) for m in range(0, 1440)]
-            if (gap := next((m for m, c in enumerate(counts) if c == 0), None)) is not None:
-                raise _problem("tariff", f"zones must cover the whole day: {gap // 60:02d}:{gap % 60:02d} is in none")
+            if gaps := _runs([c == 0 for c in counts]):
+                raise _problem("tariff", f"zones must cover the whole day; in no zone: {gaps}")
             if (both := next((m for m, c in enumerate(counts) if c > 1), None)) is not None:
                 raise _problem("tariff", f"zones overlap at {both // 60:02d}:{both % 60:02d}")
         return self
