@@ -175,3 +175,10 @@ def test_step_no_rule_prices_is_named(tmp_path: Path) -> None:
     assert list(profiles_from_frame(frame.iloc[:2], site).import_price_per_kwh) == [5.0, 6.0]
     with pytest.raises(ProfileError, match=r"line 4: no 'grid.import_price_per_kwh' column and no price"):
         profiles_from_frame(frame, site)  # 02:00 is past the file's last hour
+
+
+def test_clear_sky_pv_forecast_needs_a_location() -> None:
+    with pytest.raises(ConfigError, match=r"forecast.pv: 'clear-sky' needs the site's 'location'"):
+        site_from_dict(tiny_site(forecast={"pv": "clear-sky"}))
+    site = site_from_dict(tiny_site(forecast={"pv": "clear-sky"}, location={"latitude": 49.99, "longitude": 36.23}))
+    assert site.location is not None and site.location.altitude_m == 0.0
