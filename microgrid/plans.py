@@ -24,7 +24,7 @@ from microgrid.profiles import Profiles
 from microgrid.site import Site
 from microgrid.state import SiteState
 
-__all__ = ["CostSplit", "Plan", "SolveStatus"]
+__all__ = ["ContingencyWindow", "CostSplit", "EmergencyStage", "Plan", "SolveStatus"]
 
 
 class SolveStatus(enum.Enum):
@@ -73,6 +73,86 @@ class CostSplit:
 
 
 @dataclass(frozen=True)
+class ContingencyWindow:
+    """The "outage happens" shadow of one possible-outage window (``docs/dispatch-extensions.md``).
+
+    Attributes
+    ----------
+    start, end
+        The window ``[start, end)`` (UTC).
+    first_step, last_step
+        Its steps in the plan (both included).
+    tiers
+        The protected tiers the shadow must serve.
+    demand_kwh, shed_kwh
+        Their demand over the window, and what the shadow could not serve [kWh].
+    penalty
+        The shadow's shed at the tiers' values of lost load (currency): its term in the
+        optimised objective (not part of :attr:`Plan.objective`, the spec's cost of the plan).
+    frame
+        The shadow dispatch per step, in the plan's columns (``load.other.served_kw``: other
+        tiers served from a surplus).
+    """
+
+    start: pd.Timestamp
+    end: pd.Timestamp
+    first_step: int
+    last_step: int
+    tiers: tuple[str, ...]
+    demand_kwh: float
+    shed_kwh: float
+    penalty: float
+    frame: pd.DataFrame
+
+    def summary(self) -> dict[str, Any]:
+        """The figures, JSON-ready."""
+        return {
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "tiers": list(self.tiers),
+            "demand_kwh": self.demand_kwh,
+            "shed_kwh": self.shed_kwh,
+            "penalty": self.penalty,
+        }
+
+
+@dataclass(frozen=True)
+class EmergencyStage:
+    """One stage of the emergency-mode lexicographic solve (``docs/dispatch-extensions.md``).
+
+    Attributes
+    ----------
+    name
+        ``shed priority <p>``, ``fuel`` or ``cost``.
+    unit
+        Unit of ``value``: ``kWh``, ``fraction of stock`` or the currency.
+    value
+        The stage's objective at its incumbent.
+    bound
+        The cap every later stage keeps on it (value + tolerance); None for the last stage.
+    status
+        How its solve ended; a time-limited stage keeps its incumbent's value.
+    mip_gap
+        Relative gap reached by the stage (inf when unknown).
+    seconds
+        Wall time of the stage's solve [s].
+    """
+
+    name: str
+    unit: str
+    value: float
+    bound: float | None
+    status: SolveStatus
+    mip_gap: float
+    seconds: float
+
+    def summary(self) -> dict[str, Any]:
+        """The figures, JSON-ready."""
+        gap = self.mip_gap if np.isfinite(self.mip_gap) else None
+        return {**self.__dict__, "status": self.status.value, "mip_gap": gap}
+
+
+@dataclass(frozen=True)
 class Plan:
     """A dispatch plan for T steps, with how it was obtained.
 
@@ -90,6 +170,10 @@ class Plan:
         Wall time spent in the solver, hand-off included [s].
     timings
         Seconds per phase: ``build``, ``solve``, ``highs``, ``extract``.
+    contingency
+        The shadow of each possible-outage window, when that extension was on.
+    stages
+        The emergency-mode lexicographic stages, when the plan comes from one.
     """
 
     frame: pd.DataFrame
@@ -101,6 +185,8 @@ class Plan:
     mip_gap: float
     solve_seconds: float
     timings: dict[str, float] = field(default_factory=dict)
+    contingency: tuple[ContingencyWindow, ...] = ()
+    stages: tuple[EmergencyStage, ...] = ()
 
     @property
     def steps(self) -> int:
@@ -163,8 +249,8 @@ class Plan:
         return starts
 
     def summary(self) -> dict[str, Any]:
-        """The spec's JSON object, followed by the summary figures."""
-        return {
+        """The spec's JSON object, followed by the summary figures (and the extensions' figures)."""
+        out: dict[str, Any] = {
             "status": self.status.value,
             "objective": self.objective,
             "mip_gap": self.mip_gap,
@@ -177,6 +263,11 @@ class Plan:
             "fuel_burnt": self.fuel_burnt(),
             "generator_starts": self.generator_starts(),
         }
+        if self.contingency:
+            out["contingency"] = [w.summary() for w in self.contingency]
+        if self.stages:
+            out["emergency_stages"] = [s.summary() for s in self.stages]
+        return out
 
     def to_json(self) -> str:
         """:meth:`summary` as one line of JSON."""

@@ -38,13 +38,19 @@ def test_demo_runs_to_its_report(tmp_path: Path) -> None:
 
 
 def test_demo_day_keeps_critical_load(tmp_path: Path) -> None:
-    """Through the first outage (04:00-08:00) the controller keeps every critical kWh served."""
+    """Through the scheduled outage (04:00-08:00) and the unannounced cut at 10:00 the controller keeps
+    every critical kWh served; the cut puts it in emergency mode within the interval."""
     import asyncio
 
     from microgrid.cli.demo import run_demo
 
-    day = asyncio.run(run_demo(hours=8))
+    day = asyncio.run(run_demo(hours=11))
     frame = day.frame()
     assert frame["unserved_kwh.critical"].iloc[-1] == 0.0
-    assert (~frame["grid_up"].astype(bool)).sum() >= 12  # the outage was really simulated
+    assert (~frame["grid_up"].astype(bool)).sum() >= 16  # both outages were really simulated
     assert set(frame["source"]) <= {"plan", "previous_plan", "rules"}
+    emergency = frame["emergency"].astype(bool)
+    assert not emergency.iloc[:40].any()  # to 10:00: scheduled outages are no emergency
+    assert emergency.iloc[40:].all()  # the row ending 10:15 is the first cycle that saw the cut
+    assert list(frame["schedule"].iloc[32:36]) == ["possible"] * 4  # 08:00-09:00 published as possible
+    assert frame["autonomy_critical_h"].min() > 10.0

@@ -6,10 +6,14 @@ The shipped hospital site is served on loopback by :class:`~microgrid.sim.server
 check, write), then the plant moves on by 15 simulated minutes in 30-second steps with the
 controller's keep-alive writes in between. A simulated day takes about a minute and a half.
 
-The day is the winter sample: the grid on a 4-hours-on / 4-hours-off outage pattern, plus one
-unannounced 2-hour outage at 10:00 that the forecast does not know about. A live dashboard
-shows SOC, gensets, the grid, shed tiers, cost so far and fallbacks; at the end the report
-(``report.md``: figures; ``day.png``: the day's chart) is written to the output folder.
+The day is the winter sample, with the city's published outage schedule for the hospital's
+queue 3.1 (``data/schedules/kharkiv-2026-01-15.csv``: 4 hours on / 4 hours off with two
+``possible`` hours, planned with the contingency extension), plus one unannounced 2-hour cut at
+10:00 while the schedule says ``on``: the controller enters **emergency mode** (no grid assumed,
+maximum autonomy) and leaves it after the grid has been back for the site's
+``emergency_exit_after`` (1 h). A live dashboard shows SOC, gensets, the grid, shed tiers, cost
+so far, fallbacks, emergency mode and the autonomy figure; at the end the report (``report.md``:
+figures; ``day.png``: the day's chart with autonomy over the day) is written to the output folder.
 """
 
 from __future__ import annotations
@@ -87,6 +91,8 @@ class DemoDay:
             "cost": sum(self.cost.values()),
             "autonomy_critical_h": report.autonomy.critical_h if report.autonomy else None,
             "autonomy_critical_essential_h": report.autonomy.critical_essential_h if report.autonomy else None,
+            "emergency": bool(report.emergency.get("active")),
+            "schedule": report.outlook.scheduled_now if report.outlook else None,
         }
         row |= {f"soc.{b}": bat.soc for b, bat in plant.batteries.items()}
         row |= {f"battery_kw.{b}": bat.power_kw for b, bat in plant.batteries.items()}

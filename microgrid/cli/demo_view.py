@@ -27,6 +27,8 @@ def dashboard(day: DemoDay, row: dict[str, object]) -> Panel:
     table.add_column(justify="right", style="bold")
     table.add_column()
     grid = "[green]up[/]" if row["grid_up"] else "[red]DOWN[/]"
+    grid += f" (schedule: {row.get('schedule')})" if row.get("schedule") else ""
+    grid += "  [bold red]EMERGENCY MODE[/]" if row.get("emergency") else ""
     table.add_row("time", f"{time:%a %H:%M}   grid {grid}   import {max(float(row['grid_kw']), 0):.0f} kW")  # type: ignore[arg-type]
     for bat in site.batteries:
         soc = float(row[f"soc.{bat.id}"])  # type: ignore[arg-type]
@@ -61,7 +63,8 @@ def _figures(day: DemoDay, frame: pd.DataFrame) -> dict[str, str]:
     down_h = float((~frame["grid_up"].astype(bool)).sum()) * 0.25
     figures = {
         "simulated": f"{hours:g} h in {len(frame)} cycles of 15 min",
-        "grid down": f"{down_h:g} h (the 4-on/4-off schedule plus an unannounced outage 10:00-12:00)",
+        "grid down": f"{down_h:g} h (queue 3.1's published schedule plus an unannounced cut 10:00-12:00)",
+        "emergency mode": _emergency_figure(frame),
         "cost": f"{sum(day.cost.values()):,.0f} {currency} "
         + "("
         + ", ".join(f"{k} {v:,.0f}" for k, v in day.cost.items())
@@ -79,13 +82,21 @@ def _figures(day: DemoDay, frame: pd.DataFrame) -> dict[str, str]:
     return figures
 
 
+def _emergency_figure(frame: pd.DataFrame) -> str:
+    if "emergency" not in frame.columns or not frame["emergency"].astype(bool).any():
+        return "never entered"
+    on = frame.index[frame["emergency"].astype(bool).to_numpy()]
+    hours = len(on) * 0.25
+    return f"{hours:g} h, first {on[0] - pd.Timedelta(minutes=15):%H:%M}-{on[-1]:%H:%M} (a cut outside the schedule)"
+
+
 def _chart(day: DemoDay, frame: pd.DataFrame, path: Path) -> None:
     import matplotlib as mpl
 
     mpl.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(11, 7), sharex=True, height_ratios=(1, 1.4))
+    fig, (top, bottom, third) = plt.subplots(3, 1, figsize=(11, 9), sharex=True, height_ratios=(1, 1.4, 0.8))
     x = frame.index
     for bat in day.site.batteries:
         top.plot(x, frame[f"soc.{bat.id}"] * 100, label=f"SOC {bat.id}")
@@ -99,14 +110,24 @@ def _chart(day: DemoDay, frame: pd.DataFrame, path: Path) -> None:
     batteries = sum(frame[f"battery_kw.{b.id}"] for b in day.site.batteries)
     bottom.plot(x, batteries, label="batteries (+ discharge)")
     bottom.set_ylabel("power [kW]")
-    for axis in (top, bottom):
+    third.plot(x, frame["autonomy_critical_h"], label="critical")
+    third.plot(x, frame["autonomy_critical_essential_h"], label="critical + essential")
+    third.set_ylabel("autonomy [h]")
+    third.set_ylim(bottom=0)
+    emergency = frame["emergency"].astype(bool) if "emergency" in frame.columns else None
+    for axis in (top, bottom, third):
         down = ~frame["grid_up"].astype(bool)
         axis.fill_between(
             x, 0, 1, where=down, transform=axis.get_xaxis_transform(), color="red", alpha=0.1, step="post"
         )
+        if emergency is not None and emergency.any():
+            axis.fill_between(
+                x, 0, 0.04, where=emergency, transform=axis.get_xaxis_transform(), color="purple", step="post"
+            )
         axis.legend(loc="upper left", fontsize=8, ncols=3)
         axis.grid(alpha=0.3)
-    top.set_title(f"{day.site.site.name}: a simulated day (red: grid down)")
+    top.set_title(f"{day.site.site.name}: a simulated day (red: grid down; purple bar: emergency mode)")
+    third.set_title("autonomy if the grid went at that moment", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -185,7 +185,12 @@ def _status_table(last: dict[str, Any], pending: int) -> Table:
     table.add_column()
     grid = {True: "up", False: "DOWN", None: "unknown"}[state.get("grid_up")]
     table.add_row("mode / source", f"{last['mode']} / {last['source']}  {last['reason']}")
+    schedule = summary.get("schedule") or {}
+    if schedule:
+        grid += f"  (schedule now: {schedule.get('now')}{', VOIDED' if schedule.get('voided') else ''})"
     table.add_row("grid", grid)
+    if (emergency := summary.get("emergency") or {}).get("active"):
+        table.add_row("EMERGENCY", f"since {emergency.get('since')}: {emergency.get('reason')}")
     table.add_row("SOC", ", ".join(f"{b} {v:.0%}" for b, v in state.get("soc", {}).items()) or "unknown")
     gens = state.get("generators", {})
     table.add_row(
@@ -248,15 +253,24 @@ def override(
         list[str] | None, typer.Option("--generator", help="Manual genset setpoint ID=KW (0 = stop).")
     ] = None,
     tier: Annotated[list[str] | None, typer.Option("--tier", help="Manual feeder state TIER=on|off.")] = None,
+    emergency: Annotated[
+        str | None,
+        typer.Option(
+            "--emergency", help="on: plan for no grid (the schedule is void); off: back to the schedule."
+        ),
+    ] = None,
     by: Annotated[str | None, typer.Option("--by", help="Who asks (kept in the history).")] = None,
     store: StoreOpt = None,
 ) -> None:
-    """Change the mode of a running controller, or give it manual setpoints (applied at its next cycle)."""
+    """Change the mode of a running controller, give it manual setpoints, or enter / leave emergency mode
+    (applied at its next cycle)."""
     from microgrid.store import Store
 
     payload = _manual_payload(battery or [], generator or [], tier or [])
-    if mode is None and not payload:
-        raise fail(EXIT_BAD_INPUT, "nothing to override: give --mode or manual setpoints")
+    if mode is None and not payload and emergency is None:
+        raise fail(EXIT_BAD_INPUT, "nothing to override: give --mode, --emergency or manual setpoints")
+    if emergency is not None and emergency not in ("on", "off"):
+        raise fail(EXIT_BAD_INPUT, f"--emergency: on or off, got {emergency!r}")
     if mode is not None and mode not in MODES:
         raise fail(EXIT_BAD_INPUT, f"--mode: one of {', '.join(MODES)}, got {mode!r}")
     path = _store_path(store)
@@ -268,6 +282,8 @@ def override(
             ids.append(writer.add_action("manual", payload, by=by))
         if mode is not None and not (payload and mode == "manual"):
             ids.append(writer.add_action("mode", {"mode": mode}, by=by))
+        if emergency is not None:
+            ids.append(writer.add_action("emergency", {"on": emergency == "on"}, by=by))
     out.print(f"queued operator action(s) {ids}: the controller applies them at its next cycle", markup=False)
 
 

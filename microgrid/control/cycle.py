@@ -17,6 +17,11 @@ limit does not always hold); a solve still running at the next cycle is not star
 
 Modes: ``auto`` (the chain above), ``manual`` (operator setpoints, held by the safety layer),
 ``safe`` (rules only), ``dry-run`` (reads and plans, writes nothing).
+
+With an outage schedule configured, ``possible`` windows are planned with the contingency
+extension (the protected tiers can be carried through each window if the outage happens) and
+**emergency mode** (:mod:`microgrid.control.emergency`) plans for no grid at all with the
+lexicographic solve (``docs/dispatch-extensions.md``).
 """
 
 from __future__ import annotations
@@ -33,11 +38,12 @@ from typing import Any
 
 from microgrid.autonomy import Autonomy
 from microgrid.control.decisions import Decision, from_plan_row, rules
+from microgrid.control.emergency import Emergency
 from microgrid.control.estimate import Estimate, Estimator, Snapshot
-from microgrid.control.forecast import rolling_forecast
+from microgrid.control.forecast import Forecaster, Outlook
 from microgrid.control.points import hand_back_points, heartbeat_point, to_points
 from microgrid.control.safety import SafetyConfig, check
-from microgrid.dispatch import DispatchInputs, optimize
+from microgrid.dispatch import DispatchInputs, optimize, optimize_emergency
 from microgrid.plans import Plan
 from microgrid.profiles import Profiles
 from microgrid.site import Site
@@ -79,6 +85,8 @@ class CycleReport:
     events: list[tuple[str, str]] = field(default_factory=list)
     heartbeat: int = 0
     autonomy: Autonomy | None = None
+    outlook: Outlook | None = None
+    emergency: dict[str, object] = field(default_factory=dict)
 
     def log_line(self) -> str:
         """The cycle as one JSON line."""
@@ -93,6 +101,7 @@ class CycleReport:
                 "gap": round(plan.mip_gap, 6) if plan else None,
                 "phases_ms": {k: round(v * 1000, 1) for k, v in self.phases_s.items()},
                 "refused": sum(len(r.refused) for r in self.writes.values()),
+                "emergency": bool(self.emergency.get("active")),
                 "notes": len(self.notes),
             }
         )
@@ -150,10 +159,16 @@ class Controller:
         self.last_cycle_at: datetime | None = None
         self._solving: asyncio.Future[Plan] | None = None
         self._limits = {b.id: site_limits(site, b, devices.devices[b.id].map) for b in site.devices}
+        self.forecaster = Forecaster(site, reference)
+        schedule = site.grid.schedule if site.grid is not None else None
+        self.emergency = Emergency(exit_after=schedule.emergency_exit_after if schedule else None)
 
     def _optimize(self, inputs: DispatchInputs) -> Plan:
         """The spec's model, warm-started from the previous plan's binaries (better incumbents when the
-        time limit binds; same optimum otherwise: benchmarks in the closing note of issue 4)."""
+        time limit binds; same optimum otherwise: benchmarks in the closing note of issue 4); in
+        emergency mode the lexicographic maximum-autonomy solve."""
+        if self.emergency.active:
+            return optimize_emergency(inputs)
         return optimize(inputs, warm_from=self.last_plan)
 
     def interval_start(self, now: datetime) -> datetime:
@@ -195,18 +210,33 @@ class Controller:
 
     def _estimate(self, report: CycleReport, start: datetime) -> Estimate | None:
         try:
-            return self.estimator(report.snapshot, start)
+            est = self.estimator(report.snapshot, start)
         except Exception as exc:
             report.events.append(("fallback", f"estimate failed: {exc!r}"))
             return None
+        self.forecaster.observe(est)
+        return est
 
     def _forecast(self, report: CycleReport, start: datetime) -> Profiles | None:
+        est = report.estimate
         try:
-            forecast = rolling_forecast(self.site, self.reference, start, est=report.estimate)
+            outlook = self.forecaster(start, est)
+            report.events += [("forecast", note) for note in outlook.notes]
+            changed = self.emergency.update(
+                start,
+                grid_up=est.grid_up if est else None,
+                scheduled_now=outlook.scheduled_now,
+                voided=outlook.voided,
+            )
+            if changed:
+                report.events.append(("emergency", changed))
+            if self.emergency.active:
+                outlook = outlook.without_grid()
         except Exception as exc:
             report.events.append(("fallback", f"forecast failed: {exc!r}"))
             return None
-        est = report.estimate
+        report.outlook, report.emergency = outlook, self.emergency.as_dict()
+        forecast = outlook.profiles
         if est is not None and not est.missing(self.site):
             try:
                 report.autonomy = Autonomy.of(self.site, forecast, est.site_state())
@@ -224,8 +254,14 @@ class Controller:
         if self._solving is not None and not self._solving.done():
             report.reason = "the previous solve is still running"
             return
+        possible = report.outlook.possible_outage if report.outlook is not None else None
         inputs = DispatchInputs(
-            self.site, forecast, est.site_state(), self.site.control.mip_gap, self.site.control.time_limit_s
+            self.site,
+            forecast,
+            est.site_state(),
+            self.site.control.mip_gap,
+            self.site.control.time_limit_s,
+            possible_outage=possible if possible is not None and possible.any() else None,
         )
         self._solving = asyncio.ensure_future(asyncio.to_thread(self.optimizer, inputs))
         done, _ = await asyncio.wait({self._solving}, timeout=self.solve_budget_s)

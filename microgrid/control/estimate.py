@@ -54,6 +54,10 @@ class Estimate:
         True / False, or None when unknown.
     load_kw
         Load tier → measured demand [kW] (feeder power), when read.
+    pv_kw
+        PV array → power it can deliver now [kW]: the inverter's MPP estimate
+        (``available_power_kw``) when it reports one, else its AC output (a curtailed
+        inverter without an MPP estimate understates it).
     tier_connected
         Load tier → its feeder relay is closed, when read.
     health
@@ -69,6 +73,7 @@ class Estimate:
     fuel_stock: dict[str, float | None] = field(default_factory=dict)
     grid_up: bool | None = None
     load_kw: dict[str, float] = field(default_factory=dict)
+    pv_kw: dict[str, float] = field(default_factory=dict)
     tier_connected: dict[str, bool] = field(default_factory=dict)
     health: dict[str, str] = field(default_factory=dict)
 
@@ -180,6 +185,11 @@ class Estimator:
             est.grid_up = False  # an off-grid site: no grid, known
         elif present is not None:
             est.grid_up = bool(int(present))
+        for array in self.site.pv:
+            ms = usable.get(by_asset.get(array.id, ""), {})
+            kw = _value(ms, "available_power_kw")
+            if (kw := kw if kw is not None else _value(ms, "pv_power_kw")) is not None:
+                est.pv_kw[array.id] = max(kw, 0.0)
         for binding in self.site.devices:
             ms = usable.get(binding.id, {})
             for tier, number in binding.feeders.items():

@@ -27,6 +27,10 @@ def summary(report: CycleReport) -> dict[str, Any]:
         "notes": report.notes,
         "refused": {d: r.refused for d, r in report.writes.items() if r.refused},
     }
+    if report.emergency:
+        out["emergency"] = report.emergency
+    if report.outlook is not None and report.outlook.scheduled_now is not None:
+        out["schedule"] = {"now": report.outlook.scheduled_now, "voided": report.outlook.voided}
     if report.autonomy is not None:
         out["autonomy"] = {
             "critical_h": round(report.autonomy.critical_h, 2),

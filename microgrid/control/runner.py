@@ -106,6 +106,8 @@ class Runner:
         return done
 
     def _apply(self, action: str, payload: dict[str, Any]) -> str:
+        if action == "emergency":  # planning only: allowed in dry-run too
+            return self.controller.emergency.command(bool(payload["on"]), self.controller.clock())
         if self.controller.mode is Mode.DRY_RUN:
             raise ValueError("the controller runs in dry-run: restart it without --dry-run to drive devices")
         if action == "mode":
@@ -136,6 +138,9 @@ class Runner:
         if not keep_mode:
             self.controller.mode = Mode(last["mode"])
         self.controller.heartbeat = int(summary.get("heartbeat", 0))
+        if (emergency := summary.get("emergency") or {}).get("active"):
+            self.controller.emergency.command(True, last["ts"])
+            self.controller.emergency.reason = str(emergency.get("reason") or "resumed")
         gens = summary.get("state", {}).get("generators", {})
         self.controller.estimator.seed(last["ts"], {g: (s["on"], s["hours_in_state"]) for g, s in gens.items()})
         return f"resumed after the cycle of {last['ts']:%Y-%m-%d %H:%M} UTC in mode {self.controller.mode.value}"

@@ -9,6 +9,7 @@ import pyomo.environ as pyo
 
 from microgrid.dispatch.balance import add_balance, add_objective
 from microgrid.dispatch.batteries import add_batteries
+from microgrid.dispatch.contingency import add_contingency, has_contingency
 from microgrid.dispatch.fuels import add_fuels
 from microgrid.dispatch.generators import add_generators
 from microgrid.dispatch.grid import add_grid
@@ -20,13 +21,17 @@ from microgrid.dispatch.pv import add_pv
 def build_model(
     inp: DispatchInputs, *, battery_mode_binaries: bool = True, grid_direction_binaries: bool = True
 ) -> pyo.ConcreteModel:
-    """Build the spec's model for ``inp``.
+    """Build the spec's model for ``inp``, plus the extensions ``inp`` switches on.
+
+    Extensions (``docs/dispatch-extensions.md``): ``possible_outage`` with a True step adds the
+    contingency shadow dispatch and its shed cost to the objective. None is on by default.
 
     Parameters
     ----------
     battery_mode_binaries, grid_direction_binaries
         Leave the batteries' mode and the grid's direction binaries out (a relaxation). The
         caller must check and repair the solution (see :mod:`microgrid.dispatch.optimize`).
+        The battery flag applies to the contingency's shadow batteries too.
     """
     m = pyo.ConcreteModel(name=inp.site.site.name)
     m.T = pyo.Set(initialize=range(inp.steps), ordered=True)
@@ -38,4 +43,7 @@ def build_model(
     add_grid(m, inp, direction_binaries=grid_direction_binaries)
     add_balance(m, inp)
     add_objective(m, inp)
+    if has_contingency(inp):
+        add_contingency(m, inp, mode_binaries=battery_mode_binaries)
+        m.cost.expr = m.cost.expr + m.contingency_cost
     return m

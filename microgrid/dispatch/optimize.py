@@ -11,6 +11,10 @@ Two binaries of the spec are dropped when doing so provably cannot change the op
   with the binaries, within what is left of the time limit.
 
 Either way the reported objective is the spec model's objective of the returned plan.
+
+With the contingency extension on (``inputs.possible_outage``), the shadow batteries follow the
+same rule: relaxed first, netted, and solved again with binaries when netting (of the main plan
+or of a shadow) would overfill a shadow battery. Emergency mode is :mod:`.emergency`.
 """
 
 from __future__ import annotations
@@ -19,19 +23,25 @@ import logging
 import time
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
+from microgrid.dispatch.contingency import contingency_windows, has_contingency
+from microgrid.dispatch.emergency import optimize_emergency
 from microgrid.dispatch.inputs import DispatchInputs
 from microgrid.dispatch.model import build_model
 from microgrid.dispatch.results import check_plan, extract, net_batteries, net_grid
 from microgrid.dispatch.solve import MipStart, SolveResult, solve_model
 from microgrid.errors import InfeasibleError, SolveError
-from microgrid.plans import Plan, SolveStatus
+from microgrid.plans import ContingencyWindow, Plan, SolveStatus
 from microgrid.profiles import Profiles, profiles_from_frame, read_profiles
 from microgrid.site import Site, read_site
 from microgrid.state import SiteState, read_state, state_from_dict
 
 __all__ = ["mip_start", "optimize", "plan"]
+
+_Attempt = tuple[pd.DataFrame | None, tuple[ContingencyWindow, ...], SolveResult, dict[str, float]]
 
 log = logging.getLogger(__name__)
 
@@ -65,22 +75,26 @@ def _attempt(
     time_limit_s: float,
     threads: int | None,
     start: MipStart | None = None,
-) -> tuple[pd.DataFrame | None, SolveResult, dict[str, float]]:
+) -> _Attempt:
     relax_grid = inp.grid_arbitrage_impossible()
     t0 = time.perf_counter()
     model = build_model(inp, battery_mode_binaries=mode_binaries, grid_direction_binaries=not relax_grid)
     t1 = time.perf_counter()
     result = solve_model(model, mip_gap=inp.mip_gap, time_limit_s=time_limit_s, threads=threads, start=start)
     t2 = time.perf_counter()
-    frame = None
+    frame: pd.DataFrame | None = None
+    windows: tuple[ContingencyWindow, ...] = ()
     if result.status.has_solution:
         frame = extract(model, inp)
         if relax_grid:
             frame = net_grid(frame)
         if not mode_binaries:
             frame = net_batteries(frame, inp)
+        if frame is not None and has_contingency(inp):
+            shadows = contingency_windows(model, inp, frame, net=not mode_binaries)
+            frame, windows = (frame, shadows) if shadows is not None else (None, ())
     timings = {"build": t1 - t0, "solve": t2 - t1, "highs": result.highs_seconds, "extract": time.perf_counter() - t2}
-    return frame, result, timings
+    return frame, windows, result, timings
 
 
 def _no_plan(result: SolveResult, name: str) -> SolveError:
@@ -98,6 +112,10 @@ def optimize(inp: DispatchInputs, *, threads: int | None = None, warm_from: Plan
     ``warm_from``: the previous plan of a rolling horizon; its discrete decisions, moved onto
     ``inp``'s steps, are HiGHS's MIP start (a better incumbent when the time limit binds).
 
+    With ``inp.possible_outage`` flagging steps, the contingency extension is on: the plan's
+    ``contingency`` reports each window's shadow dispatch, and ``objective`` stays the spec's
+    cost of the plan (the shadow's shed penalty is reported per window, and counted in the gap).
+
     Raises
     ------
     InfeasibleError
@@ -108,14 +126,16 @@ def optimize(inp: DispatchInputs, *, threads: int | None = None, warm_from: Plan
     started = time.perf_counter()
     relax_modes = bool(inp.site.batteries)
     start = mip_start(warm_from, inp) if warm_from is not None else None
-    frame, result, timings = _attempt(
+    frame, windows, result, timings = _attempt(
         inp, mode_binaries=not relax_modes, time_limit_s=inp.time_limit_s, threads=threads, start=start
     )
     if relax_modes and frame is None and result.status.has_solution:
         # What is left of the limit, but at least a tenth of it: a re-solve may overrun by that much.
         left = max(0.1 * inp.time_limit_s, inp.time_limit_s - (time.perf_counter() - started))
         log.info("relaxed battery modes needed simultaneous charge/discharge: solving with mode binaries")
-        frame, result, again = _attempt(inp, mode_binaries=True, time_limit_s=left, threads=threads, start=start)
+        frame, windows, result, again = _attempt(
+            inp, mode_binaries=True, time_limit_s=left, threads=threads, start=start
+        )
         timings = {k: timings[k] + again[k] for k in timings}
     if frame is None:
         raise _no_plan(result, inp.site.site.name)
@@ -124,11 +144,13 @@ def optimize(inp: DispatchInputs, *, threads: int | None = None, warm_from: Plan
         raise SolveError(f"the plan from HiGHS fails its checks: {'; '.join(problems)}")
     draft = Plan(frame, inp.site, inp.profiles, inp.state, result.status, 0.0, 0.0, result.wall_seconds, timings)
     objective = draft.cost().total
-    gap = _gap(objective, result.dual_bound)
+    gap = _gap(objective + sum(w.penalty for w in windows), result.dual_bound)
     status = (
         SolveStatus.OPTIMAL if result.status is SolveStatus.OPTIMAL or gap <= inp.mip_gap + 1e-12 else result.status
     )
-    return Plan(frame, inp.site, inp.profiles, inp.state, status, objective, gap, timings["solve"], timings)
+    return Plan(
+        frame, inp.site, inp.profiles, inp.state, status, objective, gap, timings["solve"], timings, contingency=windows
+    )
 
 
 def _gap(objective: float, bound: float | None) -> float:
@@ -146,6 +168,9 @@ def plan(
     mip_gap: float | None = None,
     time_limit_s: float | None = None,
     threads: int | None = None,
+    possible_outage: npt.ArrayLike | None = None,
+    protect_tiers: tuple[str, ...] = (),
+    emergency: bool = False,
 ) -> Plan:
     """Plan the dispatch of ``site`` for ``profiles`` from ``state`` (the notebook entry point).
 
@@ -162,6 +187,15 @@ def plan(
         Override the site's ``control.mip_gap`` (relative) and ``control.time_limit_s`` [s].
     threads
         HiGHS threads (None: HiGHS's default).
+    possible_outage
+        One bool per step (the step lies in a ``possible`` outage window): switches on the
+        contingency extension. Off (None) by default: the spec's model.
+    protect_tiers
+        Tiers to carry through a possible outage (default: the site's
+        ``grid.schedule.possible_outage_tiers``, else the most important priority).
+    emergency
+        Emergency mode: no grid at any step, lexicographic maximum autonomy
+        (:func:`microgrid.dispatch.emergency.optimize_emergency`).
 
     Returns
     -------
@@ -185,5 +219,9 @@ def plan(
         state=state,
         mip_gap=site.control.mip_gap if mip_gap is None else mip_gap,
         time_limit_s=site.control.time_limit_s if time_limit_s is None else time_limit_s,
+        possible_outage=None if possible_outage is None else np.asarray(possible_outage, dtype=bool),
+        protect_tiers=protect_tiers,
     )
+    if emergency:
+        return optimize_emergency(inputs, threads=threads)
     return optimize(inputs, threads=threads)

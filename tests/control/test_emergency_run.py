@@ -1,0 +1,49 @@
+"""An emergency outage mid-run against the simulated hospital over Modbus TCP: the grid drops while the
+published schedule says 'on'. The controller switches to emergency mode within the interval, plans
+with no grid (the lexicographic solve), serves the critical tier, and leaves emergency mode after the
+grid has been back for the site's ``emergency_exit_after``."""
+
+from __future__ import annotations
+
+import pytest
+
+from microgrid.profiles import Profiles
+from microgrid.site import Site
+from tests.control.conftest import Rig, run_rig
+
+
+@pytest.mark.slow
+def test_emergency_outage_mid_run(tcp_hospital: Site, winter: Profiles) -> None:
+    async def body(rig: Rig) -> None:
+        first = await rig.cycle()
+        assert first.source == "plan" and not first.emergency.get("active")
+        assert first.outlook is not None and first.outlook.scheduled_now == "on"
+
+        rig.sim.plant.grid_forced = False  # 00:05: a cut the schedule does not announce
+        await rig.step(300)
+        await rig.step(600)
+        report = await rig.cycle()
+        assert report.emergency.get("active") is True
+        assert any(kind == "emergency" and "outside" in msg for kind, msg in report.events)
+        assert report.source == "plan" and report.plan is not None
+        assert report.plan.profiles.grid_available.max() == 0.0  # no grid for the whole horizon
+        assert [s.name for s in report.plan.stages][:2] == ["shed priority 1", "shed priority 2"]
+        assert report.autonomy is not None and report.autonomy.critical_h > 2.0
+        for _ in range(3):
+            await rig.step()
+            report = await rig.cycle()
+            assert report.emergency.get("active") is True
+        assert rig.sim.plant.totals.unserved_kwh["critical"] == 0.0
+
+        rig.sim.plant.grid_forced = True  # the grid is back: emergency holds for the site's 1 h
+        await rig.step()
+        report = await rig.cycle()
+        assert report.emergency.get("active") is True
+        for _ in range(4):
+            await rig.step()
+            report = await rig.cycle()
+        assert report.emergency.get("active") is False
+        assert any(kind == "emergency" and "left" in msg for kind, msg in report.events)
+        assert report.plan is not None and report.plan.profiles.grid_available.iloc[0] == 1.0
+
+    run_rig(tcp_hospital, winter, body)

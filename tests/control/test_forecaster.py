@@ -1,0 +1,105 @@
+"""The forecast phase with an outage schedule: grid per step, possible windows, the meter winning,
+a schedule file turning bad, emergency, tariff prices."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from microgrid import read_profiles, read_site
+from microgrid.control.forecast import Forecaster
+from microgrid.site import Site
+from tests.conftest import HOSPITAL, ROOT, WINTER
+from tests.control.conftest import estimate
+
+T0 = datetime(2026, 1, 14, 22, 0, tzinfo=UTC)  # 2026-01-15 00:00 in Kyiv
+SCHEDULE = ROOT / "data" / "schedules" / "kharkiv-2026-01-15.csv"
+
+
+@pytest.fixture
+def site_dir(tmp_path: Path) -> Path:
+    """The hospital with its schedule file copied next to it (so a test may spoil it)."""
+    raw = yaml.safe_load(HOSPITAL.read_text(encoding="utf-8"))
+    raw["grid"]["schedule"]["source"] = "schedule.csv"
+    shutil.copy(SCHEDULE, tmp_path / "schedule.csv")
+    (tmp_path / "site.yaml").write_text(yaml.safe_dump(raw), encoding="utf-8")
+    return tmp_path
+
+
+def forecaster(path: Path) -> tuple[Site, Forecaster]:
+    site = read_site(path / "site.yaml")
+    return site, Forecaster(site, read_profiles(WINTER, site))
+
+
+def test_schedule_sets_the_grid_and_the_possible_windows(site_dir: Path) -> None:
+    _, fc = forecaster(site_dir)
+    out = fc(T0, None)
+    alpha = out.profiles.grid_available.to_numpy()
+    # the published day: on 00-04, off 04-08, possible 08-09, on 09-12, off 12-16, possible 16-17, on 17-20, off 20-24
+    hours = np.arange(96) / 4
+    off = ((hours >= 4) & (hours < 8)) | ((hours >= 12) & (hours < 16)) | (hours >= 20)
+    possible = ((hours >= 8) & (hours < 9)) | ((hours >= 16) & (hours < 17))
+    assert np.array_equal(alpha == 0, off)
+    assert out.possible_outage is not None and np.array_equal(out.possible_outage, possible)
+    assert out.scheduled_now == "on" and not out.voided
+
+
+def test_the_meter_wins_a_possible_outage_that_happens_is_down_for_its_window(site_dir: Path) -> None:
+    site, fc = forecaster(site_dir)
+    at_8 = T0 + timedelta(hours=8)
+    out = fc(at_8, estimate(site, time=at_8, grid_up=False))
+    alpha = out.profiles.grid_available.to_numpy()
+    assert alpha[:4].max() == 0.0  # the whole possible hour
+    assert out.possible_outage is not None and not out.possible_outage[:4].any()
+    assert alpha[4] == 1.0  # 09:00: the schedule says on again
+    up = fc(at_8, estimate(site, time=at_8, grid_up=True))
+    assert up.profiles.grid_available.iloc[0] == 1.0 and up.possible_outage is not None and up.possible_outage[:4].all()
+
+
+def test_a_spoiled_schedule_keeps_the_last_good_one(site_dir: Path) -> None:
+    _, fc = forecaster(site_dir)
+    good = fc(T0, None)
+    (site_dir / "schedule.csv").write_text("queue,date,start,end,status\n3.1,2026-01-15,00:00,01:00,maybe\n")
+    bad = fc(T0, None)
+    assert any("outage schedule" in note and "maybe" in note for note in bad.notes)
+    assert np.array_equal(bad.profiles.grid_available.to_numpy(), good.profiles.grid_available.to_numpy())
+
+
+def test_voided_file_is_reported_and_without_grid_is_all_down(site_dir: Path) -> None:
+    _, fc = forecaster(site_dir)
+    text = (site_dir / "schedule.csv").read_text(encoding="utf-8").replace("# voided: false", "# voided: true")
+    (site_dir / "schedule.csv").write_text(text, encoding="utf-8")
+    out = fc(T0, None)
+    assert out.voided
+    none = out.without_grid()
+    assert none.profiles.grid_available.max() == 0.0 and none.possible_outage is None
+    assert out.profiles.grid_available.max() == 1.0  # the original is untouched
+
+
+def test_tariff_prices_replace_the_reference_prices(site_dir: Path) -> None:
+    raw = yaml.safe_load((site_dir / "site.yaml").read_text(encoding="utf-8"))
+    raw["grid"]["tariff"] = [
+        {"start": "07:00", "end": "23:00", "import_price_per_kwh": 5.0},
+        {"start": "23:00", "end": "07:00", "import_price_per_kwh": 1.0},
+    ]
+    (site_dir / "site.yaml").write_text(yaml.safe_dump(raw), encoding="utf-8")
+    _, fc = forecaster(site_dir)
+    prices = fc(T0, None).profiles.import_price_per_kwh.to_numpy()
+    assert list(prices[:28]) == [1.0] * 28 and list(prices[28:92]) == [5.0] * 64 and list(prices[92:]) == [1.0] * 4
+
+
+def test_history_turns_into_the_load_forecast(site_dir: Path) -> None:
+    """Four days of a flat 70 kW critical demand measured: the forecast follows them, not the reference."""
+    site, fc = forecaster(site_dir)
+    start = T0 - timedelta(days=4)
+    for k in range(4 * 96):
+        when = start + k * timedelta(minutes=15)
+        fc.observe(estimate(site, time=when, load_kw={"critical": 70.0, "essential": 50.0, "comfort": 20.0}))
+    load = fc(T0, None).profiles.load_kw
+    assert load["critical"].to_numpy() == pytest.approx(70.0, abs=1e-6)
+    assert load["comfort"].to_numpy() == pytest.approx(20.0, abs=1e-6)

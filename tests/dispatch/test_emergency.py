@@ -1,0 +1,117 @@
+"""Emergency mode: no grid anywhere, lexicographic maximum autonomy (``docs/dispatch-extensions.md``)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+import microgrid
+from microgrid.dispatch import DispatchInputs, optimize, optimize_emergency
+from microgrid.dispatch.emergency import emergency_inputs
+from tests.conftest import tiny_site
+from tests.dispatch.helpers import CRITICAL, assert_invariants, battery, col, diesel, genset, grid, setup, tier
+
+ETA = 0.9
+
+
+def _inputs(sections: dict[str, object], columns: dict[str, list[float]]) -> DispatchInputs:
+    site, profiles, st = setup(tiny_site(**sections), columns)
+    return DispatchInputs(site, profiles, st, 0.0, 60)
+
+
+def _pv_day_battery_night() -> DispatchInputs:
+    """PV 100 kW at step 0 only; essential 100 kW at step 0, critical 50 kW at step 1; an empty lossy
+    battery (η 0.9 each way). Values of lost load close together: critical 10, essential 9."""
+    sections = {
+        "batteries": [
+            battery(max_charge_kw=100.0, max_discharge_kw=100.0, charge_efficiency=ETA, discharge_efficiency=ETA)
+        ],
+        "pv": [{"id": "roof", "peak_kw": 100.0}],
+        "loads": [tier("crit", 1, 10.0), tier("ess", 2, 9.0)],
+    }
+    return _inputs(sections, {"load.crit": [0.0, 50.0], "load.ess": [100.0, 0.0], "pv.roof": [100.0, 0.0]})
+
+
+def test_lexicographic_serves_critical_where_a_penalty_model_would_not() -> None:
+    """Serving the 50 kWh of critical at night takes 50 / 0.81 = 61.7 kWh of the day's PV.
+
+    Penalties (10 vs 9): shedding critical costs 500, shedding 61.7 kWh of essential 555.6, so the
+    spec's model sheds critical. Emergency mode first minimises critical shed (0), then essential.
+    """
+    inp = _pv_day_battery_night()
+    penalty = optimize(inp)
+    assert col(penalty, "load.crit.shed_kw").sum() == pytest.approx(50.0)
+    assert col(penalty, "load.ess.shed_kw").sum() == pytest.approx(0.0, abs=1e-5)
+
+    plan = optimize_emergency(inp)
+    assert_invariants(plan)
+    assert col(plan, "load.crit.shed_kw").sum() == pytest.approx(0.0, abs=1e-5)
+    assert col(plan, "load.ess.shed_kw").sum() == pytest.approx(50.0 / ETA**2)
+    assert [s.name for s in plan.stages] == ["shed priority 1", "shed priority 2", "cost"]
+    crit, ess, cost = plan.stages
+    assert crit.value == pytest.approx(0.0, abs=1e-5) and crit.unit == "kWh"
+    assert ess.value == pytest.approx(50.0 / ETA**2)
+    assert cost.bound is None and cost.value == pytest.approx(plan.objective)
+    assert plan.objective == pytest.approx(9.0 * 50.0 / ETA**2)
+    assert plan.status is microgrid.SolveStatus.OPTIMAL
+    assert plan.summary()["emergency_stages"][0]["name"] == "shed priority 1"
+
+
+def _thirsty_or_frugal() -> DispatchInputs:
+    """Critical 50 kW for 2 h, no battery; 400 l of diesel at 10.
+
+    thirsty: 0.4 l/kWh, no startup cost → 40 l, cost 400. frugal: 0.25 l/kWh, startup 1000 → 25 l,
+    cost 1250. The cheap grid (0.1 per kWh) is ignored: emergency mode assumes it gone.
+    """
+    sections = {
+        "generators": [
+            genset("thirsty", fuel_per_kwh=0.4, fuel_per_hour_running=0.0),
+            genset("frugal", fuel_per_kwh=0.25, fuel_per_hour_running=0.0, startup_cost=1000.0),
+        ],
+        "fuels": diesel(price=10.0, stock=400.0),
+        "loads": [CRITICAL],
+        "grid": grid(import_price_per_kwh=0.1),
+    }
+    return _inputs(sections, {"load.crit": [50.0, 50.0]})
+
+
+def test_fuel_stage_beats_cost_stage() -> None:
+    inp = _thirsty_or_frugal()
+    normal = optimize(emergency_inputs(inp))  # the spec's model without grid: the cheaper genset
+    assert col(normal, "generator.thirsty.kw").sum() == pytest.approx(100.0)
+    assert normal.objective == pytest.approx(400.0)
+
+    plan = optimize_emergency(inp)
+    assert_invariants(plan)
+    assert col(plan, "grid.import_kw").sum() == 0.0
+    assert not plan.profiles.grid_available.to_numpy().any()
+    assert col(plan, "generator.frugal.kw").sum() == pytest.approx(100.0)
+    assert col(plan, "generator.thirsty.kw").sum() == pytest.approx(0.0, abs=1e-5)
+    assert [s.name for s in plan.stages] == ["shed priority 1", "fuel", "cost"]
+    assert plan.stages[1].value == pytest.approx(25.0 / 400.0, rel=1e-5) and plan.stages[1].unit == "fraction of stock"
+    assert plan.objective == pytest.approx(1250.0)
+    assert plan.fuel_burnt()["diesel"] == pytest.approx(25.0)
+
+
+def test_fuel_without_a_stock_is_left_to_the_cost_stage() -> None:
+    """Unlimited diesel does not limit autonomy: no fuel stage, and the cost stage picks the cheap genset."""
+    inp = _thirsty_or_frugal()
+    unlimited = dataclasses.replace(inp, state=dataclasses.replace(inp.state, fuel_stock={"diesel": None}))
+    assert unlimited.fuel_stock("diesel") is None
+    plan = optimize_emergency(unlimited)
+    assert [s.name for s in plan.stages] == ["shed priority 1", "cost"]
+    assert col(plan, "generator.thirsty.kw").sum() == pytest.approx(100.0)
+
+
+def test_shed_priorities_limits_the_shed_stages_and_plan_switches_to_emergency() -> None:
+    """``shed_priorities=1``: essential is left to the cost stage, so the penalty trade comes back…
+    except that critical's stage already fixed its shed at 0: the cost stage keeps that cap."""
+    inp = _pv_day_battery_night()
+    plan = optimize_emergency(inp, shed_priorities=1)
+    assert [s.name for s in plan.stages] == ["shed priority 1", "cost"]
+    assert col(plan, "load.crit.shed_kw").sum() == pytest.approx(0.0, abs=1e-5)
+
+    via_plan = microgrid.plan(inp.site, inp.profiles, inp.state, mip_gap=0.0, emergency=True)
+    assert via_plan.stages and np.allclose(via_plan.frame.to_numpy(), optimize_emergency(inp).frame.to_numpy())
