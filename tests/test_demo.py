@@ -54,3 +54,30 @@ def test_demo_day_keeps_critical_load(tmp_path: Path) -> None:
     assert emergency.iloc[40:].all()  # the row ending 10:15 is the first cycle that saw the cut
     assert list(frame["schedule"].iloc[32:36]) == ["possible"] * 4  # 08:00-09:00 published as possible
     assert frame["autonomy_critical_h"].min() > 10.0
+
+
+def test_restart_seeds_the_forecast_history_from_the_store(tmp_path: Path) -> None:
+    """After a restart the load forecast starts from the measured load recorded by the last run."""
+    import asyncio
+
+    from microgrid.cli.demo import demo_site, run_demo
+    from microgrid.control import Controller
+    from microgrid.control.runner import Runner
+    from microgrid.store import Store
+    from microgrid.telemetry.wiring import connect
+
+    with Store(tmp_path / "history.sqlite", retention_days=None) as store:
+        day = asyncio.run(run_demo(hours=1, store=store))
+    site, reference = demo_site()
+    devices = connect(site)
+    try:
+        with Store(tmp_path / "history.sqlite", retention_days=None) as store:
+            runner = Runner(Controller(site, devices, reference), store)
+            message = runner.resume(keep_mode=False)
+    finally:
+        devices.close()
+    assert message is not None and "(4 cycles of measured load and PV" in message
+    load, pv = runner.controller.forecaster.history.frames()
+    assert len(load) == 4 and load["critical"].notna().all()
+    assert set(pv.columns) == {"roof"}
+    assert load["critical"].max() > 0 and len(day.rows) == 4

@@ -126,6 +126,8 @@ async def run_demo(hours: float = 24.0, on_cycle: object = None, store: Store | 
     async with SimulatedSite(site, reference, speed=None) as sim:
         devices = connect(site)
         clock = lambda: sim.plant.clock.to_pydatetime()  # noqa: E731, PLW0108 - the plant clock is replaced as it moves
+        for device in devices.devices.values():  # measurements stamped in simulated time, like the cycles
+            device.clock = lambda: sim.plant.clock.timestamp()  # noqa: PLW0108 - the clock object changes
         controller = Controller(site, devices, reference, clock=clock)
         runner = Runner(controller, store)
         start = sim.plant.clock.tz_convert(site.site.timezone)

@@ -96,6 +96,16 @@ class Forecaster:
         self.schedules: ScheduleSource | None = schedule_source(site)
         self._pv_file: pd.DataFrame | None = None
 
+    def seed(self, load_kw: pd.DataFrame, pv_kw: pd.DataFrame) -> int:
+        """Fill the history from recorded measurements (a restart); return the rows added."""
+        index = load_kw.index.union(pv_kw.index)
+        load, pv = load_kw.reindex(index), pv_kw.reindex(index)
+        before = len(self.history.rows)
+        for when in index:
+            kw = {t: float(v) for t, v in load.loc[when].items() if pd.notna(v)}
+            self.history.add(when.to_pydatetime(), kw, {a: float(v) for a, v in pv.loc[when].items() if pd.notna(v)})
+        return len(self.history.rows) - before
+
     def observe(self, est: Estimate) -> None:
         """Remember the measured demand of connected tiers and the PV power of this cycle."""
         load = {t: kw for t, kw in est.load_kw.items() if est.tier_connected.get(t, True)}

@@ -27,6 +27,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from microgrid.control.cycle import Controller, CycleReport, Mode
 from microgrid.control.decisions import Decision
 from microgrid.control.recording import record
+from microgrid.forecast.history import load_history, pv_history
 from microgrid.store import EventRow, Store, StoreError
 
 __all__ = ["Runner", "manual_decision"]
@@ -143,7 +144,24 @@ class Runner:
             self.controller.emergency.reason = str(emergency.get("reason") or "resumed")
         gens = summary.get("state", {}).get("generators", {})
         self.controller.estimator.seed(last["ts"], {g: (s["on"], s["hours_in_state"]) for g, s in gens.items()})
-        return f"resumed after the cycle of {last['ts']:%Y-%m-%d %H:%M} UTC in mode {self.controller.mode.value}"
+        rows = self._seed_history(last["ts"])
+        return (
+            f"resumed after the cycle of {last['ts']:%Y-%m-%d %H:%M} UTC in mode {self.controller.mode.value}"
+            f" ({rows} cycles of measured load and PV for the forecast)"
+        )
+
+    def _seed_history(self, until: datetime) -> int:
+        """The forecaster's measured history from the store (the last ``load_history_days``)."""
+        assert self.store is not None
+        site = self.controller.site
+        since = until - timedelta(days=site.forecast.load_history_days)
+        try:
+            load = load_history(self.store, site, since, until + timedelta(seconds=1))
+            pv = pv_history(self.store, site, since, until + timedelta(seconds=1))
+        except Exception as exc:  # a history that cannot be read only costs forecast quality
+            log.warning("cannot read the measured history: %s", exc)
+            return 0
+        return self.controller.forecaster.seed(load, pv)
 
     async def run_once(self) -> CycleReport:
         """Apply operator actions, run one cycle, record it."""
