@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
 import typer
 from rich.markup import escape
 from rich.table import Table
@@ -13,8 +15,8 @@ from rich.table import Table
 from microgrid.cli.common import EXIT_BAD_INPUT, EXIT_NO_PLAN, SiteArg, app, fail, out
 from microgrid.errors import InfeasibleError, InputError, SolveError
 from microgrid.plans import Plan
-from microgrid.profiles import read_profiles
-from microgrid.site import read_site
+from microgrid.profiles import Profiles, read_profiles
+from microgrid.site import Site, read_site
 from microgrid.state import read_state
 from microgrid.telemetry.wiring import check_wiring
 
@@ -70,6 +72,17 @@ def plan_command(
         float | None,
         typer.Option("--time-limit-s", min=0.01, help="Solver time limit in seconds (overrides control.time_limit_s)."),
     ] = None,
+    possible_outages: Annotated[
+        bool,
+        typer.Option(
+            "--possible-outages",
+            help="Plan the site schedule's 'possible' windows so the protected tiers survive them "
+            "(docs/dispatch-extensions.md; off by default: the spec's model).",
+        ),
+    ] = False,
+    emergency: Annotated[
+        bool, typer.Option("--emergency", help="Emergency mode: no grid at any step, maximum autonomy first.")
+    ] = False,
 ) -> None:
     """Plan the dispatch of SITE for the forecast in --profiles.
 
@@ -79,12 +92,15 @@ def plan_command(
 
     try:
         parsed = read_site(site)
+        forecast = read_profiles(profiles, parsed)
         result = make_plan(
             parsed,
-            read_profiles(profiles, parsed),
+            forecast,
             None if state is None else read_state(state, parsed),
             mip_gap=mip_gap,
             time_limit_s=time_limit_s,
+            possible_outage=_possible_mask(parsed, forecast) if possible_outages else None,
+            emergency=emergency,
         )
         if out_csv is not None:
             result.to_csv(out_csv)
@@ -101,6 +117,18 @@ def plan_command(
         print(result.to_json())
     else:
         _print_summary(result, out_csv)
+
+
+def _possible_mask(site: Site, profiles: Profiles) -> np.ndarray:
+    """The steps of ``profiles`` in a ``possible`` window of the site's outage schedule."""
+    from microgrid.forecast.schedule import read_schedule
+
+    config = site.grid.schedule if site.grid is not None else None
+    if config is None:
+        raise fail(EXIT_BAD_INPUT, "--possible-outages: the site has no grid.schedule")
+    schedule = read_schedule(site.resolve(config.source), config.queue, site.site.timezone)
+    status = schedule.per_step(profiles.index, timedelta(hours=profiles.step_h))
+    return np.asarray(status.to_numpy() == "possible", dtype=bool)
 
 
 def _print_summary(result: Plan, out_csv: Path | None) -> None:
