@@ -4,7 +4,9 @@ Rules, applied in order (each clamp is reported as a note):
 
 1. a battery's power stays within its **live** limits (the site's, capped by what the inverter
    reports now); it does not discharge at or below ``soc_min`` nor charge at or above
-   ``soc_max``; a battery of unknown SOC is held at 0 kW;
+   ``soc_max``, and held for a whole interval it cannot cross them either (charge ≤ the room
+   to ``soc_max`` / (ηc · Δ), discharge ≤ the energy above ``soc_min`` · ηd / Δ, Δ the
+   control interval); a battery of unknown SOC is held at 0 kW;
 2. a battery's power moves by at most ``ramp_fraction`` × its rated power per cycle from what
    was last written (rate of change limit);
 3. a genset that is not running cannot be loaded (its power setpoint is 0 until it runs);
@@ -53,10 +55,10 @@ def _battery(
         if soc is None:
             low = high = 0.0
         else:
-            if soc <= bat.soc_min:
-                high = 0.0
-            if soc >= bat.soc_max:
-                low = 0.0
+            dt_h = site.control.interval.total_seconds() / 3600
+            room_kwh, above_kwh = (bat.soc_max - soc) * bat.capacity_kwh, (soc - bat.soc_min) * bat.capacity_kwh
+            low = max(low, min(0.0, -room_kwh / (bat.charge_efficiency * dt_h)))
+            high = min(high, max(0.0, above_kwh * bat.discharge_efficiency / dt_h))
         if last is not None and bat.id in last.battery_kw:
             step = cfg.ramp_fraction * max(bat.max_charge_kw, bat.max_discharge_kw)
             ramped = min(max(ramped, last.battery_kw[bat.id] - step), last.battery_kw[bat.id] + step)

@@ -123,10 +123,27 @@ def assert_safe(site: Site, safe: Decision, est: Estimate, last: Decision | None
                 assert kw <= 0.0
             if soc >= bat.soc_max:
                 assert kw >= 0.0
+            # held for the whole interval, the battery does not cross its band from inside it
+            dt_h = site.control.interval.total_seconds() / 3600
+            energy = soc * bat.capacity_kwh - dt_h * (
+                kw / bat.discharge_efficiency if kw > 0 else kw * bat.charge_efficiency
+            )
+            if bat.soc_min <= soc <= bat.soc_max:
+                assert bat.soc_min * bat.capacity_kwh - 1e-6 <= energy <= bat.soc_max * bat.capacity_kwh + 1e-6
         if last is not None and bat.id in last.battery_kw:  # the ramp holds unless a live limit overrode it
             step = cfg.ramp_fraction * max(bat.max_charge_kw, bat.max_discharge_kw)
-            low = 0.0 if soc is None or soc >= bat.soc_max else -live_c
-            high = 0.0 if soc is None or soc <= bat.soc_min else live_d
+            dt_h = site.control.interval.total_seconds() / 3600
+            room_c = (
+                0.0
+                if soc is None
+                else max(0.0, (bat.soc_max - soc) * bat.capacity_kwh / (bat.charge_efficiency * dt_h))
+            )
+            room_d = (
+                0.0
+                if soc is None
+                else max(0.0, (soc - bat.soc_min) * bat.capacity_kwh * bat.discharge_efficiency / dt_h)
+            )
+            low, high = -min(live_c, room_c), min(live_d, room_d)
             assert abs(kw - last.battery_kw[bat.id]) <= step + 1e-6 or kw in (low, high)
     for gen in site.generators:
         kw = safe.generator_kw[gen.id]

@@ -94,10 +94,19 @@ BATTERY_TICKS = {
         battery={"bess1": 0.0, "bess2": 0.0},
         notes=("bess1: 30.0 kW clamped to 0.0", "bess2: 0.5 kW clamped to 0.0"),
     ),
-    "SOC just above soc_min: discharge allowed": Tick(
+    "SOC just above soc_min: only what keeps it above for the interval": Tick(
+        # 0.0001 × 250 kWh × ηd 0.95 / 0.25 h = 0.095 kW
         est={"soc": {"bess1": 0.1001, "bess2": 0.5}},
         decision=Decision(battery_kw={"bess1": 30.0, "bess2": 0.0}),
-        battery={"bess1": 30.0, "bess2": 0.0},
+        battery={"bess1": 0.095, "bess2": 0.0},
+        notes=("battery bess1: 30.0 kW clamped to 0.1 kW",),
+    ),
+    "SOC 1 % under soc_max: charge limited to the room over the interval": Tick(
+        # (0.95 − 0.94) × 400 kWh / (ηc 0.96 × 0.25 h) = 16.67 kW; bess1 has 10 % of room: 100 kW is fine
+        est={"soc": {"bess1": 0.85, "bess2": 0.94}},
+        decision=Decision(battery_kw={"bess1": -100.0, "bess2": -100.0}),
+        battery={"bess1": -100.0, "bess2": -16.666666666666668},
+        notes=("battery bess2: -100.0 kW clamped to -16.7 kW",),
     ),
     "SOC at soc_max: no charge, discharge allowed": Tick(
         est={"soc": {"bess1": 0.95, "bess2": 0.95}},
