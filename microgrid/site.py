@@ -380,10 +380,14 @@ def _cross_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
                     f"must be ≥ that of the less important tier {other!r} ({other_voll}), got {voll}",
                 )
             )
+    return problems + _forecast_problems(data) + _schedule_problems(data) + device_problems(data)
+
+
+def _forecast_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
     forecast = data.get("forecast")
     if isinstance(forecast, dict) and forecast.get("pv") == "clear-sky" and not data.get("location"):
-        problems.append(("forecast.pv", "'clear-sky' needs the site's 'location' (latitude, longitude)"))
-    return problems + _schedule_problems(data) + device_problems(data)
+        return [("forecast.pv", "'clear-sky' needs the site's 'location' (latitude, longitude)")]
+    return []
 
 
 def _schedule_problems(data: dict[str, Any]) -> list[tuple[str, str]]:

@@ -255,9 +255,7 @@ def override(
     tier: Annotated[list[str] | None, typer.Option("--tier", help="Manual feeder state TIER=on|off.")] = None,
     emergency: Annotated[
         str | None,
-        typer.Option(
-            "--emergency", help="on: plan for no grid (the schedule is void); off: back to the schedule."
-        ),
+        typer.Option("--emergency", help="on: plan for no grid (the schedule is void); off: back to the schedule."),
     ] = None,
     by: Annotated[str | None, typer.Option("--by", help="Who asks (kept in the history).")] = None,
     store: StoreOpt = None,

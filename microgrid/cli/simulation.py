@@ -1,0 +1,183 @@
+"""``microgrid simulate`` and ``microgrid sweep``: planners' runs that end in a report folder."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from microgrid.cli.common import EXIT_BAD_INPUT, EXIT_NO_PLAN, SiteArg, app, fail, load_site, out
+from microgrid.errors import InputError, SolveError
+from microgrid.profiles import Profiles, read_profiles
+from microgrid.site import Site
+from microgrid.state import SiteState, read_state
+
+ProfilesOpt = Annotated[
+    Path,
+    typer.Option(
+        "--profiles", help="Profiles CSV (loads, PV, grid availability, prices) to simulate.", show_default=False
+    ),
+]
+StateOpt = Annotated[
+    Path | None, typer.Option("--state", help="Starting state JSON (SOC, gensets, fuel stock); default the site's.")
+]
+
+
+@app.command()
+def simulate(
+    site: SiteArg,
+    profiles: ProfilesOpt,
+    state: StateOpt = None,
+    days: Annotated[
+        float | None, typer.Option("--days", min=0.01, help="Simulate this many days (default: the whole profiles).")
+    ] = None,
+    controller: Annotated[
+        str, typer.Option("--controller", help="mpc (the MILP every interval), rules, or perfect_foresight.")
+    ] = "mpc",
+    compare: Annotated[
+        bool, typer.Option("--compare", help="Also run the baselines (rules, perfect foresight) and compare KPIs.")
+    ] = False,
+    forecast_error: Annotated[
+        float,
+        typer.Option("--forecast-error", min=0.0, help="Relative error of the controller's forecast (0.1 = 10 %)."),
+    ] = 0.0,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the forecast errors.")] = 0,
+    mip_gap: Annotated[
+        float | None, typer.Option("--mip-gap", min=0.0, max=0.999, help="MIP gap per solve (overrides the site's).")
+    ] = None,
+    time_limit_s: Annotated[
+        float | None, typer.Option("--time-limit-s", min=0.01, help="Solver time limit per solve [s].")
+    ] = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="Report folder.")] = Path("microgrid-simulation"),
+    as_html: Annotated[bool, typer.Option("--html", help="Write report.html instead of report.md.")] = False,
+) -> None:
+    """Simulate SITE closed-loop over --profiles and write a report (KPIs, charts, intervals).
+
+    Exit 0 with a report, 2 on bad input, 3 when the simulation cannot find a plan.
+    """
+    from microgrid.planning.report import write_simulation_report
+    from microgrid.planning.simulate import simulate as run  # by module path: the package exports a function too
+
+    if controller not in ("mpc", "rules", "perfect_foresight"):
+        raise fail(EXIT_BAD_INPUT, f"--controller: must be mpc, rules or perfect_foresight, got {controller!r}")
+    parsed = load_site(site)
+    began = time.perf_counter()
+    try:
+        loaded = read_profiles(profiles, parsed)
+        start = None if state is None else read_state(state, parsed)
+        result = run(
+            parsed,
+            loaded,
+            state=start,
+            days=days,
+            controller=controller,
+            forecast_error=forecast_error,
+            seed=seed,
+            mip_gap=mip_gap,
+            time_limit_s=time_limit_s,
+            progress=True,
+        )
+        solver = {"mip_gap": mip_gap, "time_limit_s": time_limit_s}
+        table = None
+        if compare:
+            table = _baselines(
+                parsed, loaded, result, start, days=days, forecast_error=forecast_error, seed=seed, **solver
+            )
+    except InputError as exc:
+        raise fail(EXIT_BAD_INPUT, str(exc)) from None
+    except SolveError as exc:
+        raise fail(EXIT_NO_PLAN, str(exc)) from None
+    inputs = {"site": str(site), "profiles": str(profiles), "state": str(state or "the site's initial state")}
+    inputs |= {"forecast error": f"{forecast_error:g}", "seed": str(seed)}
+    try:
+        path = write_simulation_report(
+            result, out_dir, title=f"{parsed.site.name}: simulation", compare=table, inputs=inputs, as_html=as_html
+        )
+    except OSError as exc:
+        raise fail(EXIT_BAD_INPUT, f"{out_dir}: cannot write the report: {exc}") from None
+    kpis = result.kpis
+    out.print(
+        f"{parsed.site.name}: {int(kpis.get('intervals', len(result.intervals)))} intervals with {result.controller} "
+        f"in {time.perf_counter() - began:.1f} s; cost {float(kpis.get('cost_total', float('nan'))):,.0f} "
+        f"{parsed.site.currency}; report {path}",
+        markup=False,
+    )
+
+
+@app.command()
+def sweep(
+    site: SiteArg,
+    spec: Annotated[
+        Path, typer.Argument(help="Sweep file (YAML): designs, scenarios, controller.", show_default=False)
+    ],
+    state: StateOpt = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option("--scheduler", help="Dask scheduler address (tcp://host:8786); default a local cluster."),
+    ] = None,
+    workers: Annotated[
+        int, typer.Option("--workers", min=0, help="Local cluster processes (0: run here, one task after the other).")
+    ] = 2,
+    out_dir: Annotated[Path, typer.Option("--out", help="Result folder.")] = Path("microgrid-sweep"),
+    as_html: Annotated[bool, typer.Option("--html", help="Write report.html instead of report.md.")] = False,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
+) -> None:
+    """Evaluate every design × scenario of SPEC on SITE (on Dask); write results.parquet, plots, a report.
+
+    Exit 0 with results (failed designs are listed in the report), 2 on bad input.
+    """
+    from microgrid.planning.report import write_sweep_report
+    from microgrid.planning.sweep import check_designs, read_sweep, run_sweep
+
+    parsed = load_site(site)
+    try:
+        plan = read_sweep(spec)
+        start = None if state is None else read_state(state, parsed)
+        check_designs(parsed, plan)  # refuse bad designs before a cluster starts
+    except InputError as exc:
+        raise fail(EXIT_BAD_INPUT, str(exc)) from None
+    began = time.perf_counter()
+    out.print(f"{plan.tasks} tasks ({len(plan.designs)} designs × {len(plan.scenarios)} scenarios), {plan.controller}")
+    try:
+        frame = run_sweep(parsed, plan, state=start, scheduler=scheduler, workers=workers, progress=progress)
+        path = write_sweep_report(
+            frame,
+            out_dir,
+            title=f"{parsed.site.name}: sweep {spec.name}",
+            grid_keys=plan.grid_keys,
+            metrics=plan.metrics,
+            as_html=as_html,
+        )
+    except InputError as exc:
+        raise fail(EXIT_BAD_INPUT, str(exc)) from None
+    except OSError as exc:
+        raise fail(EXIT_BAD_INPUT, f"{out_dir}: cannot write the results: {exc}") from None
+    failed = int(frame["error"].notna().sum())
+    out.print(
+        f"{len(frame)} rows in {time.perf_counter() - began:.1f} s, {failed} failed; "
+        f"{out_dir / 'results.parquet'}; report {path}",
+        markup=False,
+    )
+
+
+def _baselines(site: Site, profiles: Profiles, result: Any, state: SiteState | None, **mpc: Any) -> Any:
+    """KPIs of mpc, rules and perfect foresight as ``planning.compare`` makes them, reusing the run already made.
+
+    ``mpc``: days, and the closed loop's forecast error, seed and solver settings (as ``compare``).
+    """
+    import pandas as pd
+
+    from microgrid.planning.simulate import simulate
+
+    days = mpc.pop("days")
+    results = {result.controller: result}
+    for controller in ("mpc", "rules", "perfect_foresight"):
+        if controller not in results:
+            extra = mpc if controller == "mpc" else {}
+            results[controller] = simulate(site, profiles, state=state, days=days, controller=controller, **extra)
+    table = pd.DataFrame({name: r.kpis for name, r in results.items()}).T
+    table.index.name = "controller"
+    table["cost_above_perfect_foresight"] = table["cost_total"] - float(results["perfect_foresight"].kpis["cost_total"])
+    return table

@@ -1,0 +1,132 @@
+"""KPIs of a simulated (or perfectly foreseen) period, from its table of intervals.
+
+The table (:class:`~microgrid.planning.simulate.SimulationResult` ``.intervals``) has one row per
+interval; its money columns are computed here by :func:`add_costs`, the same way for every
+controller, so that costs compare like with like:
+
+* ``cost.grid``: import kWh × import price − export kWh × export price;
+* ``cost.fuel``: fuel burnt × the fuel's price;
+* ``cost.startup``: genset starts × their startup cost;
+* ``cost.wear``: kWh discharged × the battery's wear cost;
+* ``cost.unserved``: kWh not served per tier × its value of lost load (a tier the controller
+  disconnects and a tier the plant trips both count);
+* ``cost.storage``: − terminal value × the change of stored energy over the interval. Summed
+  over the period it is − τ · (E_end − E_start): the spec's terminal value, counted from the
+  energy stored at the start, so that a controller that ends the period with fuller batteries
+  is credited (and one that empties them charged) exactly as the dispatch model values it.
+
+``cost_total`` is the sum of the six parts.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from microgrid.site import Site
+
+__all__ = ["COST_PARTS", "add_costs", "kpis_of", "ordered_columns", "step_hours"]
+
+COST_PARTS = ("grid", "fuel", "startup", "wear", "unserved", "storage")
+"""The money columns ``cost.<part>`` of an intervals table, in order."""
+
+
+def step_hours(intervals: pd.DataFrame, site: Site) -> float:
+    """Interval length [h]: the index spacing, else the site's control interval."""
+    if len(intervals.index) > 1:
+        return float((intervals.index[1] - intervals.index[0]) / pd.Timedelta(hours=1))
+    return float(site.control.interval / pd.Timedelta(hours=1))
+
+
+def add_costs(frame: pd.DataFrame, site: Site, initial_soc: dict[str, float]) -> pd.DataFrame:
+    """``frame`` with its ``cost.<part>`` columns (money per interval), from its energy columns.
+
+    ``initial_soc``: battery id → SOC (fraction) at the start of the first interval.
+    """
+    dt = step_hours(frame, site)
+    out = frame.copy()
+    ci, ce = out["price.import_per_kwh"].to_numpy(), out["price.export_per_kwh"].to_numpy()
+    out["cost.grid"] = dt * (ci * out["grid.import_kw"].to_numpy() - ce * out["grid.export_kw"].to_numpy())
+    out["cost.fuel"] = sum(
+        (site.fuels[g.fuel].price_per_unit * out[f"generator.{g.id}.fuel"] for g in site.generators),
+        start=pd.Series(0.0, index=out.index),
+    )
+    out["cost.startup"] = sum(
+        (g.startup_cost * out[f"generator.{g.id}.starts"] for g in site.generators),
+        start=pd.Series(0.0, index=out.index),
+    )
+    out["cost.wear"] = sum(
+        (dt * b.wear_cost_per_kwh * out[f"battery.{b.id}.discharge_kw"] for b in site.batteries),
+        start=pd.Series(0.0, index=out.index),
+    )
+    out["cost.unserved"] = sum(
+        (dt * t.value_of_lost_load_per_kwh * out[f"load.{t.id}.shed_kw"] for t in site.loads),
+        start=pd.Series(0.0, index=out.index),
+    )
+    storage = pd.Series(0.0, index=out.index)
+    for b in site.batteries:
+        soc = out[f"battery.{b.id}.soc"].to_numpy()
+        before = np.concatenate(([initial_soc[b.id]], soc[:-1]))
+        storage -= b.terminal_value_per_kwh * b.capacity_kwh * (soc - before)
+    out["cost.storage"] = storage
+    return out[ordered_columns(out, site)]
+
+
+def ordered_columns(frame: pd.DataFrame, site: Site) -> list[str]:
+    """``frame``'s columns in the documented order: assets, grid, prices, costs, then the rest as they come."""
+    order = [f"battery.{b.id}.{k}" for b in site.batteries for k in ("charge_kw", "discharge_kw", "soc")]
+    order += [f"generator.{g.id}.{k}" for g in site.generators for k in ("kw", "on", "fuel", "hours", "starts")]
+    order += [f"fuel.{name}.stock" for name in site.fuels]
+    order += [f"pv.{a.id}.{k}" for a in site.pv for k in ("available_kw", "kw")]
+    order += [f"load.{t.id}.{k}" for t in site.loads for k in ("demand_kw", "served_kw", "shed_kw")]
+    order += ["grid.available", "grid.import_kw", "grid.export_kw", "price.import_per_kwh", "price.export_per_kwh"]
+    order += [f"cost.{part}" for part in COST_PARTS]
+    known = [c for c in order if c in frame.columns]
+    return known + [c for c in frame.columns if c not in set(known)]
+
+
+def _sum(intervals: pd.DataFrame, column: str) -> float:
+    return float(intervals[column].sum()) if column in intervals else 0.0
+
+
+def _generator_kpis(intervals: pd.DataFrame, site: Site, dt: float) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for gen in site.generators:
+        on = intervals[f"generator.{gen.id}.on"].to_numpy(dtype=float)
+        hours_col, starts_col = f"generator.{gen.id}.hours", f"generator.{gen.id}.starts"
+        out[f"generator_hours.{gen.id}"] = (
+            _sum(intervals, hours_col) if hours_col in intervals else float(on.sum() * dt)
+        )
+        if starts_col in intervals:
+            out[f"generator_starts.{gen.id}"] = _sum(intervals, starts_col)
+        else:
+            out[f"generator_starts.{gen.id}"] = float(np.sum((on[1:] > 0.5) & (on[:-1] < 0.5)))
+    return out
+
+
+def kpis_of(intervals: pd.DataFrame, site: Site) -> pd.Series:
+    """The named KPIs of a table of intervals (see :class:`~microgrid.planning.simulate.SimulationResult`).
+
+    Money in the site's currency, energy in kWh, fuel in the fuel's unit, time in hours.
+    """
+    dt = step_hours(intervals, site)
+    k: dict[str, float] = {f"cost_{part}": _sum(intervals, f"cost.{part}") for part in COST_PARTS}
+    k = {"cost_total": sum(k.values()), **k}
+    for name in site.fuels:
+        burners = [g.id for g in site.generators if g.fuel == name]
+        k[f"fuel_burnt.{name}"] = sum(_sum(intervals, f"generator.{g}.fuel") for g in burners)
+        stock = intervals[f"fuel.{name}.stock"] if f"fuel.{name}.stock" in intervals else pd.Series(dtype=float)
+        k[f"fuel_left.{name}"] = float(stock.iloc[-1]) if len(stock) else float("nan")
+    for tier in site.loads:
+        k[f"unserved_kwh.{tier.id}"] = _sum(intervals, f"load.{tier.id}.shed_kw") * dt
+    available = intervals["grid.available"].to_numpy(dtype=float) if "grid.available" in intervals else np.zeros(0)
+    k["hours_islanded"] = float(np.sum(1.0 - available) * dt)
+    k |= _generator_kpis(intervals, site, dt)
+    for bat in site.batteries:
+        k[f"battery_cycles.{bat.id}"] = _sum(intervals, f"battery.{bat.id}.discharge_kw") * dt / bat.capacity_kwh
+    autonomy = intervals.get("autonomy.critical_h", pd.Series(dtype=float)).dropna()
+    k["min_autonomy_critical_h"] = float(autonomy.min()) if len(autonomy) else float("nan")
+    k["intervals"] = float(len(intervals))
+    solves = intervals.get("solve_s", pd.Series(dtype=float)).dropna()
+    k["solve_s_median"] = float(solves.median()) if len(solves) else float("nan")
+    return pd.Series(k, dtype=float)

@@ -1,0 +1,374 @@
+"""Closed-loop simulation: the real control cycle driving the simulated site's physics, in process.
+
+Every interval, :meth:`Controller.cycle() <microgrid.control.Controller.cycle>` runs exactly as on
+a site (read → estimate → forecast → solve → setpoints → safety check → write, with its fallback
+chain), against the devices of :mod:`microgrid.planning.inprocess`: the real register maps,
+codecs and writer over the simulator's own register handlers, without sockets. Then the plant
+(:class:`~microgrid.sim.physics.SitePlant`) runs the interval in substeps of ``substep_s``
+(30 s). What happened is measured on the **plant**, substep by substep, never taken from the
+plan: the intervals table and its KPIs are what the site really did.
+
+**What the controller knows.** ``profiles`` are the true profiles (what happens). The
+controller's forecast is the true future perturbed by forecast error: load and PV × (1 + ε),
+one ε series per load tier and per PV array, each a stationary AR(1) over steps with standard
+deviation ``forecast_error`` and a 3-hour correlation time (φ = exp(−Δ/3 h)), drawn from
+``numpy.random.default_rng(seed)``; factors below 0 are clipped to 0. ``forecast_error=0`` gives
+perfect load and PV forecasts (step 0 still uses the measured demand, as on a site). The grid's
+outage pattern is known as a published schedule would be (``grid_known=True``; the emergency
+outages of :mod:`~microgrid.planning.scenarios` included), or not at all (``grid_known=False``:
+the grid is expected up, except that a grid measured down is planned down for an hour). Prices
+are known. The forecast is matched to the period **by timestamp** (the controller's own
+rolling forecast matches a reference *day* by time of day): see :class:`SimController`.
+
+**Simulation settings** that differ from a site: the controller's wall-clock guard on the solve
+is off (simulated time does not pass while HiGHS runs, so the solve always ends by HiGHS's own
+``time_limit_s``; results do not depend on the machine's load unless that limit binds); the
+devices' keep-alive is emulated (their revert timers restart while the controller has
+setpoints in force, as its 10-s keep-alive writes would do) instead of ~90 keep-alive writes
+per interval; HiGHS runs on one thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import statistics
+import sys
+import time
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+import pandas as pd
+
+from microgrid.control import Controller, CycleReport, Mode
+from microgrid.dispatch import DispatchInputs, optimize
+from microgrid.planning.foresight import (
+    SimController,
+    extend,
+    forecast_reference,
+    timestamp_forecast,
+    with_solver,
+)
+from microgrid.planning.inprocess import InProcessSite, in_process_devices
+from microgrid.planning.kpis import add_costs, kpis_of
+from microgrid.plans import Plan
+from microgrid.profiles import Profiles
+from microgrid.site import Site
+from microgrid.state import SiteState
+
+__all__ = [
+    "SimController",
+    "SimulationResult",
+    "extend",
+    "forecast_reference",
+    "simulate",
+    "timestamp_forecast",
+    "with_solver",
+]
+
+T = TypeVar("T")
+CONTROLLERS = ("mpc", "rules", "perfect_foresight")
+
+
+@dataclass(frozen=True)
+class SimulationResult:
+    """A simulated period.
+
+    Attributes
+    ----------
+    intervals
+        One row per interval, UTC ``DatetimeIndex`` named ``timestamp`` (the interval's start);
+        powers are interval averages [kW]: ``battery.<id>.charge_kw``, ``.discharge_kw``, ``.soc``
+        (end of interval); ``generator.<id>.kw``, ``.on`` (ran in the interval), ``.fuel`` (fuel
+        burnt), ``.hours`` (running hours), ``.starts``; ``fuel.<name>.stock`` (left, end);
+        ``pv.<id>.available_kw``, ``pv.<id>.kw``; ``load.<tier>.demand_kw``, ``.served_kw``,
+        ``.shed_kw``; ``grid.available`` (share of the interval up), ``grid.import_kw``,
+        ``grid.export_kw``; ``price.import_per_kwh``, ``price.export_per_kwh``; ``cost.<part>``
+        (money in the interval, :mod:`~microgrid.planning.kpis`); ``spill_kw`` (surplus no sink
+        could take: sources − served load; 0 unless a genset's minimum load had nowhere to go);
+        ``source`` (``plan``, ``previous_plan``, ``rules``, ``autonomous`` or
+        ``perfect_foresight``); ``reason``; ``autonomy.critical_h``,
+        ``autonomy.critical_essential_h``; ``solve_s`` (wall time of the solve phase, when one
+        ran); ``writes.refused`` (setpoints the writer refused).
+    kpis
+        :func:`~microgrid.planning.kpis.kpis_of` the intervals.
+    controller
+        ``mpc``, ``rules`` or ``perfect_foresight``.
+    writes
+        Every setpoint written: ``timestamp``, ``device``, ``point``, ``value``, ``status``
+        (``written``, ``skipped`` unchanged, ``refused``, ``mismatch``).
+    timings
+        Per cycle: seconds in each controller phase, the solver's own ``highs`` time and the
+        ``physics`` (plant substeps and metering).
+    """
+
+    intervals: pd.DataFrame
+    kpis: pd.Series
+    controller: str
+    writes: pd.DataFrame = field(default_factory=pd.DataFrame)
+    timings: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+# -- the plant, metered --------------------------------------------------------------------------
+
+
+class _MeteredSite(InProcessSite):
+    """The in-process site, integrating what the plant does over every substep."""
+
+    def __init__(self, site: Site, truth: Profiles, state: SiteState | None, substep_s: float) -> None:
+        super().__init__(site, truth, state=state, substep_s=substep_s)
+        self.truth = truth
+        self._load = {t: truth.load_kw[t].to_numpy() for t in truth.load_kw.columns}
+        self._ci, self._ce = truth.import_price_per_kwh.to_numpy(), truth.export_price_per_kwh.to_numpy()
+        self.energy: dict[str, float] = {}
+
+    def _row(self) -> int:
+        elapsed_h = (self.plant.clock - self.truth.index[0]) / pd.Timedelta(hours=1)
+        return int(elapsed_h // self.truth.step_h) % self.truth.steps
+
+    def step(self, dt: float, alive: Any = ()) -> None:
+        row, h = self._row(), dt / 3600
+        up = self.plant.grid_up
+        super().step(dt, alive)
+        e, plant = self.energy, self.plant
+
+        def add(key: str, kwh: float) -> None:
+            e[key] = e.get(key, 0.0) + kwh
+
+        for b, bat in plant.batteries.items():
+            add(f"battery.{b}.charge_kw", max(-bat.power_kw, 0.0) * h)
+            add(f"battery.{b}.discharge_kw", max(bat.power_kw, 0.0) * h)
+        for g, gen in plant.gensets.items():
+            add(f"generator.{g}.kw", gen.power_kw * h)
+            add(f"generator.{g}.ran", float(gen.running))
+        for k, kw in plant.pv_kw.items():
+            add(f"pv.{k}.kw", kw * h)
+            add(f"pv.{k}.available_kw", plant.pv_available_kw.get(k, 0.0) * h)
+        for t, kw in plant.load_kw.items():
+            add(f"load.{t}.served_kw", kw * h)
+            add(f"load.{t}.demand_kw", float(self._load[t][row]) * h)
+        add("grid.import_kw", max(plant.grid_kw, 0.0) * h)
+        add("grid.export_kw", max(-plant.grid_kw, 0.0) * h)
+        add("grid.available", float(up) * h)
+        add("price.import_per_kwh", float(self._ci[row]) * h)
+        add("price.export_per_kwh", float(self._ce[row]) * h)
+
+
+@dataclass
+class _Recorder:
+    """Turns each interval (the cycle that decided it and what the plant did) into a row."""
+
+    sim: _MeteredSite
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    writes: list[tuple[datetime, str, str, object, str]] = field(default_factory=list)
+    timings: list[dict[str, float]] = field(default_factory=list)
+
+    def before(self) -> dict[str, float]:
+        plant = self.sim.plant
+        self.sim.energy = {}
+        out = {f"{g}.fuel": gen.fuel_burnt for g, gen in plant.gensets.items()}
+        out |= {f"{g}.hours": gen.running_hours for g, gen in plant.gensets.items()}
+        return out | {f"{g}.starts": float(gen.starts) for g, gen in plant.gensets.items()}
+
+    def after(self, report: CycleReport, start: dict[str, float], hours: float, physics_s: float) -> None:
+        plant, energy = self.sim.plant, self.sim.energy
+        row: dict[str, Any] = {"timestamp": report.start}
+        for key, kwh in energy.items():
+            if not key.endswith(".ran"):
+                row[key] = kwh / hours
+        for b, bat in plant.batteries.items():
+            row[f"battery.{b}.soc"] = bat.soc
+        for g, gen in plant.gensets.items():
+            row[f"generator.{g}.on"] = int(energy.get(f"generator.{g}.ran", 0.0) > 0)
+            row[f"generator.{g}.fuel"] = gen.fuel_burnt - start[f"{g}.fuel"]
+            row[f"generator.{g}.hours"] = gen.running_hours - start[f"{g}.hours"]
+            row[f"generator.{g}.starts"] = gen.starts - start[f"{g}.starts"]
+        for name in self.sim.site.fuels:
+            stock = plant.fuel.get(name)
+            row[f"fuel.{name}.stock"] = float("nan") if stock is None else stock
+        for t in plant.load_kw:
+            row[f"load.{t}.shed_kw"] = max(row[f"load.{t}.demand_kw"] - row[f"load.{t}.served_kw"], 0.0)
+        self._finish(row, report)
+        self.timings.append(
+            dict(report.phases_s)
+            | {"highs": report.plan.timings.get("highs", math.nan) if report.plan else math.nan, "physics": physics_s}
+        )
+
+    def _finish(self, row: dict[str, Any], report: CycleReport) -> None:
+        supply = row["grid.import_kw"] - row["grid.export_kw"]
+        supply += sum(
+            row[f"battery.{b}.discharge_kw"] - row[f"battery.{b}.charge_kw"] for b in self.sim.plant.batteries
+        )
+        supply += sum(row[f"generator.{g}.kw"] for g in self.sim.plant.gensets)
+        supply += sum(row[f"pv.{k}.kw"] for k in self.sim.plant.pv_kw)
+        row["spill_kw"] = supply - sum(row[f"load.{t}.served_kw"] for t in self.sim.plant.load_kw)
+        row["source"], row["reason"] = report.source, report.reason
+        auto = report.autonomy
+        row["autonomy.critical_h"] = auto.critical_h if auto else math.nan
+        row["autonomy.critical_essential_h"] = auto.critical_essential_h if auto else math.nan
+        row["solve_s"] = report.phases_s.get("solve", math.nan) if report.plan is not None else math.nan
+        refused = 0
+        for device, result in report.writes.items():
+            for status, values in (("written", result.written), ("skipped", result.skipped)):
+                self.writes += [(report.start, device, p, v, status) for p, v in values.items()]
+            self.writes += [(report.start, device, p, why, "refused") for p, why in result.refused.items()]
+            self.writes += [(report.start, device, p, v, "mismatch") for p, v in result.mismatches.items()]
+            refused += len(result.refused)
+        row["writes.refused"] = refused
+        self.rows.append(row)
+
+    def frame(self) -> pd.DataFrame:
+        frame = pd.DataFrame(self.rows).set_index("timestamp")
+        frame.index = pd.DatetimeIndex(frame.index).tz_convert("UTC")
+        frame.index.name = "timestamp"
+        return frame
+
+
+# -- the loop ------------------------------------------------------------------------------------
+
+
+def _steps(site: Site, profiles: Profiles, days: float | None) -> int:
+    interval_h = site.control.interval / timedelta(hours=1)
+    if days is not None:
+        return max(1, round(days * 24 / interval_h))
+    return max(1, round(profiles.steps * profiles.step_h / interval_h))
+
+
+def _progress(i: int, n: int, per_day: int, started: float, report: CycleReport) -> None:
+    if (i + 1) % per_day == 0 or i + 1 == n:
+        elapsed = time.perf_counter() - started
+        print(f"  {i + 1}/{n} intervals, {elapsed:.0f} s, last source {report.source}", file=sys.stderr, flush=True)
+
+
+async def _loop(ctl: Controller, rec: _Recorder, n: int, progress: bool) -> None:
+    interval_s = ctl.site.control.interval.total_seconds()
+    hours = interval_s / 3600
+    started = time.perf_counter()
+    per_day = max(1, round(86400 / interval_s))
+    for i in range(n):
+        report = await ctl.cycle()
+        if ctl._solving is not None and not ctl._solving.done():  # never with the guard off; keep runs deterministic
+            await asyncio.wait({ctl._solving})
+        t0 = time.perf_counter()
+        before = rec.before()
+        rec.sim.advance(interval_s, keepalive=list(ctl.last_points))
+        rec.after(report, before, hours, time.perf_counter() - t0)
+        if progress:
+            _progress(i, n, per_day, started, report)
+
+
+def simulate(
+    site: Site,
+    profiles: Profiles,
+    *,
+    state: SiteState | None = None,
+    days: float | None = None,
+    controller: str = "mpc",
+    forecast_error: float = 0.0,
+    seed: int = 0,
+    mip_gap: float | None = None,
+    time_limit_s: float | None = None,
+    progress: bool = False,
+    grid_known: bool = True,
+    substep_s: float = 30.0,
+    threads: int | None = 1,
+    optimizer: Callable[[DispatchInputs, Plan | None], Plan] | None = None,
+) -> SimulationResult:
+    """Run ``site``'s controller in closed loop against its simulated physics (module docstring).
+
+    Parameters
+    ----------
+    profiles
+        The true profiles (load, PV, grid availability, prices); repeated past their end.
+    state
+        The state at the start (None: the site file's ``initial_*`` values).
+    days
+        Length of the simulated period (None: as long as ``profiles``).
+    controller
+        ``mpc`` (the controller in ``auto`` mode: plan, previous plan, rules, autonomous),
+        ``rules`` (``safe`` mode: the documented rules only) or ``perfect_foresight``
+        (:func:`~microgrid.planning.baselines.perfect_foresight`, no plant).
+    forecast_error
+        Standard deviation of the multiplicative load and PV forecast errors (0.1 = 10 %).
+    seed
+        Seed of the forecast errors.
+    mip_gap, time_limit_s
+        Override the site's ``control.mip_gap`` and ``control.time_limit_s`` [s] for every solve.
+    progress
+        Print a line per simulated day to stderr.
+    grid_known
+        The controller knows the true outage pattern (a published schedule); else it expects the grid up.
+    substep_s
+        Physics substep [simulated s].
+    threads
+        HiGHS threads per solve (None: HiGHS's default).
+    optimizer
+        Replaces the solve: called with the dispatch inputs and the controller's last plan (to
+        compare solver set-ups in closed loop); default :func:`microgrid.dispatch.optimize`
+        warm-started from the last plan, as the controller does.
+    """
+    if controller not in CONTROLLERS:
+        raise ValueError(f"controller must be one of {', '.join(CONTROLLERS)}, got {controller!r}")
+    if controller == "perfect_foresight":
+        from microgrid.planning.baselines import perfect_foresight  # noqa: PLC0415 - baselines import this module
+
+        return perfect_foresight(site, profiles, state=state, days=days, mip_gap=mip_gap, time_limit_s=time_limit_s)
+    site = with_solver(site, mip_gap, time_limit_s)
+    n = _steps(site, profiles, days)
+    horizon = round(site.control.horizon / site.control.interval)
+    per_interval = site.control.interval / timedelta(hours=profiles.step_h)
+    truth = extend(profiles, math.ceil((n + horizon + 1) * per_interval))
+    reference = forecast_reference(truth, forecast_error=forecast_error, seed=seed, grid_known=grid_known)
+    sim = _MeteredSite(site, truth, state, substep_s)
+    devices = in_process_devices(sim)
+    ctl: SimController | None = None
+
+    def solve(inputs: DispatchInputs) -> Plan:
+        last = ctl.last_plan if ctl is not None else None
+        if optimizer is not None:
+            return optimizer(inputs, last)
+        return optimize(inputs, threads=threads, warm_from=last)
+
+    ctl = SimController(
+        site,
+        devices,
+        reference,
+        mode=Mode.AUTO if controller == "mpc" else Mode.SAFE,
+        clock=lambda: sim.plant.clock.to_pydatetime(),  # noqa: PLW0108 - the plant's clock is replaced as it moves
+        solve_budget_s=1e9,
+        optimizer=solve,
+    )
+    rec = _Recorder(sim)
+    run_blocking(_loop(ctl, rec, n, progress))
+    initial = state or SiteState.initial(site)
+    intervals = add_costs(rec.frame(), site, {b.id: initial.soc[b.id] for b in site.batteries})
+    writes = pd.DataFrame(rec.writes, columns=["timestamp", "device", "point", "value", "status"])
+    timings = pd.DataFrame(rec.timings, index=intervals.index)
+    return SimulationResult(intervals, kpis_of(intervals, site), controller, writes, timings)
+
+
+def run_blocking(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` to completion from synchronous code, also inside a running event loop (a Jupyter
+    kernel has one: there the coroutine runs on a worker thread with its own loop)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+def median_split(result: SimulationResult) -> dict[str, float]:
+    """Median seconds per cycle: ``solve``, everything else in the cycle, and the physics."""
+    t = result.timings
+    if t.empty:
+        return {}
+    other = t.drop(columns=[c for c in ("solve", "highs", "physics") if c in t]).sum(axis=1)
+    return {
+        "solve": statistics.median(t["solve"]) if "solve" in t else 0.0,
+        "cycle_other": float(other.median()),
+        "physics": float(t["physics"].median()),
+    }
