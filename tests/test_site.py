@@ -429,6 +429,7 @@ def test_all_cross_section_problems_are_listed() -> None:
         "generators[1].fuel",
         "pv[0].id",
         "loads[0].id",
+        "grid.schedule.possible_outage_tiers[0]",  # named 'critical', renamed away above
     ]
 
 
