@@ -12,16 +12,12 @@ Unknown keys are errors; ids are unique across the site.
 from __future__ import annotations
 
 import math
-import re
 import zoneinfo
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
     Field,
     PrivateAttr,
     StringConstraints,
@@ -29,11 +25,31 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
 
 from microgrid._yaml import load_yaml
 from microgrid.errors import ConfigError
 from microgrid.site_devices import DeviceBinding, device_problems
+from microgrid.site_grid import (
+    ForecastConfig,
+    Grid,
+    Location,
+    OutageScheduleConfig,
+    TariffZone,
+    forecast_problems,
+    schedule_problems,
+)
+from microgrid.site_types import (
+    _NUM,
+    AssetId,
+    Duration,
+    Efficiency,
+    Fraction,
+    Frozen,
+    NonNegative,
+    Positive,
+    parse_duration,
+    problem,
+)
 
 __all__ = [
     "Battery",
@@ -54,59 +70,10 @@ __all__ = [
     "site_from_dict",
 ]
 
-# -- value types -------------------------------------------------------------------------
-
-_NUM = {"strict": True, "allow_inf_nan": False}
-Real = Annotated[float, Field(**_NUM)]
-NonNegative = Annotated[float, Field(ge=0, **_NUM)]
-Positive = Annotated[float, Field(gt=0, **_NUM)]
-Fraction = Annotated[float, Field(ge=0, le=1, **_NUM)]
-Efficiency = Annotated[float, Field(gt=0, le=1, **_NUM)]
-AssetId = Annotated[str, StringConstraints(strict=True, pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")]
-"""Asset ids: a letter, then letters, digits, ``_`` or ``-`` (no dots: ids name CSV columns)."""
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|min|m|h|d)\s*$")
-_UNIT_SECONDS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
-
-
-def parse_duration(text: str) -> timedelta:
-    """Parse ``"15min"``, ``"24h"``, ``"30s"`` or ``"1d"`` into a :class:`timedelta`."""
-    match = _DURATION.match(text)
-    if not match:
-        raise ValueError(f"not a duration like '15min' or '24h', got {text!r}")
-    try:
-        duration = timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
-    except OverflowError:
-        raise ValueError(f"too long a duration, got {text!r}") from None
-    if duration <= timedelta(0):  # also catches durations that round to 0 µs
-        raise ValueError(f"must be a positive duration, got {text!r}")
-    return duration
-
-
-def _duration(value: Any) -> Any:
-    if isinstance(value, timedelta):
-        return value
-    if isinstance(value, str):
-        return parse_duration(value)
-    raise ValueError(f"not a duration like '15min' or '24h' (the unit is required), got {value!r}")
-
-
-Duration = Annotated[timedelta, BeforeValidator(_duration)]
-
-
-def _problem(key: str, message: str) -> PydanticCustomError:
-    """A cross-field error attached to ``key`` of the model that raises it."""
-    return PydanticCustomError("cross_check", message, {"key": key})
-
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
 # -- sections ------------------------------------------------------------------------------
 
 
-class SiteInfo(_Frozen):
+class SiteInfo(Frozen):
     """The ``site`` section: name, IANA timezone (local time at the edges), currency."""
 
     name: Annotated[str, StringConstraints(strict=True, min_length=1)]
@@ -123,7 +90,7 @@ class SiteInfo(_Frozen):
         return value
 
 
-class Control(_Frozen):
+class Control(Frozen):
     """The ``control`` section used by ``run``: interval, horizon, solver gap and time limit."""
 
     interval: Duration = timedelta(minutes=15)
@@ -137,11 +104,11 @@ class Control(_Frozen):
     def _horizon_whole_steps(self) -> Control:
         steps = self.horizon / self.interval
         if self.horizon < self.interval or abs(steps - round(steps)) > 1e-9:
-            raise _problem("horizon", f"must be a whole number of intervals ({self.interval}), got {self.horizon}")
+            raise problem("horizon", f"must be a whole number of intervals ({self.interval}), got {self.horizon}")
         return self
 
 
-class Battery(_Frozen):
+class Battery(Frozen):
     """A battery system. Powers in kW (AC side), energy in kWh, SOC as a fraction."""
 
     id: AssetId
@@ -162,11 +129,11 @@ class Battery(_Frozen):
     @model_validator(mode="after")
     def _band(self) -> Battery:
         if self.soc_min >= self.soc_max:
-            raise _problem("soc_min", f"must be < soc_max ({self.soc_max}), got {self.soc_min}")
+            raise problem("soc_min", f"must be < soc_max ({self.soc_max}), got {self.soc_min}")
         return self
 
 
-class Generator(_Frozen):
+class Generator(Frozen):
     """A genset. ``min_kw`` is the minimum stable load when running; fuel in the fuel's unit."""
 
     id: AssetId
@@ -184,11 +151,11 @@ class Generator(_Frozen):
     @model_validator(mode="after")
     def _load_range(self) -> Generator:
         if self.min_kw > self.max_kw:
-            raise _problem("min_kw", f"must be ≤ max_kw ({self.max_kw}), got {self.min_kw}")
+            raise problem("min_kw", f"must be ≤ max_kw ({self.max_kw}), got {self.min_kw}")
         return self
 
 
-class Fuel(_Frozen):
+class Fuel(Frozen):
     """A fuel: its unit (``l``, ``m3``…), price per unit, and stock now (None = unlimited)."""
 
     unit: Annotated[str, StringConstraints(strict=True, min_length=1)]
@@ -196,7 +163,7 @@ class Fuel(_Frozen):
     stock: NonNegative | None = None
 
 
-class PVArray(_Frozen):
+class PVArray(Frozen):
     """A PV array; its available power comes from the profiles' ``pv.<id>`` column [kW].
 
     Orientation is used by the clear-sky PV forecast (:mod:`microgrid.forecast.pv`) when the
@@ -211,128 +178,12 @@ class PVArray(_Frozen):
     loss_fraction: Annotated[float, Field(ge=0, lt=1, **_NUM)] = 0.14
 
 
-class LoadTier(_Frozen):
+class LoadTier(Frozen):
     """A load tier; lower ``priority`` number = more important."""
 
     id: AssetId
     priority: Annotated[int, Field(strict=True, ge=1)]
     value_of_lost_load_per_kwh: NonNegative
-
-
-_CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$|^24:00$")
-
-
-def clock_minutes(text: str) -> int:
-    """Minutes after local midnight of ``"HH:MM"`` (``"24:00"`` = 1440)."""
-    hours, minutes = text.split(":")
-    return int(hours) * 60 + int(minutes)
-
-
-def _clock(value: Any) -> Any:
-    if not isinstance(value, str) or not _CLOCK.match(value):
-        raise ValueError(f"not a local time of day like '07:00' or '23:30', got {value!r}")
-    return value
-
-
-ClockTime = Annotated[str, BeforeValidator(_clock)]
-
-
-def _runs(flags: list[bool]) -> str:
-    """Runs of True minutes of a day as ``"00:00-07:00, 23:00-24:00"``."""
-    runs, start = [], None
-    for minute, flag in enumerate([*flags, False]):
-        if flag and start is None:
-            start = minute
-        elif not flag and start is not None:
-            runs.append(f"{start // 60:02d}:{start % 60:02d}-{minute // 60:02d}:{minute % 60:02d}")
-            start = None
-    return ", ".join(runs)
-
-
-class TariffZone(_Frozen):
-    """One zone of a time-of-use tariff, in local time: ``start`` ≤ time < ``end`` (may wrap midnight)."""
-
-    start: ClockTime
-    end: ClockTime
-    import_price_per_kwh: Real
-    export_price_per_kwh: Real | None = None
-    """None = the grid's constant ``export_price_per_kwh``."""
-
-    def covers(self, minute_of_day: int) -> bool:
-        """True when local ``minute_of_day`` (0..1439) falls in this zone."""
-        start, end = clock_minutes(self.start), clock_minutes(self.end)
-        if start < end:
-            return start <= minute_of_day < end
-        return minute_of_day >= start or minute_of_day < end  # wraps midnight (start == end: all day)
-
-
-class OutageScheduleConfig(_Frozen):
-    """Where the site's grid outage schedule comes from (format: ``docs/outage-schedules.md``).
-
-    ``source`` is a file (CSV or JSON) or a folder of them, relative to the site file, re-read
-    every cycle. ``possible_outage_tiers`` are carried through every ``possible`` window from
-    battery, PV and fuel (default: the most important priority). ``emergency_exit_after`` is the
-    time the grid must stay up before emergency mode ends by itself (absent: only explicitly).
-    """
-
-    queue: Annotated[str, StringConstraints(strict=True, min_length=1)]
-    source: Annotated[str, StringConstraints(strict=True, min_length=1)]
-    possible_outage_tiers: tuple[AssetId, ...] | None = None
-    emergency_exit_after: Duration | None = None
-
-
-class Grid(_Frozen):
-    """The grid connection. Import/export limits in kW; prices per kWh.
-
-    Import price precedence per step: the profiles' price column, else ``price_file``, else the
-    ``tariff`` zone covering the step's local start time, else ``import_price_per_kwh``.
-    """
-
-    max_import_kw: NonNegative
-    max_export_kw: NonNegative = 0.0
-    import_price_per_kwh: Real | None = None
-    """Constant import price, used when the profiles carry no price column."""
-    export_price_per_kwh: Real = 0.0
-    tariff: tuple[TariffZone, ...] = ()
-    """Time-of-use zones covering the whole local day without overlap (e.g. day/night)."""
-    price_file: str | None = None
-    """A price CSV (``timestamp``, ``import_price_per_kwh``[, ``export_price_per_kwh``]), relative to the site file."""
-    schedule: OutageScheduleConfig | None = None
-
-    @model_validator(mode="after")
-    def _tariff_covers_day(self) -> Grid:
-        if self.tariff:
-            counts = [sum(z.covers(m) for z in self.tariff) for m in range(0, 1440)]
-            if gaps := _runs([c == 0 for c in counts]):
-                raise _problem("tariff", f"zones must cover the whole day; in no zone: {gaps}")
-            if (both := next((m for m, c in enumerate(counts) if c > 1), None)) is not None:
-                raise _problem("tariff", f"zones overlap at {both // 60:02d}:{both % 60:02d}")
-        return self
-
-
-class Location(_Frozen):
-    """Where the site is, for the clear-sky PV forecast: degrees north / east, metres above sea level."""
-
-    latitude: Annotated[float, Field(ge=-90, le=90, **_NUM)]
-    longitude: Annotated[float, Field(ge=-180, le=180, **_NUM)]
-    altitude_m: Annotated[float, Field(ge=-500, le=9000, **_NUM)] = 0.0
-
-
-class ForecastConfig(_Frozen):
-    """How ``run`` forecasts (:mod:`microgrid.forecast`).
-
-    ``pv``: ``auto`` (clear-sky when the site has a ``location``, else the reference day),
-    ``clear-sky`` or ``reference``; ``pv_file``: an external PV forecast CSV (``timestamp``,
-    ``pv.<id>`` kW), used where it covers the horizon. Load: a recency-weighted same-weekday /
-    time-of-day profile over ``load_history_days`` of stored history (weights halve every
-    ``load_halflife_days``), the reference day while fewer than ``min_history_days`` are stored.
-    """
-
-    pv: Literal["auto", "clear-sky", "reference"] = "auto"
-    pv_file: str | None = None
-    load_history_days: Annotated[int, Field(ge=1, le=366, strict=True)] = 28
-    load_halflife_days: Positive = 7.0
-    min_history_days: Annotated[float, Field(ge=0, **_NUM)] = 3.0
 
 
 def _is_number(value: Any) -> bool:
@@ -380,40 +231,20 @@ def _cross_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
                     f"must be ≥ that of the less important tier {other!r} ({other_voll}), got {voll}",
                 )
             )
-    return problems + _forecast_problems(data) + _schedule_problems(data) + device_problems(data)
+    return problems + forecast_problems(data) + schedule_problems(data) + device_problems(data)
 
 
-def _forecast_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
-    forecast = data.get("forecast")
-    if isinstance(forecast, dict) and forecast.get("pv") == "clear-sky" and not data.get("location"):
-        return [("forecast.pv", "'clear-sky' needs the site's 'location' (latitude, longitude)")]
-    return []
+FuelName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_-]*$")]
 
 
-def _schedule_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
-    grid = data.get("grid")
-    schedule = grid.get("schedule") if isinstance(grid, dict) else None
-    tiers = schedule.get("possible_outage_tiers") if isinstance(schedule, dict) else None
-    if not isinstance(tiers, list | tuple):
-        return []
-    loads = data.get("loads")
-    known = {t.get("id") for t in loads if isinstance(t, dict)} if isinstance(loads, list | tuple) else set()
-    names = ", ".join(sorted(map(str, known)))
-    return [
-        (f"grid.schedule.possible_outage_tiers[{i}]", f"names no load tier ({names}), got {tier!r}")
-        for i, tier in enumerate(tiers)
-        if isinstance(tier, str) and tier not in known
-    ]
-
-
-class Site(_Frozen):
+class Site(Frozen):
     """A whole site, as read from its YAML file."""
 
     site: SiteInfo
     control: Control = Control()
     batteries: tuple[Battery, ...] = ()
     generators: tuple[Generator, ...] = ()
-    fuels: dict[Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_-]*$")], Fuel] = {}
+    fuels: dict[FuelName, Fuel] = Field(default_factory=dict)
     pv: tuple[PVArray, ...] = ()
     loads: tuple[LoadTier, ...] = ()
     grid: Grid | None = None
@@ -431,7 +262,7 @@ class Site(_Frozen):
     def _cross_checks(self) -> Site:
         problems = _cross_problems(self.model_dump())
         if problems:
-            raise _problem(*problems[0])  # site_from_dict lists them all
+            raise problem(*problems[0])  # site_from_dict lists them all
         return self
 
     # -- lookups ---------------------------------------------------------------------------
