@@ -7,8 +7,8 @@
 Cases (``benchmarks/_sites.py``): (a) the shipped hospital, 96 × 15 min, 2 batteries + 2 gensets;
 (b) the hospital ×5, 96 × 15 min, 10 + 10; (c) the hospital ×2, 576 × 5 min (48 h), 4 + 4.
 
-Columns: ``build`` = pyomo model construction; ``solve`` = wall time of the solve call (hand-off
-to HiGHS, HiGHS, loading the solution back); ``highs`` = the time HiGHS reports for itself;
+Columns: ``build`` = pyomo model construction; ``solve`` = wall time of the solve call (compiling
+the model to arrays, the hand-off, HiGHS, loading the solution back); ``highs`` = HiGHS's run alone;
 ``extract`` = reading the plan frame out; ``py%`` = (build + solve − highs + extract) / highs;
 ``solves`` = HiGHS calls (2 when the relaxed battery modes had to be re-solved with binaries).
 Each timing is summed over the HiGHS calls of one plan, then the median over ``--repeat`` runs.

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+from pyomo.common.gc_manager import PauseGC
 
 from microgrid.dispatch.contingency import contingency_windows, has_contingency
 from microgrid.dispatch.emergency import optimize_emergency
@@ -77,22 +78,27 @@ def _attempt(
     start: MipStart | None = None,
 ) -> _Attempt:
     relax_grid = inp.grid_arbitrage_impossible()
-    t0 = time.perf_counter()
-    model = build_model(inp, battery_mode_binaries=mode_binaries, grid_direction_binaries=not relax_grid)
-    t1 = time.perf_counter()
-    result = solve_model(model, mip_gap=inp.mip_gap, time_limit_s=time_limit_s, threads=threads, start=start)
-    t2 = time.perf_counter()
-    frame: pd.DataFrame | None = None
-    windows: tuple[ContingencyWindow, ...] = ()
-    if result.status.has_solution:
-        frame = extract(model, inp)
-        if relax_grid:
-            frame = net_grid(frame)
-        if not mode_binaries:
-            frame = net_batteries(frame, inp)
-        if frame is not None and has_contingency(inp):
-            shadows = contingency_windows(model, inp, frame, net=not mode_binaries)
-            frame, windows = (frame, shadows) if shadows is not None else (None, ())
+    # The garbage collector is paused for the model's whole life, as pyomo's own writers do while they
+    # compile: a pyomo model is ~10^5 small objects, all alive until it is dropped, and every collection
+    # while it is built re-scans them (≈ 30 ms per closed-loop cycle of the hospital). A model is cyclic
+    # garbage (a scalar block holds itself): it goes in the first collection after the pause, in one pass.
+    with PauseGC():
+        t0 = time.perf_counter()
+        model = build_model(inp, battery_mode_binaries=mode_binaries, grid_direction_binaries=not relax_grid)
+        t1 = time.perf_counter()
+        result = solve_model(model, mip_gap=inp.mip_gap, time_limit_s=time_limit_s, threads=threads, start=start)
+        t2 = time.perf_counter()
+        frame: pd.DataFrame | None = None
+        windows: tuple[ContingencyWindow, ...] = ()
+        if result.status.has_solution:
+            frame = extract(model, inp)
+            if relax_grid:
+                frame = net_grid(frame)
+            if not mode_binaries:
+                frame = net_batteries(frame, inp)
+            if frame is not None and has_contingency(inp):
+                shadows = contingency_windows(model, inp, frame, net=not mode_binaries)
+                frame, windows = (frame, shadows) if shadows is not None else (None, ())
     timings = {"build": t1 - t0, "solve": t2 - t1, "highs": result.highs_seconds, "extract": time.perf_counter() - t2}
     return frame, windows, result, timings
 

@@ -1,6 +1,9 @@
-"""Solve a built model with HiGHS (in-process, through pyomo's ``highs`` interface).
+"""Solve a built model with HiGHS, in process, handed over as sparse arrays in one call.
 
-Raw solver enums and strings never leave this module: callers get a :class:`SolveResult`.
+The model is compiled by pyomo's ``LinearStandardFormCompiler`` (fixed variables become
+constants, unused variables are left out), passed to ``highspy`` as one ``HighsLp``, and the
+incumbent is written back into the model's variables. Raw solver enums and strings never leave
+this module: callers get a :class:`SolveResult`.
 """
 
 from __future__ import annotations
@@ -14,13 +17,13 @@ from typing import Any
 import highspy
 import numpy as np
 import pyomo.environ as pyo
-from pyomo.contrib.solver.common.factory import SolverFactory
-from pyomo.contrib.solver.common.results import SolutionStatus, TerminationCondition
-from pyomo.contrib.solver.solvers.highs import Highs
+from pyomo.common.errors import InfeasibleConstraintException
+from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
+from microgrid.errors import SolveError
 from microgrid.plans import SolveStatus
 
-__all__ = ["MipStart", "SolveResult", "solve_model"]
+__all__ = ["DEFAULT_HIGHS_OPTIONS", "MipStart", "SolveResult", "solve_model"]
 
 MipStart = Mapping[str, Mapping[Any, float]]
 """Values for some variables: component name → index → value (e.g. ``{"gen_on": {("dg1", 0): 1.0}}``)."""
@@ -37,17 +40,18 @@ DEFAULT_HIGHS_OPTIONS: dict[str, Any] = {
     "mip_heuristic_run_rens": False,
 }
 
-_HIT_A_LIMIT = {
-    TerminationCondition.maxTimeLimit,
-    TerminationCondition.iterationLimit,
-    TerminationCondition.interrupted,
-    TerminationCondition.objectiveLimit,
+_Model = highspy.HighsModelStatus
+_LIMITS = {
+    _Model.kTimeLimit,
+    _Model.kIterationLimit,
+    _Model.kInterrupt,
+    _Model.kObjectiveBound,
+    _Model.kObjectiveTarget,
+    _Model.kSolutionLimit,
 }
-_INFEASIBLE = {
-    TerminationCondition.provenInfeasible,
-    TerminationCondition.locallyInfeasible,
-    TerminationCondition.infeasibleOrUnbounded,
-}
+_INFEASIBLE = {_Model.kInfeasible, _Model.kUnboundedOrInfeasible}
+_FEASIBLE = 2
+"""HiGHS's ``kSolutionStatusFeasible`` (``info.primal_solution_status``)."""
 
 
 @dataclass(frozen=True)
@@ -63,9 +67,9 @@ class SolveResult:
     dual_bound
         Best proven lower bound on the objective, None when unknown.
     wall_seconds
-        Wall time of the whole solve call, hand-off to HiGHS included [s].
+        Wall time of the whole solve call, compiling the model and loading the incumbent back included [s].
     highs_seconds
-        Time HiGHS itself reports [s].
+        Wall time of HiGHS's ``run`` alone [s].
     """
 
     status: SolveStatus
@@ -83,55 +87,91 @@ class SolveResult:
         return 0.0 if diff <= 1e-9 else diff / max(abs(self.objective), 1e-9)
 
 
-class _HighsWithStart(Highs):  # type: ignore[misc]
-    """pyomo's ``highs`` interface, handing HiGHS a (partial) MIP start just before it runs.
+@dataclass(frozen=True)
+class _Compiled:
+    lp: highspy.HighsLp
+    columns: list[Any]
+    """The model's variables, in HiGHS's column order."""
+    mip: bool
 
-    pyomo 6.10's contrib interface has no warm start: this overrides its private ``_solve`` and
-    reads its private column map (pinned by tests/dispatch/test_solve_start.py).
+
+def _status(model_status: highspy.HighsModelStatus, has_solution: bool) -> SolveStatus:
+    if model_status == _Model.kOptimal and has_solution:
+        return SolveStatus.OPTIMAL
+    if model_status in _LIMITS:
+        return SolveStatus.TIME_LIMIT_FEASIBLE if has_solution else SolveStatus.TIME_LIMIT_NO_SOLUTION
+    if model_status in _INFEASIBLE:
+        return SolveStatus.INFEASIBLE
+    if model_status == _Model.kUnbounded:
+        return SolveStatus.UNBOUNDED
+    return SolveStatus.ERROR
+
+
+def _compile(model: pyo.ConcreteModel) -> _Compiled:
+    """``model`` as one HiGHS LP/MIP (raises ``InfeasibleConstraintException`` on a violated constant row)."""
+    repn = LinearStandardFormCompiler().write(model, mixed_form=True, set_sense=None)
+    if len(repn.objectives) != 1:
+        raise SolveError(f"model {model.name!r} has {len(repn.objectives)} active objectives, not 1")
+    columns, inf = list(repn.columns), highspy.kHighsInf
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = len(columns), len(repn.rows)
+    lp.sense_ = highspy.ObjSense.kMaximize if repn.objectives[0].sense == pyo.maximize else highspy.ObjSense.kMinimize
+    lp.col_cost_ = repn.c.toarray()[0].astype(float)
+    lp.offset_ = float(repn.c_offset[0])
+    bounds = np.array([v.bounds for v in columns], dtype=float).reshape(len(columns), 2)  # None → nan
+    lp.col_lower_ = np.nan_to_num(bounds[:, 0], nan=-inf)
+    lp.col_upper_ = np.nan_to_num(bounds[:, 1], nan=inf)
+    kinds = np.fromiter((r.bound_type for r in repn.rows), dtype=np.int8, count=len(repn.rows))
+    rhs = np.asarray(repn.rhs, dtype=float)
+    lp.row_lower_ = np.where(kinds <= 0, rhs, -inf)  # bound_type: -1 ≥ rhs, 0 = rhs, 1 ≤ rhs
+    lp.row_upper_ = np.where(kinds >= 0, rhs, inf)
+    matrix = repn.A.tocsc()
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = matrix.indptr.astype(np.int32)
+    lp.a_matrix_.index_ = matrix.indices.astype(np.int32)
+    lp.a_matrix_.value_ = matrix.data.astype(float)
+    integer = [v.is_integer() for v in columns]
+    if any(integer):
+        kind = highspy.HighsVarType
+        lp.integrality_ = [kind.kInteger if i else kind.kContinuous for i in integer]
+    return _Compiled(lp, columns, any(integer))
+
+
+def _highs(options: Mapping[str, Any]) -> highspy.Highs:
+    highs = highspy.Highs()  # type: ignore[no-untyped-call]
+    highs.silent()
+    for name, value in options.items():
+        if highs.setOptionValue(name, value) == highspy.HighsStatus.kError:
+            raise SolveError(f"HiGHS refuses option {name}={value!r}")
+    return highs
+
+
+def _set_start(highs: highspy.Highs, model: pyo.ConcreteModel, columns: list[Any], start: MipStart) -> None:
+    """Hand HiGHS the values ``start`` gives for the model's columns (others: HiGHS completes them).
+
+    A fixed variable is a constant of the compiled model, not a column: its entry is dropped.
     """
-
-    def __init__(self, start: dict[int, float] | None = None, **kwds: Any) -> None:
-        super().__init__(**kwds)
-        if start is not None:  # pyomo's ``_reinit`` calls __init__ again, without it: keep it
-            self._start = start
-
-    def _solve(self) -> Any:
-        columns = self._pyomo_var_to_solver_var_map
-        pairs = sorted((columns[key], value) for key, value in self._start.items() if key in columns)
-        if pairs:
-            index, value = zip(*pairs, strict=True)
-            status = self._solver_model.setSolution(
-                len(pairs), np.array(index, dtype=np.int32), np.array(value, dtype=float)
-            )
-            if status == highspy.HighsStatus.kError:
-                log.debug("highs: MIP start refused")
-        return super()._solve()
-
-
-def _start_by_id(model: pyo.ConcreteModel, start: MipStart) -> dict[int, float]:
-    out: dict[int, float] = {}
+    position = {id(v): i for i, v in enumerate(columns)}
+    pairs: dict[int, float] = {}
     for name, values in start.items():
         var = model.find_component(name)
         if not isinstance(var, pyo.Var):
             continue  # e.g. no mode binaries in the relaxed model
         for index, value in values.items():
-            if index in var:
-                data = var[index]
-                out[id(data)] = float(data.value) if data.fixed else float(value)
-    return out
+            if index in var and (i := position.get(id(var[index]))) is not None:
+                pairs[i] = float(value)
+    if not pairs:
+        return
+    index = np.fromiter(sorted(pairs), dtype=np.int32, count=len(pairs))
+    status = highs.setSolution(len(pairs), index, np.array([pairs[i] for i in index], dtype=float))
+    if status == highspy.HighsStatus.kError:
+        log.debug("highs: MIP start refused")
 
 
-def _status(term: TerminationCondition, solution: SolutionStatus) -> SolveStatus:
-    has_solution = solution in (SolutionStatus.feasible, SolutionStatus.optimal)
-    if term == TerminationCondition.convergenceCriteriaSatisfied and has_solution:
-        return SolveStatus.OPTIMAL
-    if term in _HIT_A_LIMIT:
-        return SolveStatus.TIME_LIMIT_FEASIBLE if has_solution else SolveStatus.TIME_LIMIT_NO_SOLUTION
-    if term in _INFEASIBLE:
-        return SolveStatus.INFEASIBLE
-    if term == TerminationCondition.unbounded:
-        return SolveStatus.UNBOUNDED
-    return SolveStatus.ERROR
+def _load(columns: list[Any], values: Any) -> None:
+    """Write HiGHS's column values into the pyomo variables (what ``results.extract`` reads)."""
+    for var, x in zip(columns, np.asarray(values, dtype=float).tolist(), strict=True):
+        var.set_value(x, skip_validation=True)
 
 
 def solve_model(
@@ -155,38 +195,50 @@ def solve_model(
     threads
         HiGHS threads (None: HiGHS's default).
     highs_options
-        Raw HiGHS options, over :data:`DEFAULT_HIGHS_OPTIONS` (e.g. ``{"mip_heuristic_run_rins": True}``).
+        Raw HiGHS options, over :data:`DEFAULT_HIGHS_OPTIONS` and the three above
+        (e.g. ``{"mip_heuristic_run_rins": True}``).
     start
         A MIP start (typically the discrete variables only): HiGHS fixes them, completes the rest by
         an LP and, when that is feasible, starts from it as its incumbent; otherwise it ignores it.
         Search only: the optimum and the bound are unchanged.
     """
-    by_id = _start_by_id(model, start) if start else {}
-    solver = _HighsWithStart(by_id) if by_id else SolverFactory("highs")
     started = time.perf_counter()
-    results = solver.solve(
-        model,
-        rel_gap=mip_gap,
-        time_limit=time_limit_s,
-        threads=threads,
-        solver_options={**DEFAULT_HIGHS_OPTIONS, **(highs_options or {})},
-        raise_exception_on_nonoptimal_result=False,
-        load_solutions=False,
+    try:
+        compiled = _compile(model)
+    except InfeasibleConstraintException as exc:  # a row of constants only (all its variables fixed), violated
+        log.debug("highs: not called, %s", exc)
+        return SolveResult(SolveStatus.INFEASIBLE, None, None, time.perf_counter() - started, 0.0)
+    if not compiled.columns:  # nothing left to decide (HiGHS would say "empty" and drop the offset)
+        offset = float(compiled.lp.offset_)
+        return SolveResult(SolveStatus.OPTIMAL, offset, offset, time.perf_counter() - started, 0.0)
+    options: dict[str, Any] = {**DEFAULT_HIGHS_OPTIONS, "mip_rel_gap": mip_gap, "time_limit": time_limit_s}
+    if threads is not None:
+        options["threads"] = threads
+    highs = _highs(options | (highs_options or {}))
+    highs.passModel(compiled.lp)
+    if start and compiled.mip:
+        _set_start(highs, model, compiled.columns, start)
+    ran = time.perf_counter()
+    highs.run()
+    highs_seconds = time.perf_counter() - ran
+    status, objective, bound = _outcome(highs, compiled)
+    result = SolveResult(status, objective, bound, time.perf_counter() - started, highs_seconds)
+    log.debug(
+        "highs: %s (%s) in %.3f s", status.value, highs.modelStatusToString(highs.getModelStatus()), result.wall_seconds
     )
-    status = _status(results.termination_condition, results.solution_status)
-    if status.has_solution:
-        results.solution_loader.load_vars()
-    wall = time.perf_counter() - started
-    highs = float(getattr(results.timing_info, "highs_time", None) or wall)
-    result = SolveResult(
-        status=status,
-        objective=_finite(results.incumbent_objective) if status.has_solution else None,
-        dual_bound=_finite(results.objective_bound),
-        wall_seconds=wall,
-        highs_seconds=highs,
-    )
-    log.debug("highs: %s (%s) in %.3f s", status.value, results.termination_condition.name, wall)
     return result
+
+
+def _outcome(highs: highspy.Highs, compiled: _Compiled) -> tuple[SolveStatus, float | None, float | None]:
+    """Status, objective and dual bound of a finished run; the incumbent loaded into the model's variables."""
+    info = highs.getInfo()
+    status = _status(highs.getModelStatus(), info.primal_solution_status == _FEASIBLE)
+    if status.has_solution:
+        _load(compiled.columns, highs.getSolution().col_value)
+    objective = _finite(info.objective_function_value) if status.has_solution else None
+    if compiled.mip:
+        return status, objective, _finite(info.mip_dual_bound)
+    return status, objective, objective if status is SolveStatus.OPTIMAL else None
 
 
 def _finite(value: float | None) -> float | None:

@@ -1,22 +1,101 @@
-"""A MIP start reaches HiGHS through pyomo's private internals: pin that it still does."""
+"""A MIP start reaches HiGHS and is used as its incumbent; a bad start is harmless."""
 
 from datetime import UTC, datetime, timedelta
 
+import pyomo.environ as pyo
 import pytest
 
 from microgrid.control.forecast import rolling_forecast
-from microgrid.dispatch import DispatchInputs
+from microgrid.dispatch import DispatchInputs, build_model, solve_model
 from microgrid.dispatch.optimize import mip_start, optimize
+from microgrid.plans import SolveStatus
 from microgrid.profiles import read_profiles
 from microgrid.site import read_site
 from microgrid.state import SiteState
 from tests.conftest import HOSPITAL, WINTER
+
+ONLY_THE_START = {"mip_max_nodes": 0, "mip_max_improving_sols": 1}
+"""HiGHS stops at the root on its first incumbent: with these options, a solution found means the start was used."""
 
 
 @pytest.fixture(scope="module")
 def hospital():
     site = read_site(HOSPITAL)
     return site, read_profiles(WINTER, site)
+
+
+def _relaxed_hospital(hospital) -> tuple[DispatchInputs, pyo.ConcreteModel]:
+    site, ref = hospital
+    inputs = DispatchInputs(site, ref, SiteState.initial(site), 1e-3, 60)
+    return inputs, build_model(inputs, battery_mode_binaries=False)
+
+
+def test_a_start_is_handed_to_highs_and_becomes_its_incumbent(hospital):
+    inputs, model = _relaxed_hospital(hospital)
+    solved = solve_model(model, mip_gap=1e-3, time_limit_s=60)
+    assert solved.status is SolveStatus.OPTIMAL
+    start = {"gen_on": {k: round(v.value) for k, v in model.gen_on.items()}}
+
+    cold = solve_model(
+        build_model(inputs, battery_mode_binaries=False), mip_gap=1e-3, time_limit_s=60, highs_options=ONLY_THE_START
+    )
+    assert not cold.status.has_solution  # nothing else gives HiGHS an incumbent at the root
+
+    again = build_model(inputs, battery_mode_binaries=False)
+    warm = solve_model(again, mip_gap=1e-3, time_limit_s=60, highs_options=ONLY_THE_START, start=start)
+    assert warm.status is SolveStatus.TIME_LIMIT_FEASIBLE
+    # the start's binaries, completed by an LP: the objective of the plan they came from, loaded into the model
+    assert warm.objective == pytest.approx(solved.objective, rel=1e-9)
+    assert {k: round(v.value) for k, v in again.gen_on.items()} == start["gen_on"]
+
+
+def _pick_one() -> pyo.ConcreteModel:
+    """Pick at most one of three items worth 3, 2, 1 (the third is fixed out): maximum 3, x = (1, 0, 0)."""
+    m = pyo.ConcreteModel()
+    m.x = pyo.Var(range(3), within=pyo.Binary)
+    m.x[2].fix(0)
+    m.one = pyo.Constraint(expr=sum(m.x[i] for i in range(3)) <= 1)
+    m.value = pyo.Objective(expr=3 * m.x[0] + 2 * m.x[1] + m.x[2], sense=pyo.maximize)
+    return m
+
+
+@pytest.mark.parametrize(
+    "start",
+    [
+        {"x": {0: 1.0, 1: 1.0, 2: 1.0}},  # violates the constraint (and the fixed value)
+        {"x": {1: 1.0}},  # feasible, not optimal
+        {"y": {0: 1.0}, "one": {None: 1.0}, "x": {7: 1.0}},  # no such variable, not a variable, no such index
+        {},
+    ],
+)
+def test_a_bad_or_partial_start_is_harmless(start):
+    m = _pick_one()
+    result = solve_model(m, mip_gap=0.0, time_limit_s=10, start=start)
+    assert result.status is SolveStatus.OPTIMAL
+    assert result.objective == pytest.approx(3.0) and result.dual_bound == pytest.approx(3.0)
+    assert [m.x[i].value for i in range(3)] == pytest.approx([1.0, 0.0, 0.0])
+
+
+@pytest.mark.parametrize(
+    ("start", "objective"),
+    [
+        (None, None),  # HiGHS stopped before finding anything itself
+        ({"x": {0: 1.0, 1: 1.0}}, None),  # violates the constraint: not an incumbent
+        ({"x": {1: 1.0}}, 2.0),  # partial: x[0] completed by HiGHS, then the incumbent
+        ({"x": {0: 0.0, 1: 1.0}}, 2.0),
+    ],
+)
+def test_only_a_feasible_start_becomes_the_incumbent(start, objective):
+    m = _pick_one()
+    result = solve_model(
+        m, mip_gap=0.0, time_limit_s=10, start=start, highs_options=ONLY_THE_START | {"presolve": "off"}
+    )
+    assert result.objective == (None if objective is None else pytest.approx(objective))
+    assert result.status is (
+        SolveStatus.TIME_LIMIT_NO_SOLUTION if objective is None else SolveStatus.TIME_LIMIT_FEASIBLE
+    )
+    if objective is not None:
+        assert [m.x[i].value for i in range(3)] == pytest.approx([0.0, 1.0, 0.0])
 
 
 def test_previous_plan_is_the_incumbent_under_a_tight_limit(hospital):

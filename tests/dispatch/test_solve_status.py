@@ -6,33 +6,103 @@ import json
 import subprocess
 import sys
 
+import highspy
+import pyomo.environ as pyo
 import pytest
-from pyomo.contrib.solver.common.results import SolutionStatus, TerminationCondition
 
 import microgrid
+from microgrid.dispatch import solve_model
 from microgrid.dispatch.solve import _status
 from microgrid.plans import SolveStatus
 from tests.conftest import HOSPITAL, WINTER
 
+HMS = highspy.HighsModelStatus
+
 
 @pytest.mark.parametrize(
-    ("term", "solution", "expected"),
+    ("model_status", "has_solution", "expected"),
     [
-        (TerminationCondition.convergenceCriteriaSatisfied, SolutionStatus.optimal, SolveStatus.OPTIMAL),
-        (TerminationCondition.maxTimeLimit, SolutionStatus.feasible, SolveStatus.TIME_LIMIT_FEASIBLE),
-        (TerminationCondition.maxTimeLimit, SolutionStatus.noSolution, SolveStatus.TIME_LIMIT_NO_SOLUTION),
-        (TerminationCondition.iterationLimit, SolutionStatus.feasible, SolveStatus.TIME_LIMIT_FEASIBLE),
-        (TerminationCondition.provenInfeasible, SolutionStatus.noSolution, SolveStatus.INFEASIBLE),
-        (TerminationCondition.infeasibleOrUnbounded, SolutionStatus.noSolution, SolveStatus.INFEASIBLE),
-        (TerminationCondition.unbounded, SolutionStatus.noSolution, SolveStatus.UNBOUNDED),
-        (TerminationCondition.error, SolutionStatus.noSolution, SolveStatus.ERROR),
-        (TerminationCondition.convergenceCriteriaSatisfied, SolutionStatus.noSolution, SolveStatus.ERROR),
+        (HMS.kOptimal, True, SolveStatus.OPTIMAL),
+        (HMS.kTimeLimit, True, SolveStatus.TIME_LIMIT_FEASIBLE),
+        (HMS.kTimeLimit, False, SolveStatus.TIME_LIMIT_NO_SOLUTION),
+        (HMS.kIterationLimit, True, SolveStatus.TIME_LIMIT_FEASIBLE),
+        (HMS.kSolutionLimit, True, SolveStatus.TIME_LIMIT_FEASIBLE),
+        (HMS.kInterrupt, False, SolveStatus.TIME_LIMIT_NO_SOLUTION),
+        (HMS.kInfeasible, False, SolveStatus.INFEASIBLE),
+        (HMS.kUnboundedOrInfeasible, False, SolveStatus.INFEASIBLE),
+        (HMS.kUnbounded, False, SolveStatus.UNBOUNDED),
+        (HMS.kSolveError, False, SolveStatus.ERROR),
+        (HMS.kOptimal, False, SolveStatus.ERROR),
     ],
 )
-def test_termination_maps_to_status(
-    term: TerminationCondition, solution: SolutionStatus, expected: SolveStatus
+def test_model_status_maps_to_status(
+    model_status: highspy.HighsModelStatus, has_solution: bool, expected: SolveStatus
 ) -> None:
-    assert _status(term, solution) is expected
+    assert _status(model_status, has_solution) is expected
+
+
+def _model(domain: object, *, lower: float | None, sense: int = pyo.minimize) -> pyo.ConcreteModel:
+    """min/max x + 2 y + 1 over x, y ≥ 0 in ``domain`` with x + y ≥ ``lower`` (no row without it)."""
+    m = pyo.ConcreteModel()
+    m.x = pyo.Var(within=domain, bounds=(0, None))
+    m.y = pyo.Var(within=domain, bounds=(0, 5))
+    if lower is not None:
+        m.c = pyo.Constraint(expr=m.x + m.y >= lower)
+    m.cost = pyo.Objective(expr=m.x + 2 * m.y + 1, sense=sense)
+    return m
+
+
+@pytest.mark.parametrize("domain", [pyo.NonNegativeReals, pyo.NonNegativeIntegers])
+def test_optimal_solution_is_loaded_into_the_variables(domain: object) -> None:
+    m = _model(domain, lower=3)
+    result = solve_model(m, mip_gap=0.0, time_limit_s=10)
+    assert result.status is SolveStatus.OPTIMAL
+    assert result.objective == pytest.approx(4.0) and result.dual_bound == pytest.approx(4.0)
+    assert (m.x.value, m.y.value) == pytest.approx((3.0, 0.0))
+
+
+def test_maximisation_reports_in_the_model_sense() -> None:
+    m = _model(pyo.NonNegativeReals, lower=None, sense=pyo.maximize)
+    m.x.setub(2)
+    result = solve_model(m, mip_gap=0.0, time_limit_s=10)
+    assert result.status is SolveStatus.OPTIMAL
+    assert result.objective == pytest.approx(13.0) and result.dual_bound == pytest.approx(13.0)
+
+
+@pytest.mark.parametrize("domain", [pyo.NonNegativeReals, pyo.NonNegativeIntegers])
+def test_infeasible_model(domain: object) -> None:
+    m = _model(domain, lower=3)
+    m.x.setub(1)
+    m.y.setub(1)
+    result = solve_model(m, mip_gap=0.0, time_limit_s=10)
+    assert result.status is SolveStatus.INFEASIBLE
+    assert result.objective is None
+
+
+def test_violated_row_of_fixed_variables_is_infeasible() -> None:
+    m = _model(pyo.NonNegativeReals, lower=3)
+    m.x.fix(1)
+    m.y.fix(1)
+    assert solve_model(m, mip_gap=0.0, time_limit_s=10).status is SolveStatus.INFEASIBLE
+
+
+def test_nothing_left_to_decide_is_optimal() -> None:
+    m = _model(pyo.NonNegativeReals, lower=3)
+    m.x.fix(2)
+    m.y.fix(1)
+    result = solve_model(m, mip_gap=0.0, time_limit_s=10)
+    assert result.status is SolveStatus.OPTIMAL
+    assert result.objective == pytest.approx(5.0)
+
+
+def test_unbounded_model() -> None:
+    m = _model(pyo.NonNegativeReals, lower=3, sense=pyo.maximize)
+    result = solve_model(m, mip_gap=0.0, time_limit_s=10)
+    assert result.status is SolveStatus.UNBOUNDED
+    assert result.objective is None
+    # HiGHS's MIP solver does not tell unbounded from infeasible: reported as infeasible
+    m = _model(pyo.NonNegativeIntegers, lower=3, sense=pyo.maximize)
+    assert solve_model(m, mip_gap=0.0, time_limit_s=10).status is SolveStatus.INFEASIBLE
 
 
 def test_time_limited_solve_is_reported_as_such() -> None:
