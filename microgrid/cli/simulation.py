@@ -57,18 +57,63 @@ def simulate(
 
     Exit 0 with a report, 2 on bad input, 3 when the simulation cannot find a plan.
     """
-    from microgrid.planning.report import write_simulation_report
-    from microgrid.planning.simulate import simulate as run  # by module path: the package exports a function too
-
     if controller not in ("mpc", "rules", "perfect_foresight"):
         raise fail(EXIT_BAD_INPUT, f"--controller: must be mpc, rules or perfect_foresight, got {controller!r}")
     parsed = load_site(site)
     began = time.perf_counter()
+    result, table = _run_simulation(
+        parsed,
+        profiles,
+        state,
+        controller,
+        compare=compare,
+        days=days,
+        forecast_error=forecast_error,
+        seed=seed,
+        mip_gap=mip_gap,
+        time_limit_s=time_limit_s,
+    )
+    inputs = {"site": str(site), "profiles": str(profiles), "state": str(state or "the site's initial state")}
+    inputs |= {"forecast error": f"{forecast_error:g}", "seed": str(seed)}
+    path = _write_report(parsed, result, out_dir, table=table, inputs=inputs, as_html=as_html)
+    _print_summary(parsed, result, time.perf_counter() - began, path)
+
+
+def _print_summary(site: Site, result: Any, seconds: float, path: Path) -> None:
+    """The one-line summary of a simulation run: intervals, controller, time taken, cost, report path."""
+    kpis = result.kpis
+    out.print(
+        f"{site.site.name}: {int(kpis.get('intervals', len(result.intervals)))} intervals with {result.controller} "
+        f"in {seconds:.1f} s; cost {float(kpis.get('cost_total', float('nan'))):,.0f} "
+        f"{site.site.currency}; report {path}",
+        markup=False,
+    )
+
+
+def _run_simulation(
+    site: Site,
+    profiles_path: Path,
+    state_path: Path | None,
+    controller: str,
+    *,
+    compare: bool,
+    days: float | None,
+    forecast_error: float,
+    seed: int,
+    mip_gap: float | None,
+    time_limit_s: float | None,
+) -> tuple[Any, Any]:
+    """Read the profiles and state, simulate, and with ``compare`` the baselines: (result, KPI table or None).
+
+    Bad input exits with ``EXIT_BAD_INPUT``, a simulation without a plan with ``EXIT_NO_PLAN``.
+    """
+    from microgrid.planning.simulate import simulate as run  # by module path: the package exports a function too
+
     try:
-        loaded = read_profiles(profiles, parsed)
-        start = None if state is None else read_state(state, parsed)
+        loaded = read_profiles(profiles_path, site)
+        start = None if state_path is None else read_state(state_path, site)
         result = run(
-            parsed,
+            site,
             loaded,
             state=start,
             days=days,
@@ -83,27 +128,25 @@ def simulate(
         table = None
         if compare:
             table = _baselines(
-                parsed, loaded, result, start, days=days, forecast_error=forecast_error, seed=seed, **solver
+                site, loaded, result, start, days=days, forecast_error=forecast_error, seed=seed, **solver
             )
     except InputError as exc:
         raise fail(EXIT_BAD_INPUT, str(exc)) from None
     except SolveError as exc:
         raise fail(EXIT_NO_PLAN, str(exc)) from None
-    inputs = {"site": str(site), "profiles": str(profiles), "state": str(state or "the site's initial state")}
-    inputs |= {"forecast error": f"{forecast_error:g}", "seed": str(seed)}
+    return result, table
+
+
+def _write_report(site: Site, result: Any, out_dir: Path, *, table: Any, inputs: dict[str, str], as_html: bool) -> Path:
+    """Write the simulation report into ``out_dir``; exit with ``EXIT_BAD_INPUT`` if it cannot be written."""
+    from microgrid.planning.report import write_simulation_report
+
     try:
-        path = write_simulation_report(
-            result, out_dir, title=f"{parsed.site.name}: simulation", compare=table, inputs=inputs, as_html=as_html
+        return write_simulation_report(
+            result, out_dir, title=f"{site.site.name}: simulation", compare=table, inputs=inputs, as_html=as_html
         )
     except OSError as exc:
         raise fail(EXIT_BAD_INPUT, f"{out_dir}: cannot write the report: {exc}") from None
-    kpis = result.kpis
-    out.print(
-        f"{parsed.site.name}: {int(kpis.get('intervals', len(result.intervals)))} intervals with {result.controller} "
-        f"in {time.perf_counter() - began:.1f} s; cost {float(kpis.get('cost_total', float('nan'))):,.0f} "
-        f"{parsed.site.currency}; report {path}",
-        markup=False,
-    )
 
 
 @app.command()

@@ -42,7 +42,7 @@ from microgrid.profiles import Profiles
 from microgrid.site import Site
 from microgrid.tariffs import site_prices
 
-__all__ = ["Forecaster", "MeasuredHistory", "Outlook", "rolling_forecast", "time_of_day_rows"]
+__all__ = ["Forecaster", "MeasuredHistory", "Outlook", "apply_present", "rolling_forecast", "time_of_day_rows"]
 
 
 @dataclass
@@ -178,20 +178,9 @@ class Forecaster:
         return update.schedule
 
     def _present(self, est: Estimate, load: pd.DataFrame, alpha: pd.Series, possible: np.ndarray | None) -> None:
-        first = load.index[0]
-        for tier, kw in est.load_kw.items():
-            if est.tier_connected.get(tier, True) and tier in load.columns:
-                load.loc[first, tier] = kw
-        if est.grid_up is False:
-            down = max(1, math.ceil(timedelta(hours=self.outage_assumed_h) / self.site.control.interval))
-            if possible is not None and possible[0]:  # the possible outage happened: all of its window
-                down = max(down, int(np.argmin(possible)) if not possible.all() else len(possible))
-                possible[:down] = False
-            alpha.iloc[:down] = 0.0
-        elif est.grid_up is None:
-            alpha.iloc[0] = 0.0
-        else:
-            alpha.iloc[0] = 1.0
+        apply_present(
+            est, load, alpha, self.site.control.interval, outage_assumed_h=self.outage_assumed_h, possible=possible
+        )
 
     def _prices(self, index: pd.DatetimeIndex, rows: np.ndarray, notes: list[str]) -> tuple[pd.Series, pd.Series]:
         grid = self.site.grid
@@ -207,6 +196,40 @@ class Forecaster:
             self.reference.import_price_per_kwh.iloc[rows].set_axis(index),
             self.reference.export_price_per_kwh.iloc[rows].set_axis(index),
         )
+
+
+def apply_present(
+    est: Estimate,
+    load: pd.DataFrame,
+    alpha: pd.Series,
+    interval: timedelta,
+    *,
+    outage_assumed_h: float = 1.0,
+    possible: np.ndarray | None = None,
+) -> None:
+    """Let the present override a forecast, in place (module docstring).
+
+    ``load`` (kW per tier) and ``alpha`` (grid availability) are per step of ``interval`` from
+    now. Step 0's demand of a connected tier becomes the measured demand. A grid measured down
+    is down for ``outage_assumed_h`` (at least one step) and, when step 0 is in a ``possible``
+    window (``possible``: bool per step, or None), through the rest of that window, whose steps
+    are then no longer flagged; a grid of unknown state is down in step 0; a grid measured up
+    is up in step 0.
+    """
+    first = load.index[0]
+    for tier, kw in est.load_kw.items():
+        if est.tier_connected.get(tier, True) and tier in load.columns:
+            load.loc[first, tier] = kw
+    if est.grid_up is False:
+        down = max(1, math.ceil(timedelta(hours=outage_assumed_h) / interval))
+        if possible is not None and possible[0]:  # the possible outage happened: all of its window
+            down = max(down, int(np.argmin(possible)) if not possible.all() else len(possible))
+            possible[:down] = False
+        alpha.iloc[:down] = 0.0
+    elif est.grid_up is None:
+        alpha.iloc[0] = 0.0
+    else:
+        alpha.iloc[0] = 1.0
 
 
 def rolling_forecast(

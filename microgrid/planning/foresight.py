@@ -12,6 +12,7 @@ import pandas as pd
 from microgrid.autonomy import Autonomy
 from microgrid.control import Controller, CycleReport
 from microgrid.control.estimate import Estimate
+from microgrid.control.forecast import apply_present
 from microgrid.profiles import Profiles
 from microgrid.site import Site
 
@@ -81,15 +82,7 @@ def timestamp_forecast(
     load = reference.load_kw.iloc[rows].set_axis(index)
     alpha = reference.grid_available.iloc[rows].set_axis(index).astype(float)
     if est is not None:
-        for tier, kw in est.load_kw.items():
-            if est.tier_connected.get(tier, True) and tier in load.columns:
-                load.loc[index[0], tier] = kw
-        if est.grid_up is False:
-            alpha.iloc[: max(1, math.ceil(timedelta(hours=outage_assumed_h) / step))] = 0.0
-        elif est.grid_up is None:
-            alpha.iloc[0] = 0.0
-        else:
-            alpha.iloc[0] = 1.0
+        apply_present(est, load, alpha, step, outage_assumed_h=outage_assumed_h)
     return Profiles(
         index=index,
         step_h=step / timedelta(hours=1),

@@ -318,12 +318,32 @@ def simulate(
         return perfect_foresight(site, profiles, state=state, days=days, mip_gap=mip_gap, time_limit_s=time_limit_s)
     site = with_solver(site, mip_gap, time_limit_s)
     n = _steps(site, profiles, days)
-    horizon = round(site.control.horizon / site.control.interval)
-    per_interval = site.control.interval / timedelta(hours=profiles.step_h)
-    truth = extend(profiles, math.ceil((n + horizon + 1) * per_interval))
+    truth = _truth(site, profiles, n)
     reference = forecast_reference(truth, forecast_error=forecast_error, seed=seed, grid_known=grid_known)
     sim = _MeteredSite(site, truth, state, substep_s)
-    devices = in_process_devices(sim)
+    ctl = _controller(site, sim, reference, controller, threads=threads, optimizer=optimizer)
+    rec = _Recorder(sim)
+    run_blocking(_loop(ctl, rec, n, progress))
+    return _result(site, state, rec, controller)
+
+
+def _truth(site: Site, profiles: Profiles, n: int) -> Profiles:
+    """``profiles`` extended to cover ``n`` intervals and the horizon of the last (and one interval more)."""
+    horizon = round(site.control.horizon / site.control.interval)
+    per_interval = site.control.interval / timedelta(hours=profiles.step_h)
+    return extend(profiles, math.ceil((n + horizon + 1) * per_interval))
+
+
+def _controller(
+    site: Site,
+    sim: _MeteredSite,
+    reference: Profiles,
+    controller: str,
+    *,
+    threads: int | None,
+    optimizer: Callable[[DispatchInputs, Plan | None], Plan] | None,
+) -> SimController:
+    """The controller of ``sim``'s devices on the plant's clock, its solve replaced by ``optimizer`` if given."""
     ctl: SimController | None = None
 
     def solve(inputs: DispatchInputs) -> Plan:
@@ -334,15 +354,18 @@ def simulate(
 
     ctl = SimController(
         site,
-        devices,
+        in_process_devices(sim),
         reference,
         mode=Mode.AUTO if controller == "mpc" else Mode.SAFE,
         clock=lambda: sim.plant.clock.to_pydatetime(),  # noqa: PLW0108 - the plant's clock is replaced as it moves
         solve_budget_s=1e9,
         optimizer=solve,
     )
-    rec = _Recorder(sim)
-    run_blocking(_loop(ctl, rec, n, progress))
+    return ctl
+
+
+def _result(site: Site, state: SiteState | None, rec: _Recorder, controller: str) -> SimulationResult:
+    """The :class:`SimulationResult` of what ``rec`` recorded (costs from the starting SOC)."""
     initial = state or SiteState.initial(site)
     intervals = add_costs(rec.frame(), site, {b.id: initial.soc[b.id] for b in site.batteries})
     writes = pd.DataFrame(rec.writes, columns=["timestamp", "device", "point", "value", "status"])

@@ -144,6 +144,68 @@ def _simulated_hours(
     return float(failed[0] if len(failed) else len(shed)) * window.step_h
 
 
+def _checked_durations(durations_h: Sequence[float], samples: int, forecast_error: float) -> list[float]:
+    """The durations as floats, after checking them, ``samples`` and ``forecast_error``."""
+    durations = [float(d) for d in durations_h]
+    if not durations or min(durations) <= 0:
+        raise ValueError(f"durations_h must be positive hours, got {durations}")
+    if samples < 1 or forecast_error < 0:
+        raise ValueError(f"need samples ≥ 1 and forecast_error ≥ 0, got {samples} and {forecast_error}")
+    return durations
+
+
+def _draws(profiles: Profiles, samples: int, forecast_error: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The samples' start steps and their (load, PV) relative errors, from ``seed``."""
+    rng = np.random.default_rng(seed)
+    starts = rng.integers(0, profiles.steps, size=samples)
+    errors = rng.normal(0.0, forecast_error, size=(samples, 2)) if forecast_error > 0 else np.zeros((samples, 2))
+    return starts, errors
+
+
+def _sample_hours(
+    site: Site,
+    window: Profiles,
+    state: SiteState,
+    tiers: tuple[str, ...],
+    *,
+    method: Method,
+    seed: int,
+    max_hours: float,
+) -> float:
+    """Hours the critical ``tiers`` are carried in full through ``window`` by ``method``."""
+    if method == "greedy":
+        limit = max(t.priority for t in site.loads if t.id in tiers) if tiers else 1
+        return autonomy_hours(site, window, state, max_priority=limit, max_hours=max_hours)
+    return _simulated_hours(site, window, state, tiers, method=method, seed=seed)
+
+
+def _sample_row(
+    site: Site, window: Profiles, errors: tuple[float, float], hours: float, max_hours: float
+) -> dict[str, object]:
+    """One row of :attr:`SurvivalResult.hours_survived` (``errors``: the sample's load and PV errors)."""
+    load_err, pv_err = errors
+    local = window.index[0].tz_convert(site.site.timezone)
+    return {
+        "start": window.index[0],
+        "month": local.month,
+        "season": season_of(local.month),
+        "load_factor": max(1 + load_err, 0.0),
+        "pv_factor": max(1 + pv_err, 0.0),
+        "hours": min(float(hours), max_hours),
+        "capped": hours >= max_hours - 1e-9,
+    }
+
+
+def _probability(frame: pd.DataFrame, durations: list[float]) -> pd.Series:
+    """The share of samples that carried the critical tiers through each duration."""
+    survived = frame["hours"].to_numpy()
+    return pd.Series(
+        [float(np.mean(survived >= d - 1e-9)) for d in durations],
+        index=pd.Index(durations, name="duration_h"),
+        name="probability",
+    )
+
+
 def survival(
     site: Site,
     profiles: Profiles,
@@ -178,43 +240,16 @@ def survival(
     max_priority
         Tiers with ``priority ≤ max_priority`` are critical (default: the most important priority).
     """
-    durations = [float(d) for d in durations_h]
-    if not durations or min(durations) <= 0:
-        raise ValueError(f"durations_h must be positive hours, got {durations}")
-    if samples < 1 or forecast_error < 0:
-        raise ValueError(f"need samples ≥ 1 and forecast_error ≥ 0, got {samples} and {forecast_error}")
+    durations = _checked_durations(durations_h, samples, forecast_error)
     state = state if state is not None else SiteState.initial(site)
     tiers = critical_tiers(site, max_priority)
-    limit = max(t.priority for t in site.loads if t.id in tiers) if tiers else 1
     max_hours = max(durations)
     steps = int(np.ceil(max_hours / profiles.step_h - 1e-9))
-    rng = np.random.default_rng(seed)
-    starts = rng.integers(0, profiles.steps, size=samples)
-    errors = rng.normal(0.0, forecast_error, size=(samples, 2)) if forecast_error > 0 else np.zeros((samples, 2))
+    starts, errors = _draws(profiles, samples, forecast_error, seed)
     rows = []
     for sample, (start, (load_err, pv_err)) in enumerate(zip(starts, errors, strict=True)):
         window = outage_window(profiles, int(start), steps, load_factor=1 + load_err, pv_factor=1 + pv_err)
-        if method == "greedy":
-            hours = autonomy_hours(site, window, state, max_priority=limit, max_hours=max_hours)
-        else:
-            hours = _simulated_hours(site, window, state, tiers, method=method, seed=seed + sample)
-        local = window.index[0].tz_convert(site.site.timezone)
-        rows.append(
-            {
-                "start": window.index[0],
-                "month": local.month,
-                "season": season_of(local.month),
-                "load_factor": max(1 + load_err, 0.0),
-                "pv_factor": max(1 + pv_err, 0.0),
-                "hours": min(float(hours), max_hours),
-                "capped": hours >= max_hours - 1e-9,
-            }
-        )
+        hours = _sample_hours(site, window, state, tiers, method=method, seed=seed + sample, max_hours=max_hours)
+        rows.append(_sample_row(site, window, (load_err, pv_err), hours, max_hours))
     frame = pd.DataFrame(rows, index=pd.RangeIndex(samples, name="sample"))
-    survived = frame["hours"].to_numpy()
-    probability = pd.Series(
-        [float(np.mean(survived >= d - 1e-9)) for d in durations],
-        index=pd.Index(durations, name="duration_h"),
-        name="probability",
-    )
-    return SurvivalResult(frame, probability, max_hours, method, tiers)
+    return SurvivalResult(frame, _probability(frame, durations), max_hours, method, tiers)
