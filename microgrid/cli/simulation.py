@@ -206,21 +206,10 @@ def sweep(
 
 
 def _baselines(site: Site, profiles: Profiles, result: Any, state: SiteState | None, **mpc: Any) -> Any:
-    """KPIs of mpc, rules and perfect foresight as ``planning.compare`` makes them, reusing the run already made.
+    """KPIs of mpc, rules and perfect foresight (``planning.compare``), reusing the run already made.
 
     ``mpc``: days, and the closed loop's forecast error, seed and solver settings (as ``compare``).
     """
-    import pandas as pd
+    from microgrid.planning.baselines import compare
 
-    from microgrid.planning.simulate import simulate
-
-    days = mpc.pop("days")
-    results = {result.controller: result}
-    for controller in ("mpc", "rules", "perfect_foresight"):
-        if controller not in results:
-            extra = mpc if controller == "mpc" else {}
-            results[controller] = simulate(site, profiles, state=state, days=days, controller=controller, **extra)
-    table = pd.DataFrame({name: r.kpis for name, r in results.items()}).T
-    table.index.name = "controller"
-    table["cost_above_perfect_foresight"] = table["cost_total"] - float(results["perfect_foresight"].kpis["cost_total"])
-    return table
+    return compare(site, profiles, state=state, done={result.controller: result}, **mpc)

@@ -236,13 +236,17 @@ class Controller:
             report.events.append(("fallback", f"forecast failed: {exc!r}"))
             return None
         report.outlook, report.emergency = outlook, self.emergency.as_dict()
-        forecast = outlook.profiles
+        self._autonomy(report, outlook.profiles)
+        return outlook.profiles
+
+    def _autonomy(self, report: CycleReport, forecast: Profiles) -> None:
+        """The autonomy figure over ``forecast`` from the state estimated now (when it is complete)."""
+        est = report.estimate
         if est is not None and not est.missing(self.site):
             try:
                 report.autonomy = Autonomy.of(self.site, forecast, est.site_state())
             except Exception as exc:  # the figure is information, never a reason to stop
                 report.events.append(("autonomy", f"autonomy figure failed: {exc!r}"))
-        return forecast
 
     async def _solve(self, report: CycleReport, forecast: Profiles | None) -> None:
         est = report.estimate

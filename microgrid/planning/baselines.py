@@ -151,7 +151,7 @@ def perfect_foresight(
     *,
     state: SiteState | None = None,
     days: float | None = None,
-    window_days: float = 7.0,
+    window_days: float = 2.0,
     lookahead_days: float = 1.0,
     mip_gap: float | None = None,
     time_limit_s: float | None = None,
@@ -162,6 +162,10 @@ def perfect_foresight(
 
     Parameters
     ----------
+    window_days, lookahead_days
+        Each window plans ``window_days + lookahead_days`` and keeps its first ``window_days``
+        (default 2 + 1: measured on the hospital, 2-day windows cost 0.12 % more than one
+        7-day window, which did not reach a 0.5 % gap in 300 s).
     mip_gap
         Relative MIP gap of each window (default :data:`PF_MIP_GAP`).
     time_limit_s
@@ -205,18 +209,21 @@ def compare(
     seed: int = 0,
     mip_gap: float | None = None,
     time_limit_s: float | None = None,
-    window_days: float = 7.0,
+    window_days: float = 2.0,
     lookahead_days: float = 1.0,
     progress: bool = False,
+    done: dict[str, SimulationResult] | None = None,
 ) -> pd.DataFrame:
     """The closed loop (``mpc``), the rule-based peer (``rules``) and ``perfect_foresight`` on the same profiles.
 
     Returns one row per controller (index ``controller``) and one column per KPI, plus
     ``cost_above_perfect_foresight`` (cost_total minus perfect foresight's). ``mip_gap`` and
     ``time_limit_s`` apply to the closed loop's solves; perfect foresight uses its own defaults.
+    ``done``: results already simulated with these settings (by controller name), reused as they are.
     """
-    results = {
-        "mpc": simulate(
+    results = dict(done or {})
+    if "mpc" not in results:
+        results["mpc"] = simulate(
             site,
             profiles,
             state=state,
@@ -226,12 +233,14 @@ def compare(
             mip_gap=mip_gap,
             time_limit_s=time_limit_s,
             progress=progress,
-        ),
-        "rules": simulate(site, profiles, state=state, days=days, controller="rules", progress=progress),
-        "perfect_foresight": perfect_foresight(
+        )
+    if "rules" not in results:
+        results["rules"] = simulate(site, profiles, state=state, days=days, controller="rules", progress=progress)
+    if "perfect_foresight" not in results:
+        results["perfect_foresight"] = perfect_foresight(
             site, profiles, state=state, days=days, window_days=window_days, lookahead_days=lookahead_days
-        ),
-    }
+        )
+    results = {name: results[name] for name in ("mpc", "rules", "perfect_foresight")}
     table = pd.DataFrame({name: r.kpis for name, r in results.items()}).T
     table.index.name = "controller"
     table["cost_above_perfect_foresight"] = table["cost_total"] - float(results["perfect_foresight"].kpis["cost_total"])

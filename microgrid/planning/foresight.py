@@ -9,7 +9,6 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from microgrid.autonomy import Autonomy
 from microgrid.control import Controller, CycleReport
 from microgrid.control.estimate import Estimate
 from microgrid.control.forecast import apply_present
@@ -107,12 +106,7 @@ class SimController(Controller):
         except Exception as exc:
             report.events.append(("fallback", f"forecast failed: {exc!r}"))
             return None
-        est = report.estimate
-        if est is not None and not est.missing(self.site):
-            try:
-                report.autonomy = Autonomy.of(self.site, forecast, est.site_state())
-            except Exception as exc:  # the figure is information, never a reason to stop
-                report.events.append(("autonomy", f"autonomy figure failed: {exc!r}"))
+        self._autonomy(report, forecast)
         return forecast
 
 
