@@ -50,8 +50,8 @@ def test_demo_day_keeps_critical_load(tmp_path: Path) -> None:
     assert (~frame["grid_up"].astype(bool)).sum() >= 16  # both outages were really simulated
     assert set(frame["source"]) <= {"plan", "previous_plan", "rules"}
     emergency = frame["emergency"].astype(bool)
-    assert not emergency.iloc[:40].any()  # to 10:00: scheduled outages are no emergency
-    assert emergency.iloc[40:].all()  # the row ending 10:15 is the first cycle that saw the cut
+    assert not emergency.iloc[:41].any()  # to 10:15: scheduled outages are no emergency, nor one cycle down
+    assert emergency.iloc[41:].all()  # the second cycle that sees the cut in an 'on' hour (10:15) enters
     assert list(frame["schedule"].iloc[32:36]) == ["possible"] * 4  # 08:00-09:00 published as possible
     assert frame["autonomy_critical_h"].min() > 10.0
 

@@ -219,6 +219,7 @@ class Controller:
 
     def _forecast(self, report: CycleReport, start: datetime) -> Profiles | None:
         est = report.estimate
+        report.emergency = self.emergency.as_dict()  # recorded even when this phase fails
         try:
             outlook = self.forecaster(start, est)
             report.events += [("forecast", note) for note in outlook.notes]
@@ -231,7 +232,7 @@ class Controller:
             if changed:
                 report.events.append(("emergency", changed))
             if self.emergency.active:
-                outlook = outlook.without_grid()
+                outlook = outlook.without_grid(up_now=bool(est and est.grid_up))
         except Exception as exc:
             report.events.append(("fallback", f"forecast failed: {exc!r}"))
             return None
@@ -316,6 +317,8 @@ class Controller:
         if row < 1 or row >= plan.steps or age > self.site.control.horizon / 2:
             return None
         if est.grid_up is not None and bool(plan.profiles.grid_available.iloc[row]) != est.grid_up:
+            return None
+        if bool(plan.stages) != self.emergency.active:  # an emergency plan only in emergency mode, and back
             return None
         demand = {t: float(plan.profiles.load_kw[t].iloc[row]) for t in plan.profiles.load_kw.columns}
         pv = {k: float(plan.profiles.pv_kw[k].iloc[row]) for k in plan.profiles.pv_kw.columns}

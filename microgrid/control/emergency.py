@@ -7,15 +7,18 @@ the controller assumes **no grid for the whole horizon** and dispatches for maxi
 
 Entering (any of):
 
-* ``operator``: ``microgrid emergency SITE on`` (an operator action through the store);
+* ``operator``: ``microgrid override --emergency on`` (an operator action through the store);
 * ``schedule``: the schedule file says ``voided``;
-* ``grid``: the grid meter sees the grid **down** while the schedule says ``on`` for now (a
-  cut outside any scheduled or possible window). Only with a schedule configured: without one
-  a drop is an ordinary outage.
+* ``grid``: the grid meter sees the grid **down** while the schedule says ``on``, in two
+  consecutive cycles (a cut outside any scheduled or possible window; one cycle is not enough,
+  since utilities often restore a few minutes after a scheduled window ends, and in that cycle
+  the meter already makes the plan treat the grid as down). Only with a schedule configured:
+  without one a drop is an ordinary outage.
 
-Leaving (any of), never while the schedule file still says voided:
+Leaving (any of), never while the schedule file still says voided (an operator's ``off`` is
+then refused, with why):
 
-* ``operator``: ``microgrid emergency SITE off``;
+* ``operator``: ``microgrid override --emergency off``;
 * ``grid stable``: the grid has been seen up continuously for the schedule's
   ``emergency_exit_after`` (absent: only the operator ends it).
 
@@ -40,12 +43,18 @@ class Emergency:
     since: datetime | None = None
     reason: str = ""
     grid_up_since: datetime | None = None
+    voided: bool = False
+    """The schedule file's flag at the last update."""
+    down_in_on: int = 0
+    """Consecutive cycles with the grid down while the schedule says on."""
 
     def command(self, on: bool, now: datetime) -> str:
         """An operator's explicit ``on`` / ``off``; returns what happened."""
         if on and not self.active:
             self._enter(now, "operator command")
             return "emergency mode entered (operator)"
+        if not on and self.active and self.voided:
+            return "refused: the outage schedule file still says voided (fix the file first)"
         if not on and self.active:
             self._leave()
             return "emergency mode left (operator)"
@@ -59,10 +68,12 @@ class Emergency:
         file's flag.
         """
         self.grid_up_since = (self.grid_up_since or now) if grid_up else None
+        self.voided = voided
+        self.down_in_on = self.down_in_on + 1 if grid_up is False and scheduled_now == "on" else 0
         if not self.active:
             if voided:
                 return self._enter(now, "the outage schedule is voided")
-            if grid_up is False and scheduled_now == "on":
+            if self.down_in_on >= 2:
                 return self._enter(now, "the grid dropped outside any scheduled or possible outage window")
             return None
         if voided or self.exit_after is None or self.grid_up_since is None:

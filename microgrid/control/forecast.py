@@ -80,10 +80,13 @@ class Outlook:
     voided: bool = False
     notes: list[str] = field(default_factory=list)
 
-    def without_grid(self) -> Outlook:
-        """The same outlook with the grid down at every step (emergency mode)."""
-        profiles = replace(self.profiles, grid_available=self.profiles.grid_available * 0.0)
-        return replace(self, profiles=profiles, possible_outage=None)
+    def without_grid(self, *, up_now: bool = False) -> Outlook:
+        """The same outlook with no grid (emergency mode): none at all, or from step 1 on when the
+        meter sees it up now (``up_now``: the meter wins for the step now)."""
+        alpha = self.profiles.grid_available * 0.0
+        if up_now:
+            alpha.iloc[0] = 1.0
+        return replace(self, profiles=replace(self.profiles, grid_available=alpha), possible_outage=None)
 
 
 class Forecaster:
@@ -98,6 +101,12 @@ class Forecaster:
 
     def seed(self, load_kw: pd.DataFrame, pv_kw: pd.DataFrame) -> int:
         """Fill the history from recorded measurements (a restart); return the rows added."""
+        step = pd.Timedelta(self.site.control.interval)
+
+        def per_interval(frame: pd.DataFrame) -> pd.DataFrame:  # readings of one cycle share its interval
+            return frame.groupby(pd.DatetimeIndex(frame.index).floor(step)).last() if len(frame) else frame
+
+        load_kw, pv_kw = per_interval(load_kw), per_interval(pv_kw)
         index = load_kw.index.union(pv_kw.index)
         load, pv = load_kw.reindex(index), pv_kw.reindex(index)
         before = len(self.history.rows)

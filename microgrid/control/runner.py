@@ -158,10 +158,10 @@ class Runner:
         try:
             load = load_history(self.store, site, since, until + timedelta(seconds=1))
             pv = pv_history(self.store, site, since, until + timedelta(seconds=1))
+            return self.controller.forecaster.seed(load, pv)
         except Exception as exc:  # a history that cannot be read only costs forecast quality
             log.warning("cannot read the measured history: %s", exc)
             return 0
-        return self.controller.forecaster.seed(load, pv)
 
     async def run_once(self) -> CycleReport:
         """Apply operator actions, run one cycle, record it."""

@@ -52,8 +52,14 @@ class _Stage:
 
 
 def emergency_inputs(inp: DispatchInputs) -> DispatchInputs:
-    """``inp`` with the grid unavailable at every step and no possible-outage windows."""
+    """``inp`` with the grid unavailable from step 1 on and no possible-outage windows.
+
+    Step 0 keeps its availability: it is the step now, and a grid the meter sees up now is up
+    (the controller sets it from the meter). Emergency mode then charges from the grid while it
+    lasts instead of draining the batteries grid-parallel.
+    """
     alpha = pd.Series(0.0, index=inp.profiles.index)
+    alpha.iloc[0] = float(inp.profiles.grid_available.iloc[0])
     profiles = dataclasses.replace(inp.profiles, grid_available=alpha)
     return dataclasses.replace(inp, profiles=profiles, possible_outage=None)
 
@@ -105,7 +111,8 @@ def optimize_emergency(inp: DispatchInputs, *, threads: int | None = None, shed_
     Parameters
     ----------
     inp
-        The inputs; their grid availability and possible-outage windows are ignored.
+        The inputs; their grid availability is used for step 0 only (none from step 1 on) and
+        their possible-outage windows are ignored.
     shed_priorities
         How many priority levels (most important first) get a shed stage of their own before
         the fuel stage; the rest are left to the cost stage. Default 2: critical, then essential,

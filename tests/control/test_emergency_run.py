@@ -22,7 +22,11 @@ def test_emergency_outage_mid_run(tcp_hospital: Site, winter: Profiles) -> None:
         rig.sim.plant.grid_forced = False  # 00:05: a cut the schedule does not announce
         await rig.step(300)
         await rig.step(600)
-        report = await rig.cycle()
+        report = await rig.cycle()  # the meter wins at once: the grid is planned down for an hour
+        assert report.emergency.get("active") is False
+        assert report.plan is not None and report.plan.profiles.grid_available.iloc[:4].max() == 0.0
+        await rig.step()
+        report = await rig.cycle()  # still down in an 'on' hour: emergency, one interval after the cut
         assert report.emergency.get("active") is True
         assert any(kind == "emergency" and "outside" in msg for kind, msg in report.events)
         assert report.source == "plan" and report.plan is not None
@@ -39,6 +43,9 @@ def test_emergency_outage_mid_run(tcp_hospital: Site, winter: Profiles) -> None:
         await rig.step()
         report = await rig.cycle()
         assert report.emergency.get("active") is True
+        assert report.plan is not None and report.plan.stages  # still the emergency solve ...
+        grid = report.plan.profiles.grid_available
+        assert grid.iloc[0] == 1.0 and grid.iloc[1:].max() == 0.0  # ... but the grid seen up now is used now
         for _ in range(4):
             await rig.step()
             report = await rig.cycle()

@@ -26,8 +26,10 @@ def run(machine: Emergency, ticks: list[tuple[bool | None, str | None, bool]]) -
     [
         # a scheduled outage is no emergency; nor is a possible one that happens
         ([(True, "on", False), (False, "off", False), (False, "possible", False)], [False, False, False]),
-        # the grid drops while the schedule says on: emergency at once
-        ([(True, "on", False), (False, "on", False)], [False, True]),
+        # the grid drops while the schedule says on: emergency at the second cycle that sees it
+        ([(True, "on", False), (False, "on", False), (False, "on", False)], [False, False, True]),
+        # a late restoration after a scheduled window (down one cycle into 'on') is no emergency
+        ([(False, "off", False), (False, "on", False), (True, "on", False)], [False, False, False]),
         # the file says voided: emergency even with the grid up
         ([(True, "on", True)], [True]),
         # no schedule (scheduled_now None): a drop is an ordinary outage
@@ -45,8 +47,8 @@ def test_entering(ticks: list[tuple[bool | None, str | None, bool]], expected: l
 def test_leaves_after_the_grid_stable_time_counted_from_the_return() -> None:
     machine = Emergency(exit_after=timedelta(minutes=45))
     ticks: list[tuple[bool | None, str | None, bool]] = [(False, "on", False)] * 2 + [(True, "on", False)] * 5
-    # up at ticks 2,3,4,5 → 45 min after tick 2 is tick 5
-    assert run(machine, ticks) == [True, True, True, True, True, False, False]
+    # entered at tick 1; up from tick 2 → 45 min after tick 2 is tick 5
+    assert run(machine, ticks) == [False, True, True, True, True, False, False]
     assert machine.reason == "" and machine.since is None
 
 
@@ -54,18 +56,19 @@ def test_a_blip_restarts_the_stable_time() -> None:
     machine = Emergency(exit_after=timedelta(minutes=30))
     ticks: list[tuple[bool | None, str | None, bool]] = [
         (False, "on", False),
+        (False, "on", False),
         (True, "on", False),
         (None, "on", False),
         (True, "on", False),
         (True, "on", False),
         (True, "on", False),
     ]
-    assert run(machine, ticks) == [True, True, True, True, True, False]
+    assert run(machine, ticks) == [False, True, True, True, True, True, False]
 
 
 def test_without_exit_time_only_the_operator_ends_it() -> None:
     machine = Emergency(exit_after=None)
-    assert run(machine, [(False, "on", False)] + [(True, "on", False)] * 20)[-1] is True
+    assert run(machine, [(False, "on", False)] * 2 + [(True, "on", False)] * 20)[-1] is True
     assert machine.command(False, T0) == "emergency mode left (operator)"
     assert not machine.active
 
@@ -82,3 +85,12 @@ def test_operator_entry_with_a_steady_grid_counts_stable_time_from_entry() -> No
     machine.command(True, T0 + 8 * STEP)
     assert run(machine, [(True, "on", False)] * 1) == [True]  # not left at once
     assert machine.command(True, T0) == "emergency mode already on"
+
+
+def test_operator_cannot_leave_while_the_file_says_voided() -> None:
+    machine = Emergency(exit_after=timedelta(minutes=15))
+    run(machine, [(True, "on", True)])
+    assert machine.command(False, T0).startswith("refused: the outage schedule file still says voided")
+    assert machine.active
+    run(machine, [(True, "on", False)])  # the file is fixed
+    assert machine.command(False, T0) == "emergency mode left (operator)"

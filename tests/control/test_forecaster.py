@@ -78,6 +78,8 @@ def test_voided_file_is_reported_and_without_grid_is_all_down(site_dir: Path) ->
     assert out.voided
     none = out.without_grid()
     assert none.profiles.grid_available.max() == 0.0 and none.possible_outage is None
+    now = out.without_grid(up_now=True)  # the meter sees it up: usable for the step now only
+    assert now.profiles.grid_available.iloc[0] == 1.0 and now.profiles.grid_available.iloc[1:].max() == 0.0
     assert out.profiles.grid_available.max() == 1.0  # the original is untouched
 
 
@@ -103,3 +105,18 @@ def test_history_turns_into_the_load_forecast(site_dir: Path) -> None:
     load = fc(T0, None).profiles.load_kw
     assert load["critical"].to_numpy() == pytest.approx(70.0, abs=1e-6)
     assert load["comfort"].to_numpy() == pytest.approx(20.0, abs=1e-6)
+
+
+def test_seeding_keeps_one_row_per_interval(site_dir: Path) -> None:
+    """Feeder and PV readings of one cycle carry different read times (and a stale one may repeat):
+    the seeded history keeps one row per interval, so a restart keeps its full history length."""
+    import pandas as pd
+
+    _, fc = forecaster(site_dir)
+    cycles = pd.date_range(T0 - timedelta(hours=2), periods=8, freq="15min")
+    load = pd.DataFrame({"critical": 70.0}, index=cycles + pd.Timedelta(seconds=1))
+    load = pd.concat([load, load.iloc[[3]]])  # a repeated read time
+    pv = pd.DataFrame({"roof": 5.0}, index=cycles + pd.Timedelta(seconds=2))
+    assert fc.seed(load, pv) == 8
+    history_load, history_pv = fc.history.frames()
+    assert list(history_load.index) == list(cycles) and history_pv["roof"].notna().all()

@@ -63,7 +63,8 @@ def _thirsty_or_frugal() -> DispatchInputs:
     """Critical 50 kW for 2 h, no battery; 400 l of diesel at 10.
 
     thirsty: 0.4 l/kWh, no startup cost → 40 l, cost 400. frugal: 0.25 l/kWh, startup 1000 → 25 l,
-    cost 1250. The cheap grid (0.1 per kWh) is ignored: emergency mode assumes it gone.
+    cost 1250. The grid is down now (step 0) and forecast back at step 1: emergency mode assumes it
+    gone from step 1 on, cheap (0.1 per kWh) as it is.
     """
     sections = {
         "generators": [
@@ -74,7 +75,19 @@ def _thirsty_or_frugal() -> DispatchInputs:
         "loads": [CRITICAL],
         "grid": grid(import_price_per_kwh=0.1),
     }
-    return _inputs(sections, {"load.crit": [50.0, 50.0]})
+    return _inputs(sections, {"load.crit": [50.0, 50.0], "grid.available": [0.0, 1.0]})
+
+
+def test_grid_up_now_is_used_now_and_only_now() -> None:
+    """The meter sees the grid up at step 0: it serves step 0; from step 1 on there is none."""
+    inp = _thirsty_or_frugal()
+    up_now = dataclasses.replace(
+        inp, profiles=dataclasses.replace(inp.profiles, grid_available=inp.profiles.grid_available * 0 + 1.0)
+    )
+    plan = optimize_emergency(up_now)
+    assert list(plan.profiles.grid_available) == [1.0, 0.0]
+    assert list(col(plan, "grid.import_kw")) == pytest.approx([50.0, 0.0], abs=1e-5)
+    assert col(plan, "generator.frugal.kw")[1] == pytest.approx(50.0)
 
 
 def test_fuel_stage_beats_cost_stage() -> None:
