@@ -72,7 +72,12 @@ def _figures(day: DemoDay, frame: pd.DataFrame) -> dict[str, str]:
         "fuel burnt": ", ".join(
             f"{(day._last.get(f'fuel.{f}', 0.0)):.1f} {spec.unit} {f}" for f, spec in site.fuels.items()
         ),
-        "unserved energy": ", ".join(f"{t.id} {float(last[f'unserved_kwh.{t.id}']):.1f} kWh" for t in site.loads),
+        "unserved energy (tripped by the plant)": ", ".join(
+            f"{t.id} {float(last[f'unserved_kwh.{t.id}']):.1f} kWh" for t in site.loads
+        ),
+        "shed by the controller (feeder opened)": ", ".join(
+            f"{t.id} {float(last.get(f'disconnected_kwh.{t.id}', 0.0)):.1f} kWh" for t in site.loads
+        ),
         "cycles by source": ", ".join(f"{k} {v}" for k, v in frame["source"].value_counts().items()),
         "cycle time": f"median {frame['cycle_s'].median():.2f} s, max {frame['cycle_s'].max():.2f} s",
         "autonomy (critical)": f"lowest {frame['autonomy_critical_h'].min():.1f} h, "

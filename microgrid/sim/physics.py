@@ -141,6 +141,9 @@ class Totals:
     """Running totals since the start of the simulation."""
 
     unserved_kwh: dict[str, float] = field(default_factory=dict)
+    """Demand tripped by the plant (under-frequency shedding) per tier [kWh]."""
+    disconnected_kwh: dict[str, float] = field(default_factory=dict)
+    """Demand of tiers whose feeder the controller opened, per tier [kWh]."""
     imported_kwh: float = 0.0
     exported_kwh: float = 0.0
     pv_kwh: float = 0.0
@@ -170,7 +173,9 @@ class SitePlant:
         self.pv_energy_kwh = {a.id: 0.0 for a in site.pv}
         self.load_kw = {t.id: 0.0 for t in site.loads}
         self.grid_kw = 0.0
-        self.totals = Totals(unserved_kwh={t.id: 0.0 for t in site.loads})
+        self.totals = Totals(
+            unserved_kwh={t.id: 0.0 for t in site.loads}, disconnected_kwh={t.id: 0.0 for t in site.loads}
+        )
 
     # -- inputs from the profiles ----------------------------------------------------------
 
@@ -198,9 +203,11 @@ class SitePlant:
             burn = g.advance(dt_s, self.fuel.get(g.spec.fuel))
             if self.fuel.get(g.spec.fuel) is not None:
                 self.fuel[g.spec.fuel] = max(0.0, (self.fuel[g.spec.fuel] or 0.0) - burn)
-        demand = {
-            t: float(self.profiles.load_kw[t].iloc[row]) if closed else 0.0 for t, closed in self.relay_closed.items()
-        }
+        wanted = {t: float(self.profiles.load_kw[t].iloc[row]) for t in self.relay_closed}
+        demand = {t: kw if self.relay_closed[t] else 0.0 for t, kw in wanted.items()}
+        for t, closed in self.relay_closed.items():
+            if not closed:
+                self.totals.disconnected_kwh[t] = self.totals.disconnected_kwh.get(t, 0.0) + wanted[t] * hours
         available_pv = {k: min(float(self.profiles.pv_kw[k].iloc[row]), lim) for k, lim in self.pv_limit_kw.items()}
         battery_kw = {b: bat.wanted_kw(dt_s) for b, bat in self.batteries.items()}
         gen_kw = sum(g.power_kw for g in self.gensets.values())
