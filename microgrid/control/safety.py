@@ -9,8 +9,11 @@ Rules, applied in order (each clamp is reported as a note):
    control interval); a battery of unknown SOC is held at 0 kW;
 2. a battery's power moves by at most ``ramp_fraction`` × its rated power per cycle from what
    was last written (rate of change limit);
-3. a genset that is not running cannot be loaded (its power setpoint is 0 until it runs);
-   a running genset's setpoint lies within [min_kw, max_kw];
+3. a genset not asked to run gets a power setpoint of 0; one asked to run gets its setpoint
+   within [min_kw, max_kw], also while it is still starting (its controller applies the setpoint
+   once it is on line, so a genset started this interval takes its planned share after its
+   start-up instead of idling at ``min_kw`` until the next cycle, with the grid-forming battery
+   covering the difference);
 4. a PV limit lies within [0, peak_kw];
 5. the most important load tier (every tier of the lowest priority number) is never
    disconnected by the controller.
@@ -74,10 +77,9 @@ def _generators(site: Site, d: Decision, est: Estimate) -> tuple[dict[str, float
     for gen in site.generators:
         wanted = d.generator_kw.get(gen.id, 0.0)
         target = 0.0 if math.isnan(wanted) else wanted
-        running = est.generators[gen.id].on if gen.id in est.generators else False
-        kw = min(max(target, gen.min_kw), gen.max_kw) if running and d.generator_on.get(gen.id) else 0.0
+        kw = min(max(target, gen.min_kw), gen.max_kw) if d.generator_on.get(gen.id) else 0.0
         if not abs(kw - wanted) <= 1e-6:
-            why = "not running yet" if not running else "outside [min_kw, max_kw]"
+            why = "not asked to run" if not d.generator_on.get(gen.id) else "outside [min_kw, max_kw]"
             notes.append(f"generator {gen.id}: {wanted:.1f} kW → {kw:.1f} kW ({why})")
         out[gen.id] = kw
     return out, notes

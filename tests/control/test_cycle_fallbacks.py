@@ -233,6 +233,10 @@ def test_every_device_offline_is_autonomous(tcp_hospital: Site, winter: Profiles
 
 
 def test_grid_outage_mid_run(tcp_hospital: Site, winter: Profiles) -> None:
+    """Without an outage schedule an unannounced drop is an ordinary outage (with one, it is an
+    emergency: tests/control/test_emergency_run.py)."""
+    assert tcp_hospital.grid is not None
+    tcp_hospital = tcp_hospital.model_copy(update={"grid": tcp_hospital.grid.model_copy(update={"schedule": None})})
     optimizer = Optimizer("real", "real", InfeasibleError("no feasible plan (test)"))
 
     async def body(rig: Rig) -> None:
@@ -342,7 +346,7 @@ def test_manual_mode_writes_the_operator_setpoints_clamped(tcp_hospital: Site, w
         assert report.decision is not None
         # bess1: 500 → site 125; the ramp from -125 (the rules' charge) allows up to 0 kW
         assert report.decision.battery_kw == {"bess1": 0.0, "bess2": -50.0}
-        assert report.decision.generator_kw == {"dg1": 0.0, "dg2": 0.0}  # dg1 not running yet
+        assert report.decision.generator_kw == {"dg1": 150.0, "dg2": 0.0}  # dg1 starting: its setpoint, once on line
         assert report.decision.tier_connected == {"critical": True, "essential": True, "comfort": False}
         live_writes_ok(report)
         await rig.step(60)

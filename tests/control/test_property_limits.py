@@ -147,9 +147,8 @@ def assert_safe(site: Site, safe: Decision, est: Estimate, last: Decision | None
             assert abs(kw - last.battery_kw[bat.id]) <= step + 1e-6 or kw in (low, high)
     for gen in site.generators:
         kw = safe.generator_kw[gen.id]
-        running = gen.id in est.generators and est.generators[gen.id].on
         assert 0.0 <= kw <= gen.max_kw
-        if not (running and safe.generator_on.get(gen.id)):
+        if not safe.generator_on.get(gen.id):  # a setpoint only for a genset asked to run (starting or on)
             assert kw == 0.0
         else:
             assert kw >= gen.min_kw
@@ -239,7 +238,7 @@ def check_plant(rig: Rig, report: CycleReport) -> None:
     for gen in site.generators:
         kw = plant.gensets[gen.id].setpoint_kw
         assert 0.0 <= kw <= gen.max_kw
-        if not est.generators[gen.id].on:
+        if not report.decision.generator_on.get(gen.id):
             assert kw == 0.0
     for array in site.pv:
         assert 0.0 <= plant.pv_limit_kw[array.id] <= array.peak_kw

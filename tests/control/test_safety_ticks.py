@@ -193,18 +193,18 @@ BATTERY_TICKS = {
 }
 
 GENERATOR_TICKS = {
-    "not running: power 0, run request kept": Tick(
-        decision=Decision(generator_on={"dg1": True, "dg2": True}, generator_kw={"dg1": 150.0, "dg2": 200.0}),
+    "starting: its planned setpoint, applied once on line; run request kept": Tick(
+        decision=Decision(generator_on={"dg1": True, "dg2": True}, generator_kw={"dg1": 150.0, "dg2": 20.0}),
         generator_on={"dg1": True, "dg2": True},
-        generator_kw={"dg1": 0.0, "dg2": 0.0},
-        notes=("generator dg1: 150.0 kW → 0.0 kW (not running yet)", "generator dg2: 200.0 kW → 0.0 kW"),
+        generator_kw={"dg1": 150.0, "dg2": 60.0},
+        notes=("generator dg2: 20.0 kW → 60.0 kW (outside [min_kw, max_kw])",),
     ),
-    "status unknown: treated as not running": Tick(
+    "not asked to run: power 0 whatever the plan's kW": Tick(
         est={"generators": {"dg2": RUNNING}},
-        decision=Decision(generator_on={"dg1": True, "dg2": True}, generator_kw={"dg1": 100.0, "dg2": 100.0}),
-        generator_on={"dg1": True, "dg2": True},
+        decision=Decision(generator_on={"dg1": False, "dg2": True}, generator_kw={"dg1": 100.0, "dg2": 100.0}),
+        generator_on={"dg1": False, "dg2": True},
         generator_kw={"dg1": 0.0, "dg2": 100.0},
-        notes=("generator dg1: 100.0 kW → 0.0 kW (not running yet)",),
+        notes=("generator dg1: 100.0 kW → 0.0 kW (not asked to run)",),
     ),
     "running: clamped to [min_kw, max_kw]": Tick(
         est={"generators": {"dg1": RUNNING, "dg2": RUNNING}},
