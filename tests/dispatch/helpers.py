@@ -285,3 +285,16 @@ def _load_pv_grid_problems(plan: microgrid.Plan, tol: float) -> list[str]:
     if np.minimum(y, q).max() > tol:
         out.append(f"grid: imports and exports in the same step: {y} / {q}")
     return out
+
+
+# A battery with 5 kWh of room and nothing to give (SOC 0.9 = soc_min, soc_max 0.95), lossy,
+# with power enough to circulate a lot: as a sink, it can only burn energy through its losses.
+NEARLY_FULL = battery(
+    initial_soc=0.9,
+    soc_min=0.9,
+    soc_max=0.95,
+    charge_efficiency=0.9,
+    discharge_efficiency=0.9,
+    max_charge_kw=200.0,
+    max_discharge_kw=200.0,
+)

@@ -15,7 +15,18 @@ import pytest
 import microgrid
 from microgrid.dispatch import DispatchInputs, build_model, optimize, solve_model
 from tests.conftest import tiny_site
-from tests.dispatch.helpers import CRITICAL, assert_invariants, battery, col, diesel, genset, grid, setup, tier
+from tests.dispatch.helpers import (
+    CRITICAL,
+    NEARLY_FULL,
+    assert_invariants,
+    battery,
+    col,
+    diesel,
+    genset,
+    grid,
+    setup,
+    tier,
+)
 
 ETA = 0.95
 WINDOW = [0, 0, 1, 1, 0, 0]  # steps 2 and 3 (1 h each) may lose the grid
@@ -275,15 +286,6 @@ def test_shadow_genset_keeps_the_main_plans_minimum_down_time() -> None:
 
 # -- the relaxed battery modes (optimize's fast path) stay exact with shadows -----------------------------
 
-NEARLY_FULL = battery(
-    initial_soc=0.9,
-    soc_min=0.9,
-    soc_max=0.95,
-    charge_efficiency=0.9,
-    discharge_efficiency=0.9,
-    max_charge_kw=200.0,
-    max_discharge_kw=200.0,
-)
 RELAXATION_CASES = {
     # the shadow genset can only run at ≥ 50 kW for 20 kW of critical: relaxed, the shadow battery
     # burns the surplus by charging and discharging at once; netting overfills it → re-solve.

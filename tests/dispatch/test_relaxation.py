@@ -17,19 +17,7 @@ import pytest
 import microgrid
 from microgrid.dispatch.results import net_batteries
 from tests.conftest import tiny_site
-from tests.dispatch.helpers import CRITICAL, battery, col, diesel, full_binary, genset, grid, setup
-
-# A battery with 5 kWh of room and nothing to give (SOC 0.9 = soc_min, soc_max 0.95), lossy,
-# with power enough to circulate a lot: as a sink, it can only burn energy through its losses.
-NEARLY_FULL = battery(
-    initial_soc=0.9,
-    soc_min=0.9,
-    soc_max=0.95,
-    charge_efficiency=0.9,
-    discharge_efficiency=0.9,
-    max_charge_kw=200.0,
-    max_discharge_kw=200.0,
-)
+from tests.dispatch.helpers import CRITICAL, NEARLY_FULL, battery, col, diesel, full_binary, genset, grid, setup
 
 
 def _cheap_genset_case() -> tuple[microgrid.Site, microgrid.Profiles, microgrid.SiteState]:
