@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from microgrid.profiles import Profiles
 from microgrid.site import Battery, Site
 from microgrid.state import SiteState
@@ -28,41 +30,57 @@ __all__ = ["Autonomy", "autonomy_hours"]
 
 
 @dataclass
-class _Stock:
-    energy_kwh: dict[str, float]
-    fuel: dict[str, float | None]
+class _Bat:
+    """One battery as plain floats (the loop below runs up to 2 × 672 steps per cycle)."""
+
+    energy_kwh: float
+    floor_kwh: float
+    ceiling_kwh: float
+    charge_kw: float
+    discharge_kw: float
+    eta_c: float
+    eta_d: float
 
 
-def _charge(site: Site, stock: _Stock, surplus_kw: float, dt: float) -> None:
-    for bat in site.batteries:
-        room = bat.soc_max * bat.capacity_kwh - stock.energy_kwh[bat.id]
-        kw = min(surplus_kw, bat.max_charge_kw, max(room, 0.0) / (bat.charge_efficiency * dt))
-        stock.energy_kwh[bat.id] += kw * bat.charge_efficiency * dt
+@dataclass
+class _Gen:
+    min_kw: float
+    max_kw: float
+    fuel_per_kwh: float
+    fuel_per_hour: float
+    fuel: str
+
+
+def _charge(bats: list[_Bat], surplus_kw: float, dt: float) -> None:
+    for bat in bats:
+        room = bat.ceiling_kwh - bat.energy_kwh
+        kw = min(surplus_kw, bat.charge_kw, max(room, 0.0) / (bat.eta_c * dt))
+        bat.energy_kwh += kw * bat.eta_c * dt
         surplus_kw -= kw
 
 
-def _discharge(site: Site, stock: _Stock, floors: dict[str, float], need_kw: float, dt: float) -> float:
+def _discharge(bats: list[_Bat], need_kw: float, dt: float) -> float:
     """Cover up to ``need_kw`` from the batteries; return what is left uncovered [kW]."""
-    for bat in site.batteries:
-        usable = max(stock.energy_kwh[bat.id] - floors[bat.id], 0.0)
-        kw = min(need_kw, bat.max_discharge_kw, usable * bat.discharge_efficiency / dt)
-        stock.energy_kwh[bat.id] -= kw * dt / bat.discharge_efficiency
+    for bat in bats:
+        usable = max(bat.energy_kwh - bat.floor_kwh, 0.0)
+        kw = min(need_kw, bat.discharge_kw, usable * bat.eta_d / dt)
+        bat.energy_kwh -= kw * dt / bat.eta_d
         need_kw -= kw
     return need_kw
 
 
-def _gensets(site: Site, stock: _Stock, need_kw: float, dt: float) -> tuple[float, float]:
-    """Run gensets for ``need_kw``; return (share of the step covered, surplus kW)."""
+def _gensets(gens: list[_Gen], fuel: dict[str, float | None], need_kw: float, dt: float) -> tuple[float, float]:
+    """Run gensets (cheapest per kWh first) for ``need_kw``; return (share of the step covered, surplus kW)."""
     surplus = 0.0
-    for gen in sorted(site.generators, key=lambda g: g.fuel_per_kwh):
+    for gen in gens:
         if need_kw <= 1e-9:
             break
         kw = min(max(need_kw, gen.min_kw), gen.max_kw)
-        burn_per_h = gen.fuel_per_kwh * kw + gen.fuel_per_hour_running
-        left = stock.fuel[gen.fuel]
+        burn_per_h = gen.fuel_per_kwh * kw + gen.fuel_per_hour
+        left = fuel[gen.fuel]
         hours = dt if left is None or burn_per_h <= 0 else min(dt, left / burn_per_h)
         if left is not None:
-            stock.fuel[gen.fuel] = left - burn_per_h * hours
+            fuel[gen.fuel] = left - burn_per_h * hours
         if hours < dt - 1e-12:  # the tank ran dry inside the step
             return hours / dt if kw >= need_kw else 0.0, 0.0
         surplus += max(kw - need_kw, 0.0)
@@ -70,19 +88,29 @@ def _gensets(site: Site, stock: _Stock, need_kw: float, dt: float) -> tuple[floa
     return (1.0, surplus) if need_kw <= 1e-9 else (0.0, 0.0)
 
 
-def _battery_share(site: Site, stock: _Stock, floors: dict[str, float], net_kw: float, dt: float) -> float:
+def _battery_share(bats: list[_Bat], max_kw: float, net_kw: float, dt: float) -> float:
     """Share of a step the batteries alone could carry ``net_kw`` (0 when their power is too small)."""
-    if sum(b.max_discharge_kw for b in site.batteries) < net_kw:
+    if max_kw < net_kw:
         return 0.0
-    energy = sum(max(stock.energy_kwh[b.id] - floors[b.id], 0.0) * b.discharge_efficiency for b in site.batteries)
+    energy = sum(max(b.energy_kwh - b.floor_kwh, 0.0) * b.eta_d for b in bats)
     return min(1.0, energy / (net_kw * dt))
 
 
-def _floors(site: Site, state: SiteState) -> dict[str, float]:
-    def floor(b: Battery) -> float:
-        return min(b.soc_min, state.soc.get(b.id, b.initial_soc)) * b.capacity_kwh
+def _batteries(site: Site, state: SiteState) -> list[_Bat]:
+    def one(b: Battery) -> _Bat:
+        soc = state.soc.get(b.id, b.initial_soc)
+        cap = b.capacity_kwh
+        return _Bat(
+            soc * cap,
+            min(b.soc_min, soc) * cap,
+            b.soc_max * cap,
+            b.max_charge_kw,
+            b.max_discharge_kw,
+            b.charge_efficiency,
+            b.discharge_efficiency,
+        )
 
-    return {b.id: floor(b) for b in site.batteries}
+    return [one(b) for b in site.batteries]
 
 
 def autonomy_hours(
@@ -90,26 +118,29 @@ def autonomy_hours(
 ) -> float:
     """Hours the tiers with ``priority ≤ max_priority`` can be carried without the grid (module docstring)."""
     tiers = [t.id for t in site.loads if t.priority <= max_priority and t.id in profiles.load_kw.columns]
-    demand = profiles.load_kw[tiers].sum(axis=1).to_numpy() if tiers else [0.0] * profiles.steps
-    pv = profiles.pv_kw.sum(axis=1).to_numpy() if len(profiles.pv_kw.columns) else [0.0] * profiles.steps
-    stock = _Stock(
-        energy_kwh={b.id: state.soc.get(b.id, b.initial_soc) * b.capacity_kwh for b in site.batteries},
-        fuel={f: state.fuel_stock.get(f, spec.stock) for f, spec in site.fuels.items()},
-    )
-    floors, dt, hours = _floors(site, state), profiles.step_h, 0.0
+    demand = profiles.load_kw[tiers].sum(axis=1).to_numpy() if tiers else np.zeros(profiles.steps)
+    pv = profiles.pv_kw.sum(axis=1).to_numpy() if len(profiles.pv_kw.columns) else np.zeros(profiles.steps)
+    net_kw: list[float] = (demand - pv).tolist()
+    bats = _batteries(site, state)
+    max_discharge_kw = sum(b.discharge_kw for b in bats)
+    gens = [
+        _Gen(g.min_kw, g.max_kw, g.fuel_per_kwh, g.fuel_per_hour_running, g.fuel)
+        for g in sorted(site.generators, key=lambda g: g.fuel_per_kwh)
+    ]
+    fuel = {f: state.fuel_stock.get(f, spec.stock) for f, spec in site.fuels.items()}
+    dt, hours, steps = profiles.step_h, 0.0, profiles.steps
     while hours < max_hours - 1e-9:
-        step = round(hours / dt) % profiles.steps
-        net = float(demand[step]) - float(pv[step])
+        net = net_kw[round(hours / dt) % steps]
         if net <= 0:
-            _charge(site, stock, -net, dt)
+            _charge(bats, -net, dt)
             hours += dt
             continue
-        alone = _battery_share(site, stock, floors, net, dt)  # before this step drains them
-        if (left := _discharge(site, stock, floors, net, dt)) > 1e-9:
-            covered, surplus = _gensets(site, stock, left, dt)
+        alone = _battery_share(bats, max_discharge_kw, net, dt)  # before this step drains them
+        if (left := _discharge(bats, net, dt)) > 1e-9:
+            covered, surplus = _gensets(gens, fuel, left, dt)
             if covered < 1.0:  # the last step: the better of gensets or batteries alone at full demand
                 return min(hours + max(covered, alone) * dt, max_hours)
-            _charge(site, stock, surplus, dt)
+            _charge(bats, surplus, dt)
         hours += dt
     return max_hours
 

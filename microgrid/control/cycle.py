@@ -43,7 +43,7 @@ from microgrid.control.estimate import Estimate, Estimator, Snapshot
 from microgrid.control.forecast import Forecaster, Outlook
 from microgrid.control.points import hand_back_points, heartbeat_point, to_points
 from microgrid.control.safety import SafetyConfig, check
-from microgrid.dispatch import DispatchInputs, optimize, optimize_emergency
+from microgrid.dispatch import DispatchInputs, ModelCache, optimize, optimize_emergency
 from microgrid.plans import Plan
 from microgrid.profiles import Profiles
 from microgrid.site import Site
@@ -160,16 +160,19 @@ class Controller:
         self._solving: asyncio.Future[Plan] | None = None
         self._limits = {b.id: site_limits(site, b, devices.devices[b.id].map) for b in site.devices}
         self.forecaster = Forecaster(site, reference)
+        self.models = ModelCache()
+        """The built and compiled models of the last solves, refreshed with each interval's numbers."""
         schedule = site.grid.schedule if site.grid is not None else None
         self.emergency = Emergency(exit_after=schedule.emergency_exit_after if schedule else None)
 
     def _optimize(self, inputs: DispatchInputs) -> Plan:
         """The spec's model, warm-started from the previous plan's binaries (better incumbents when the
-        time limit binds; same optimum otherwise: benchmarks in the closing note of issue 4); in
-        emergency mode the lexicographic maximum-autonomy solve."""
+        time limit binds; same optimum otherwise: benchmarks in the closing note of issue 4), on the
+        model kept from the last interval with the new numbers patched in; in emergency mode the
+        lexicographic maximum-autonomy solve."""
         if self.emergency.active:
             return optimize_emergency(inputs)
-        return optimize(inputs, warm_from=self.last_plan)
+        return optimize(inputs, warm_from=self.last_plan, cache=self.models)
 
     def interval_start(self, now: datetime) -> datetime:
         """``now`` floored to the interval boundary (UTC)."""

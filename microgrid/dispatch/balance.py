@@ -34,18 +34,27 @@ def add_objective(m: pyo.ConcreteModel, inp: DispatchInputs) -> None:
     − Σ_b τ_b · e[b,T−1]
     """
     site, dt, last = inp.site, inp.step_h, inp.steps - 1
-    ci = inp.profiles.import_price_per_kwh.to_numpy()
-    ce = inp.profiles.export_price_per_kwh.to_numpy()
+    m.import_price = pyo.Param(m.T, mutable=True, initialize=0.0)
+    m.export_price = pyo.Param(m.T, mutable=True, initialize=0.0)
+    set_price_data(m, inp)
     voll = {tier.id: tier.value_of_lost_load_per_kwh for tier in site.loads}
     wear = {b.id: b.wear_cost_per_kwh for b in site.batteries}
     terminal = {b.id: b.terminal_value_per_kwh for b in site.batteries}
     gens = {g.id: g for g in site.generators}
     price = {g: site.fuels[gen.fuel].price_per_unit for g, gen in gens.items()}
     per_step = sum(
-        dt * (float(ci[t]) * m.import_kw[t] - float(ce[t]) * m.export_kw[t])
+        dt * (m.import_price[t] * m.import_kw[t] - m.export_price[t] * m.export_kw[t])
         + dt * sum(voll[i] * m.shed_kw[i, t] for i in m.I)
         + dt * sum(wear[b] * m.discharge_kw[b, t] for b in m.B)
         + sum(price[g] * m.fuel_burnt[g, t] + gens[g].startup_cost * m.gen_start[g, t] for g in m.G)
         for t in m.T
     )
     m.cost = pyo.Objective(expr=per_step - sum(terminal[b] * m.energy_kwh[b, last] for b in m.B), sense=pyo.minimize)
+
+
+def set_price_data(m: pyo.ConcreteModel, inp: DispatchInputs) -> None:
+    """The grid prices ci[t] and ce[t] [currency/kWh]."""
+    ci = inp.profiles.import_price_per_kwh.to_numpy().tolist()
+    ce = inp.profiles.export_price_per_kwh.to_numpy().tolist()
+    for t in m.T:
+        m.import_price[t], m.export_price[t] = ci[t], ce[t]

@@ -20,22 +20,20 @@ def add_batteries(m: pyo.ConcreteModel, inp: DispatchInputs, *, mode_binaries: b
     solution needs no simultaneous charge and discharge.
     """
     batteries = {b.id: b for b in inp.site.batteries}
-    soc0 = {b: inp.state.soc.get(b, bat.initial_soc) for b, bat in batteries.items()}
     dt = inp.step_h
     m.B = pyo.Set(initialize=list(batteries), ordered=True)
     m.charge_kw = pyo.Var(m.B, m.T, bounds=lambda _, b, t: (0.0, batteries[b].max_charge_kw))
     m.discharge_kw = pyo.Var(m.B, m.T, bounds=lambda _, b, t: (0.0, batteries[b].max_discharge_kw))
-
-    def energy_bounds(_: object, b: str, t: int) -> tuple[float, float]:
-        bat = batteries[b]
-        low = min(bat.soc_min, soc0[b]) * bat.capacity_kwh
-        return low, max(bat.soc_max, soc0[b]) * bat.capacity_kwh
-
-    m.energy_kwh = pyo.Var(m.B, m.T, bounds=energy_bounds)
+    # The state's numbers are mutable parameters: a kept model takes a new state (set_battery_data).
+    m.energy0_kwh = pyo.Param(m.B, mutable=True, initialize=0.0)
+    m.energy_min_kwh = pyo.Param(m.B, mutable=True, initialize=0.0)
+    m.energy_max_kwh = pyo.Param(m.B, mutable=True, initialize=0.0)
+    set_battery_data(m, inp)
+    m.energy_kwh = pyo.Var(m.B, m.T, bounds=lambda m, b, t: (m.energy_min_kwh[b], m.energy_max_kwh[b]))
 
     def dynamics(m: pyo.ConcreteModel, b: str, t: int) -> pyo.Expression:
         bat = batteries[b]
-        before = m.energy_kwh[b, t - 1] if t > 0 else soc0[b] * bat.capacity_kwh
+        before = m.energy_kwh[b, t - 1] if t > 0 else m.energy0_kwh[b]
         flow = bat.charge_efficiency * m.charge_kw[b, t] - m.discharge_kw[b, t] / bat.discharge_efficiency
         return m.energy_kwh[b, t] == before + dt * flow
 
@@ -50,3 +48,12 @@ def add_batteries(m: pyo.ConcreteModel, inp: DispatchInputs, *, mode_binaries: b
             m.T,
             rule=lambda m, b, t: m.discharge_kw[b, t] <= batteries[b].max_discharge_kw * (1 - m.mode[b, t]),
         )
+
+
+def set_battery_data(m: pyo.ConcreteModel, inp: DispatchInputs) -> None:
+    """The state's numbers: e[b,−1] = soc0 · E [kWh] and the energy bounds around it."""
+    for bat in inp.site.batteries:
+        soc0 = inp.state.soc.get(bat.id, bat.initial_soc)
+        m.energy0_kwh[bat.id] = soc0 * bat.capacity_kwh
+        m.energy_min_kwh[bat.id] = min(bat.soc_min, soc0) * bat.capacity_kwh
+        m.energy_max_kwh[bat.id] = max(bat.soc_max, soc0) * bat.capacity_kwh

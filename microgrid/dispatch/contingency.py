@@ -182,8 +182,8 @@ def _add_shadow_balance(m: pyo.ConcreteModel, inp: DispatchInputs) -> None:
     protected = list(inp.protected_tiers())
     others = [i for i in m.I if i not in protected]
     m.P = pyo.Set(initialize=protected, ordered=True)
-    m.cont_shed_kw = pyo.Var(m.P, m.S, bounds=lambda _, i, t: (0.0, m.demand_kw[i, t]))
-    m.cont_other_kw = pyo.Var(m.S, bounds=lambda _, t: (0.0, sum(m.demand_kw[i, t] for i in others)))
+    m.cont_shed_kw = pyo.Var(m.P, m.S, bounds=lambda _, i, t: (0.0, pyo.value(m.demand_kw[i, t])))
+    m.cont_other_kw = pyo.Var(m.S, bounds=lambda _, t: (0.0, sum(pyo.value(m.demand_kw[i, t]) for i in others)))
 
     def balance(m: pyo.ConcreteModel, t: int) -> pyo.Expression:
         supply = (

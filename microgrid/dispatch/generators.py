@@ -21,14 +21,25 @@ def add_generators(m: pyo.ConcreteModel, inp: DispatchInputs) -> None:
     gens = {g.id: g for g in inp.site.generators}
     dt = inp.step_h
     m.G = pyo.Set(initialize=list(gens), ordered=True)
-    m.gen_on = pyo.Var(m.G, m.T, within=pyo.Binary)
+    # The state's numbers are mutable parameters (a kept model takes a new state: set_generator_data):
+    # u[g,−1] and, over the first steps a lock can cover, bounds that hold u at on0 while it lasts.
+    lockable = {g: min(inp.steps, ceil_steps(max(gen.min_up_h, gen.min_down_h), dt)) for g, gen in gens.items()}
+    m.gen_on0 = pyo.Param(m.G, mutable=True, initialize=0.0)
+    m.GL = pyo.Set(initialize=[(g, t) for g in gens for t in range(lockable[g])], ordered=True)
+    m.gen_on_min = pyo.Param(m.GL, mutable=True, initialize=0.0)
+    m.gen_on_max = pyo.Param(m.GL, mutable=True, initialize=1.0)
+    set_generator_data(m, inp)
+
+    def on_bounds(m: pyo.ConcreteModel, g: str, t: int) -> tuple[object, object]:
+        return (m.gen_on_min[g, t], m.gen_on_max[g, t]) if (g, t) in m.GL else (0, 1)
+
+    m.gen_on = pyo.Var(m.G, m.T, within=pyo.Binary, bounds=on_bounds)
     m.gen_start = pyo.Var(m.G, m.T, within=pyo.NonNegativeReals)
     m.gen_stop = pyo.Var(m.G, m.T, within=pyo.NonNegativeReals)
     m.gen_kw = pyo.Var(m.G, m.T, bounds=lambda _, g, t: (0.0, gens[g].max_kw))
-    on0 = {g: inp.state.generators[g].on for g in gens}
 
-    def prev_on(m: pyo.ConcreteModel, g: str, t: int) -> pyo.Expression | int:
-        return m.gen_on[g, t - 1] if t > 0 else int(on0[g])
+    def prev_on(m: pyo.ConcreteModel, g: str, t: int) -> pyo.Expression:
+        return m.gen_on[g, t - 1] if t > 0 else m.gen_on0[g]
 
     m.gen_min = pyo.Constraint(m.G, m.T, rule=lambda m, g, t: gens[g].min_kw * m.gen_on[g, t] <= m.gen_kw[g, t])
     m.gen_max = pyo.Constraint(m.G, m.T, rule=lambda m, g, t: m.gen_kw[g, t] <= gens[g].max_kw * m.gen_on[g, t])
@@ -48,9 +59,6 @@ def add_generators(m: pyo.ConcreteModel, inp: DispatchInputs) -> None:
         [(g, t) for g in gens for t in range(inp.steps) if down[g] > 0],
         rule=lambda m, g, t: sum(m.gen_stop[g, k] for k in range(max(0, t - down[g] + 1), t + 1)) <= 1 - m.gen_on[g, t],
     )
-    for g, gen in gens.items():
-        for t in range(min(inp.steps, initial_lock_steps(gen, inp))):
-            m.gen_on[g, t].fix(int(on0[g]))
     m.fuel_burnt = pyo.Expression(
         m.G,
         m.T,
@@ -58,6 +66,17 @@ def add_generators(m: pyo.ConcreteModel, inp: DispatchInputs) -> None:
             dt * (gens[g].fuel_per_kwh * m.gen_kw[g, t] + gens[g].fuel_per_hour_running * m.gen_on[g, t])
         ),
     )
+
+
+def set_generator_data(m: pyo.ConcreteModel, inp: DispatchInputs) -> None:
+    """The state's numbers: u[g,−1] = on0, and u[g,t] held at on0 for the initial lock's steps."""
+    for gen in inp.site.generators:
+        on0 = float(inp.state.generators[gen.id].on)
+        m.gen_on0[gen.id] = on0
+        locked = initial_lock_steps(gen, inp)
+        for g, t in m.GL:
+            if g == gen.id:
+                m.gen_on_min[g, t], m.gen_on_max[g, t] = (on0, on0) if t < locked else (0.0, 1.0)
 
 
 def initial_lock_steps(gen: Generator, inp: DispatchInputs) -> int:

@@ -21,10 +21,22 @@ def add_grid(m: pyo.ConcreteModel, inp: DispatchInputs, *, direction_binaries: b
     grid = inp.site.grid
     gi = grid.max_import_kw if grid else 0.0
     ge = grid.max_export_kw if grid else 0.0
-    alpha = inp.profiles.grid_available.to_numpy()
-    m.import_kw = pyo.Var(m.T, bounds=lambda _, t: (0.0, gi * float(alpha[t])))
-    m.export_kw = pyo.Var(m.T, bounds=lambda _, t: (0.0, ge * float(alpha[t])))
+    m.import_max_kw = pyo.Param(m.T, mutable=True, initialize=0.0)
+    m.export_max_kw = pyo.Param(m.T, mutable=True, initialize=0.0)
+    set_grid_data(m, inp)
+    m.import_kw = pyo.Var(m.T, bounds=lambda m, t: (0.0, m.import_max_kw[t]))
+    m.export_kw = pyo.Var(m.T, bounds=lambda m, t: (0.0, m.export_max_kw[t]))
     if ge > 0 and direction_binaries:
         m.grid_dir = pyo.Var(m.T, within=pyo.Binary)
         m.grid_import_dir = pyo.Constraint(m.T, rule=lambda m, t: m.import_kw[t] <= gi * m.grid_dir[t])
         m.grid_export_dir = pyo.Constraint(m.T, rule=lambda m, t: m.export_kw[t] <= ge * (1 - m.grid_dir[t]))
+
+
+def set_grid_data(m: pyo.ConcreteModel, inp: DispatchInputs) -> None:
+    """Gi · α[t] and Ge · α[t] [kW] (0 without a grid section)."""
+    grid = inp.site.grid
+    gi = grid.max_import_kw if grid else 0.0
+    ge = grid.max_export_kw if grid else 0.0
+    for t, alpha in enumerate(inp.profiles.grid_available.to_numpy().tolist()):
+        m.import_max_kw[t] = gi * alpha
+        m.export_max_kw[t] = ge * alpha

@@ -12,7 +12,14 @@ def add_loads(m: pyo.ConcreteModel, inp: DispatchInputs) -> None:
 
     0 ≤ x[i,t] ≤ L[i,t]
     """
-    demand = {i: inp.profiles.load_kw[i].to_numpy() for i in inp.profiles.load_kw.columns}
-    m.I = pyo.Set(initialize=list(demand), ordered=True)
-    m.demand_kw = {(i, t): float(demand[i][t]) for i in demand for t in range(inp.steps)}
-    m.shed_kw = pyo.Var(m.I, m.T, bounds=lambda _, i, t: (0.0, float(demand[i][t])))
+    m.I = pyo.Set(initialize=list(inp.profiles.load_kw.columns), ordered=True)
+    m.demand_kw = pyo.Param(m.I, m.T, mutable=True, initialize=0.0)
+    set_load_data(m, inp)
+    m.shed_kw = pyo.Var(m.I, m.T, bounds=lambda m, i, t: (0.0, m.demand_kw[i, t]))
+
+
+def set_load_data(m: pyo.ConcreteModel, inp: DispatchInputs) -> None:
+    """The forecast demand L[i,t] [kW]."""
+    for i in m.I:
+        for t, kw in enumerate(inp.profiles.load_kw[i].to_numpy().tolist()):
+            m.demand_kw[i, t] = kw

@@ -1,21 +1,27 @@
 """build_model: the reference dispatch MILP of ``shared/spec/dispatch-model.md``.
 
 Reads like the spec's table of contents: one ``add_*`` per section. Pure: no I/O.
+
+Every number that changes between two solves of a rolling horizon (the forecast, the prices, the
+state) is a mutable parameter, set by the section's ``set_*_data``: :func:`set_data` turns a built
+model into the model of other inputs of the same shape (:mod:`microgrid.dispatch.reuse`).
 """
 
 from __future__ import annotations
 
 import pyomo.environ as pyo
 
-from microgrid.dispatch.balance import add_balance, add_objective
-from microgrid.dispatch.batteries import add_batteries
+from microgrid.dispatch.balance import add_balance, add_objective, set_price_data
+from microgrid.dispatch.batteries import add_batteries, set_battery_data
 from microgrid.dispatch.contingency import add_contingency, has_contingency
-from microgrid.dispatch.fuels import add_fuels
-from microgrid.dispatch.generators import add_generators
-from microgrid.dispatch.grid import add_grid
+from microgrid.dispatch.fuels import add_fuels, set_fuel_data
+from microgrid.dispatch.generators import add_generators, set_generator_data
+from microgrid.dispatch.grid import add_grid, set_grid_data
 from microgrid.dispatch.inputs import DispatchInputs
-from microgrid.dispatch.loads import add_loads
-from microgrid.dispatch.pv import add_pv
+from microgrid.dispatch.loads import add_loads, set_load_data
+from microgrid.dispatch.pv import add_pv, set_pv_data
+
+__all__ = ["build_model", "set_data"]
 
 
 def build_model(
@@ -47,3 +53,18 @@ def build_model(
         add_contingency(m, inp, mode_binaries=battery_mode_binaries)
         m.cost.expr = m.cost.expr + m.contingency_cost
     return m
+
+
+def set_data(m: pyo.ConcreteModel, inp: DispatchInputs) -> None:
+    """Put ``inp``'s forecast, prices and state into the mutable parameters of ``m``.
+
+    ``m`` must have been built for inputs of the same shape: same site, steps, step length, tiers,
+    PV arrays and limited fuels (:func:`microgrid.dispatch.reuse.shape_of`), and no contingency.
+    """
+    set_battery_data(m, inp)
+    set_generator_data(m, inp)
+    set_fuel_data(m, inp)
+    set_pv_data(m, inp)
+    set_load_data(m, inp)
+    set_grid_data(m, inp)
+    set_price_data(m, inp)

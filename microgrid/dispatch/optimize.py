@@ -31,8 +31,8 @@ from pyomo.common.gc_manager import PauseGC
 from microgrid.dispatch.contingency import contingency_windows, has_contingency
 from microgrid.dispatch.emergency import optimize_emergency
 from microgrid.dispatch.inputs import DispatchInputs
-from microgrid.dispatch.model import build_model
 from microgrid.dispatch.results import check_plan, extract, net_batteries, net_grid
+from microgrid.dispatch.reuse import ModelCache, new_model
 from microgrid.dispatch.solve import MipStart, SolveResult, solve_model
 from microgrid.errors import InfeasibleError, SolveError
 from microgrid.plans import ContingencyWindow, Plan, SolveStatus
@@ -76,17 +76,22 @@ def _attempt(
     time_limit_s: float,
     threads: int | None,
     start: MipStart | None = None,
+    cache: ModelCache | None = None,
 ) -> _Attempt:
     relax_grid = inp.grid_arbitrage_impossible()
+    flags = {"battery_mode_binaries": mode_binaries, "grid_direction_binaries": not relax_grid}
     # The garbage collector is paused for the model's whole life, as pyomo's own writers do while they
     # compile: a pyomo model is ~10^5 small objects, all alive until it is dropped, and every collection
     # while it is built re-scans them (≈ 30 ms per closed-loop cycle of the hospital). A model is cyclic
     # garbage (a scalar block holds itself): it goes in the first collection after the pause, in one pass.
     with PauseGC():
         t0 = time.perf_counter()
-        model = build_model(inp, battery_mode_binaries=mode_binaries, grid_direction_binaries=not relax_grid)
+        kept = cache.take(inp, **flags) if cache is not None else new_model(inp, **flags)
+        model = kept.model
         t1 = time.perf_counter()
-        result = solve_model(model, mip_gap=inp.mip_gap, time_limit_s=time_limit_s, threads=threads, start=start)
+        result = solve_model(
+            model, mip_gap=inp.mip_gap, time_limit_s=time_limit_s, threads=threads, start=start, compiled=kept.compiled
+        )
         t2 = time.perf_counter()
         frame: pd.DataFrame | None = None
         windows: tuple[ContingencyWindow, ...] = ()
@@ -99,6 +104,8 @@ def _attempt(
             if frame is not None and has_contingency(inp):
                 shadows = contingency_windows(model, inp, frame, net=not mode_binaries)
                 frame, windows = (frame, shadows) if shadows is not None else (None, ())
+        if cache is not None:
+            cache.give_back(kept)
     timings = {"build": t1 - t0, "solve": t2 - t1, "highs": result.highs_seconds, "extract": time.perf_counter() - t2}
     return frame, windows, result, timings
 
@@ -112,11 +119,21 @@ def _no_plan(result: SolveResult, name: str) -> SolveError:
     return SolveError(f"HiGHS failed on {name!r}: {result.status.value}")
 
 
-def optimize(inp: DispatchInputs, *, threads: int | None = None, warm_from: Plan | None = None) -> Plan:
+def optimize(
+    inp: DispatchInputs,
+    *,
+    threads: int | None = None,
+    warm_from: Plan | None = None,
+    cache: ModelCache | None = None,
+) -> Plan:
     """Solve the spec's dispatch model for ``inp`` and return a checked :class:`Plan`.
 
     ``warm_from``: the previous plan of a rolling horizon; its discrete decisions, moved onto
     ``inp``'s steps, are HiGHS's MIP start (a better incumbent when the time limit binds).
+
+    ``cache``: keep the built and compiled model for the next inputs of the same shape, which then
+    only patch their numbers in (:mod:`microgrid.dispatch.reuse`; same model, ≈ 40 ms less per
+    solve of the hospital). A rolling horizon passes the same cache every time.
 
     With ``inp.possible_outage`` flagging steps, the contingency extension is on: the plan's
     ``contingency`` reports each window's shadow dispatch, and ``objective`` stays the spec's
@@ -133,14 +150,14 @@ def optimize(inp: DispatchInputs, *, threads: int | None = None, warm_from: Plan
     relax_modes = bool(inp.site.batteries)
     start = mip_start(warm_from, inp) if warm_from is not None else None
     frame, windows, result, timings = _attempt(
-        inp, mode_binaries=not relax_modes, time_limit_s=inp.time_limit_s, threads=threads, start=start
+        inp, mode_binaries=not relax_modes, time_limit_s=inp.time_limit_s, threads=threads, start=start, cache=cache
     )
     if relax_modes and frame is None and result.status.has_solution:
         # What is left of the limit, but at least a tenth of it: a re-solve may overrun by that much.
         left = max(0.1 * inp.time_limit_s, inp.time_limit_s - (time.perf_counter() - started))
         log.info("relaxed battery modes needed simultaneous charge/discharge: solving with mode binaries")
         frame, windows, result, again = _attempt(
-            inp, mode_binaries=True, time_limit_s=left, threads=threads, start=start
+            inp, mode_binaries=True, time_limit_s=left, threads=threads, start=start, cache=cache
         )
         timings = {k: timings[k] + again[k] for k in timings}
     if frame is None:

@@ -12,6 +12,14 @@ def add_pv(m: pyo.ConcreteModel, inp: DispatchInputs) -> None:
 
     0 ≤ pv[k,t] ≤ A[k,t]
     """
-    available = {k: inp.profiles.pv_kw[k].to_numpy() for k in inp.profiles.pv_kw.columns}
-    m.K = pyo.Set(initialize=list(available), ordered=True)
-    m.pv_kw = pyo.Var(m.K, m.T, bounds=lambda _, k, t: (0.0, float(available[k][t])))
+    m.K = pyo.Set(initialize=list(inp.profiles.pv_kw.columns), ordered=True)
+    m.pv_available_kw = pyo.Param(m.K, m.T, mutable=True, initialize=0.0)
+    set_pv_data(m, inp)
+    m.pv_kw = pyo.Var(m.K, m.T, bounds=lambda m, k, t: (0.0, m.pv_available_kw[k, t]))
+
+
+def set_pv_data(m: pyo.ConcreteModel, inp: DispatchInputs) -> None:
+    """The forecast availability A[k,t] [kW]."""
+    for k in m.K:
+        for t, kw in enumerate(inp.profiles.pv_kw[k].to_numpy().tolist()):
+            m.pv_available_kw[k, t] = kw

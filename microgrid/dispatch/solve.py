@@ -23,7 +23,7 @@ from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 from microgrid.errors import SolveError
 from microgrid.plans import SolveStatus
 
-__all__ = ["DEFAULT_HIGHS_OPTIONS", "MipStart", "SolveResult", "solve_model"]
+__all__ = ["DEFAULT_HIGHS_OPTIONS", "CompiledModel", "MipStart", "SolveResult", "compile_model", "solve_model"]
 
 MipStart = Mapping[str, Mapping[Any, float]]
 """Values for some variables: component name → index → value (e.g. ``{"gen_on": {("dg1", 0): 1.0}}``)."""
@@ -88,10 +88,14 @@ class SolveResult:
 
 
 @dataclass(frozen=True)
-class _Compiled:
+class CompiledModel:
+    """A pyomo model as HiGHS's arrays (``lp``), with what it takes to map values back."""
+
     lp: highspy.HighsLp
     columns: list[Any]
     """The model's variables, in HiGHS's column order."""
+    rows: list[Any]
+    """The compiler's row entries (``constraint``, ``bound_type``: −1 ≥, 0 =, 1 ≤), in row order."""
     mip: bool
 
 
@@ -107,8 +111,11 @@ def _status(model_status: highspy.HighsModelStatus, has_solution: bool) -> Solve
     return SolveStatus.ERROR
 
 
-def _compile(model: pyo.ConcreteModel) -> _Compiled:
-    """``model`` as one HiGHS LP/MIP (raises ``InfeasibleConstraintException`` on a violated constant row)."""
+def compile_model(model: pyo.ConcreteModel) -> CompiledModel:
+    """``model`` as one HiGHS LP/MIP (raises ``InfeasibleConstraintException`` on a violated constant row).
+
+    Mutable parameters enter as their current values; fixed variables as constants.
+    """
     repn = LinearStandardFormCompiler().write(model, mixed_form=True, set_sense=None)
     if len(repn.objectives) != 1:
         raise SolveError(f"model {model.name!r} has {len(repn.objectives)} active objectives, not 1")
@@ -134,7 +141,7 @@ def _compile(model: pyo.ConcreteModel) -> _Compiled:
     if any(integer):
         kind = highspy.HighsVarType
         lp.integrality_ = [kind.kInteger if i else kind.kContinuous for i in integer]
-    return _Compiled(lp, columns, any(integer))
+    return CompiledModel(lp, columns, list(repn.rows), any(integer))
 
 
 def _highs(options: Mapping[str, Any]) -> highspy.Highs:
@@ -146,12 +153,12 @@ def _highs(options: Mapping[str, Any]) -> highspy.Highs:
     return highs
 
 
-def _set_start(highs: highspy.Highs, model: pyo.ConcreteModel, columns: list[Any], start: MipStart) -> None:
+def _set_start(highs: highspy.Highs, model: pyo.ConcreteModel, compiled: CompiledModel, start: MipStart) -> None:
     """Hand HiGHS the values ``start`` gives for the model's columns (others: HiGHS completes them).
 
     A fixed variable is a constant of the compiled model, not a column: its entry is dropped.
     """
-    position = {id(v): i for i, v in enumerate(columns)}
+    lp, position = compiled.lp, {id(v): i for i, v in enumerate(compiled.columns)}
     pairs: dict[int, float] = {}
     for name, values in start.items():
         var = model.find_component(name)
@@ -163,7 +170,10 @@ def _set_start(highs: highspy.Highs, model: pyo.ConcreteModel, columns: list[Any
     if not pairs:
         return
     index = np.fromiter(sorted(pairs), dtype=np.int32, count=len(pairs))
-    status = highs.setSolution(len(pairs), index, np.array([pairs[i] for i in index], dtype=float))
+    wanted = np.array([pairs[i] for i in index], dtype=float)
+    # Within the column's bounds: a genset held by its initial lock keeps its state whatever the start says.
+    clipped = np.clip(wanted, np.asarray(lp.col_lower_)[index], np.asarray(lp.col_upper_)[index])
+    status = highs.setSolution(len(pairs), index, clipped)
     if status == highspy.HighsStatus.kError:
         log.debug("highs: MIP start refused")
 
@@ -182,6 +192,7 @@ def solve_model(
     threads: int | None = None,
     highs_options: dict[str, Any] | None = None,
     start: MipStart | None = None,
+    compiled: CompiledModel | None = None,
 ) -> SolveResult:
     """Solve ``model`` with HiGHS and load the incumbent into its variables (when there is one).
 
@@ -201,10 +212,12 @@ def solve_model(
         A MIP start (typically the discrete variables only): HiGHS fixes them, completes the rest by
         an LP and, when that is feasible, starts from it as its incumbent; otherwise it ignores it.
         Search only: the optimum and the bound are unchanged.
+    compiled
+        ``model`` already compiled, with its current numbers (:class:`microgrid.dispatch.reuse.ModelCache`).
     """
     started = time.perf_counter()
     try:
-        compiled = _compile(model)
+        compiled = compiled or compile_model(model)
     except InfeasibleConstraintException as exc:  # a row of constants only (all its variables fixed), violated
         log.debug("highs: not called, %s", exc)
         return SolveResult(SolveStatus.INFEASIBLE, None, None, time.perf_counter() - started, 0.0)
@@ -217,7 +230,7 @@ def solve_model(
     highs = _highs(options | (highs_options or {}))
     highs.passModel(compiled.lp)
     if start and compiled.mip:
-        _set_start(highs, model, compiled.columns, start)
+        _set_start(highs, model, compiled, start)
     ran = time.perf_counter()
     highs.run()
     highs_seconds = time.perf_counter() - ran
@@ -229,7 +242,7 @@ def solve_model(
     return result
 
 
-def _outcome(highs: highspy.Highs, compiled: _Compiled) -> tuple[SolveStatus, float | None, float | None]:
+def _outcome(highs: highspy.Highs, compiled: CompiledModel) -> tuple[SolveStatus, float | None, float | None]:
     """Status, objective and dual bound of a finished run; the incumbent loaded into the model's variables."""
     info = highs.getInfo()
     status = _status(highs.getModelStatus(), info.primal_solution_status == _FEASIBLE)

@@ -44,7 +44,7 @@ from typing import Any, TypeVar
 import pandas as pd
 
 from microgrid.control import Controller, CycleReport, Mode
-from microgrid.dispatch import DispatchInputs, optimize
+from microgrid.dispatch import DispatchInputs, ModelCache, optimize
 from microgrid.planning.foresight import (
     SimController,
     extend,
@@ -345,12 +345,13 @@ def _controller(
 ) -> SimController:
     """The controller of ``sim``'s devices on the plant's clock, its solve replaced by ``optimizer`` if given."""
     ctl: SimController | None = None
+    models = ModelCache()
 
     def solve(inputs: DispatchInputs) -> Plan:
         last = ctl.last_plan if ctl is not None else None
         if optimizer is not None:
             return optimizer(inputs, last)
-        return optimize(inputs, threads=threads, warm_from=last)
+        return optimize(inputs, threads=threads, warm_from=last, cache=models)
 
     ctl = SimController(
         site,
