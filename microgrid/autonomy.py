@@ -118,8 +118,9 @@ def autonomy_hours(
 ) -> float:
     """Hours the tiers with ``priority ≤ max_priority`` can be carried without the grid (module docstring)."""
     tiers = [t.id for t in site.loads if t.priority <= max_priority and t.id in profiles.load_kw.columns]
-    demand = profiles.load_kw[tiers].sum(axis=1).to_numpy() if tiers else np.zeros(profiles.steps)
-    pv = profiles.pv_kw.sum(axis=1).to_numpy() if len(profiles.pv_kw.columns) else np.zeros(profiles.steps)
+    # Column by column: selecting a list of columns builds an index (≈ 2 ms with pandas' Arrow strings).
+    demand = sum((profiles.load_kw[t].to_numpy() for t in tiers), np.zeros(profiles.steps))
+    pv = profiles.pv_kw.to_numpy().sum(axis=1) if len(profiles.pv_kw.columns) else np.zeros(profiles.steps)
     net_kw: list[float] = (demand - pv).tolist()
     bats = _batteries(site, state)
     max_discharge_kw = sum(b.discharge_kw for b in bats)
@@ -128,12 +129,18 @@ def autonomy_hours(
         for g in sorted(site.generators, key=lambda g: g.fuel_per_kwh)
     ]
     fuel = {f: state.fuel_stock.get(f, spec.stock) for f, spec in site.fuels.items()}
-    dt, hours, steps = profiles.step_h, 0.0, profiles.steps
-    while hours < max_hours - 1e-9:
-        net = net_kw[round(hours / dt) % steps]
+    dt, steps, n = profiles.step_h, profiles.steps, 0
+    last_round: tuple[list[float], dict[str, float | None]] | None = None
+    while n * dt < max_hours - 1e-9:
+        if n % steps == 0 and n > 0:  # the forecast starts over
+            this_round = ([b.energy_kwh for b in bats], dict(fuel))
+            skipped = _rounds_alike(last_round, this_round, fuel, int((max_hours - n * dt) / (steps * dt) + 1e-9))
+            n += steps * skipped
+            last_round = (this_round[0], dict(fuel)) if skipped else this_round
+        net, hours = net_kw[n % steps], n * dt
+        n += 1
         if net <= 0:
             _charge(bats, -net, dt)
-            hours += dt
             continue
         alone = _battery_share(bats, max_discharge_kw, net, dt)  # before this step drains them
         if (left := _discharge(bats, net, dt)) > 1e-9:
@@ -141,8 +148,33 @@ def autonomy_hours(
             if covered < 1.0:  # the last step: the better of gensets or batteries alone at full demand
                 return min(hours + max(covered, alone) * dt, max_hours)
             _charge(bats, surplus, dt)
-        hours += dt
     return max_hours
+
+
+def _rounds_alike(
+    last: tuple[list[float], dict[str, float | None]] | None,
+    now: tuple[list[float], dict[str, float | None]],
+    fuel: dict[str, float | None],
+    rounds_left: int,
+) -> int:
+    """Whole rounds of the forecast to skip, burning their fuel (0 unless the batteries start this round
+    exactly as they started the last one).
+
+    From the same battery energies a round repeats the last one step for step, as long as no tank
+    runs dry in it (fuel only matters then): it burns the same fuel. Skips all but the last round a
+    tank can pay for in full, so the round where it runs dry is stepped through.
+    """
+    if last is None or last[0] != now[0]:
+        return 0
+    burnt = {f: (before or 0.0) - (now[1][f] or 0.0) for f, before in last[1].items() if before is not None}
+    skip = rounds_left
+    for f, per_round in burnt.items():
+        if per_round > 0:
+            skip = min(skip, int((fuel[f] or 0.0) // per_round) - 1)
+    skip = max(skip, 0)
+    for f, per_round in burnt.items():
+        fuel[f] = (fuel[f] or 0.0) - skip * per_round
+    return skip
 
 
 @dataclass(frozen=True)

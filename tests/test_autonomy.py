@@ -88,3 +88,31 @@ def test_genset_min_load_surplus_recharges_the_battery() -> None:
     site = _site(generators=[gen], fuels={"diesel": {"unit": "l", "price_per_unit": 60, "stock": 3.75}})
     state = SiteState(soc={"b": 0.1}, generators={}, fuel_stock={"diesel": 3.75})
     assert autonomy_hours(site, _profiles(site, [10.0] * 24), state) == pytest.approx(1.5)
+
+
+@pytest.mark.parametrize("stock_l", [10.0, 100.0, 333.3, 1000.0])
+@pytest.mark.parametrize("hours_of_forecast", [2, 3, 24])
+def test_rounds_of_the_forecast_that_repeat_are_counted_not_stepped(stock_l: float, hours_of_forecast: int) -> None:
+    """A short forecast repeats; from the second round on the battery starts every round at its floor
+    and the genset burns 2.5 l/h, so the rounds in between are counted in one go: same answer as
+    stepping (5 h of battery, then the tank at 2.5 l/h, capped at a week)."""
+    gen = {"id": "g", "fuel": "diesel", "max_kw": 20, "min_kw": 0, "fuel_per_kwh": 0.25, "fuel_per_hour_running": 0}
+    site = _site(generators=[gen], fuels={"diesel": {"unit": "l", "price_per_unit": 60, "stock": stock_l}})
+    hours = autonomy_hours(site, _profiles(site, [10.0] * hours_of_forecast), SiteState.initial(site))
+    assert hours == pytest.approx(min(5.0 + stock_l / 2.5, 168.0), rel=1e-9)
+
+
+def test_a_day_with_sun_repeats_with_its_fuel_burnt_each_day() -> None:
+    """Each day 12 h of sun (PV 30 kW for a 10 kW load) refill the battery to its 80 usable kWh; each
+    night it carries 8 h and the genset the last 4 h at 2.5 l/h = 10 l a night. 60 l pay for 6
+    nights; the 7th night ends when the battery does: 6 × 24 + 12 + 8 = 164 h (a day round is skipped
+    at a time, the last stepped through)."""
+    gen = {"id": "g", "fuel": "diesel", "max_kw": 20, "min_kw": 0, "fuel_per_kwh": 0.25, "fuel_per_hour_running": 0}
+    site = _site(
+        generators=[gen],
+        pv=[{"id": "roof", "peak_kw": 40}],
+        fuels={"diesel": {"unit": "l", "price_per_unit": 60, "stock": 60.0}},
+    )
+    day = _profiles(site, [10.0] * 24, pv=[30.0] * 12 + [0.0] * 12)
+    state = SiteState(soc={"b": 0.9}, generators=SiteState.initial(site).generators, fuel_stock={})
+    assert autonomy_hours(site, day, state) == pytest.approx(6 * 24 + 12 + 8)

@@ -56,5 +56,5 @@ def set_price_data(m: pyo.ConcreteModel, inp: DispatchInputs) -> None:
     """The grid prices ci[t] and ce[t] [currency/kWh]."""
     ci = inp.profiles.import_price_per_kwh.to_numpy().tolist()
     ce = inp.profiles.export_price_per_kwh.to_numpy().tolist()
-    for t in m.T:
-        m.import_price[t], m.export_price[t] = ci[t], ce[t]
+    m.import_price.store_values(dict(enumerate(ci)), check=False)
+    m.export_price.store_values(dict(enumerate(ce)), check=False)

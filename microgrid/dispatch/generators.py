@@ -89,3 +89,25 @@ def initial_lock_steps(gen: Generator, inp: DispatchInputs) -> int:
     if state.hours_in_state >= minimum_h:
         return 0
     return ceil_steps(minimum_h - state.hours_in_state, inp.step_h)
+
+
+def respect_min_times(wanted: list[float], gen: Generator, inp: DispatchInputs) -> list[float]:
+    """On/off per step closest to ``wanted`` (1/0) that the genset's timing rules allow.
+
+    Walks forward from the state now: during the initial lock the genset keeps its state; a
+    switch (to on, or to off) then holds for ``U`` (or ``D``) steps whatever ``wanted`` says.
+    Used to turn a shifted previous plan into a MIP start HiGHS can accept: a start that
+    breaks one min up/down row is discarded whole.
+    """
+    state = inp.state.generators[gen.id]
+    up, down = ceil_steps(gen.min_up_h, inp.step_h), ceil_steps(gen.min_down_h, inp.step_h)
+    previous = 1.0 if state.on else 0.0
+    hold_until = initial_lock_steps(gen, inp)
+    out: list[float] = []
+    for t, value in enumerate(wanted):
+        on = previous if t < hold_until else (1.0 if value > 0.5 else 0.0)
+        if on != previous:
+            hold_until = t + (up if on else down)
+        out.append(on)
+        previous = on
+    return out

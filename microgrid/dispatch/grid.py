@@ -37,6 +37,6 @@ def set_grid_data(m: pyo.ConcreteModel, inp: DispatchInputs) -> None:
     grid = inp.site.grid
     gi = grid.max_import_kw if grid else 0.0
     ge = grid.max_export_kw if grid else 0.0
-    for t, alpha in enumerate(inp.profiles.grid_available.to_numpy().tolist()):
-        m.import_max_kw[t] = gi * alpha
-        m.export_max_kw[t] = ge * alpha
+    alpha = inp.profiles.grid_available.to_numpy().tolist()
+    m.import_max_kw.store_values({t: gi * a for t, a in enumerate(alpha)}, check=False)
+    m.export_max_kw.store_values({t: ge * a for t, a in enumerate(alpha)}, check=False)

@@ -20,6 +20,5 @@ def add_loads(m: pyo.ConcreteModel, inp: DispatchInputs) -> None:
 
 def set_load_data(m: pyo.ConcreteModel, inp: DispatchInputs) -> None:
     """The forecast demand L[i,t] [kW]."""
-    for i in m.I:
-        for t, kw in enumerate(inp.profiles.load_kw[i].to_numpy().tolist()):
-            m.demand_kw[i, t] = kw
+    values = {(i, t): kw for i in m.I for t, kw in enumerate(inp.profiles.load_kw[i].to_numpy().tolist())}
+    m.demand_kw.store_values(values, check=False)

@@ -30,6 +30,7 @@ from pyomo.common.gc_manager import PauseGC
 
 from microgrid.dispatch.contingency import contingency_windows, has_contingency
 from microgrid.dispatch.emergency import optimize_emergency
+from microgrid.dispatch.generators import respect_min_times
 from microgrid.dispatch.inputs import DispatchInputs
 from microgrid.dispatch.results import check_plan, extract, net_batteries, net_grid
 from microgrid.dispatch.reuse import ModelCache, new_model
@@ -53,6 +54,8 @@ def mip_start(previous: Plan, inp: DispatchInputs) -> MipStart | None:
     A step takes the decision of the previous plan's step at the same time; steps past its end
     repeat its last step. None when ``inp`` starts before ``previous`` or after its end. Only the
     binaries: HiGHS completes the rest by an LP (a start with every variable gained nothing).
+    Genset decisions are made to respect the state now (initial lock, min up/down times): a genset
+    that did not start as planned would otherwise make the whole start infeasible.
     """
     frame, index = previous.frame, inp.profiles.index
     if index[0] < frame.index[0] or index[0] > frame.index[-1]:
@@ -61,7 +64,8 @@ def mip_start(previous: Plan, inp: DispatchInputs) -> MipStart | None:
     start: dict[str, dict[tuple[object, ...] | int, float]] = {"gen_on": {}, "mode": {}, "grid_dir": {}}
     for gen in inp.site.generators:
         if (col := f"generator.{gen.id}.on") in rows:
-            start["gen_on"] |= {(gen.id, t): float(v) for t, v in enumerate(rows[col].to_numpy())}
+            on = respect_min_times(rows[col].to_numpy().tolist(), gen, inp)
+            start["gen_on"] |= {(gen.id, t): v for t, v in enumerate(on)}
     for bat in inp.site.batteries:
         if (col := f"battery.{bat.id}.charge_kw") in rows:
             start["mode"] |= {(bat.id, t): float(v > 0) for t, v in enumerate(rows[col].to_numpy())}

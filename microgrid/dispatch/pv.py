@@ -20,6 +20,5 @@ def add_pv(m: pyo.ConcreteModel, inp: DispatchInputs) -> None:
 
 def set_pv_data(m: pyo.ConcreteModel, inp: DispatchInputs) -> None:
     """The forecast availability A[k,t] [kW]."""
-    for k in m.K:
-        for t, kw in enumerate(inp.profiles.pv_kw[k].to_numpy().tolist()):
-            m.pv_available_kw[k, t] = kw
+    values = {(k, t): kw for k in m.K for t, kw in enumerate(inp.profiles.pv_kw[k].to_numpy().tolist())}
+    m.pv_available_kw.store_values(values, check=False)

@@ -23,7 +23,15 @@ from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 from microgrid.errors import SolveError
 from microgrid.plans import SolveStatus
 
-__all__ = ["DEFAULT_HIGHS_OPTIONS", "CompiledModel", "MipStart", "SolveResult", "compile_model", "solve_model"]
+__all__ = [
+    "DEFAULT_HIGHS_OPTIONS",
+    "WITH_START_HIGHS_OPTIONS",
+    "CompiledModel",
+    "MipStart",
+    "SolveResult",
+    "compile_model",
+    "solve_model",
+]
 
 MipStart = Mapping[str, Mapping[Any, float]]
 """Values for some variables: component name → index → value (e.g. ``{"gen_on": {("dg1", 0): 1.0}}``)."""
@@ -38,6 +46,13 @@ DEFAULT_HIGHS_OPTIONS: dict[str, Any] = {
     # through ``highs_options`` if that matters more than speed.
     "mip_heuristic_run_rins": False,
     "mip_heuristic_run_rens": False,
+}
+
+WITH_START_HIGHS_OPTIONS: dict[str, Any] = {
+    # With a MIP start (a rolling horizon's previous plan) the incumbent is there from the start, and
+    # HiGHS's feasibility-jump heuristic only spends time looking for one: over 192 closed-loop solves of
+    # the hospital (gap 0.05, 1 s limit) median HiGHS time 40 → 29 ms, mean 76 → 64 ms, same plans.
+    "mip_heuristic_run_feasibility_jump": False,
 }
 
 _Model = highspy.HighsModelStatus
@@ -225,6 +240,8 @@ def solve_model(
         offset = float(compiled.lp.offset_)
         return SolveResult(SolveStatus.OPTIMAL, offset, offset, time.perf_counter() - started, 0.0)
     options: dict[str, Any] = {**DEFAULT_HIGHS_OPTIONS, "mip_rel_gap": mip_gap, "time_limit": time_limit_s}
+    if start and compiled.mip:
+        options |= WITH_START_HIGHS_OPTIONS
     if threads is not None:
         options["threads"] = threads
     highs = _highs(options | (highs_options or {}))

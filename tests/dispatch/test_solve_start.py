@@ -1,5 +1,6 @@
 """A MIP start reaches HiGHS and is used as its incumbent; a bad start is harmless."""
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pyomo.environ as pyo
@@ -7,11 +8,12 @@ import pytest
 
 from microgrid.control.forecast import rolling_forecast
 from microgrid.dispatch import DispatchInputs, build_model, solve_model
+from microgrid.dispatch.generators import respect_min_times
 from microgrid.dispatch.optimize import mip_start, optimize
 from microgrid.plans import SolveStatus
 from microgrid.profiles import read_profiles
 from microgrid.site import read_site
-from microgrid.state import SiteState
+from microgrid.state import GeneratorState, SiteState
 from tests.conftest import HOSPITAL, WINTER
 
 ONLY_THE_START = {"mip_max_nodes": 0, "mip_max_improving_sols": 1}
@@ -117,3 +119,27 @@ def test_no_start_outside_the_previous_plan(hospital):
     first = optimize(DispatchInputs(site, rolling_forecast(site, ref, t0), SiteState.initial(site), 1e-3, 20))
     later = DispatchInputs(site, rolling_forecast(site, ref, t0 + timedelta(days=2)), first.state, 1e-3, 20)
     assert mip_start(first, later) is None
+
+
+@pytest.mark.parametrize(
+    ("on", "hours", "wanted", "expected"),
+    [
+        # min up 1 h = 4 steps, min down 0.5 h = 2 steps (15-min steps)
+        (False, 24.0, [0, 1, 1, 1, 1, 0, 0], [0, 1, 1, 1, 1, 0, 0]),  # already feasible: unchanged
+        (False, 0.0, [0, 1, 1, 1, 1, 0, 0], [0, 0, 1, 1, 1, 1, 0]),  # just stopped: held off 2 steps, run kept 4
+        (False, 24.0, [1, 0, 0, 0, 0, 0, 0], [1, 1, 1, 1, 0, 0, 0]),  # a 1-step run lasts its min up time
+        (True, 24.0, [1, 0, 1, 1, 1, 1, 1], [1, 0, 0, 1, 1, 1, 1]),  # a 1-step stop lasts its min down time
+        (True, 0.25, [0, 0, 0, 0, 0, 0, 0], [1, 1, 1, 0, 0, 0, 0]),  # started 15 min ago: 3 more steps on
+        (False, 24.0, [0, 0, 0, 0, 0, 1, 1], [0, 0, 0, 0, 0, 1, 1]),  # cut by the horizon's end: allowed
+    ],
+)
+def test_a_start_respects_the_genset_timing_rules(hospital, on, hours, wanted, expected):
+    """The shifted previous plan is made to respect the state now: a genset that did not start (or
+    stop) as planned would otherwise make HiGHS discard the whole start."""
+    site, ref = hospital
+    gen = site.generators[0]
+    assert (gen.min_up_h, gen.min_down_h, ref.step_h) == (1.0, 0.5, 0.25)
+    state = SiteState.initial(site)
+    state = replace(state, generators=state.generators | {gen.id: GeneratorState(on, hours)})
+    inputs = DispatchInputs(site, ref, state, 1e-3, 20)
+    assert respect_min_times([float(v) for v in wanted], gen, inputs) == expected
