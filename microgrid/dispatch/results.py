@@ -25,9 +25,19 @@ def _nonneg(values: np.ndarray) -> np.ndarray:
 
 
 def _values(var: pyo.Var, key: object, steps: int) -> np.ndarray:
-    out = np.array([var[key, t].value if key is not None else var[t].value for t in range(steps)], dtype=float)
+    out = np.array([v.value for v in _series(var, key, steps)], dtype=float)
     out[np.isnan(out)] = 0.0
     return out
+
+
+def _series(var: pyo.Var, key: object, steps: int) -> list[pyo.Var]:
+    """The variables ``var[key, 0..steps-1]``, looked up once per model (a kept model is read every solve)."""
+    cache: dict[tuple[str, object], list[pyo.Var]] = var.parent_block().__dict__.setdefault("_extract_series", {})
+    found = cache.get((var.name, key))
+    if found is None or len(found) != steps:
+        found = [var[key, t] if key is not None else var[t] for t in range(steps)]
+        cache[(var.name, key)] = found
+    return found
 
 
 def extract(m: pyo.ConcreteModel, inp: DispatchInputs) -> pd.DataFrame:
@@ -101,15 +111,21 @@ def net_batteries(frame: pd.DataFrame, inp: DispatchInputs) -> pd.DataFrame | No
 
 def power_residual_kw(frame: pd.DataFrame, inp: DispatchInputs) -> np.ndarray:
     """Supply minus served demand per step [kW]; zero for a valid plan."""
-    supply = frame["grid.import_kw"] - frame["grid.export_kw"]
+
+    def col(name: str) -> np.ndarray:
+        values: np.ndarray = frame[name].to_numpy(dtype=float)
+        return values
+
+    residual: np.ndarray = col("grid.import_kw") - col("grid.export_kw")
     for bat in inp.site.batteries:
-        supply = supply + frame[f"battery.{bat.id}.discharge_kw"] - frame[f"battery.{bat.id}.charge_kw"]
+        residual = residual + col(f"battery.{bat.id}.discharge_kw") - col(f"battery.{bat.id}.charge_kw")
     for gen in inp.site.generators:
-        supply = supply + frame[f"generator.{gen.id}.kw"]
+        residual = residual + col(f"generator.{gen.id}.kw")
     for arr in inp.site.pv:
-        supply = supply + frame[f"pv.{arr.id}.kw"]
-    served = sum((frame[f"load.{t.id}.served_kw"] for t in inp.site.loads), start=pd.Series(0.0, index=frame.index))
-    return (supply - served).to_numpy()
+        residual = residual + col(f"pv.{arr.id}.kw")
+    for tier in inp.site.loads:
+        residual = residual - col(f"load.{tier.id}.served_kw")
+    return residual
 
 
 def _battery_problems(frame: pd.DataFrame, inp: DispatchInputs) -> list[str]:

@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import highspy
@@ -113,6 +114,11 @@ class CompiledModel:
     """The compiler's row entries (``constraint``, ``bound_type``: −1 ≥, 0 =, 1 ≤), in row order."""
     mip: bool
 
+    @cached_property
+    def position(self) -> dict[int, int]:
+        """Column of each variable, by ``id`` of the variable."""
+        return {id(v): i for i, v in enumerate(self.columns)}
+
 
 def _status(model_status: highspy.HighsModelStatus, has_solution: bool) -> SolveStatus:
     if model_status == _Model.kOptimal and has_solution:
@@ -173,7 +179,7 @@ def _set_start(highs: highspy.Highs, model: pyo.ConcreteModel, compiled: Compile
 
     A fixed variable is a constant of the compiled model, not a column: its entry is dropped.
     """
-    lp, position = compiled.lp, {id(v): i for i, v in enumerate(compiled.columns)}
+    lp, position = compiled.lp, compiled.position
     pairs: dict[int, float] = {}
     for name, values in start.items():
         var = model.find_component(name)
