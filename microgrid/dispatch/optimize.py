@@ -90,7 +90,7 @@ def _attempt(
     # garbage (a scalar block holds itself): it goes in the first collection after the pause, in one pass.
     with PauseGC():
         t0 = time.perf_counter()
-        kept = cache.take(inp, **flags) if cache is not None else new_model(inp, **flags)
+        kept = cache.take(inp, **flags) if cache is not None else new_model(inp, keep=False, **flags)
         model = kept.model
         t1 = time.perf_counter()
         result = solve_model(
