@@ -25,19 +25,9 @@ def _nonneg(values: np.ndarray) -> np.ndarray:
 
 
 def _values(var: pyo.Var, key: object, steps: int) -> np.ndarray:
-    out = np.array([v.value for v in _series(var, key, steps)], dtype=float)
+    out = np.array([var[key, t].value if key is not None else var[t].value for t in range(steps)], dtype=float)
     out[np.isnan(out)] = 0.0
     return out
-
-
-def _series(var: pyo.Var, key: object, steps: int) -> list[pyo.Var]:
-    """The variables ``var[key, 0..steps-1]``, looked up once per model (a kept model is read every solve)."""
-    cache: dict[tuple[str, object], list[pyo.Var]] = var.parent_block().__dict__.setdefault("_extract_series", {})
-    found = cache.get((var.name, key))
-    if found is None or len(found) != steps:
-        found = [var[key, t] if key is not None else var[t] for t in range(steps)]
-        cache[(var.name, key)] = found
-    return found
 
 
 def extract(m: pyo.ConcreteModel, inp: DispatchInputs) -> pd.DataFrame:

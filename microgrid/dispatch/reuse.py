@@ -117,15 +117,6 @@ class _Row:
 
 
 @dataclass
-class _Column:
-    """A column whose bounds hold a mutable parameter (None: unbounded on that side)."""
-
-    index: int
-    lower: _Number | None
-    upper: _Number | None
-
-
-@dataclass
 class _Objective:
     costs: _Floats
     """Coefficients that hold no parameter; zero where one does."""
@@ -143,7 +134,9 @@ class KeptModel:
     compiled: CompiledModel | None
     shape: Hashable | None = None
     site: object = None
-    bound_columns: list[_Column] | None = None
+    lower_bounds: list[tuple[int, _Number]] | None = None
+    """Columns whose lower bound holds a mutable parameter."""
+    upper_bounds: list[tuple[int, _Number]] | None = None
     rows: list[_Row] | None = None
     objective: _Objective | None = None
 
@@ -153,14 +146,13 @@ class KeptModel:
 
     def refresh(self, inp: DispatchInputs) -> None:
         """Set ``inp``'s numbers into the model and its compiled arrays."""
-        assert self.compiled is not None and self.bound_columns is not None
+        assert self.compiled is not None and self.lower_bounds is not None and self.upper_bounds is not None
         assert self.rows is not None and self.objective is not None
         set_data(self.model, inp)
-        lp, columns, rows = self.compiled.lp, self.bound_columns, self.rows
+        lp, rows = self.compiled.lp, self.rows
         lower, upper = np.array(lp.col_lower_, dtype=float), np.array(lp.col_upper_, dtype=float)
-        for side, values in ((lower, "lower"), (upper, "upper")):
-            bounded = [(c.index, f) for c in columns if (f := getattr(c, values)) is not None]
-            side[[i for i, _ in bounded]] = [f() for _, f in bounded]
+        for side, bounds in ((lower, self.lower_bounds), (upper, self.upper_bounds)):
+            side[[i for i, _ in bounds]] = [f() for _, f in bounds]
         lp.col_lower_, lp.col_upper_ = lower, upper
         index = [row.index for row in rows]
         rhs = np.array([row.bound() - row.constant() for row in rows], dtype=float)
@@ -179,13 +171,6 @@ def _mutable(expr: Any) -> bool:
     return expr is not None and not isinstance(expr, (int, float)) and not expr.is_constant()
 
 
-def _bound_column(index: int, var: Any) -> _Column | None:
-    lower, upper = var.lower, var.upper
-    if not (_mutable(lower) or _mutable(upper)):
-        return None
-    return _Column(index, None if lower is None else _number(lower), None if upper is None else _number(upper))
-
-
 def _analyse(kept: KeptModel) -> None:
     """Find what holds a parameter; leave ``kept`` not reusable when a coefficient does."""
     compiled = kept.compiled
@@ -193,7 +178,8 @@ def _analyse(kept: KeptModel) -> None:
     model, columns = kept.model, compiled.columns
     if any(v.fixed for v in model.component_data_objects(pyo.Var, descend_into=True)):
         return  # a fixed variable is a constant of the compiled rows
-    kept.bound_columns = [c for i, v in enumerate(columns) if (c := _bound_column(i, v)) is not None]
+    kept.lower_bounds = [(i, _number(v.lower)) for i, v in enumerate(columns) if _mutable(v.lower)]
+    kept.upper_bounds = [(i, _number(v.upper)) for i, v in enumerate(columns) if _mutable(v.upper)]
     rows: list[_Row] = []
     for index, entry in enumerate(compiled.rows):
         con = entry.constraint
