@@ -70,13 +70,12 @@ def add_generators(m: pyo.ConcreteModel, inp: DispatchInputs) -> None:
 
 def set_generator_data(m: pyo.ConcreteModel, inp: DispatchInputs) -> None:
     """The state's numbers: u[g,−1] = on0, and u[g,t] held at on0 for the initial lock's steps."""
-    for gen in inp.site.generators:
-        on0 = float(inp.state.generators[gen.id].on)
-        m.gen_on0[gen.id] = on0
-        locked = initial_lock_steps(gen, inp)
-        for g, t in m.GL:
-            if g == gen.id:
-                m.gen_on_min[g, t], m.gen_on_max[g, t] = (on0, on0) if t < locked else (0.0, 1.0)
+    on0 = {g.id: float(inp.state.generators[g.id].on) for g in inp.site.generators}
+    locked = {g.id: initial_lock_steps(g, inp) for g in inp.site.generators}
+    for g, on in on0.items():
+        m.gen_on0[g] = on
+    for g, t in m.GL:
+        m.gen_on_min[g, t], m.gen_on_max[g, t] = (on0[g], on0[g]) if t < locked[g] else (0.0, 1.0)
 
 
 def initial_lock_steps(gen: Generator, inp: DispatchInputs) -> int:

@@ -91,8 +91,6 @@ def _number(expr: Any) -> _Number:
     Pyomo's own evaluation walks the expression tree each time (≈ 10 µs a row); these closures are
     built once per kept model. An operator not listed above falls back to ``pyo.value``.
     """
-    if expr is None:
-        return lambda: float("nan")
     if isinstance(expr, (int, float)):
         value = float(expr)
         return lambda: value
@@ -175,9 +173,12 @@ def _analyse(kept: KeptModel) -> None:
     """Find what holds a parameter; leave ``kept`` not reusable when a coefficient does."""
     compiled = kept.compiled
     assert compiled is not None
-    model, columns = kept.model, compiled.columns
+    model, columns, position = kept.model, compiled.columns, compiled.position
     if any(v.fixed for v in model.component_data_objects(pyo.Var, descend_into=True)):
         return  # a fixed variable is a constant of the compiled rows
+    (objective,) = model.component_data_objects(pyo.Objective, active=True)
+    if objective.sense == pyo.maximize:
+        return  # the dispatch models minimise; a maximised objective is not handled here
     kept.lower_bounds = [(i, _number(v.lower)) for i, v in enumerate(columns) if _mutable(v.lower)]
     kept.upper_bounds = [(i, _number(v.upper)) for i, v in enumerate(columns) if _mutable(v.upper)]
     rows: list[_Row] = []
@@ -191,8 +192,6 @@ def _analyse(kept: KeptModel) -> None:
             log.debug("reuse: %s has a parameter in a coefficient, model not kept", con.name)
             return
         rows.append(_Row(index, _number(upper if entry.bound_type == 1 else lower), _number(repn.constant)))
-    position = {id(v): i for i, v in enumerate(columns)}
-    (objective,) = model.component_data_objects(pyo.Objective, active=True)
     repn = generate_standard_repn(objective.expr, compute_values=False)
     if not repn.is_linear() or any(id(v) not in position for v in repn.linear_vars):
         return
@@ -205,9 +204,6 @@ def _analyse(kept: KeptModel) -> None:
             coefficients.append(_number(coef))
         else:
             costs[position[id(var)]] += float(coef)
-    sense = -1.0 if objective.sense == pyo.maximize else 1.0
-    if sense < 0:
-        return  # the compiler keeps the sense: not needed by the dispatch models, not handled here
     kept.rows = rows
     kept.objective = _Objective(costs, np.array(param_columns, dtype=np.intp), coefficients, _number(repn.constant))
 
@@ -248,10 +244,6 @@ class ModelCache:
             self._kept.move_to_end(kept.shape)
             while len(self._kept) > self.size:
                 self._kept.popitem(last=False)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._kept.clear()
 
 
 def new_model(
