@@ -21,6 +21,7 @@ import pyomo.environ as pyo
 from pyomo.common.errors import InfeasibleConstraintException
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
+from microgrid.dispatch.highs_process import fit_scheduler, new_highs
 from microgrid.errors import SolveError
 from microgrid.plans import SolveStatus
 
@@ -166,8 +167,7 @@ def compile_model(model: pyo.ConcreteModel) -> CompiledModel:
 
 
 def _highs(options: Mapping[str, Any]) -> highspy.Highs:
-    highs = highspy.Highs()  # type: ignore[no-untyped-call]
-    highs.silent()
+    highs = new_highs()
     for name, value in options.items():
         if highs.setOptionValue(name, value) == highspy.HighsStatus.kError:
             raise SolveError(f"HiGHS refuses option {name}={value!r}")
@@ -225,7 +225,8 @@ def solve_model(
         HiGHS's own time limit [s]. HiGHS does not always honour it inside presolve:
         a controller must guard the wall clock itself.
     threads
-        HiGHS threads (None: HiGHS's default).
+        HiGHS threads (None: HiGHS's default); honoured in any thread, whatever earlier solves of that
+        thread asked for (:mod:`microgrid.dispatch.highs_process`).
     highs_options
         Raw HiGHS options, over :data:`DEFAULT_HIGHS_OPTIONS` and the three above
         (e.g. ``{"mip_heuristic_run_rins": True}``).
@@ -248,7 +249,7 @@ def solve_model(
     options: dict[str, Any] = {**DEFAULT_HIGHS_OPTIONS, "mip_rel_gap": mip_gap, "time_limit": time_limit_s}
     if start and compiled.mip:
         options |= WITH_START_HIGHS_OPTIONS
-    if threads is not None:
+    if fit_scheduler(threads) is not None:
         options["threads"] = threads
     highs = _highs(options | (highs_options or {}))
     highs.passModel(compiled.lp)
