@@ -152,8 +152,9 @@ def schedule_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
     if not isinstance(tiers, list | tuple):
         return []
     loads = data.get("loads")
-    known = {t.get("id") for t in loads if isinstance(t, dict)} if isinstance(loads, list | tuple) else set()
-    names = ", ".join(sorted(map(str, known)))
+    ids = [t.get("id") for t in loads if isinstance(t, dict)] if isinstance(loads, list | tuple) else []
+    known = {i for i in ids if isinstance(i, str)}  # a corrupt id (a mapping, a list) has its own error
+    names = ", ".join(sorted(known))
     return [
         (f"grid.schedule.possible_outage_tiers[{i}]", f"names no load tier ({names}), got {tier!r}")
         for i, tier in enumerate(tiers)

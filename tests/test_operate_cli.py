@@ -73,6 +73,8 @@ def simulator(site_file: Path) -> Iterator[subprocess.Popen[str]]:
 
 def _cycles(store: Path) -> list[tuple[Any, ...]]:
     with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as db:
+        if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'cycles'").fetchone():
+            return []  # the file exists, its schema is not committed yet (the controller is starting)
         return db.execute("SELECT id, ts, mode, source FROM cycles ORDER BY id").fetchall()
 
 
