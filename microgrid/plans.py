@@ -24,7 +24,7 @@ from microgrid.profiles import Profiles
 from microgrid.site import Site
 from microgrid.state import SiteState
 
-__all__ = ["ContingencyWindow", "CostSplit", "EmergencyStage", "Plan", "SolveStatus"]
+__all__ = ["ContingencyWindow", "CostSplit", "EmergencyStage", "Plan", "ReserveReport", "SolveStatus"]
 
 
 class SolveStatus(enum.Enum):
@@ -117,6 +117,39 @@ class ContingencyWindow:
 
 
 @dataclass(frozen=True)
+class ReserveReport:
+    """The operating reserve a plan keeps while islanded (extension "reserve", ``docs/dispatch-extensions.md``).
+
+    Attributes
+    ----------
+    battery
+        The grid-forming battery.
+    held_kw
+        Reserve held per step [kW] (0 where the grid is up).
+    short_kwh
+        Reserve energy missing at the end of each step [kWh] (0 when the reserve is whole).
+    penalty
+        The shortfalls priced (currency): their term in the optimised objective, not part of
+        :attr:`Plan.objective` (the spec's cost of the plan).
+    """
+
+    battery: str
+    held_kw: np.ndarray
+    short_kwh: np.ndarray
+    penalty: float
+
+    def summary(self) -> dict[str, Any]:
+        """The figures, JSON-ready."""
+        return {
+            "battery": self.battery,
+            "max_kw": float(self.held_kw.max(initial=0.0)),
+            "short_kwh_max": float(self.short_kwh.max(initial=0.0)),
+            "steps_short": int(np.sum(self.short_kwh > 1e-6)),
+            "penalty": self.penalty,
+        }
+
+
+@dataclass(frozen=True)
 class EmergencyStage:
     """One stage of the emergency-mode lexicographic solve (``docs/dispatch-extensions.md``).
 
@@ -174,6 +207,8 @@ class Plan:
         The shadow of each possible-outage window, when that extension was on.
     stages
         The emergency-mode lexicographic stages, when the plan comes from one.
+    reserve
+        The operating reserve kept while islanded, when that extension was on.
     """
 
     frame: pd.DataFrame
@@ -187,6 +222,7 @@ class Plan:
     timings: dict[str, float] = field(default_factory=dict)
     contingency: tuple[ContingencyWindow, ...] = ()
     stages: tuple[EmergencyStage, ...] = ()
+    reserve: ReserveReport | None = None
 
     @property
     def steps(self) -> int:
@@ -267,6 +303,8 @@ class Plan:
             out["contingency"] = [w.summary() for w in self.contingency]
         if self.stages:
             out["emergency_stages"] = [s.summary() for s in self.stages]
+        if self.reserve is not None:
+            out["reserve"] = self.reserve.summary()
         return out
 
     def to_json(self) -> str:

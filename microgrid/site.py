@@ -38,6 +38,7 @@ from microgrid.site_grid import (
     forecast_problems,
     schedule_problems,
 )
+from microgrid.site_operation import Feeders, OptionalFeeders, OptionalReserve, Reserve
 from microgrid.site_types import (
     _NUM,
     AssetId,
@@ -54,6 +55,7 @@ from microgrid.site_types import (
 __all__ = [
     "Battery",
     "Control",
+    "Feeders",
     "ForecastConfig",
     "Fuel",
     "Generator",
@@ -62,6 +64,7 @@ __all__ = [
     "Location",
     "OutageScheduleConfig",
     "PVArray",
+    "Reserve",
     "Site",
     "SiteInfo",
     "TariffZone",
@@ -99,6 +102,10 @@ class Control(Frozen):
     """Relative MIP gap at which HiGHS stops."""
     time_limit_s: Positive = 20.0
     """Wall-clock limit given to HiGHS per solve [s]."""
+    reserve: OptionalReserve = Reserve()
+    """Operating reserve while islanded (``run``; ``off`` turns it off)."""
+    feeders: OptionalFeeders = Feeders()
+    """Whole-tier shedding with relay timing (``run``; ``off`` turns it off)."""
 
     @model_validator(mode="after")
     def _horizon_whole_steps(self) -> Control:
@@ -231,7 +238,22 @@ def _cross_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
                     f"must be ≥ that of the less important tier {other!r} ({other_voll}), got {voll}",
                 )
             )
-    return problems + forecast_problems(data) + schedule_problems(data) + device_problems(data)
+    return (
+        problems + forecast_problems(data) + schedule_problems(data) + device_problems(data) + _reserve_problems(data)
+    )
+
+
+def _reserve_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
+    control = data.get("control")
+    reserve = control.get("reserve") if isinstance(control, dict) else None
+    wanted = reserve.get("grid_forming") if isinstance(reserve, dict) else None
+    batteries = data.get("batteries")
+    ids = [b.get("id") for b in batteries if isinstance(b, dict)] if isinstance(batteries, list | tuple) else []
+    known = {i for i in ids if isinstance(i, str)}
+    if isinstance(wanted, str) and wanted not in known:
+        names = ", ".join(sorted(known)) or "none defined"
+        return [("control.reserve.grid_forming", f"names no battery ({names}), got {wanted!r}")]
+    return []
 
 
 FuelName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_-]*$")]
@@ -266,6 +288,15 @@ class Site(Frozen):
         return self
 
     # -- lookups ---------------------------------------------------------------------------
+
+    def grid_forming_battery(self) -> Battery | None:
+        """The battery that forms the grid while islanded: ``control.reserve.grid_forming``, else the
+        largest by capacity (the first of equals); None without batteries."""
+        reserve = self.control.reserve
+        named = reserve.grid_forming if reserve is not None else None
+        if named is not None:
+            return next(b for b in self.batteries if b.id == named)
+        return max(self.batteries, key=lambda b: b.capacity_kwh, default=None)
 
     def asset_ids(self) -> dict[str, str]:
         """Map every asset id to its kind (``battery``, ``generator``, ``pv``, ``load``)."""

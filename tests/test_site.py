@@ -78,6 +78,18 @@ def test_minimal_site_takes_the_defaults() -> None:
     assert site.control.mip_gap == 0.001 and site.control.time_limit_s == 20
 
 
+def test_the_operational_sections_are_on_unless_turned_off() -> None:
+    raw = yaml.safe_load(HOSPITAL.read_text(encoding="utf-8"))
+    on = site_from_dict(copy.deepcopy(raw))
+    assert on.control.reserve is not None and on.control.feeders is not None
+    assert on.grid_forming_battery() is not None and on.grid_forming_battery().id == "bess2"  # the largest
+    raw["control"] |= {"reserve": "off", "feeders": False}
+    off = site_from_dict(raw)
+    assert off.control.reserve is None and off.control.feeders is None
+    raw["control"]["reserve"] = {"grid_forming": "bess1"}
+    assert site_from_dict(raw).grid_forming_battery().id == "bess1"  # type: ignore[union-attr]
+
+
 def test_optional_keys_default() -> None:
     raw = hospital()
     for key in ("wear_cost_per_kwh", "terminal_value_per_kwh"):
@@ -240,6 +252,29 @@ CASES: list[tuple[str, Mutation, str, tuple[str, ...]]] = [
     ("gap-1", lambda d: d["control"].update(mip_gap=1), "control.mip_gap", ("less than 1",)),
     ("gap-2", lambda d: d["control"].update(mip_gap=2.5), "control.mip_gap", ("2.5",)),
     ("gap-negative", lambda d: d["control"].update(mip_gap=-0.01), "control.mip_gap", ()),
+    # the operational sections
+    (
+        "reserve-unknown-battery",
+        lambda d: d["control"].update(reserve={"grid_forming": "bess9"}),
+        "control.reserve.grid_forming",
+        ("names no battery", "bess1, bess2", "'bess9'"),
+    ),
+    ("reserve-negative", lambda d: d["control"].update(reserve={"min_kw": -5}), "control.reserve.min_kw", ("-5",)),
+    ("reserve-unknown-key", lambda d: d["control"].update(reserve={"kw": 5}), "control.reserve.kw", ("unknown key",)),
+    (
+        "feeders-pickup",
+        lambda d: d["control"].update(feeders={"pickup_fraction": 3}),
+        "control.feeders.pickup_fraction",
+        (),
+    ),
+    ("feeders-zero-window", lambda d: d["control"].update(feeders={"discrete_h": 0}), "control.feeders.discrete_h", ()),
+    # a corrupt id where another section looks ids up (a schedule's tiers): its own error, no crash
+    (
+        "mapping-load-id-with-schedule",
+        lambda d: d["loads"][0].update(id={"x": 1}),
+        "loads[0].id",
+        (),
+    ),
     # value of lost load must not rise as priority falls
     (
         "voll-inverted",

@@ -83,6 +83,14 @@ def plan_command(
     emergency: Annotated[
         bool, typer.Option("--emergency", help="Emergency mode: no grid at any step, maximum autonomy first.")
     ] = False,
+    operational: Annotated[
+        bool,
+        typer.Option(
+            "--operational",
+            help="Plan as 'run' does: the site's control.reserve while islanded and control.feeders "
+            "(whole tiers shed, relay times) (docs/dispatch-extensions.md; off by default: the spec's model).",
+        ),
+    ] = False,
 ) -> None:
     """Plan the dispatch of SITE for the forecast in --profiles.
 
@@ -101,6 +109,7 @@ def plan_command(
             time_limit_s=time_limit_s,
             possible_outage=_possible_mask(parsed, forecast) if possible_outages else None,
             emergency=emergency,
+            operational=operational,
         )
         if out_csv is not None:
             result.to_csv(out_csv)

@@ -44,6 +44,7 @@ from microgrid.control.forecast import Forecaster, Outlook
 from microgrid.control.points import hand_back_points, heartbeat_point, to_points
 from microgrid.control.safety import SafetyConfig, check
 from microgrid.dispatch import DispatchInputs, ModelCache, optimize, optimize_emergency
+from microgrid.dispatch.inputs import FeederInputs, ReserveInputs
 from microgrid.plans import Plan
 from microgrid.profiles import Profiles
 from microgrid.site import Site
@@ -270,6 +271,10 @@ class Controller:
             self.site.control.mip_gap,
             self.site.control.time_limit_s,
             possible_outage=possible if possible is not None and possible.any() else None,
+            reserve=self._reserve(),
+            feeders=FeederInputs.of(
+                self.site, forecast.step_h, forecast.steps, closed=est.tier_connected, hours_in_state=est.tier_hours
+            ),
         )
         self._solving = asyncio.ensure_future(asyncio.to_thread(self.optimizer, inputs))
         done, _ = await asyncio.wait({self._solving}, timeout=self.solve_budget_s)
@@ -282,6 +287,14 @@ class Controller:
             report.reason = f"no plan: {exc}"
             return
         self.last_plan = report.plan
+
+    def _reserve(self) -> ReserveInputs | None:
+        """The site's reserve, sized from the forecast error measured so far (``control.reserve``)."""
+        cfg = self.site.control.reserve
+        if cfg is None:
+            return None
+        rms = self.forecaster.history.net_change_rms_kw(self.site.control.interval)
+        return ReserveInputs.of(self.site, kw=cfg.error_sigmas * rms if rms is not None else None)
 
     def _decide(self, report: CycleReport, forecast: Profiles | None) -> Decision | None:
         est = report.estimate

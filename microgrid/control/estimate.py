@@ -60,6 +60,10 @@ class Estimate:
         inverter without an MPP estimate understates it).
     tier_connected
         Load tier → its feeder relay is closed, when read.
+    tier_hours
+        Load tier → hours its relay has been in that state, counted from the cycles seen (a relay
+        first seen closed counts 24 h, free to open; one first seen open counts 0 h, so it stays
+        open for its minimum time).
     health
         Device id → ``ok``, ``degraded`` (stale or out-of-range values), ``frozen`` or ``lost``.
     """
@@ -75,6 +79,7 @@ class Estimate:
     load_kw: dict[str, float] = field(default_factory=dict)
     pv_kw: dict[str, float] = field(default_factory=dict)
     tier_connected: dict[str, bool] = field(default_factory=dict)
+    tier_hours: dict[str, float] = field(default_factory=dict)
     health: dict[str, str] = field(default_factory=dict)
 
     def missing(self, site: Site) -> list[str]:
@@ -179,6 +184,15 @@ class Estimator:
         elapsed_h = (now - self._previous.time).total_seconds() / 3600 if self._previous else 0.0
         return before.hours_in_state + max(elapsed_h, 0.0)
 
+    def _relay_hours(self, tier: str, closed: bool, now: datetime) -> float:
+        before = self._previous
+        if before is None or tier not in before.tier_connected:
+            return 24.0 if closed else 0.0
+        if before.tier_connected[tier] != closed:
+            return 0.0
+        elapsed_h = (now - before.time).total_seconds() / 3600
+        return before.tier_hours.get(tier, 0.0) + max(elapsed_h, 0.0)
+
     def _grid_and_loads(self, est: Estimate, usable: Snapshot, by_asset: dict[str, str]) -> None:
         present = _value(usable.get(by_asset.get("grid", ""), {}), "grid_present")
         if self.site.grid is None:
@@ -197,3 +211,4 @@ class Estimator:
                     est.load_kw[tier] = kw
                 if (closed := _value(ms, f"feeder_{number}_closed")) is not None:
                     est.tier_connected[tier] = bool(int(closed))
+                    est.tier_hours[tier] = self._relay_hours(tier, est.tier_connected[tier], est.time)

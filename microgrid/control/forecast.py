@@ -24,6 +24,7 @@ the cycle's events).
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import deque
 from dataclasses import dataclass, field, replace
@@ -59,6 +60,25 @@ class MeasuredHistory:
         self.rows.append((when, dict(load_kw), dict(pv_kw)))
         while len(self.rows) > self.max_rows:
             self.rows.popleft()
+
+    def net_change_rms_kw(self, interval: timedelta, *, min_pairs: int = 4) -> float | None:
+        """RMS of the change in measured net load (Σ demand − Σ PV) from one cycle to the next [kW].
+
+        Over pairs of cycles exactly ``interval`` apart that measured the same tiers and arrays (a
+        feeder switched in between says nothing about forecast error); None with fewer than
+        ``min_pairs`` pairs.
+        """
+        changes = []
+        rows = list(self.rows)
+        for (t0, load0, pv0), (t1, load1, pv1) in itertools.pairwise(rows):
+            if t1 - t0 != interval or load0.keys() != load1.keys() or pv0.keys() != pv1.keys():
+                continue
+            net0 = sum(load0.values()) - sum(pv0.values())
+            net1 = sum(load1.values()) - sum(pv1.values())
+            changes.append(net1 - net0)
+        if len(changes) < min_pairs:
+            return None
+        return math.sqrt(sum(c * c for c in changes) / len(changes))
 
     def frames(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         """(load kW per tier, PV kW per array), UTC-indexed; NaN where not measured."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pyomo.environ as pyo
 
+from microgrid.dispatch.feeders import feeder_pickup_kw
 from microgrid.dispatch.inputs import DispatchInputs
 
 
@@ -11,6 +12,8 @@ def add_balance(m: pyo.ConcreteModel, inp: DispatchInputs) -> None:
     """Supply equals served demand in every step [kW]::
 
     Σ_b (d[b,t] − c[b,t]) + Σ_g p[g,t] + Σ_k pv[k,t] + y[t] − q[t] = Σ_i (L[i,t] − x[i,t])
+
+    (+ Σ_i k[i,t] on the right with the feeders extension: cold-load pickup, :mod:`.feeders`).
     """
 
     def balance(m: pyo.ConcreteModel, t: int) -> pyo.Expression:
@@ -21,7 +24,7 @@ def add_balance(m: pyo.ConcreteModel, inp: DispatchInputs) -> None:
             + m.import_kw[t]
             - m.export_kw[t]
         )
-        return supply == sum(m.demand_kw[i, t] - m.shed_kw[i, t] for i in m.I)
+        return supply == sum(m.demand_kw[i, t] - m.shed_kw[i, t] for i in m.I) + feeder_pickup_kw(m, t)
 
     m.balance = pyo.Constraint(m.T, rule=balance)
 

@@ -4,7 +4,8 @@ A lexicographic solve of the spec's model with α[t] = 0 at every step (procedur
 tolerances: ``docs/dispatch-extensions.md``):
 
 1. for each priority, most important first: minimise the energy shed of its tiers [kWh], then
-   keep it at most that value (plus a small tolerance) in every later stage;
+   keep it at most that value (plus a small tolerance) in every later stage; with the reserve
+   extension, the reserve shortfall [kWh] right after the most important priority;
 2. minimise the fuel burnt, each fuel as a fraction of its stock (fuels without a stock do not
    limit autonomy and are left to the cost stage), then keep it;
 3. minimise the spec's objective.
@@ -28,10 +29,11 @@ import pyomo.environ as pyo
 
 from microgrid.dispatch.inputs import DispatchInputs
 from microgrid.dispatch.model import build_model
+from microgrid.dispatch.reserve import reserve_report, reserve_shortfall_kwh
 from microgrid.dispatch.results import check_plan, extract
 from microgrid.dispatch.solve import SolveResult, solve_model
 from microgrid.errors import InfeasibleError, SolveError
-from microgrid.plans import EmergencyStage, Plan, SolveStatus
+from microgrid.plans import EmergencyStage, Plan, ReserveReport, SolveStatus
 
 __all__ = ["emergency_inputs", "optimize_emergency"]
 
@@ -67,9 +69,11 @@ def emergency_inputs(inp: DispatchInputs) -> DispatchInputs:
 def _stages(inp: DispatchInputs, shed_priorities: int | None) -> list[_Stage]:
     dt, out = inp.step_h, []
     priorities = sorted({t.priority for t in inp.site.loads})
-    for p in priorities[:shed_priorities]:
+    for k, p in enumerate(priorities[:shed_priorities]):
         tiers = [t.id for t in inp.site.loads if t.priority == p]
         out.append(_Stage(f"shed priority {p}", "kWh", _shed_of(tiers, dt)))
+        if k == 0 and inp.reserve is not None:  # the reserve protects the most important tiers: right after them
+            out.append(_Stage("reserve", "kWh", lambda m: reserve_shortfall_kwh(m, inp)))
     stocks = {f: inp.fuel_stock(f) for f in inp.site.fuels}
     weights = {g.id: 1.0 / stock for g in inp.site.generators if (stock := stocks[g.fuel]) is not None and stock > 0}
     if weights:
@@ -94,7 +98,7 @@ def _shed_of(tiers: list[str], dt: float) -> Callable[[pyo.ConcreteModel], pyo.E
 def _binaries_now(m: pyo.ConcreteModel) -> dict[str, dict[object, float]]:
     """The current values of the model's binaries, as a MIP start for the next stage."""
     start: dict[str, dict[object, float]] = {}
-    for name in ("gen_on", "mode"):
+    for name in ("gen_on", "mode", "feeder_open"):
         var = m.find_component(name)
         if isinstance(var, pyo.Var):
             start[name] = {k: round(v.value) for k, v in var.items() if v.value is not None}
@@ -181,7 +185,20 @@ def _plan(
         raise SolveError(f"the emergency plan from HiGHS fails its checks: {'; '.join(problems)}")
     optimal = complete and all(s.status is SolveStatus.OPTIMAL for s in done)
     status = SolveStatus.OPTIMAL if optimal else SolveStatus.TIME_LIMIT_FEASIBLE
-    draft = Plan(frame, inp.site, inp.profiles, inp.state, status, 0.0, 0.0, timings["solve"], timings, stages=done)
+    reserve = ReserveReport(inp.reserve.battery, *reserve_report(model, inp)) if inp.reserve is not None else None
+    draft = Plan(
+        frame,
+        inp.site,
+        inp.profiles,
+        inp.state,
+        status,
+        0.0,
+        0.0,
+        timings["solve"],
+        timings,
+        stages=done,
+        reserve=reserve,
+    )
     objective = draft.cost().total
     gap = done[-1].mip_gap if done[-1].name == "cost" else float("inf")
     return dataclasses.replace(draft, objective=objective, mip_gap=gap)

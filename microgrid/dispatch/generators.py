@@ -100,8 +100,14 @@ def respect_min_times(wanted: list[float], gen: Generator, inp: DispatchInputs) 
     """
     state = inp.state.generators[gen.id]
     up, down = ceil_steps(gen.min_up_h, inp.step_h), ceil_steps(gen.min_down_h, inp.step_h)
-    previous = 1.0 if state.on else 0.0
-    hold_until = initial_lock_steps(gen, inp)
+    return walk_min_times(wanted, on_now=state.on, locked=initial_lock_steps(gen, inp), up=up, down=down)
+
+
+def walk_min_times(wanted: list[float], *, on_now: bool, locked: int, up: int, down: int) -> list[float]:
+    """1/0 per step closest to ``wanted`` for a switch that is ``on_now``, must keep its state for the
+    first ``locked`` steps, and once switched holds on for ``up`` or off for ``down`` steps."""
+    previous = 1.0 if on_now else 0.0
+    hold_until = locked
     out: list[float] = []
     for t, value in enumerate(wanted):
         on = previous if t < hold_until else (1.0 if value > 0.5 else 0.0)

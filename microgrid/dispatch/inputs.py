@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -18,6 +18,125 @@ _CEIL_TOL = 1e-9
 def ceil_steps(hours: float, step_h: float) -> int:
     """``ceil(hours / step_h)``, tolerant of float noise (0.9 h / 0.1 h is 9 steps, not 10)."""
     return max(0, math.ceil(hours / step_h - _CEIL_TOL))
+
+
+@dataclass(frozen=True)
+class ReserveInputs:
+    """The operating reserve of one solve (extension "reserve", ``docs/dispatch-extensions.md``).
+
+    Attributes
+    ----------
+    battery
+        The grid-forming battery's id.
+    kw
+        R: the reserve for forecast error held in every islanded step [kW].
+    hold_h
+        How long the reserve must last [h] (its energy is R · hold_h / ηd).
+    ride_through
+        Also cover the planned output of a genset in the step it starts (its start may fail).
+    genset_trip
+        Also cover the largest running genset's output (N-1).
+    shortfall_cost_per_kwh
+        π: what a kWh of reserve missing for ``hold_h`` costs [currency/kWh]. Missing over a whole
+        horizon of T steps it costs T · Δ / hold_h · π per kWh: keep that below the most important
+        tier's value of lost load, or the plan would rather shed that load than miss its reserve.
+    """
+
+    battery: str
+    kw: float
+    hold_h: float
+    ride_through: bool = False
+    genset_trip: bool = False
+    shortfall_cost_per_kwh: float = 0.0
+
+    @classmethod
+    def of(
+        cls, site: Site, *, kw: float | None = None, step_h: float | None = None, horizon_h: float | None = None
+    ) -> ReserveInputs | None:
+        """The site's ``control.reserve`` for a solve (None when it is off or the site has no battery).
+
+        ``kw``: the forecast-error reserve (at least the section's ``min_kw``); ``step_h``: the step
+        length, the default hold time (else the control interval); ``horizon_h``: the plan's length
+        (else the control horizon), for the default shortfall cost: the most important tier's value of
+        lost load × hold / (2 × horizon), so that a reserve missing over the whole horizon costs at
+        most half of the load it protects and the plan never sheds that load to hold it.
+        """
+        cfg, battery = site.control.reserve, site.grid_forming_battery()
+        if cfg is None or battery is None:
+            return None
+        hold = cfg.hold_h or step_h or site.control.interval.total_seconds() / 3600
+        price = cfg.shortfall_cost_per_kwh
+        if price is None:
+            top = min((t.priority for t in site.loads), default=None)
+            voll = max((t.value_of_lost_load_per_kwh for t in site.loads if t.priority == top), default=0.0)
+            horizon = horizon_h or site.control.horizon.total_seconds() / 3600
+            price = voll * hold / (2 * horizon)
+        return cls(battery.id, max(cfg.min_kw, kw or 0.0), hold, cfg.ride_through, cfg.genset_trip, price)
+
+
+@dataclass(frozen=True)
+class FeederInputs:
+    """Whole-tier shedding of one solve (extension "feeders", ``docs/dispatch-extensions.md``).
+
+    Attributes
+    ----------
+    tiers
+        The tiers shed whole, by their feeder relay (every tier below the most important priority).
+    discrete_steps
+        The first steps in which they are on or off (later steps may shed a fraction).
+    min_on_steps, min_off_steps
+        Steps a relay stays closed / open once switched.
+    pickup_fraction
+        Cold-load pickup: extra demand, as a fraction of the tier's, in the step it is reconnected.
+    closed
+        Tier → its relay is closed now.
+    hours_in_state
+        Tier → hours its relay has been in that state [h].
+    """
+
+    tiers: tuple[str, ...]
+    discrete_steps: int
+    min_on_steps: int = 0
+    min_off_steps: int = 0
+    pickup_fraction: float = 0.0
+    closed: dict[str, bool] = field(default_factory=dict)
+    hours_in_state: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def of(
+        cls,
+        site: Site,
+        step_h: float,
+        steps: int,
+        *,
+        closed: dict[str, bool] | None = None,
+        hours_in_state: dict[str, float] | None = None,
+    ) -> FeederInputs | None:
+        """The site's ``control.feeders`` for a solve of ``steps`` steps of ``step_h`` (None when off or
+        nothing can be shed). Relays not given are closed, since long enough to switch."""
+        cfg = site.control.feeders
+        if cfg is None or not site.loads:
+            return None
+        top = min(t.priority for t in site.loads)
+        tiers = tuple(t.id for t in site.loads if t.priority > top)
+        if not tiers:
+            return None
+        long_ago = max(cfg.min_on_h, cfg.min_off_h)
+        return cls(
+            tiers,
+            min(steps, ceil_steps(cfg.discrete_h, step_h)),
+            ceil_steps(cfg.min_on_h, step_h),
+            ceil_steps(cfg.min_off_h, step_h),
+            cfg.pickup_fraction,
+            {t: (closed or {}).get(t, True) for t in tiers},
+            {t: (hours_in_state or {}).get(t, long_ago) for t in tiers},
+        )
+
+    def lock_left(self, tier: str, step_h: float) -> int:
+        """Steps at the start during which the relay must keep its state: its minimum time (closed or
+        open) less the hours it has been so, rounded up, at least 0."""
+        minimum_h = (self.min_on_steps if self.closed[tier] else self.min_off_steps) * step_h
+        return ceil_steps(max(0.0, minimum_h - self.hours_in_state[tier]), step_h)
 
 
 @dataclass(frozen=True)
@@ -38,6 +157,10 @@ class DispatchInputs:
     protect_tiers
         Load tiers the contingency must carry through a possible outage. Empty: the site's
         ``grid.schedule.possible_outage_tiers``, else the tiers of the most important priority.
+    reserve
+        Switches on the operating reserve while islanded (None: off).
+    feeders
+        Switches on whole-tier shedding by feeder relays (None: off).
     """
 
     site: Site
@@ -47,6 +170,8 @@ class DispatchInputs:
     time_limit_s: float
     possible_outage: npt.NDArray[np.bool_] | None = None
     protect_tiers: tuple[str, ...] = ()
+    reserve: ReserveInputs | None = None
+    feeders: FeederInputs | None = None
 
     def __post_init__(self) -> None:
         if self.possible_outage is not None:

@@ -14,12 +14,14 @@ import pyomo.environ as pyo
 from microgrid.dispatch.balance import add_balance, add_objective, set_price_data
 from microgrid.dispatch.batteries import add_batteries, set_battery_data
 from microgrid.dispatch.contingency import add_contingency, has_contingency
+from microgrid.dispatch.feeders import add_feeders, set_feeder_data
 from microgrid.dispatch.fuels import add_fuels, set_fuel_data
 from microgrid.dispatch.generators import add_generators, set_generator_data
 from microgrid.dispatch.grid import add_grid, set_grid_data
 from microgrid.dispatch.inputs import DispatchInputs
 from microgrid.dispatch.loads import add_loads, set_load_data
 from microgrid.dispatch.pv import add_pv, set_pv_data
+from microgrid.dispatch.reserve import add_reserve, set_reserve_data
 
 __all__ = ["build_model", "set_data"]
 
@@ -30,7 +32,9 @@ def build_model(
     """Build the spec's model for ``inp``, plus the extensions ``inp`` switches on.
 
     Extensions (``docs/dispatch-extensions.md``): ``possible_outage`` with a True step adds the
-    contingency shadow dispatch and its shed cost to the objective. None is on by default.
+    contingency shadow dispatch and its shed cost to the objective; ``feeders`` sheds whole tiers
+    over the first steps (with cold-load pickup in the balance); ``reserve`` keeps the grid-forming
+    battery's reserve while islanded, its shortfall priced in the objective. None is on by default.
 
     Parameters
     ----------
@@ -47,8 +51,13 @@ def build_model(
     add_pv(m, inp)
     add_loads(m, inp)
     add_grid(m, inp, direction_binaries=grid_direction_binaries)
+    if inp.feeders is not None:
+        add_feeders(m, inp)
     add_balance(m, inp)
     add_objective(m, inp)
+    if inp.reserve is not None:
+        add_reserve(m, inp)
+        m.cost.expr = m.cost.expr + m.reserve_cost
     if has_contingency(inp):
         add_contingency(m, inp, mode_binaries=battery_mode_binaries)
         m.cost.expr = m.cost.expr + m.contingency_cost
@@ -59,7 +68,8 @@ def set_data(m: pyo.ConcreteModel, inp: DispatchInputs) -> None:
     """Put ``inp``'s forecast, prices and state into the mutable parameters of ``m``.
 
     ``m`` must have been built for inputs of the same shape: same site, steps, step length, tiers,
-    PV arrays and limited fuels (:func:`microgrid.dispatch.reuse.shape_of`), and no contingency.
+    PV arrays, limited fuels and extensions (:func:`microgrid.dispatch.reuse.shape_of`), and no
+    contingency.
     """
     set_battery_data(m, inp)
     set_generator_data(m, inp)
@@ -68,3 +78,7 @@ def set_data(m: pyo.ConcreteModel, inp: DispatchInputs) -> None:
     set_load_data(m, inp)
     set_grid_data(m, inp)
     set_price_data(m, inp)
+    if inp.feeders is not None:
+        set_feeder_data(m, inp)
+    if inp.reserve is not None:
+        set_reserve_data(m, inp)

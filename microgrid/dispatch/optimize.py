@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -30,22 +31,28 @@ from pyomo.common.gc_manager import PauseGC
 
 from microgrid.dispatch.contingency import contingency_windows, has_contingency
 from microgrid.dispatch.emergency import optimize_emergency
-from microgrid.dispatch.generators import respect_min_times
-from microgrid.dispatch.inputs import DispatchInputs
+from microgrid.dispatch.generators import respect_min_times, walk_min_times
+from microgrid.dispatch.inputs import DispatchInputs, FeederInputs, ReserveInputs
+from microgrid.dispatch.reserve import reserve_report
 from microgrid.dispatch.results import check_plan, extract, net_batteries, net_grid
 from microgrid.dispatch.reuse import ModelCache, new_model
 from microgrid.dispatch.solve import MipStart, SolveResult, solve_model
 from microgrid.errors import InfeasibleError, SolveError
-from microgrid.plans import ContingencyWindow, Plan, SolveStatus
+from microgrid.plans import ContingencyWindow, Plan, ReserveReport, SolveStatus
 from microgrid.profiles import Profiles, profiles_from_frame, read_profiles
 from microgrid.site import Site, read_site
 from microgrid.state import SiteState, read_state, state_from_dict
 
 __all__ = ["mip_start", "optimize", "plan"]
 
-_Attempt = tuple[pd.DataFrame | None, tuple[ContingencyWindow, ...], SolveResult, dict[str, float]]
+_Attempt = tuple[
+    pd.DataFrame | None, tuple[ContingencyWindow, ...], SolveResult, dict[str, float], ReserveReport | None
+]
 
 log = logging.getLogger(__name__)
+
+SHED_WHOLE = 0.99
+"""A previous plan's step sheds a tier whole (its relay open) when it sheds at least this share of it."""
 
 
 def mip_start(previous: Plan, inp: DispatchInputs) -> MipStart | None:
@@ -61,7 +68,7 @@ def mip_start(previous: Plan, inp: DispatchInputs) -> MipStart | None:
     if index[0] < frame.index[0] or index[0] > frame.index[-1]:
         return None
     rows = frame.iloc[frame.index.get_indexer(index, method="ffill")]
-    start: dict[str, dict[tuple[object, ...] | int, float]] = {"gen_on": {}, "mode": {}, "grid_dir": {}}
+    start: dict[str, dict[Any, float]] = {"gen_on": {}, "mode": {}, "grid_dir": {}}
     for gen in inp.site.generators:
         if (col := f"generator.{gen.id}.on") in rows:
             on = respect_min_times(rows[col].to_numpy().tolist(), gen, inp)
@@ -70,7 +77,27 @@ def mip_start(previous: Plan, inp: DispatchInputs) -> MipStart | None:
         if (col := f"battery.{bat.id}.charge_kw") in rows:
             start["mode"] |= {(bat.id, t): float(v > 0) for t, v in enumerate(rows[col].to_numpy())}
     start["grid_dir"] = {t: float(v > 0) for t, v in enumerate(rows["grid.import_kw"].to_numpy())}
+    if inp.feeders is not None:
+        start["feeder_open"] = _feeder_start(rows, inp, inp.feeders)
     return start
+
+
+def _feeder_start(rows: pd.DataFrame, inp: DispatchInputs, feeders: FeederInputs) -> dict[Any, float]:
+    """Relays open where the previous plan shed a tier whole, walked from the relays now (min open/closed times)."""
+    n, out = feeders.discrete_steps, {}
+    for tier in feeders.tiers:
+        shed = rows[f"load.{tier}.shed_kw"].to_numpy()[:n]
+        demand = inp.profiles.load_kw[tier].to_numpy()[:n]
+        wanted = [float(x >= SHED_WHOLE * d and d > 0) for x, d in zip(shed, demand, strict=True)]
+        opened = walk_min_times(
+            wanted,
+            on_now=not feeders.closed[tier],
+            locked=feeders.lock_left(tier, inp.step_h),
+            up=feeders.min_off_steps,
+            down=feeders.min_on_steps,
+        )
+        out.update({(tier, t): v for t, v in enumerate(opened)})
+    return out
 
 
 def _attempt(
@@ -99,8 +126,11 @@ def _attempt(
         t2 = time.perf_counter()
         frame: pd.DataFrame | None = None
         windows: tuple[ContingencyWindow, ...] = ()
+        reserve: ReserveReport | None = None
         if result.status.has_solution:
             frame = extract(model, inp)
+            if inp.reserve is not None:
+                reserve = ReserveReport(inp.reserve.battery, *reserve_report(model, inp))
             if relax_grid:
                 frame = net_grid(frame)
             if not mode_binaries:
@@ -111,7 +141,7 @@ def _attempt(
         if cache is not None:
             cache.give_back(kept)
     timings = {"build": t1 - t0, "solve": t2 - t1, "highs": result.highs_seconds, "extract": time.perf_counter() - t2}
-    return frame, windows, result, timings
+    return frame, windows, result, timings, reserve
 
 
 def _no_plan(result: SolveResult, name: str) -> SolveError:
@@ -153,14 +183,14 @@ def optimize(
     started = time.perf_counter()
     relax_modes = bool(inp.site.batteries)
     start = mip_start(warm_from, inp) if warm_from is not None else None
-    frame, windows, result, timings = _attempt(
+    frame, windows, result, timings, reserve = _attempt(
         inp, mode_binaries=not relax_modes, time_limit_s=inp.time_limit_s, threads=threads, start=start, cache=cache
     )
     if relax_modes and frame is None and result.status.has_solution:
         # What is left of the limit, but at least a tenth of it: a re-solve may overrun by that much.
         left = max(0.1 * inp.time_limit_s, inp.time_limit_s - (time.perf_counter() - started))
         log.info("relaxed battery modes needed simultaneous charge/discharge: solving with mode binaries")
-        frame, windows, result, again = _attempt(
+        frame, windows, result, again, reserve = _attempt(
             inp, mode_binaries=True, time_limit_s=left, threads=threads, start=start, cache=cache
         )
         timings = {k: timings[k] + again[k] for k in timings}
@@ -171,12 +201,23 @@ def optimize(
         raise SolveError(f"the plan from HiGHS fails its checks: {'; '.join(problems)}")
     draft = Plan(frame, inp.site, inp.profiles, inp.state, result.status, 0.0, 0.0, result.wall_seconds, timings)
     objective = draft.cost().total
-    gap = _gap(objective + sum(w.penalty for w in windows), result.dual_bound)
+    penalties = sum(w.penalty for w in windows) + (reserve.penalty if reserve is not None else 0.0)
+    gap = _gap(objective + penalties, result.dual_bound)
     status = (
         SolveStatus.OPTIMAL if result.status is SolveStatus.OPTIMAL or gap <= inp.mip_gap + 1e-12 else result.status
     )
     return Plan(
-        frame, inp.site, inp.profiles, inp.state, status, objective, gap, timings["solve"], timings, contingency=windows
+        frame,
+        inp.site,
+        inp.profiles,
+        inp.state,
+        status,
+        objective,
+        gap,
+        timings["solve"],
+        timings,
+        contingency=windows,
+        reserve=reserve,
     )
 
 
@@ -198,6 +239,7 @@ def plan(
     possible_outage: npt.ArrayLike | None = None,
     protect_tiers: tuple[str, ...] = (),
     emergency: bool = False,
+    operational: bool = False,
 ) -> Plan:
     """Plan the dispatch of ``site`` for ``profiles`` from ``state`` (the notebook entry point).
 
@@ -223,6 +265,10 @@ def plan(
     emergency
         Emergency mode: no grid at any step, lexicographic maximum autonomy
         (:func:`microgrid.dispatch.emergency.optimize_emergency`).
+    operational
+        Plan as the controller does: with the site's ``control.reserve`` (its ``min_kw``: no measured
+        forecast error here) and ``control.feeders`` (every relay closed, free to switch). Off by
+        default: the spec's model.
 
     Returns
     -------
@@ -248,6 +294,8 @@ def plan(
         time_limit_s=site.control.time_limit_s if time_limit_s is None else time_limit_s,
         possible_outage=None if possible_outage is None else np.asarray(possible_outage, dtype=bool),
         protect_tiers=protect_tiers,
+        reserve=ReserveInputs.of(site, step_h=profiles.step_h) if operational else None,
+        feeders=FeederInputs.of(site, profiles.step_h, profiles.steps) if operational else None,
     )
     if emergency:
         return optimize_emergency(inputs, threads=threads)

@@ -49,13 +49,23 @@ def extract(m: pyo.ConcreteModel, inp: DispatchInputs) -> pd.DataFrame:
     for tier in site.loads:
         demand = inp.profiles.load_kw[tier.id].to_numpy()
         shed = np.clip(_values(m.shed_kw, tier.id, steps), 0.0, demand) + 0.0
-        cols[f"load.{tier.id}.served_kw"] = demand - shed
+        cols[f"load.{tier.id}.served_kw"] = demand - shed + _pickup_kw(m, tier.id, steps)
         cols[f"load.{tier.id}.shed_kw"] = shed
     cols["grid.import_kw"] = _nonneg(_values(m.import_kw, None, steps))
     cols["grid.export_kw"] = _nonneg(_values(m.export_kw, None, steps))
     frame = pd.DataFrame(cols, index=inp.profiles.index.copy())
     frame.index.name = "timestamp"
     return frame
+
+
+def _pickup_kw(m: pyo.ConcreteModel, tier: str, steps: int) -> np.ndarray:
+    """A reconnected tier's cold-load pickup per step [kW] (feeders extension; zeros without it)."""
+    out = np.zeros(steps)
+    if hasattr(m, "FT"):
+        for i, t in m.FT:
+            if i == tier:
+                out[t] = max(m.feeder_pickup_kw[i, t].value or 0.0, 0.0)
+    return out
 
 
 def net_grid(frame: pd.DataFrame) -> pd.DataFrame:
@@ -164,6 +174,22 @@ def check_plan(frame: pd.DataFrame, inp: DispatchInputs) -> list[str]:
         if np.any(frame[f"pv.{arr.id}.kw"].to_numpy() > inp.profiles.pv_kw[arr.id].to_numpy() + _ABS_TOL_KW):
             problems.append(f"pv {arr.id}: output above the forecast")
     problems += _grid_problems(frame, inp)
+    problems += _feeder_problems(frame, inp)
+    return problems
+
+
+def _feeder_problems(frame: pd.DataFrame, inp: DispatchInputs) -> list[str]:
+    """With the feeders extension, a switched tier is served whole or shed whole in its discrete steps."""
+    if inp.feeders is None:
+        return []
+    problems = []
+    n = inp.feeders.discrete_steps
+    for tier in inp.feeders.tiers:
+        shed = frame[f"load.{tier}.shed_kw"].to_numpy()[:n]
+        demand = inp.profiles.load_kw[tier].to_numpy()[:n]
+        partial = (shed > _ABS_TOL_KW) & (shed < demand - _ABS_TOL_KW * max(1.0, float(demand.max(initial=1.0))))
+        if partial.any():
+            problems.append(f"tier {tier}: shed in part at step {int(np.argmax(partial))} (its feeder is on or off)")
     return problems
 
 

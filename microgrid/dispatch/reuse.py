@@ -40,6 +40,7 @@ from pyomo.core.expr.visitor import identify_mutable_parameters
 from pyomo.repn import generate_standard_repn
 
 from microgrid.dispatch.contingency import has_contingency
+from microgrid.dispatch.feeders import big_m_kw
 from microgrid.dispatch.inputs import DispatchInputs
 from microgrid.dispatch.model import build_model, set_data
 from microgrid.dispatch.solve import CompiledModel, compile_model
@@ -55,11 +56,33 @@ def shape_of(inp: DispatchInputs, *, battery_mode_binaries: bool, grid_direction
     """What fixes the model's rows and columns (None: not kept, e.g. with a contingency).
 
     The site object itself (by identity), steps and step length, tier and PV columns, the fuels
-    with a stock, and the two relaxation flags.
+    with a stock, the two relaxation flags, and the extensions' settings that fix rows (the reserve's
+    battery and genset rows, the feeders' tiers, steps and big-M bounds).
     """
     if has_contingency(inp):
         return None
     limited = tuple(f for f in inp.site.fuels if inp.fuel_stock(f) is not None)
+    reserve = inp.reserve
+    reserve_shape = None
+    if reserve is not None:  # everything but the reserve itself (kW) is a coefficient
+        reserve_shape = (
+            reserve.battery,
+            reserve.hold_h,
+            reserve.ride_through,
+            reserve.genset_trip,
+            reserve.shortfall_cost_per_kwh,
+        )
+    feeders = inp.feeders
+    feeder_shape = None
+    if feeders is not None:  # the relays now are parameters
+        feeder_shape = (
+            feeders.tiers,
+            feeders.discrete_steps,
+            feeders.min_on_steps,
+            feeders.min_off_steps,
+            feeders.pickup_fraction,
+            tuple(big_m_kw(inp).items()),
+        )
     return (
         id(inp.site),
         inp.steps,
@@ -69,6 +92,8 @@ def shape_of(inp: DispatchInputs, *, battery_mode_binaries: bool, grid_direction
         limited,
         battery_mode_binaries,
         grid_direction_binaries,
+        reserve_shape,
+        feeder_shape,
     )
 
 

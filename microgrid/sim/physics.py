@@ -15,9 +15,10 @@ What the plant does, per asset:
 * **PV**: produces the profile's available power, capped by its curtailment limit.
 * **loads**: each tier draws its profile's demand while its feeder relay is closed.
 * **grid**: follows the outage pattern (``grid.available``); while up it is the slack.
-  While down, the battery with the most headroom forms the grid and takes the slack within
-  its limits; what no source can cover trips the least important tiers (under-frequency
-  load shedding) and is counted as unserved; surplus curtails PV.
+  While down, the site's grid-forming battery (``Site.grid_forming_battery``: the one named in
+  ``control.reserve``, else the largest) takes the slack within its limits, then the others;
+  what no source can cover trips the least important tiers (under-frequency load shedding) and
+  is counted as unserved; surplus curtails PV.
 """
 
 from __future__ import annotations
@@ -161,6 +162,11 @@ class SitePlant:
         self._pv_kw = {k: profiles.pv_kw[k].to_numpy(dtype=float) for k in profiles.pv_kw.columns}
         self._grid_available = profiles.grid_available.to_numpy(dtype=float)
         self.batteries = {b.id: BatteryPlant(b, state.soc[b.id] * b.capacity_kwh) for b in site.batteries}
+        forming = site.grid_forming_battery()
+        self._slack_order = sorted(
+            self.batteries, key=lambda b: (b != (forming.id if forming else None), -self.batteries[b].spec.capacity_kwh)
+        )
+        """The grid-forming battery first (it takes the slack), then the others, largest first, if it cannot."""
         self.gensets = {g.id: GensetPlant(g) for g in site.generators}
         for g_id, g_state in state.generators.items():
             gen = self.gensets[g_id]
@@ -243,7 +249,7 @@ class SitePlant:
             net_kw -= grid_kw
         else:
             grid_kw = 0.0
-        for b in sorted(self.batteries, key=lambda b: -self.batteries[b].spec.capacity_kwh):
+        for b in self._slack_order:
             low, high = self.batteries[b].limits_kw(dt_s)
             extra = float(np.clip(net_kw, low - battery_kw[b], high - battery_kw[b]))
             battery_kw[b] += extra

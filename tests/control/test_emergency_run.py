@@ -31,7 +31,8 @@ def test_emergency_outage_mid_run(tcp_hospital: Site, winter: Profiles) -> None:
         assert any(kind == "emergency" and "outside" in msg for kind, msg in report.events)
         assert report.source == "plan" and report.plan is not None
         assert report.plan.profiles.grid_available.max() == 0.0  # no grid for the whole horizon
-        assert [s.name for s in report.plan.stages][:2] == ["shed priority 1", "shed priority 2"]
+        # critical first, then the grid-forming battery's reserve (control.reserve, on by default), then essential
+        assert [s.name for s in report.plan.stages][:3] == ["shed priority 1", "reserve", "shed priority 2"]
         assert report.autonomy is not None and report.autonomy.critical_h > 2.0
         for _ in range(3):
             await rig.step()

@@ -286,6 +286,25 @@ def test_genset_hours_ticks(hospital: Site, states: list[int | None], expected: 
             assert got.hours_in_state == pytest.approx(want.hours_in_state), i
 
 
+# the comfort relay (feeder 3) closed (1) or open (0) per 15-min cycle → hours in that state
+RELAY_TICKS: dict[str, tuple[list[int], list[float]]] = {
+    "first seen closed: free to open": ([1, 1], [24.0, 24.25]),
+    "first seen open: its minimum open time holds": ([0, 0, 0], [0.0, 0.25, 0.5]),
+    "reset on every switch": ([1, 0, 0, 1], [24.0, 0.0, 0.25, 0.0]),
+}
+
+
+@pytest.mark.parametrize(("states", "hours"), RELAY_TICKS.values(), ids=RELAY_TICKS.keys())
+def test_relay_hours_ticks(hospital: Site, states: list[int], hours: list[float]) -> None:
+    estimator = Estimator(hospital)
+    got = []
+    for i, closed in enumerate(states):
+        est = estimator(snapshot({"feeders": {"feeder_3_closed": closed}}, at=T0 + i * Q), T0 + i * Q)
+        assert est.tier_connected["comfort"] is bool(closed)
+        got.append(est.tier_hours["comfort"])
+    assert got == pytest.approx(hours)
+
+
 def test_genset_hours_follow_the_clock_not_the_cycle_count(hospital: Site) -> None:
     estimator = Estimator(hospital)
     estimator(snapshot({"dg1-controller": {"engine_state": 2}}), T0)

@@ -120,3 +120,22 @@ def test_seeding_keeps_one_row_per_interval(site_dir: Path) -> None:
     assert fc.seed(load, pv) == 8
     history_load, history_pv = fc.history.frames()
     assert list(history_load.index) == list(cycles) and history_pv["roof"].notna().all()
+
+
+def test_the_measured_net_load_change_sizes_the_reserve() -> None:
+    """RMS of the change in Σ demand − Σ PV between consecutive cycles one interval apart, with the same
+    tiers measured: +6, −8 (the pair across a gap and the pair where a tier appears do not count)."""
+    from microgrid.control.forecast import MeasuredHistory
+
+    history, q = MeasuredHistory(), timedelta(minutes=15)
+    rows = [
+        (T0, {"a": 100.0, "b": 50.0}, {"pv": 10.0}),  # net 140
+        (T0 + q, {"a": 104.0, "b": 52.0}, {"pv": 10.0}),  # 146: +6
+        (T0 + 2 * q, {"a": 100.0, "b": 48.0}, {"pv": 10.0}),  # 138: −8
+        (T0 + 4 * q, {"a": 200.0, "b": 48.0}, {"pv": 10.0}),  # a gap: not counted
+        (T0 + 5 * q, {"a": 200.0, "b": 48.0, "c": 30.0}, {"pv": 10.0}),  # another set of tiers: not counted
+    ]
+    for when, load, pv in rows:
+        history.add(when, load, pv)
+    assert history.net_change_rms_kw(q) is None  # fewer than 4 pairs
+    assert history.net_change_rms_kw(q, min_pairs=2) == pytest.approx(np.sqrt((6.0**2 + 8.0**2) / 2))

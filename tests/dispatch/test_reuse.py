@@ -10,12 +10,14 @@ import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import microgrid
 from microgrid.dispatch import DispatchInputs, ModelCache, optimize
-from microgrid.dispatch.reuse import KeptModel, new_model
+from microgrid.dispatch.feeders import big_m_kw
+from microgrid.dispatch.inputs import FeederInputs, ReserveInputs
+from microgrid.dispatch.reuse import KeptModel, new_model, shape_of
 from microgrid.state import GeneratorState, SiteState
 from tests.conftest import tiny_site
 from tests.dispatch.helpers import battery, diesel, genset, grid, setup, tier
@@ -102,6 +104,48 @@ def _hospital() -> DispatchInputs:
 def _trader() -> DispatchInputs:
     site, profiles, state = setup(TRADER, TRADER_COLUMNS)
     return DispatchInputs(site, profiles, state, mip_gap=0.0, time_limit_s=10)
+
+
+def _operational() -> DispatchInputs:
+    """The hospital with the reserve (both genset rows) and whole-tier shedding on."""
+    reserve = dataclasses.replace(ReserveInputs.of(HOSPITAL, kw=30.0), ride_through=True, genset_trip=True)  # type: ignore[arg-type]
+    feeders = FeederInputs.of(HOSPITAL, HOSPITAL_DAY.step_h, HOSPITAL_DAY.steps)
+    return dataclasses.replace(_hospital(), reserve=reserve, feeders=feeders)
+
+
+def _varied_operation(inp: DispatchInputs, draw: Any) -> DispatchInputs:
+    """``inp`` varied by :func:`_varied`, with another reserve and other relay states; the switched tiers'
+    demand over the discrete steps drawn within their big-M bucket (another bucket is another shape)."""
+    other = _varied(inp, draw)
+    assert inp.reserve is not None and inp.feeders is not None
+    load = other.profiles.load_kw.copy()
+    n = inp.feeders.discrete_steps
+    for tier, big in big_m_kw(inp).items():
+        load.iloc[:n, load.columns.get_loc(tier)] = draw(st.lists(st.floats(0.51 * big, big), min_size=n, max_size=n))
+    other = dataclasses.replace(other, profiles=dataclasses.replace(other.profiles, load_kw=load))
+    closed = {t: draw(st.booleans()) for t in inp.feeders.tiers}
+    hours = {t: draw(st.sampled_from([0.0, 0.2, 1.0, 24.0])) for t in inp.feeders.tiers}
+    return dataclasses.replace(
+        other,
+        reserve=dataclasses.replace(inp.reserve, kw=draw(st.floats(0.0, 150.0))),
+        feeders=dataclasses.replace(inp.feeders, closed=closed, hours_in_state=hours),
+    )
+
+
+@pytest.mark.parametrize("mode_binaries", [False, True], ids=["relaxed", "modes"])
+@settings(max_examples=12, deadline=None)
+@given(data=st.data())
+def test_a_refreshed_operational_model_compiles_to_the_arrays_of_a_fresh_one(mode_binaries: bool, data: Any) -> None:
+    """The extensions' numbers (R, islanded steps, relays now, demand) are parameters too; their
+    coefficients (big-M bounds, hold time, prices) are in the shape, so a kept model never mixes them."""
+    base = _operational()
+    other = _varied_operation(base, data.draw)
+    flags = {"battery_mode_binaries": mode_binaries, "grid_direction_binaries": False}
+    assume(shape_of(other, **flags) == shape_of(base, **flags))  # same big-M bounds of the demand
+    kept = new_model(base, **flags)
+    assert kept.reusable
+    kept.refresh(other)
+    _assert_same(kept, new_model(other, **flags))
 
 
 @pytest.mark.parametrize("make", [_hospital, _trader], ids=["hospital", "trader"])

@@ -104,6 +104,32 @@ def test_outage_battery_forms_grid_then_least_important_tier_trips() -> None:
     assert plant.grid_kw == 0.0
 
 
+@pytest.mark.parametrize(("named", "forming"), [(None, "big"), ("b", "b")])
+def test_the_sites_grid_forming_battery_takes_the_slack(named: str | None, forming: str) -> None:
+    """Islanded, both batteries idle: the one the site names (``control.reserve.grid_forming``), else the
+    largest, covers the 30 kW alone; the other stays at its setpoint."""
+    big = {
+        "id": "big",
+        "capacity_kwh": 400,
+        "soc_min": 0.1,
+        "soc_max": 0.9,
+        "max_charge_kw": 100,
+        "max_discharge_kw": 100,
+        "charge_efficiency": 0.9,
+        "discharge_efficiency": 0.9,
+        "initial_soc": 0.5,
+    }
+    site = _site(
+        batteries=[_site().batteries[0].model_dump(), big],
+        control={"reserve": {"grid_forming": named}} if named else {},
+    )
+    plant = SitePlant(site, _profiles(site, crit=30, comf=0, grid=0))
+    plant.advance(60)
+    other = "b" if forming == "big" else "big"
+    assert plant.batteries[forming].power_kw == pytest.approx(30.0)
+    assert plant.batteries[other].power_kw == pytest.approx(0.0)
+
+
 def test_genset_starts_after_delay_ramps_and_burns_fuel() -> None:
     gen = {
         "id": "g",

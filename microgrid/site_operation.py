@@ -1,0 +1,71 @@
+"""How ``run`` operates the site beyond the reference model: the ``control.reserve`` and
+``control.feeders`` sections (the model extensions are in ``docs/dispatch-extensions.md``).
+
+Both are on for the controller unless the site file turns them off (``reserve: off``,
+``feeders: off``); ``microgrid plan`` leaves them out (the spec's model) unless asked for
+(``plan --operational``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field
+
+from microgrid.site_types import _NUM, AssetId, Frozen, NonNegative, Positive
+
+__all__ = ["Feeders", "Reserve", "switch_off"]
+
+
+def switch_off(value: Any) -> Any:
+    """``off`` / ``false`` (YAML: ``reserve: off``) turn a section off (None); anything else is the section."""
+    return None if value is False or (isinstance(value, str) and value.lower() in {"off", "false", "no"}) else value
+
+
+class Reserve(Frozen):
+    """Operating reserve while islanded, held by the grid-forming battery.
+
+    While the grid is down the grid-forming inverter takes every deviation from the plan (forecast
+    error, a genset starting late or not at all): the plan keeps power headroom and energy above
+    ``soc_min`` for it, and a battery below that is brought back up before anything but the most
+    important tier's load.
+
+    The reserve [kW] is ``max(min_kw, error_sigmas × RMS)`` of the change in measured net load
+    (demand − PV) from one cycle to the next, over the controller's measured history (just
+    ``min_kw`` until it has some), plus, with ``ride_through``, the planned output of a genset that is
+    not yet confirmed running (a start may fail) and, with ``genset_trip``, the largest running
+    genset's output (N-1). It must last ``hold_h`` (default: one control interval, until the next
+    cycle re-plans from what happened).
+    """
+
+    grid_forming: AssetId | None = None
+    """The battery that forms the grid while islanded (default: the largest by capacity)."""
+    min_kw: NonNegative = 20.0
+    error_sigmas: NonNegative = 2.5
+    hold_h: Positive | None = None
+    ride_through: Annotated[bool, Field(strict=True)] = False
+    genset_trip: Annotated[bool, Field(strict=True)] = False
+    shortfall_cost_per_kwh: NonNegative | None = None
+    """Cost of each kWh of reserve missing for ``hold_h``. Default: the most important tier's value of lost
+    load × hold_h / (2 × horizon): missing for the whole horizon, the reserve costs half the load it
+    protects, so the plan never sheds that load to hold it, and restores it (with fuel, or by shedding
+    the least important tiers) as soon as the shortfall would last."""
+
+
+class Feeders(Frozen):
+    """Load shedding that feeder relays can execute: a tier is served whole or shed whole.
+
+    Over the plan's first ``discrete_h`` each tier below the most important priority is on or off
+    (a binary per step; later steps may shed fractions, an energy budget for the rationing to come);
+    a relay, once switched, stays ``min_on_h`` closed or ``min_off_h`` open; a tier reconnected draws
+    ``1 + pickup_fraction`` times its demand in its first step back (cold-load pickup).
+    """
+
+    discrete_h: Positive = 2.0
+    min_on_h: NonNegative = 0.5
+    min_off_h: NonNegative = 0.5
+    pickup_fraction: Annotated[float, Field(ge=0, le=2, **_NUM)] = 0.2
+
+
+OptionalReserve = Annotated[Reserve | None, BeforeValidator(switch_off)]
+OptionalFeeders = Annotated[Feeders | None, BeforeValidator(switch_off)]
