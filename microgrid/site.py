@@ -88,7 +88,7 @@ class SiteInfo(Frozen):
     def _known_zone(cls, value: str) -> str:
         try:
             zoneinfo.ZoneInfo(value)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):  # 'Europe' is a folder of zones
             raise ValueError(f"not an IANA time zone, got {value!r}") from None
         return value
 

@@ -242,6 +242,7 @@ CASES: list[tuple[str, Mutation, str, tuple[str, ...]]] = [
     # timezone and durations
     ("bad-zone", lambda d: d["site"].update(timezone="Europe/Kharkiv"), "site.timezone", ("IANA", "Europe/Kharkiv")),
     ("offset-zone", lambda d: d["site"].update(timezone="+02:00"), "site.timezone", ("IANA",)),
+    ("folder-zone", lambda d: d["site"].update(timezone="Europe"), "site.timezone", ("IANA", "'Europe'")),
     ("parsecs", lambda d: d["control"].update(interval="15 parsecs"), "control.interval", ("'15 parsecs'",)),
     ("bare-number", lambda d: d["control"].update(interval=15), "control.interval", ("unit", "15")),
     ("zero-interval", lambda d: d["control"].update(interval="0min"), "control.interval", ("positive",)),

@@ -85,7 +85,7 @@ def _date(text: Any) -> date | None:
 
 
 def to_zone(name: Any) -> ZoneInfo | None:
-    with contextlib.suppress(ZoneInfoNotFoundError, ValueError):
+    with contextlib.suppress(ZoneInfoNotFoundError, ValueError, OSError):  # 'Europe' is a folder of zones
         return ZoneInfo(name) if isinstance(name, str) else None
     return None
 

@@ -319,6 +319,10 @@ def test_csv_header_and_directive_errors(tmp_path: Path) -> None:
     )
     with pytest.raises(ScheduleError, match="no header line"):
         read_schedule(write(tmp_path / "e.csv", "# only a comment\n"), "3.1", KYIV)
+    with pytest.raises(ScheduleError, match="not an IANA time zone, got 'Europe'"):  # a folder of zones
+        read_schedule(
+            csv_file(tmp_path / "f.csv", ["3.1,2026-01-15,00:00,01:00,on"], "# timezone: Europe\n"), "3.1", KYIV
+        )
 
 
 def test_queue_absent_names_the_queues_present(tmp_path: Path) -> None:
