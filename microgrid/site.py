@@ -38,7 +38,14 @@ from microgrid.site_grid import (
     forecast_problems,
     schedule_problems,
 )
-from microgrid.site_operation import Feeders, OptionalFeeders, OptionalReserve, Reserve
+from microgrid.site_operation import (
+    Feeders,
+    OptionalFeeders,
+    OptionalOutlook,
+    OptionalReserve,
+    Outlook,
+    Reserve,
+)
 from microgrid.site_types import (
     _NUM,
     AssetId,
@@ -63,6 +70,7 @@ __all__ = [
     "LoadTier",
     "Location",
     "OutageScheduleConfig",
+    "Outlook",
     "PVArray",
     "Reserve",
     "Site",
@@ -106,12 +114,20 @@ class Control(Frozen):
     """Operating reserve while islanded (``run``; ``off`` turns it off)."""
     feeders: OptionalFeeders = Feeders()
     """Whole-tier shedding with relay timing (``run``; ``off`` turns it off)."""
+    outlook: OptionalOutlook = Outlook()
+    """The long, coarse plan valuing fuel and stored energy (``run``; ``off`` turns it off)."""
 
     @model_validator(mode="after")
     def _horizon_whole_steps(self) -> Control:
         steps = self.horizon / self.interval
         if self.horizon < self.interval or abs(steps - round(steps)) > 1e-9:
             raise problem("horizon", f"must be a whole number of intervals ({self.interval}), got {self.horizon}")
+        if self.outlook is not None:
+            per = self.outlook.step / self.interval
+            if self.outlook.step < self.interval or abs(per - round(per)) > 1e-9:
+                raise problem("outlook.step", f"must be a whole number of intervals ({self.interval})")
+            if timedelta(days=self.outlook.days) <= self.horizon:
+                raise problem("outlook.days", f"must reach beyond the horizon ({self.horizon})")
         return self
 
 

@@ -1,20 +1,22 @@
-"""How ``run`` operates the site beyond the reference model: the ``control.reserve`` and
-``control.feeders`` sections (the model extensions are in ``docs/dispatch-extensions.md``).
+"""How ``run`` operates the site beyond the reference model: the ``control.reserve``,
+``control.feeders`` and ``control.outlook`` sections (the model extensions are in
+``docs/dispatch-extensions.md``).
 
-Both are on for the controller unless the site file turns them off (``reserve: off``,
-``feeders: off``); ``microgrid plan`` leaves them out (the spec's model) unless asked for
-(``plan --operational``).
+All are on for the controller unless the site file turns them off (``reserve: off``,
+``feeders: off``, ``outlook: off``); ``microgrid plan`` leaves them out (the spec's model) unless
+asked for (``plan --operational``: the reserve and feeders).
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from datetime import timedelta
+from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field
 
-from microgrid.site_types import _NUM, AssetId, Frozen, NonNegative, Positive
+from microgrid.site_types import _NUM, AssetId, Duration, Frozen, NonNegative, Positive
 
-__all__ = ["Feeders", "Reserve", "switch_off"]
+__all__ = ["Feeders", "Outlook", "Reserve", "switch_off"]
 
 
 def switch_off(value: Any) -> Any:
@@ -61,11 +63,38 @@ class Feeders(Frozen):
     ``1 + pickup_fraction`` times its demand in its first step back (cold-load pickup).
     """
 
-    discrete_h: Positive = 2.0
+    discrete_h: Positive = 1.0
     min_on_h: NonNegative = 0.5
     min_off_h: NonNegative = 0.5
     pickup_fraction: Annotated[float, Field(ge=0, le=2, **_NUM)] = 0.2
 
 
+class Outlook(Frozen):
+    """The long, coarse plan that values fuel and stored energy at the fine plan's end.
+
+    Every ``every`` (and when the schedule or the grid changes) the controller forecasts ``days``
+    ahead at ``step`` resolution and solves the reference model over it as a linear programme; the
+    fuel's and each battery's marginal values at the fine horizon's end become the fine plan's
+    terminal values. Every published outage is assumed to last ``overrun_fraction`` longer than
+    published (repairs overrun, cuts end late; a 4-day repair a day longer, a 4-hour cut an hour).
+    The grid beyond what the schedule publishes follows ``beyond_schedule``: ``pattern`` (default:
+    the queue's latest published day that is covered whole and has the grid on at some hour repeats,
+    by local time of day: rotating queues keep rotating, and after an announced repair the rotation
+    resumes), ``history`` (at each hour of day, as the grid mostly was at that hour over the last
+    ``history_days`` days), ``as-now``, ``up`` or ``down``.
+    """
+
+    days: Annotated[float, Field(gt=1, le=31, **_NUM)] = 7.0
+    fuel_reserve_h: NonNegative = 12.0
+    """Fuel kept for cuts nobody announced: what the most important tiers need from the gensets for this
+    long (at their forecast mean demand) is taken off the stock the long plan may allot."""
+    step: Duration = timedelta(hours=1)
+    every: Duration = timedelta(hours=1)
+    overrun_fraction: Annotated[float, Field(ge=0, le=2, **_NUM)] = 0.25
+    beyond_schedule: Literal["pattern", "history", "as-now", "up", "down"] = "pattern"
+    history_days: Annotated[int, Field(ge=1, le=60, strict=True)] = 7
+
+
 OptionalReserve = Annotated[Reserve | None, BeforeValidator(switch_off)]
 OptionalFeeders = Annotated[Feeders | None, BeforeValidator(switch_off)]
+OptionalOutlook = Annotated[Outlook | None, BeforeValidator(switch_off)]

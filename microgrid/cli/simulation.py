@@ -39,9 +39,17 @@ def simulate(
     compare: Annotated[
         bool, typer.Option("--compare", help="Also run the baselines (rules, perfect foresight) and compare KPIs.")
     ] = False,
+    forecast: Annotated[
+        str,
+        typer.Option(
+            "--forecast",
+            help="controller (its own forecaster, learning from the plant) or oracle (the true future, "
+            "± --forecast-error).",
+        ),
+    ] = "controller",
     forecast_error: Annotated[
         float,
-        typer.Option("--forecast-error", min=0.0, help="Relative error of the controller's forecast (0.1 = 10 %)."),
+        typer.Option("--forecast-error", min=0.0, help="With --forecast oracle: its relative error (0.1 = 10 %)."),
     ] = 0.0,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the forecast errors.")] = 0,
     mip_gap: Annotated[
@@ -59,6 +67,8 @@ def simulate(
     """
     if controller not in ("mpc", "rules", "perfect_foresight"):
         raise fail(EXIT_BAD_INPUT, f"--controller: must be mpc, rules or perfect_foresight, got {controller!r}")
+    if forecast not in ("controller", "oracle"):
+        raise fail(EXIT_BAD_INPUT, f"--forecast: must be controller or oracle, got {forecast!r}")
     parsed = load_site(site)
     began = time.perf_counter()
     result, table = _run_simulation(
@@ -68,13 +78,14 @@ def simulate(
         controller,
         compare=compare,
         days=days,
+        forecast=forecast,
         forecast_error=forecast_error,
         seed=seed,
         mip_gap=mip_gap,
         time_limit_s=time_limit_s,
     )
     inputs = {"site": str(site), "profiles": str(profiles), "state": str(state or "the site's initial state")}
-    inputs |= {"forecast error": f"{forecast_error:g}", "seed": str(seed)}
+    inputs |= {"forecast": forecast, "forecast error": f"{forecast_error:g}", "seed": str(seed)}
     path = _write_report(parsed, result, out_dir, table=table, inputs=inputs, as_html=as_html)
     _print_summary(parsed, result, time.perf_counter() - began, path)
 
@@ -98,6 +109,7 @@ def _run_simulation(
     *,
     compare: bool,
     days: float | None,
+    forecast: str,
     forecast_error: float,
     seed: int,
     mip_gap: float | None,
@@ -118,6 +130,7 @@ def _run_simulation(
             state=start,
             days=days,
             controller=controller,
+            forecast=forecast,
             forecast_error=forecast_error,
             seed=seed,
             mip_gap=mip_gap,
@@ -128,7 +141,15 @@ def _run_simulation(
         table = None
         if compare:
             table = _baselines(
-                site, loaded, result, start, days=days, forecast_error=forecast_error, seed=seed, **solver
+                site,
+                loaded,
+                result,
+                start,
+                days=days,
+                forecast=forecast,
+                forecast_error=forecast_error,
+                seed=seed,
+                **solver,
             )
     except InputError as exc:
         raise fail(EXIT_BAD_INPUT, str(exc)) from None

@@ -27,6 +27,7 @@ lexicographic solve (``docs/dispatch-extensions.md``).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import enum
 import json
 import logging
@@ -40,11 +41,13 @@ from microgrid.autonomy import Autonomy
 from microgrid.control.decisions import Decision, from_plan_row, rules
 from microgrid.control.emergency import Emergency
 from microgrid.control.estimate import Estimate, Estimator, Snapshot
-from microgrid.control.forecast import Forecaster, Outlook
+from microgrid.control.forecast import Forecaster, ForecastSource, Outlook
 from microgrid.control.points import hand_back_points, heartbeat_point, to_points
 from microgrid.control.safety import SafetyConfig, check
 from microgrid.dispatch import DispatchInputs, ModelCache, optimize, optimize_emergency
-from microgrid.dispatch.inputs import FeederInputs, ReserveInputs
+from microgrid.dispatch.feeders import demand_bounds_kw
+from microgrid.dispatch.inputs import FeederInputs, ReserveInputs, TerminalValues
+from microgrid.dispatch.outlook import OutlookValues, fuel_reserve, solve_outlook
 from microgrid.plans import Plan
 from microgrid.profiles import Profiles
 from microgrid.site import Site
@@ -88,6 +91,8 @@ class CycleReport:
     autonomy: Autonomy | None = None
     outlook: Outlook | None = None
     emergency: dict[str, object] = field(default_factory=dict)
+    terminal: TerminalValues | None = None
+    """The long outlook's values of fuel and stored energy the plan used (``control.outlook``)."""
 
     def log_line(self) -> str:
         """The cycle as one JSON line."""
@@ -128,6 +133,14 @@ class Controller:
         The site's reference day (loads, PV, outage pattern, prices) the forecast rolls forward.
     clock
         UTC now (a simulated clock in the demo and tests).
+    forecaster
+        Builds each cycle's outlook and learns from the measurements (default: a
+        :class:`~microgrid.control.forecast.Forecaster` of ``reference`` and the site's schedule).
+    optimizer
+        Replaces the solve (tests, solver studies); default: the spec's model with the controller's
+        extensions, or the emergency-mode solve while in emergency mode.
+    threads
+        HiGHS threads per solve (None: HiGHS's default).
     solve_budget_s
         Wall-clock budget of the solve phase [s]; default: the site's ``time_limit_s`` + 5 s,
         at most half the interval.
@@ -144,10 +157,13 @@ class Controller:
         solve_budget_s: float | None = None,
         safety: SafetyConfig | None = None,
         optimizer: Callable[[DispatchInputs], Plan] | None = None,
+        forecaster: ForecastSource | None = None,
+        threads: int | None = None,
     ) -> None:
         self.site, self.devices, self.reference = site, devices, reference
         self.mode, self.clock, self.safety = mode, clock, safety or SafetyConfig()
         self.optimizer = optimizer or self._optimize
+        self.threads = threads
         interval_s = site.control.interval.total_seconds()
         self.solve_budget_s = solve_budget_s or min(site.control.time_limit_s + 5.0, interval_s / 2)
         self.manual: Decision | None = None
@@ -160,9 +176,14 @@ class Controller:
         self.last_cycle_at: datetime | None = None
         self._solving: asyncio.Future[Plan] | None = None
         self._limits = {b.id: site_limits(site, b, devices.devices[b.id].map) for b in site.devices}
-        self.forecaster = Forecaster(site, reference)
+        self.forecaster: ForecastSource = forecaster or Forecaster(site, reference)
+        self._long: tuple[datetime, tuple[object, ...], TerminalValues] | None = None
+        """(when, what it was solved for, values) of the last long outlook."""
         self.models = ModelCache()
         """The built and compiled models of the last solves, refreshed with each interval's numbers."""
+        self._big_m: dict[str, float] = {}
+        self.long_models = ModelCache(size=2)
+        """The long outlook's LP, kept likewise."""
         schedule = site.grid.schedule if site.grid is not None else None
         self.emergency = Emergency(exit_after=schedule.emergency_exit_after if schedule else None)
 
@@ -172,8 +193,8 @@ class Controller:
         model kept from the last interval with the new numbers patched in; in emergency mode the
         lexicographic maximum-autonomy solve."""
         if self.emergency.active:
-            return optimize_emergency(inputs)
-        return optimize(inputs, warm_from=self.last_plan, cache=self.models)
+            return optimize_emergency(inputs, threads=self.threads)
+        return optimize(inputs, threads=self.threads, warm_from=self.last_plan, cache=self.models)
 
     def interval_start(self, now: datetime) -> datetime:
         """``now`` floored to the interval boundary (UTC)."""
@@ -204,6 +225,12 @@ class Controller:
         log.info(report.log_line())
         self.last_cycle_at = self.clock()
         return report
+
+    async def settle(self) -> None:
+        """Wait for a solve left running by a cycle whose budget ran out (a simulation keeps runs
+        deterministic this way; on a site the next cycle simply does not start another)."""
+        if self._solving is not None and not self._solving.done():
+            await asyncio.wait({self._solving})
 
     async def _read(self, report: CycleReport) -> Snapshot:
         try:
@@ -264,6 +291,7 @@ class Controller:
             report.reason = "the previous solve is still running"
             return
         possible = report.outlook.possible_outage if report.outlook is not None else None
+        report.terminal = await self._terminal(report, est)
         inputs = DispatchInputs(
             self.site,
             forecast,
@@ -272,9 +300,8 @@ class Controller:
             self.site.control.time_limit_s,
             possible_outage=possible if possible is not None and possible.any() else None,
             reserve=self._reserve(),
-            feeders=FeederInputs.of(
-                self.site, forecast.step_h, forecast.steps, closed=est.tier_connected, hours_in_state=est.tier_hours
-            ),
+            feeders=self._feeders(forecast, est),
+            terminal=report.terminal,
         )
         self._solving = asyncio.ensure_future(asyncio.to_thread(self.optimizer, inputs))
         done, _ = await asyncio.wait({self._solving}, timeout=self.solve_budget_s)
@@ -288,12 +315,58 @@ class Controller:
             return
         self.last_plan = report.plan
 
+    async def _terminal(self, report: CycleReport, est: Estimate) -> TerminalValues | None:
+        """The long outlook's values (``control.outlook``), re-solved every ``every``, when the grid seen,
+        the schedule or emergency mode changes; None when it is off or failed (the site's terminal values)."""
+        cfg = self.site.control.outlook
+        if cfg is None:
+            return None
+        schedule = report.outlook.scheduled_now if report.outlook is not None else None
+        key = (est.grid_up, self.emergency.active, schedule)
+        kept = self._long
+        if kept is not None and report.start - kept[0] < cfg.every and kept[1] == key:
+            return kept[2]
+        try:
+            values = await asyncio.to_thread(self._solve_outlook, report.start, est)
+        except Exception as exc:  # the fine plan then values what it leaves as the site file says
+            report.events.append(("outlook", f"long outlook failed: {exc!r}"))
+            self._long = None
+            return None
+        self._long = (report.start, key, values.terminal)
+        return values.terminal
+
+    def _solve_outlook(self, start: datetime, est: Estimate) -> OutlookValues:
+        cfg = self.site.control.outlook
+        assert cfg is not None
+        steps = round(timedelta(days=cfg.days) / cfg.step)
+        long = self.forecaster.forecast(start, est, steps, beyond=cfg.beyond_schedule, step=cfg.step)
+        if self.emergency.active and not self.emergency.cut_outside_schedule:
+            long = long.without_grid(up_now=bool(est.grid_up))  # voided, or the operator's: no grid at all
+        coarse = long.profiles
+        state = est.site_state()
+        kept = fuel_reserve(self.site, coarse, cfg.fuel_reserve_h)
+        stock = {f: (None if s is None else max(0.0, s - kept.get(f, 0.0))) for f, s in state.fuel_stock.items()}
+        state = dataclasses.replace(state, fuel_stock=stock)
+        inputs = DispatchInputs(self.site, coarse, state, 0.0, self.site.control.time_limit_s)
+        return solve_outlook(inputs, at_h=self.site.control.horizon / timedelta(hours=1), cache=self.long_models)
+
+    def _feeders(self, forecast: Profiles, est: Estimate) -> FeederInputs | None:
+        """The relays now, and the largest demand bounds used so far (``big_m_kw``: a kept model stays valid)."""
+        feeders = FeederInputs.of(
+            self.site, forecast.step_h, forecast.steps, closed=est.tier_connected, hours_in_state=est.tier_hours
+        )
+        if feeders is None:
+            return None
+        feeders = dataclasses.replace(feeders, least_big_m_kw=dict(self._big_m))
+        self._big_m |= demand_bounds_kw(feeders, forecast)
+        return feeders
+
     def _reserve(self) -> ReserveInputs | None:
         """The site's reserve, sized from the forecast error measured so far (``control.reserve``)."""
         cfg = self.site.control.reserve
         if cfg is None:
             return None
-        rms = self.forecaster.history.net_change_rms_kw(self.site.control.interval)
+        rms = self.forecaster.net_change_rms_kw(self.site.control.interval)
         return ReserveInputs.of(self.site, kw=cfg.error_sigmas * rms if rms is not None else None)
 
     def _decide(self, report: CycleReport, forecast: Profiles | None) -> Decision | None:

@@ -30,7 +30,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-__all__ = ["Emergency"]
+__all__ = ["OUTSIDE_SCHEDULE", "Emergency"]
+
+OUTSIDE_SCHEDULE = "the grid dropped outside any scheduled or possible outage window"
 
 
 @dataclass
@@ -47,6 +49,12 @@ class Emergency:
     """The schedule file's flag at the last update."""
     down_in_on: int = 0
     """Consecutive cycles with the grid down while the schedule says on."""
+
+    @property
+    def cut_outside_schedule(self) -> bool:
+        """Entered because the grid dropped while the schedule said ``on`` (the schedule still holds
+        beyond the cut: the long outlook keeps it), not because it was voided or by the operator."""
+        return self.active and self.reason == OUTSIDE_SCHEDULE
 
     def command(self, on: bool, now: datetime) -> str:
         """An operator's explicit ``on`` / ``off``; returns what happened."""
@@ -74,7 +82,7 @@ class Emergency:
             if voided:
                 return self._enter(now, "the outage schedule is voided")
             if self.down_in_on >= 2:
-                return self._enter(now, "the grid dropped outside any scheduled or possible outage window")
+                return self._enter(now, OUTSIDE_SCHEDULE)
             return None
         if voided or self.exit_after is None or self.grid_up_since is None:
             return None

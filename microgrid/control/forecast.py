@@ -29,6 +29,7 @@ import math
 from collections import deque
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -38,12 +39,21 @@ from microgrid.errors import InputError
 from microgrid.forecast.load import load_forecast
 from microgrid.forecast.pv import pv_forecast, read_pv_forecast
 from microgrid.forecast.reference import reference_rows, time_of_day_rows
-from microgrid.forecast.schedule import OutageSchedule, ScheduleSource, schedule_source
+from microgrid.forecast.schedule import OutageSchedule, ScheduleFeed, schedule_source
 from microgrid.profiles import Profiles
 from microgrid.site import Site
 from microgrid.tariffs import site_prices
 
-__all__ = ["Forecaster", "MeasuredHistory", "Outlook", "apply_present", "rolling_forecast", "time_of_day_rows"]
+__all__ = [
+    "FROM_SITE",
+    "ForecastSource",
+    "Forecaster",
+    "MeasuredHistory",
+    "Outlook",
+    "apply_present",
+    "rolling_forecast",
+    "time_of_day_rows",
+]
 
 
 @dataclass
@@ -109,15 +119,79 @@ class Outlook:
         return replace(self, profiles=replace(self.profiles, grid_available=alpha), possible_outage=None)
 
 
-class Forecaster:
-    """Builds each cycle's :class:`Outlook` (module docstring)."""
+class ForecastSource(Protocol):
+    """What the cycle needs from its forecaster: :class:`Forecaster` on a site and in a simulation (with
+    a simulated schedule feed, or the true profiles ± error as its reference); a test may pass another."""
 
-    def __init__(self, site: Site, reference: Profiles, *, outage_assumed_h: float = 1.0) -> None:
+    def __call__(self, start: datetime, est: Estimate | None) -> Outlook:
+        """The outlook for the horizon from ``start`` (UTC interval start)."""
+        ...
+
+    def forecast(
+        self,
+        start: datetime,
+        est: Estimate | None,
+        steps: int,
+        *,
+        beyond: str | None = None,
+        step: timedelta | None = None,
+    ) -> Outlook:
+        """The outlook for ``steps`` steps of ``step`` (the long one), the grid beyond the schedule as ``beyond``."""
+        ...
+
+    def observe(self, est: Estimate) -> None:
+        """Learn from this cycle's measurements."""
+        ...
+
+    def seed(self, load_kw: pd.DataFrame, pv_kw: pd.DataFrame) -> int:
+        """Learn from recorded measurements (a restart); return how many rows were taken."""
+        ...
+
+    def net_change_rms_kw(self, interval: timedelta) -> float | None:
+        """RMS of the measured net load's change from one cycle to the next [kW] (None: not known yet)."""
+        ...
+
+
+class _FromSite:
+    """The site's own ``grid.schedule`` file or folder (:func:`schedule_source`)."""
+
+
+FROM_SITE = _FromSite()
+
+
+class Forecaster:
+    """Builds each cycle's :class:`Outlook` (module docstring).
+
+    Parameters
+    ----------
+    reference
+        The reference profiles: a typical day (matched by local time of day), or a period covering
+        every horizon asked for (matched by timestamp, e.g. a simulation's true profiles ± error).
+    schedules
+        Where the outage schedule comes from: the site's ``grid.schedule`` (default), another feed
+        (a simulation's :class:`~microgrid.forecast.schedule.PublishedSchedules`), or None (no schedule:
+        the reference's grid availability).
+    """
+
+    def __init__(
+        self,
+        site: Site,
+        reference: Profiles,
+        *,
+        outage_assumed_h: float = 1.0,
+        schedules: ScheduleFeed | _FromSite | None = FROM_SITE,
+    ) -> None:
         self.site, self.reference, self.outage_assumed_h = site, reference, outage_assumed_h
         steps_per_day = round(timedelta(days=1) / site.control.interval)
         self.history = MeasuredHistory(max_rows=steps_per_day * (site.forecast.load_history_days + 1))
-        self.schedules: ScheduleSource | None = schedule_source(site)
+        self.schedules: ScheduleFeed | None = schedule_source(site) if isinstance(schedules, _FromSite) else schedules
         self._pv_file: pd.DataFrame | None = None
+        self.grid_seen: deque[tuple[datetime, bool]] = deque(maxlen=self.history.max_rows)
+        """(cycle time, grid seen up) of the last cycles: the long outlook's grid beyond the schedule."""
+
+    def net_change_rms_kw(self, interval: timedelta) -> float | None:
+        """:meth:`MeasuredHistory.net_change_rms_kw` of the measured history."""
+        return self.history.net_change_rms_kw(interval)
 
     def seed(self, load_kw: pd.DataFrame, pv_kw: pd.DataFrame) -> int:
         """Fill the history from recorded measurements (a restart); return the rows added."""
@@ -136,16 +210,33 @@ class Forecaster:
         return len(self.history.rows) - before
 
     def observe(self, est: Estimate) -> None:
-        """Remember the measured demand of connected tiers and the PV power of this cycle."""
+        """Remember the measured demand of connected tiers, the PV power and the grid of this cycle."""
         load = {t: kw for t, kw in est.load_kw.items() if est.tier_connected.get(t, True)}
         self.history.add(est.time, load, dict(est.pv_kw))
+        if est.grid_up is not None and (not self.grid_seen or est.time > self.grid_seen[-1][0]):
+            self.grid_seen.append((est.time, est.grid_up))
 
     def __call__(self, start: datetime, est: Estimate | None) -> Outlook:
         """The outlook for the horizon starting at ``start`` (UTC interval start)."""
-        site, step = self.site, self.site.control.interval
-        index = pd.date_range(
-            pd.Timestamp(start).tz_convert("UTC"), periods=round(site.control.horizon / step), freq=pd.Timedelta(step)
-        )
+        return self.forecast(start, est, round(self.site.control.horizon / self.site.control.interval))
+
+    def forecast(
+        self,
+        start: datetime,
+        est: Estimate | None,
+        steps: int,
+        *,
+        beyond: str | None = None,
+        step: timedelta | None = None,
+    ) -> Outlook:
+        """The outlook for ``steps`` steps of ``step`` (default: the control interval) from ``start``.
+
+        ``beyond``: how the grid is assumed where the schedule says nothing (status ``unknown``):
+        None keeps it up (the control horizon's rule); else :meth:`grid_beyond_schedule`'s rules
+        (the long outlook's, ``control.outlook.beyond_schedule``).
+        """
+        site, step = self.site, step or self.site.control.interval
+        index = pd.date_range(pd.Timestamp(start).tz_convert("UTC"), periods=steps, freq=pd.Timedelta(step))
         rows = reference_rows(self.reference, index, site.site.timezone)
         notes: list[str] = []
         load = self._load(index, rows)
@@ -156,10 +247,21 @@ class Forecaster:
         if schedule is not None:
             status = schedule.per_step(index, step)
             alpha = pd.Series(np.where(status.to_numpy() == "off", 0.0, 1.0), index=index)
+            if beyond is not None:
+                unknown = status.to_numpy() == "unknown"
+                assumed = (
+                    self._queue_pattern(schedule, index, step)
+                    if beyond == "pattern"
+                    else self.grid_beyond_schedule(index, beyond, est)
+                )
+                alpha[unknown] = assumed[unknown]
+                alpha = pd.Series(self._overrun(alpha.to_numpy(), status.to_numpy()), index=index)
             outlook.possible_outage = status.to_numpy() == "possible"
             outlook.scheduled_now, outlook.voided = str(status.iloc[0]), schedule.voided
         if est is not None:
-            self._present(est, load, alpha, outlook.possible_outage)
+            apply_present(
+                est, load, alpha, step, outage_assumed_h=self.outage_assumed_h, possible=outlook.possible_outage
+            )
         imp, exp = self._prices(index, rows, notes)
         outlook.profiles = Profiles(
             index=index,
@@ -171,6 +273,64 @@ class Forecaster:
             export_price_per_kwh=exp,
         )
         return outlook
+
+    def _overrun(self, alpha: np.ndarray, status: np.ndarray) -> np.ndarray:  # any step length: in steps
+        """``alpha`` with every published outage (a run of ``off``) held ``control.outlook.overrun_fraction``
+        of its published length longer (a run that began before the horizon counts from its start here)."""
+        cfg = self.site.control.outlook
+        out = alpha.copy()
+        if cfg is None or cfg.overrun_fraction <= 0:
+            return out
+        off = np.concatenate(([False], status == "off", [False]))
+        starts, ends = np.flatnonzero(~off[:-1] & off[1:]), np.flatnonzero(off[:-1] & ~off[1:])
+        for start, end in zip(starts, ends, strict=True):
+            out[end : end + math.ceil(cfg.overrun_fraction * (end - start))] = 0.0
+        return out
+
+    def _queue_pattern(self, schedule: OutageSchedule, index: pd.DatetimeIndex, step: timedelta) -> np.ndarray:
+        """Grid availability (1/0) of the queue's latest published *normal* day (a local day the schedule
+        covers whole, with some ``on`` in it), repeated by local time of day; all up when none."""
+        tz = self.site.site.timezone
+        if not schedule.slots or schedule.voided:
+            return np.ones(len(index))
+        last = pd.Timestamp(schedule.slots[-1].end).tz_convert(tz).normalize()
+        for day in pd.date_range(last - pd.Timedelta(days=14), last, freq="D")[::-1]:
+            steps = pd.date_range(day, day + pd.Timedelta(days=1), freq=pd.Timedelta(step), inclusive="left")
+            status = schedule.per_step(steps, step).to_numpy()
+            if (status != "unknown").all() and (status == "on").any():
+                local = index.tz_convert(tz)
+                minutes = local.hour * 60 + local.minute
+                position = np.asarray(minutes // round(step.total_seconds() / 60)) % len(status)
+                return np.asarray(status[position] != "off", dtype=float)
+        return np.ones(len(index))
+
+    def grid_beyond_schedule(self, index: pd.DatetimeIndex, rule: str, est: Estimate | None) -> np.ndarray:
+        """Grid availability (1/0) assumed at the steps of ``index`` the schedule does not cover.
+
+        ``up`` / ``down``: always; ``as-now``: as the meter sees it now (up when unknown);
+        ``history``: at each local time of day, up when the grid was seen up in at least half of the
+        cycles at that hour over the last ``control.outlook.history_days`` days, ``as-now`` for hours
+        not seen in that time.
+        """
+        now = 0.0 if est is not None and est.grid_up is False else 1.0
+        if rule in ("up", "down"):
+            return np.full(len(index), 1.0 if rule == "up" else 0.0)
+        assumed = np.full(len(index), now)
+        cfg = self.site.control.outlook
+        if rule != "history" or cfg is None or not self.grid_seen:
+            return assumed
+        tz = self.site.site.timezone
+        since = index[0] - pd.Timedelta(days=cfg.history_days)
+        seen = [(t, up) for t, up in self.grid_seen if t >= since]
+        if not seen:
+            return assumed
+        hours = pd.DatetimeIndex([t for t, _ in seen]).tz_convert(tz).hour.to_numpy()
+        ups = np.array([up for _, up in seen], dtype=float)
+        share = {h: float(ups[hours == h].mean()) for h in np.unique(hours)}
+        for i, hour in enumerate(index.tz_convert(tz).hour):
+            if hour in share:
+                assumed[i] = 1.0 if share[hour] >= 0.5 else 0.0
+        return assumed
 
     # -- parts ---------------------------------------------------------------------------------
 
@@ -205,11 +365,6 @@ class Forecaster:
         if update.error:
             notes.append(f"outage schedule: {update.error}")
         return update.schedule
-
-    def _present(self, est: Estimate, load: pd.DataFrame, alpha: pd.Series, possible: np.ndarray | None) -> None:
-        apply_present(
-            est, load, alpha, self.site.control.interval, outage_assumed_h=self.outage_assumed_h, possible=possible
-        )
 
     def _prices(self, index: pd.DatetimeIndex, rows: np.ndarray, notes: list[str]) -> tuple[pd.Series, pd.Series]:
         grid = self.site.grid

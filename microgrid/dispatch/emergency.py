@@ -5,7 +5,10 @@ tolerances: ``docs/dispatch-extensions.md``):
 
 1. for each priority, most important first: minimise the energy shed of its tiers [kWh], then
    keep it at most that value (plus a small tolerance) in every later stage; with the reserve
-   extension, the reserve shortfall [kWh] right after the most important priority;
+   extension, the reserve shortfall [kWh] right after the most important priority; with the
+   outlook's values (``inputs.terminal``), a less important priority's stage minimises its shed at
+   its value of lost load plus the fuel at the outlook's value [currency] (fuel the long plan needs
+   later is not burnt on it now);
 2. minimise the fuel burnt, each fuel as a fraction of its stock (fuels without a stock do not
    limit autonomy and are left to the cost stage), then keep it;
 3. minimise the spec's objective.
@@ -71,7 +74,10 @@ def _stages(inp: DispatchInputs, shed_priorities: int | None) -> list[_Stage]:
     priorities = sorted({t.priority for t in inp.site.loads})
     for k, p in enumerate(priorities[:shed_priorities]):
         tiers = [t.id for t in inp.site.loads if t.priority == p]
-        out.append(_Stage(f"shed priority {p}", "kWh", _shed_of(tiers, dt)))
+        if k > 0 and inp.terminal is not None and any(inp.terminal.fuel_value.values()):
+            out.append(_Stage(f"shed priority {p}", inp.site.site.currency, _shed_against_fuel(inp, tiers)))
+        else:
+            out.append(_Stage(f"shed priority {p}", "kWh", _shed_of(tiers, dt)))
         if k == 0 and inp.reserve is not None:  # the reserve protects the most important tiers: right after them
             out.append(_Stage("reserve", "kWh", lambda m: reserve_shortfall_kwh(m, inp)))
     stocks = {f: inp.fuel_stock(f) for f in inp.site.fuels}
@@ -93,6 +99,20 @@ def _shed_of(tiers: list[str], dt: float) -> Callable[[pyo.ConcreteModel], pyo.E
         return sum(dt * m.shed_kw[i, t] for i in tiers for t in m.T)
 
     return shed_kwh
+
+
+def _shed_against_fuel(inp: DispatchInputs, tiers: list[str]) -> Callable[[pyo.ConcreteModel], pyo.Expression]:
+    """With the outlook's values: the tiers' shed at their value of lost load plus the fuel at its value
+    beyond the horizon, λ_f [currency]. A tier below the most important one is then served from fuel only
+    where the long plan says the fuel is worth less than that service (else it is kept for later)."""
+    voll = {t.id: t.value_of_lost_load_per_kwh for t in inp.site.loads}
+    value = {g.id: inp.fuel_value(g.fuel) for g in inp.site.generators}
+
+    def cost(m: pyo.ConcreteModel) -> pyo.Expression:
+        shed = sum(inp.step_h * voll[i] * m.shed_kw[i, t] for i in tiers for t in m.T)
+        return shed + sum(value[g] * m.fuel_burnt[g, t] for g in m.G for t in m.T)
+
+    return cost
 
 
 def _binaries_now(m: pyo.ConcreteModel) -> dict[str, dict[object, float]]:

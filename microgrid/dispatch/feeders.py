@@ -14,8 +14,9 @@ import numpy as np
 import pyomo.environ as pyo
 
 from microgrid.dispatch.inputs import DispatchInputs, FeederInputs
+from microgrid.profiles import Profiles
 
-__all__ = ["add_feeders", "big_m_kw", "feeder_pickup_kw", "set_feeder_data"]
+__all__ = ["add_feeders", "big_m_kw", "demand_bounds_kw", "feeder_pickup_kw", "set_feeder_data"]
 
 
 def _spec(inp: DispatchInputs) -> FeederInputs:
@@ -24,13 +25,17 @@ def _spec(inp: DispatchInputs) -> FeederInputs:
 
 
 def big_m_kw(inp: DispatchInputs) -> dict[str, float]:
-    """Per switched tier, a bound M_i ≥ L[i,t] over the discrete steps: the next power of two of the
-    largest demand (at least 1 kW), so that a kept model serves forecasts of the same order."""
-    spec = _spec(inp)
+    """Per switched tier, a bound M_i ≥ L[i,t] over the discrete steps (:func:`demand_bounds_kw`)."""
+    return demand_bounds_kw(_spec(inp), inp.profiles)
+
+
+def demand_bounds_kw(spec: FeederInputs, profiles: Profiles) -> dict[str, float]:
+    """Per switched tier, the next power of two of its largest demand over the discrete steps (at least
+    1 kW, at least ``least_big_m_kw``), so that a kept model serves forecasts of the same order."""
     out = {}
     for tier in spec.tiers:
-        peak = float(np.max(inp.profiles.load_kw[tier].to_numpy()[: spec.discrete_steps], initial=0.0))
-        out[tier] = float(2 ** math.ceil(math.log2(max(peak, 1.0))))
+        peak = float(np.max(profiles.load_kw[tier].to_numpy()[: spec.discrete_steps], initial=0.0))
+        out[tier] = max(float(2 ** math.ceil(math.log2(max(peak, 1.0)))), spec.least_big_m_kw.get(tier, 0.0))
     return out
 
 

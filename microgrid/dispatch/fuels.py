@@ -6,6 +6,9 @@ import pyomo.environ as pyo
 
 from microgrid.dispatch.inputs import DispatchInputs
 
+BUDGET_PREMIUM = 0.15
+"""δ_f / λ_f: how much cheaper fuel within the long plan's budget is than fuel beyond it (extension "outlook")."""
+
 
 def add_fuels(m: pyo.ConcreteModel, inp: DispatchInputs) -> None:
     """Fuel stock, for every fuel with a stock (absent = unlimited)::
@@ -16,13 +19,49 @@ def add_fuels(m: pyo.ConcreteModel, inp: DispatchInputs) -> None:
     burners = {f: [g.id for g in inp.site.generators if g.fuel == f] for f in limited}
     m.F = pyo.Set(initialize=[f for f in limited if burners[f]], ordered=True)
     m.fuel_stock_limit = pyo.Param(m.F, mutable=True, initialize=0.0)
+    if inp.terminal is not None:
+        m.fuel_budget = pyo.Param(m.F, mutable=True, initialize=0.0)
+        m.fuel_value = pyo.Param(m.F, mutable=True, initialize=0.0)
+        m.fuel_over_price = pyo.Param(m.F, mutable=True, initialize=0.0)
     set_fuel_data(m, inp)
     m.fuel_stock = pyo.Constraint(
         m.F, rule=lambda m, f: sum(m.fuel_burnt[g, t] for g in burners[f] for t in m.T) <= m.fuel_stock_limit[f]
     )
+    if inp.terminal is not None:
+        _add_budget(m, burners)
+
+
+def _add_budget(m: pyo.ConcreteModel, burners: dict[str, list[str]]) -> None:
+    """Extension "outlook": the fuel burnt in all, and beyond the long plan's budget B_f, priced by
+    :func:`microgrid.dispatch.balance.add_objective` (one coefficient per fuel, so a kept model refreshes
+    two numbers, not one per genset and step)::
+
+    Φ_f = Σ_t Σ_{g burns f} F[g,t],   o_f ≥ Φ_f − B_f,   o_f ≥ 0
+    """
+    m.fuel_total = pyo.Var(m.F, within=pyo.NonNegativeReals)
+    m.fuel_over_budget = pyo.Var(m.F, within=pyo.NonNegativeReals)
+    m.fuel_total_row = pyo.Constraint(
+        m.F, rule=lambda m, f: m.fuel_total[f] == sum(m.fuel_burnt[g, t] for g in burners[f] for t in m.T)
+    )
+    m.fuel_budget_row = pyo.Constraint(
+        m.F, rule=lambda m, f: m.fuel_over_budget[f] - m.fuel_total[f] >= -m.fuel_budget[f]
+    )
 
 
 def set_fuel_data(m: pyo.ConcreteModel, inp: DispatchInputs) -> None:
-    """The stock of every limited fuel burnt by a genset [fuel units]."""
+    """The stock of every limited fuel burnt by a genset [fuel units]; with the outlook, its budget B_f,
+    its value λ_f − δ_f per unit and 2 δ_f per unit beyond the budget (δ_f = BUDGET_PREMIUM · λ_f)."""
     for f in m.F:
         m.fuel_stock_limit[f] = inp.fuel_stock(f)
+        if hasattr(m, "fuel_budget"):
+            value = inp.fuel_value(f)
+            m.fuel_budget[f] = inp.terminal.fuel_budget.get(f, inp.fuel_stock(f)) if inp.terminal else inp.fuel_stock(f)
+            m.fuel_value[f] = value * (1 - BUDGET_PREMIUM)
+            m.fuel_over_price[f] = 2 * BUDGET_PREMIUM * value
+
+
+def fuel_value_cost(m: pyo.ConcreteModel) -> pyo.Expression | float:
+    """Σ_f ((λ_f − δ_f) · Φ_f + 2 δ_f · o_f): the outlook's value of the fuel burnt (0 without it)."""
+    if not hasattr(m, "fuel_budget"):
+        return 0.0
+    return sum(m.fuel_value[f] * m.fuel_total[f] + m.fuel_over_price[f] * m.fuel_over_budget[f] for f in m.F)

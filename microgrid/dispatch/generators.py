@@ -8,7 +8,7 @@ from microgrid.dispatch.inputs import DispatchInputs, ceil_steps
 from microgrid.site import Generator
 
 
-def add_generators(m: pyo.ConcreteModel, inp: DispatchInputs) -> None:
+def add_generators(m: pyo.ConcreteModel, inp: DispatchInputs, *, binary: bool = True) -> None:
     """On u ∈ {0,1}, start s ≥ 0, stop z ≥ 0, output p [kW] and fuel burnt F::
 
     Pmin · u[g,t] ≤ p[g,t] ≤ Pmax · u[g,t]
@@ -17,6 +17,8 @@ def add_generators(m: pyo.ConcreteModel, inp: DispatchInputs) -> None:
     Σ_{τ=max(0,t−D+1)}^{t} z[g,τ] ≤ 1 − u[g,t]      D = ceil(min_down_h / Δ)
     u[g,t] = on0 for t < ceil((min_up_h − h0) / Δ)   (or min_down_h when off)
     F[g,t] = Δ · (a · p[g,t] + b0 · u[g,t])          [fuel units]
+
+    With ``binary=False``, u ∈ [0, 1] (the LP relaxation of the outlook).
     """
     gens = {g.id: g for g in inp.site.generators}
     dt = inp.step_h
@@ -33,7 +35,7 @@ def add_generators(m: pyo.ConcreteModel, inp: DispatchInputs) -> None:
     def on_bounds(m: pyo.ConcreteModel, g: str, t: int) -> tuple[object, object]:
         return (m.gen_on_min[g, t], m.gen_on_max[g, t]) if (g, t) in m.GL else (0, 1)
 
-    m.gen_on = pyo.Var(m.G, m.T, within=pyo.Binary, bounds=on_bounds)
+    m.gen_on = pyo.Var(m.G, m.T, within=pyo.Binary if binary else pyo.UnitInterval, bounds=on_bounds)
     m.gen_start = pyo.Var(m.G, m.T, within=pyo.NonNegativeReals)
     m.gen_stop = pyo.Var(m.G, m.T, within=pyo.NonNegativeReals)
     m.gen_kw = pyo.Var(m.G, m.T, bounds=lambda _, g, t: (0.0, gens[g].max_kw))

@@ -9,7 +9,7 @@ import numpy as np
 import numpy.typing as npt
 
 from microgrid.profiles import Profiles
-from microgrid.site import Site
+from microgrid.site import Battery, Site
 from microgrid.state import SiteState
 
 _CEIL_TOL = 1e-9
@@ -92,6 +92,10 @@ class FeederInputs:
         Tier → its relay is closed now.
     hours_in_state
         Tier → hours its relay has been in that state [h].
+    least_big_m_kw
+        Tier → a floor for the model's bound on its demand (``feeders.big_m_kw``): a controller passes
+        the largest it has used, so that its kept model is not rebuilt each time the forecast's peak
+        moves across a power of two.
     """
 
     tiers: tuple[str, ...]
@@ -101,6 +105,7 @@ class FeederInputs:
     pickup_fraction: float = 0.0
     closed: dict[str, bool] = field(default_factory=dict)
     hours_in_state: dict[str, float] = field(default_factory=dict)
+    least_big_m_kw: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def of(
@@ -140,6 +145,30 @@ class FeederInputs:
 
 
 @dataclass(frozen=True)
+class TerminalValues:
+    """What fuel and stored energy left at the end of the horizon are worth (extension "outlook",
+    ``docs/dispatch-extensions.md``): the long, coarse plan's marginal values.
+
+    Attributes
+    ----------
+    fuel_value
+        Fuel → λ_f: value of a unit of fuel not burnt within the horizon [currency per fuel unit]; it is
+        added to the fuel's price in the objective.
+    energy_value
+        Battery → μ_b: value of a kWh stored at the end of the horizon [currency/kWh]; it replaces
+        the site's ``terminal_value_per_kwh``.
+    fuel_budget
+        Fuel → what the long plan burns within the horizon (fuel units): the fine plan's fuel up to it
+        costs λ_f a little less, beyond it a little more (``BUDGET_PREMIUM``), so that where the
+        long plan's value makes the fine plan indifferent it burns what the long plan allotted.
+    """
+
+    fuel_value: dict[str, float] = field(default_factory=dict)
+    energy_value: dict[str, float] = field(default_factory=dict)
+    fuel_budget: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class DispatchInputs:
     """A site, its forecast and its current state, plus the solver settings.
 
@@ -161,6 +190,9 @@ class DispatchInputs:
         Switches on the operating reserve while islanded (None: off).
     feeders
         Switches on whole-tier shedding by feeder relays (None: off).
+    terminal
+        Values of fuel and stored energy at the horizon's end from the long outlook (None: the
+        site's terminal values and no value for fuel: the spec's objective).
     """
 
     site: Site
@@ -172,6 +204,7 @@ class DispatchInputs:
     protect_tiers: tuple[str, ...] = ()
     reserve: ReserveInputs | None = None
     feeders: FeederInputs | None = None
+    terminal: TerminalValues | None = None
 
     def __post_init__(self) -> None:
         if self.possible_outage is not None:
@@ -222,6 +255,16 @@ class DispatchInputs:
             return ()
         top = min(t.priority for t in self.site.loads)
         return tuple(t.id for t in self.site.loads if t.priority == top)
+
+    def energy_value(self, battery: Battery) -> float:
+        """τ_b [currency/kWh]: the outlook's value of a kWh stored at the end, else the site's."""
+        if self.terminal is not None and battery.id in self.terminal.energy_value:
+            return self.terminal.energy_value[battery.id]
+        return battery.terminal_value_per_kwh
+
+    def fuel_value(self, fuel: str) -> float:
+        """λ_f [currency per fuel unit]: the outlook's value of fuel left at the end (0 without it)."""
+        return self.terminal.fuel_value.get(fuel, 0.0) if self.terminal is not None else 0.0
 
     def fuel_stock(self, fuel: str) -> float | None:
         """Stock of ``fuel`` available now (state first, then the site file); None = unlimited."""

@@ -19,7 +19,7 @@ from microgrid.dispatch.fuels import add_fuels, set_fuel_data
 from microgrid.dispatch.generators import add_generators, set_generator_data
 from microgrid.dispatch.grid import add_grid, set_grid_data
 from microgrid.dispatch.inputs import DispatchInputs
-from microgrid.dispatch.loads import add_loads, set_load_data
+from microgrid.dispatch.loads import add_loads, add_rationing_premium, set_load_data
 from microgrid.dispatch.pv import add_pv, set_pv_data
 from microgrid.dispatch.reserve import add_reserve, set_reserve_data
 
@@ -27,7 +27,12 @@ __all__ = ["build_model", "set_data"]
 
 
 def build_model(
-    inp: DispatchInputs, *, battery_mode_binaries: bool = True, grid_direction_binaries: bool = True
+    inp: DispatchInputs,
+    *,
+    battery_mode_binaries: bool = True,
+    grid_direction_binaries: bool = True,
+    generator_binaries: bool = True,
+    rationing_premium: bool = False,
 ) -> pyo.ConcreteModel:
     """Build the spec's model for ``inp``, plus the extensions ``inp`` switches on.
 
@@ -42,11 +47,15 @@ def build_model(
         Leave the batteries' mode and the grid's direction binaries out (a relaxation). The
         caller must check and repair the solution (see :mod:`microgrid.dispatch.optimize`).
         The battery flag applies to the contingency's shadow batteries too.
+    generator_binaries
+        False: gensets on u ∈ [0, 1] (with the other two False, the model is an LP: the outlook).
+    rationing_premium
+        Add the outlook's premium on shedding more of a tier in a step (:func:`.loads.add_rationing_premium`).
     """
     m = pyo.ConcreteModel(name=inp.site.site.name)
     m.T = pyo.Set(initialize=range(inp.steps), ordered=True)
     add_batteries(m, inp, mode_binaries=battery_mode_binaries)
-    add_generators(m, inp)
+    add_generators(m, inp, binary=generator_binaries)
     add_fuels(m, inp)
     add_pv(m, inp)
     add_loads(m, inp)
@@ -55,6 +64,8 @@ def build_model(
         add_feeders(m, inp)
     add_balance(m, inp)
     add_objective(m, inp)
+    if rationing_premium:
+        add_rationing_premium(m, inp)
     if inp.reserve is not None:
         add_reserve(m, inp)
         m.cost.expr = m.cost.expr + m.reserve_cost

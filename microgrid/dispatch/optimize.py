@@ -31,6 +31,7 @@ from pyomo.common.gc_manager import PauseGC
 
 from microgrid.dispatch.contingency import contingency_windows, has_contingency
 from microgrid.dispatch.emergency import optimize_emergency
+from microgrid.dispatch.fuels import BUDGET_PREMIUM
 from microgrid.dispatch.generators import respect_min_times, walk_min_times
 from microgrid.dispatch.inputs import DispatchInputs, FeederInputs, ReserveInputs
 from microgrid.dispatch.reserve import reserve_report
@@ -202,7 +203,7 @@ def optimize(
     draft = Plan(frame, inp.site, inp.profiles, inp.state, result.status, 0.0, 0.0, result.wall_seconds, timings)
     objective = draft.cost().total
     penalties = sum(w.penalty for w in windows) + (reserve.penalty if reserve is not None else 0.0)
-    gap = _gap(objective + penalties, result.dual_bound)
+    gap = _gap(objective + penalties + terminal_terms(frame, inp), result.dual_bound)
     status = (
         SolveStatus.OPTIMAL if result.status is SolveStatus.OPTIMAL or gap <= inp.mip_gap + 1e-12 else result.status
     )
@@ -219,6 +220,27 @@ def optimize(
         contingency=windows,
         reserve=reserve,
     )
+
+
+def terminal_terms(frame: pd.DataFrame, inp: DispatchInputs) -> float:
+    """What the outlook's terminal values add to the spec's cost of ``frame`` in the optimised objective::
+
+    Σ_f (λ_f − δ_f) · Σ_t Σ_{g burns f} F[g,t]  +  2 δ_f · o_f  −  Σ_b (τ_b − τ_b^site) · e[b,T−1]   [currency]
+    """
+    if inp.terminal is None:
+        return 0.0
+    fuel = 0.0
+    for name in inp.site.fuels:
+        burnt = sum(float(frame[f"generator.{g.id}.fuel"].sum()) for g in inp.site.generators if g.fuel == name)
+        value, budget = inp.fuel_value(name), inp.terminal.fuel_budget.get(name)
+        fuel += value * (1 - BUDGET_PREMIUM) * burnt
+        if budget is not None and inp.fuel_stock(name) is not None:
+            fuel += 2 * BUDGET_PREMIUM * value * max(0.0, burnt - budget)
+    energy = sum(
+        (inp.energy_value(b) - b.terminal_value_per_kwh) * b.capacity_kwh * float(frame[f"battery.{b.id}.soc"].iloc[-1])
+        for b in inp.site.batteries
+    )
+    return fuel - energy
 
 
 def _gap(objective: float, bound: float | None) -> float:

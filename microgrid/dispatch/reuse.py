@@ -52,7 +52,9 @@ log = logging.getLogger(__name__)
 _Floats = npt.NDArray[np.float64]
 
 
-def shape_of(inp: DispatchInputs, *, battery_mode_binaries: bool, grid_direction_binaries: bool) -> Hashable | None:
+def shape_of(
+    inp: DispatchInputs, *, battery_mode_binaries: bool, grid_direction_binaries: bool, linear: bool = False
+) -> Hashable | None:
     """What fixes the model's rows and columns (None: not kept, e.g. with a contingency).
 
     The site object itself (by identity), steps and step length, tier and PV columns, the fuels
@@ -94,6 +96,8 @@ def shape_of(inp: DispatchInputs, *, battery_mode_binaries: bool, grid_direction
         grid_direction_binaries,
         reserve_shape,
         feeder_shape,
+        inp.terminal is not None,
+        linear,
     )
 
 
@@ -247,9 +251,15 @@ class ModelCache:
         self.hits = 0
         self.misses = 0
 
-    def take(self, inp: DispatchInputs, *, battery_mode_binaries: bool, grid_direction_binaries: bool) -> KeptModel:
+    def take(
+        self, inp: DispatchInputs, *, battery_mode_binaries: bool, grid_direction_binaries: bool, linear: bool = False
+    ) -> KeptModel:
         """A model of ``inp`` with its compiled arrays, out of the cache until :meth:`give_back`."""
-        flags = {"battery_mode_binaries": battery_mode_binaries, "grid_direction_binaries": grid_direction_binaries}
+        flags = {
+            "battery_mode_binaries": battery_mode_binaries,
+            "grid_direction_binaries": grid_direction_binaries,
+            "linear": linear,
+        }
         shape = shape_of(inp, **flags)
         with self._lock:
             kept = self._kept.pop(shape, None) if shape is not None else None
@@ -272,12 +282,28 @@ class ModelCache:
 
 
 def new_model(
-    inp: DispatchInputs, *, battery_mode_binaries: bool, grid_direction_binaries: bool, keep: bool = True
+    inp: DispatchInputs,
+    *,
+    battery_mode_binaries: bool,
+    grid_direction_binaries: bool,
+    linear: bool = False,
+    keep: bool = True,
 ) -> KeptModel:
     """Build and compile the model of ``inp``; with ``keep``, also find what a refresh must re-evaluate
-    (≈ +50 % on the build: a one-off solve leaves it out)."""
-    flags = {"battery_mode_binaries": battery_mode_binaries, "grid_direction_binaries": grid_direction_binaries}
-    model = build_model(inp, **flags)
+    (≈ +50 % on the build: a one-off solve leaves it out). ``linear``: the outlook's LP (gensets relaxed,
+    the rationing premium)."""
+    flags = {
+        "battery_mode_binaries": battery_mode_binaries,
+        "grid_direction_binaries": grid_direction_binaries,
+        "linear": linear,
+    }
+    model = build_model(
+        inp,
+        battery_mode_binaries=battery_mode_binaries,
+        grid_direction_binaries=grid_direction_binaries,
+        generator_binaries=not linear,
+        rationing_premium=linear,
+    )
     try:
         compiled = compile_model(model)
     except InfeasibleConstraintException:

@@ -94,6 +94,9 @@ class SolveResult:
     dual_bound: float | None
     wall_seconds: float
     highs_seconds: float
+    row_duals: np.ndarray | None = None
+    """For an LP solved with ``duals=True``: HiGHS's row duals in the compiled row order
+    (∂ objective / ∂ row bound); None otherwise."""
 
     @property
     def mip_gap(self) -> float | None:
@@ -214,6 +217,7 @@ def solve_model(
     highs_options: dict[str, Any] | None = None,
     start: MipStart | None = None,
     compiled: CompiledModel | None = None,
+    duals: bool = False,
 ) -> SolveResult:
     """Solve ``model`` with HiGHS and load the incumbent into its variables (when there is one).
 
@@ -236,6 +240,8 @@ def solve_model(
         Search only: the optimum and the bound are unchanged.
     compiled
         ``model`` already compiled, with its current numbers (:class:`microgrid.dispatch.reuse.ModelCache`).
+    duals
+        Return the row duals of an LP (``SolveResult.row_duals``, in ``compiled.rows`` order).
     """
     started = time.perf_counter()
     try:
@@ -259,7 +265,10 @@ def solve_model(
     highs.run()
     highs_seconds = time.perf_counter() - ran
     status, objective, bound = _outcome(highs, compiled)
-    result = SolveResult(status, objective, bound, time.perf_counter() - started, highs_seconds)
+    row_duals = None
+    if duals and not compiled.mip and status.has_solution:
+        row_duals = np.asarray(highs.getSolution().row_dual, dtype=float)
+    result = SolveResult(status, objective, bound, time.perf_counter() - started, highs_seconds, row_duals)
     log.debug(
         "highs: %s (%s) in %.3f s", status.value, highs.modelStatusToString(highs.getModelStatus()), result.wall_seconds
     )

@@ -8,12 +8,12 @@ a UTC interval ``[start, end)`` that is ``on``, ``off`` or ``possible``; time no
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Literal, Protocol, cast
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -33,13 +33,16 @@ from microgrid.site import Site
 
 __all__ = [
     "OutageSchedule",
+    "PublishedSchedules",
     "ScheduleError",
+    "ScheduleFeed",
     "ScheduleSource",
     "ScheduleUpdate",
     "Slot",
     "SlotStatus",
     "Status",
     "read_schedule",
+    "schedule_from_availability",
     "schedule_source",
 ]
 
@@ -218,6 +221,14 @@ class ScheduleUpdate:
     changed: bool
 
 
+class ScheduleFeed(Protocol):
+    """Where the controller's forecast gets the outage schedule from, every cycle."""
+
+    def refresh(self) -> ScheduleUpdate:
+        """The schedule in force now (the last good one), and the problem with the newest, if any."""
+        ...
+
+
 class ScheduleSource:
     """A schedule file or folder, re-read by :meth:`refresh` when its files change."""
 
@@ -258,3 +269,46 @@ def schedule_source(site: Site) -> ScheduleSource | None:
     if config is None:
         return None
     return ScheduleSource(site.resolve(config.source), config.queue, site.site.timezone)
+
+
+class PublishedSchedules:
+    """A schedule as it is published over time: each :meth:`refresh` gives the newest publication
+    issued at or before ``clock()`` (none before the first). For simulations and replays: what the
+    operator knew at each moment, which may differ from what the grid then did.
+
+    Parameters
+    ----------
+    publications
+        ``(issued_at, schedule)`` pairs (tz-aware); later publications replace earlier ones whole.
+    clock
+        Now (tz-aware UTC), e.g. a simulated plant's clock.
+    """
+
+    def __init__(self, publications: Iterable[tuple[datetime, OutageSchedule]], clock: Callable[[], datetime]) -> None:
+        self.publications = sorted(publications, key=lambda p: p[0])
+        self.clock = clock
+        self._current: OutageSchedule | None = None
+
+    def refresh(self) -> ScheduleUpdate:
+        """The newest publication issued by now (module docstring)."""
+        now = self.clock()
+        issued = [schedule for at, schedule in self.publications if at <= now]
+        schedule = issued[-1] if issued else None
+        changed, self._current = schedule is not self._current, schedule
+        return ScheduleUpdate(schedule, None, changed=changed and schedule is not None)
+
+
+def schedule_from_availability(
+    available: pd.Series, step: timedelta, *, queue: str = "sim", published_at: datetime | None = None
+) -> OutageSchedule:
+    """A schedule that says what ``available`` (1 up / 0 down per step of a tz-aware index) says: ``on``
+    where it is up, ``off`` where it is down, one slot per run of equal steps."""
+    slots: list[Slot] = []
+    for start, up in zip(available.index, available.to_numpy() >= 0.5, strict=True):
+        begin = start.to_pydatetime().astimezone(UTC)
+        status: SlotStatus = "on" if up else "off"
+        if slots and slots[-1].status == status and slots[-1].end == begin:
+            slots[-1] = Slot(slots[-1].start, begin + step, status)
+        else:
+            slots.append(Slot(begin, begin + step, status))
+    return OutageSchedule(queue, tuple(slots), source="simulated", published_at=published_at)

@@ -49,6 +49,10 @@ Measured on the hospital (winter, 15-min steps, 2 gensets): a 7-day window (+1 d
 0.17 % more over a week, 2-day windows 0.12 % more (``window_days`` 1 or 2 for long periods)."""
 
 
+PF_WHOLE_TIME_LIMIT_S = 900.0
+"""Default time limit of perfect foresight over a whole period in one MILP [s]."""
+
+
 def window(profiles: Profiles, start: int, steps: int) -> Profiles:
     """Steps ``start`` … ``start + steps − 1`` of ``profiles``."""
     rows = slice(start, start + steps)
@@ -151,21 +155,24 @@ def perfect_foresight(
     *,
     state: SiteState | None = None,
     days: float | None = None,
-    window_days: float = 2.0,
+    window_days: float | None = None,
     lookahead_days: float = 1.0,
     mip_gap: float | None = None,
     time_limit_s: float | None = None,
     threads: int | None = 1,
     autonomy: bool = True,
 ) -> SimulationResult:
-    """The spec's model over the whole period with the true profiles, in chained windows (module docstring).
+    """The spec's model over the whole period with the true profiles (module docstring).
 
     Parameters
     ----------
     window_days, lookahead_days
-        Each window plans ``window_days + lookahead_days`` and keeps its first ``window_days``
-        (default 2 + 1: measured on the hospital, 2-day windows cost 0.12 % more than one
-        7-day window, which did not reach a 0.5 % gap in 300 s).
+        None (default): one MILP over the whole period, which is what a planner means by perfect
+        foresight: fuel and stored energy are allotted knowing every day of the period (chained windows
+        value what they leave at the site's terminal value and may burn on day one the fuel day five
+        needs). Else each window plans ``window_days + lookahead_days`` and keeps its first ``window_days``
+        (cheaper for long periods without a binding fuel stock: on the hospital 2-day windows cost 0.12 %
+        more than one 7-day window).
     mip_gap
         Relative MIP gap of each window (default :data:`PF_MIP_GAP`).
     time_limit_s
@@ -175,11 +182,12 @@ def perfect_foresight(
     """
     initial = state or SiteState.initial(site)
     n = round(days * 24 / profiles.step_h) if days is not None else profiles.steps
-    per_window = max(1, round(window_days * 24 / profiles.step_h))
-    ahead = max(0, round(lookahead_days * 24 / profiles.step_h))
+    per_window = n if window_days is None else max(1, round(window_days * 24 / profiles.step_h))
+    ahead = 0 if window_days is None else max(0, round(lookahead_days * 24 / profiles.step_h))
     truth = extend(profiles, n + ahead)
     gap = PF_MIP_GAP if mip_gap is None else mip_gap
-    limit = PF_TIME_LIMIT_S if time_limit_s is None else time_limit_s
+    default_limit = PF_TIME_LIMIT_S if window_days is not None else PF_WHOLE_TIME_LIMIT_S
+    limit = default_limit if time_limit_s is None else time_limit_s
     parts, current = [], initial
     for start in range(0, n, per_window):
         keep = min(per_window, n - start)
@@ -205,11 +213,12 @@ def compare(
     *,
     state: SiteState | None = None,
     days: float | None = None,
+    forecast: str = "controller",
     forecast_error: float = 0.0,
     seed: int = 0,
     mip_gap: float | None = None,
     time_limit_s: float | None = None,
-    window_days: float = 2.0,
+    window_days: float | None = None,
     lookahead_days: float = 1.0,
     progress: bool = False,
     done: dict[str, SimulationResult] | None = None,
@@ -217,8 +226,10 @@ def compare(
     """The closed loop (``mpc``), the rule-based peer (``rules``) and ``perfect_foresight`` on the same profiles.
 
     Returns one row per controller (index ``controller``) and one column per KPI, plus
-    ``cost_above_perfect_foresight`` (cost_total minus perfect foresight's). ``mip_gap`` and
-    ``time_limit_s`` apply to the closed loop's solves; perfect foresight uses its own defaults.
+    ``cost_above_perfect_foresight`` (cost_total minus perfect foresight's). ``forecast``,
+    ``forecast_error``, ``seed``, ``mip_gap`` and ``time_limit_s`` apply to the closed loop
+    (:func:`~microgrid.planning.simulate.simulate`); perfect foresight is one MILP over the whole
+    period (``window_days``: chained windows instead) with its own solver defaults.
     ``done``: results already simulated with these settings (by controller name), reused as they are.
     """
     results = dict(done or {})
@@ -228,6 +239,7 @@ def compare(
             profiles,
             state=state,
             days=days,
+            forecast=forecast,
             forecast_error=forecast_error,
             seed=seed,
             mip_gap=mip_gap,

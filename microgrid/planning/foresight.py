@@ -1,5 +1,6 @@
-"""The simulated controller's view of the future: the true profiles with seeded forecast error,
-read by timestamp (see :mod:`microgrid.planning.simulate` for the error model)."""
+"""The simulated controller's view of the future: its own forecaster learning from the plant, or the
+true profiles with seeded forecast error (see :mod:`microgrid.planning.simulate`), and the outage
+schedule as it was published."""
 
 from __future__ import annotations
 
@@ -9,13 +10,12 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from microgrid.control import Controller, CycleReport
-from microgrid.control.estimate import Estimate
-from microgrid.control.forecast import apply_present
+from microgrid.control.forecast import Forecaster
+from microgrid.forecast.schedule import OutageSchedule, ScheduleFeed, schedule_from_availability
 from microgrid.profiles import Profiles
 from microgrid.site import Site
 
-__all__ = ["SimController", "extend", "forecast_reference", "timestamp_forecast", "with_solver"]
+__all__ = ["FORECASTS", "extend", "forecast_reference", "simulation_forecaster", "truth_schedule", "with_solver"]
 
 ERROR_CORRELATION_H = 3.0
 """Correlation time of the forecast errors [h]."""
@@ -62,52 +62,51 @@ def forecast_reference(
     return Profiles(truth.index, truth.step_h, load, pv, grid, truth.import_price_per_kwh, truth.export_price_per_kwh)
 
 
-def timestamp_forecast(
-    site: Site, reference: Profiles, start: datetime, est: Estimate | None = None, *, outage_assumed_h: float = 1.0
-) -> Profiles:
-    """The controller's forecast from ``start``: ``reference`` taken **by timestamp** (not time of day).
+FORECASTS = ("controller", "oracle")
 
-    The present overrides it as in :func:`microgrid.control.forecast.rolling_forecast`: step 0's
-    demand of a connected tier is the measured demand; a grid measured down is planned down for
-    ``outage_assumed_h``, then follows the reference; a grid of unknown state is not counted on in
-    step 0; a grid measured up is planned up in step 0.
+
+def truth_schedule(truth: Profiles, step: timedelta) -> list[tuple[datetime, OutageSchedule]]:
+    """The true outage pattern published in full before the first step (``grid_known``)."""
+    start = truth.index[0].to_pydatetime()
+    return [(start, schedule_from_availability(truth.grid_available, step, published_at=start))]
+
+
+def simulation_forecaster(
+    site: Site,
+    truth: Profiles,
+    *,
+    forecast: str,
+    schedules: ScheduleFeed | None,
+    reference: Profiles | None = None,
+    forecast_error: float = 0.0,
+    seed: int = 0,
+) -> Forecaster:
+    """The controller's forecaster in a simulation (:mod:`microgrid.planning.simulate`'s docstring).
+
+    ``controller``: the site's own forecaster, learning load and the clear-sky index from what the
+    plant measures, from ``reference`` (a typical day; default: the truth's first day with no
+    outage in it) while its history is short. ``oracle``: the true future ± seeded error, read by
+    timestamp, nothing learnt. Both take the grid from ``schedules`` (else the reference's).
     """
-    step = site.control.interval
-    steps = round(site.control.horizon / step)
-    index = pd.date_range(pd.Timestamp(start).tz_convert("UTC"), periods=steps, freq=pd.Timedelta(step))
-    rows = reference.index.get_indexer(index, method="ffill")
-    if rows[0] < 0 or rows[-1] >= reference.steps:
-        raise ValueError(f"the reference profiles do not cover {index[0]} to {index[-1]}")
-    load = reference.load_kw.iloc[rows].set_axis(index)
-    alpha = reference.grid_available.iloc[rows].set_axis(index).astype(float)
-    if est is not None:
-        apply_present(est, load, alpha, step, outage_assumed_h=outage_assumed_h)
-    return Profiles(
-        index=index,
-        step_h=step / timedelta(hours=1),
-        load_kw=load,
-        pv_kw=reference.pv_kw.iloc[rows].set_axis(index),
-        grid_available=alpha,
-        import_price_per_kwh=reference.import_price_per_kwh.iloc[rows].set_axis(index),
-        export_price_per_kwh=reference.export_price_per_kwh.iloc[rows].set_axis(index),
-    )
-
-
-class SimController(Controller):
-    """The real :class:`~microgrid.control.Controller`, whose forecast phase reads ``reference`` by timestamp.
-
-    Only the forecast phase differs (:func:`timestamp_forecast` instead of the rolling reference
-    day); the autonomy figure is computed from it as the controller does.
-    """
-
-    def _forecast(self, report: CycleReport, start: datetime) -> Profiles | None:
-        try:
-            forecast = timestamp_forecast(self.site, self.reference, start, report.estimate)
-        except Exception as exc:
-            report.events.append(("fallback", f"forecast failed: {exc!r}"))
-            return None
-        self._autonomy(report, forecast)
-        return forecast
+    if forecast not in FORECASTS:
+        raise ValueError(f"forecast must be one of {', '.join(FORECASTS)}, got {forecast!r}")
+    if forecast == "oracle":
+        oracle = forecast_reference(truth, forecast_error=forecast_error, seed=seed, grid_known=False)
+        blind = site.forecast.model_copy(update={"pv": "reference", "min_history_days": 1e9, "pv_file": None})
+        return Forecaster(site.model_copy(update={"forecast": blind}), oracle, schedules=schedules)
+    if reference is None:
+        per_day = round(24 / truth.step_h)
+        day = truth.index[:per_day]
+        reference = Profiles(
+            day,
+            truth.step_h,
+            truth.load_kw.iloc[:per_day],
+            truth.pv_kw.iloc[:per_day],
+            pd.Series(1.0, index=day),
+            truth.import_price_per_kwh.iloc[:per_day],
+            truth.export_price_per_kwh.iloc[:per_day],
+        )
+    return Forecaster(site, reference, schedules=schedules)
 
 
 def with_solver(site: Site, mip_gap: float | None = None, time_limit_s: float | None = None) -> Site:

@@ -104,6 +104,22 @@ def _generator_kpis(intervals: pd.DataFrame, site: Site, dt: float) -> dict[str,
     return out
 
 
+def _below_floor(intervals: pd.DataFrame, site: Site) -> float:
+    """Intervals the grid-forming battery ended more than 0.5 % of its capacity below ``soc_min`` while a
+    genset had fuel to carry the site (every fuel with a stock has some left)."""
+    forming = site.grid_forming_battery()
+    column = f"battery.{forming.id}.soc" if forming is not None else ""
+    if forming is None or column not in intervals or not site.generators:
+        return 0.0
+    below = intervals[column].to_numpy(dtype=float) < forming.soc_min - 0.005
+    fuelled = np.ones(len(intervals), dtype=bool)
+    for name in {g.fuel for g in site.generators}:
+        if f"fuel.{name}.stock" in intervals:
+            stock = intervals[f"fuel.{name}.stock"].to_numpy(dtype=float)
+            fuelled &= np.isnan(stock) | (stock > 1e-6)
+    return float(np.sum(below & fuelled))
+
+
 def kpis_of(intervals: pd.DataFrame, site: Site) -> pd.Series:
     """The named KPIs of a table of intervals (see :class:`~microgrid.planning.simulate.SimulationResult`).
 
@@ -124,6 +140,7 @@ def kpis_of(intervals: pd.DataFrame, site: Site) -> pd.Series:
     k |= _generator_kpis(intervals, site, dt)
     for bat in site.batteries:
         k[f"battery_cycles.{bat.id}"] = _sum(intervals, f"battery.{bat.id}.discharge_kw") * dt / bat.capacity_kwh
+    k["grid_forming_below_floor"] = _below_floor(intervals, site)
     autonomy = intervals.get("autonomy.critical_h", pd.Series(dtype=float)).dropna()
     k["min_autonomy_critical_h"] = float(autonomy.min()) if len(autonomy) else float("nan")
     k["intervals"] = float(len(intervals))

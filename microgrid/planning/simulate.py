@@ -8,17 +8,25 @@ codecs and writer over the simulator's own register handlers, without sockets. T
 (30 s). What happened is measured on the **plant**, substep by substep, never taken from the
 plan: the intervals table and its KPIs are what the site really did.
 
-**What the controller knows.** ``profiles`` are the true profiles (what happens). The
-controller's forecast is the true future perturbed by forecast error: load and PV × (1 + ε),
-one ε series per load tier and per PV array, each a stationary AR(1) over steps with standard
-deviation ``forecast_error`` and a 3-hour correlation time (φ = exp(−Δ/3 h)), drawn from
-``numpy.random.default_rng(seed)``; factors below 0 are clipped to 0. ``forecast_error=0`` gives
-perfect load and PV forecasts (step 0 still uses the measured demand, as on a site). The grid's
-outage pattern is known as a published schedule would be (``grid_known=True``; the emergency
-outages of :mod:`~microgrid.planning.scenarios` included), or not at all (``grid_known=False``:
-the grid is expected up, except that a grid measured down is planned down for an hour). Prices
-are known. The forecast is matched to the period **by timestamp** (the controller's own
-rolling forecast matches a reference *day* by time of day): see :class:`SimController`.
+**What the controller knows.** ``profiles`` are the true profiles (what happens). The controller
+is the real :class:`~microgrid.control.Controller` with one of two forecasters
+(:func:`~microgrid.planning.foresight.simulation_forecaster`):
+
+* ``forecast="controller"`` (default): the site's own forecaster, as on a site: load per tier from
+  the history of what the plant measured (the ``reference`` day while it is short), PV from the
+  clear-sky model scaled by the measured clear-sky index (with a ``location``), prices by tariff;
+* ``forecast="oracle"``: the true future perturbed by forecast error: load and PV × (1 + ε), one ε
+  series per load tier and per PV array, each a stationary AR(1) over steps with standard deviation
+  ``forecast_error`` and a 3-hour correlation time (φ = exp(−Δ/3 h)), drawn from
+  ``numpy.random.default_rng(seed)``; factors below 0 are clipped to 0; step 0 still uses the
+  measured demand, as on a site.
+
+The grid, in both: the outage schedule as it was published (``published``: ``(issued_at,
+schedule)`` pairs, e.g. day-ahead publications that differ from what the grid then did), else with
+``grid_known=True`` the true outage pattern published in full at the start, else no schedule (the
+grid is expected up, except that a grid measured down is planned down for an hour). With a schedule
+the controller's schedule logic runs as on a site: ``possible`` windows planned with the
+contingency, and emergency mode entered when the grid drops while the schedule says ``on``.
 
 **Simulation settings** that differ from a site: the controller's wall-clock guard on the solve
 is off (simulated time does not pass while HiGHS runs, so the solve always ends by HiGHS's own
@@ -35,7 +43,7 @@ import math
 import statistics
 import sys
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -44,28 +52,28 @@ from typing import Any, TypeVar
 import pandas as pd
 
 from microgrid.control import Controller, CycleReport, Mode
-from microgrid.dispatch import DispatchInputs, ModelCache, optimize
+from microgrid.control.forecast import Forecaster
+from microgrid.dispatch import DispatchInputs
+from microgrid.forecast.schedule import OutageSchedule, PublishedSchedules
 from microgrid.planning.foresight import (
-    SimController,
     extend,
     forecast_reference,
-    timestamp_forecast,
+    simulation_forecaster,
+    truth_schedule,
     with_solver,
 )
 from microgrid.planning.inprocess import InProcessSite, in_process_devices
 from microgrid.planning.kpis import add_costs, kpis_of
 from microgrid.plans import Plan
 from microgrid.profiles import Profiles
-from microgrid.site import Site
+from microgrid.site import OutageScheduleConfig, Site
 from microgrid.state import SiteState
 
 __all__ = [
-    "SimController",
     "SimulationResult",
     "extend",
     "forecast_reference",
     "simulate",
-    "timestamp_forecast",
     "with_solver",
 ]
 
@@ -90,9 +98,12 @@ class SimulationResult:
         (money in the interval, :mod:`~microgrid.planning.kpis`); ``spill_kw`` (surplus no sink
         could take: sources − served load; 0 unless a genset's minimum load had nowhere to go);
         ``source`` (``plan``, ``previous_plan``, ``rules``, ``autonomous`` or
-        ``perfect_foresight``); ``reason``; ``autonomy.critical_h``,
-        ``autonomy.critical_essential_h``; ``solve_s`` (wall time of the solve phase, when one
-        ran); ``writes.refused`` (setpoints the writer refused).
+        ``perfect_foresight``); ``reason``; ``emergency`` (the controller was in emergency mode);
+        ``contingency_windows`` (possible-outage windows its plan carried the protected tiers
+        through); ``reserve_kw`` (the reserve the plan held on the grid-forming battery, while
+        islanded); ``outlook.<fuel>.value`` (the long outlook's value of a unit of fuel, when on);
+        ``autonomy.critical_h``, ``autonomy.critical_essential_h``; ``solve_s`` (wall time
+        of the solve phase, when one ran); ``writes.refused`` (setpoints the writer refused).
     kpis
         :func:`~microgrid.planning.kpis.kpis_of` the intervals.
     controller
@@ -206,6 +217,12 @@ class _Recorder:
         supply += sum(row[f"pv.{k}.kw"] for k in self.sim.plant.pv_kw)
         row["spill_kw"] = supply - sum(row[f"load.{t}.served_kw"] for t in self.sim.plant.load_kw)
         row["source"], row["reason"] = report.source, report.reason
+        row["emergency"] = bool(report.emergency.get("active"))
+        reserve = report.plan.reserve if report.plan is not None else None
+        row["reserve_kw"] = float(reserve.held_kw[0]) if reserve is not None else math.nan
+        for fuel, value in (report.terminal.fuel_value if report.terminal is not None else {}).items():
+            row[f"outlook.{fuel}.value"] = value
+        row["contingency_windows"] = len(report.plan.contingency) if report.plan is not None else 0
         auto = report.autonomy
         row["autonomy.critical_h"] = auto.critical_h if auto else math.nan
         row["autonomy.critical_essential_h"] = auto.critical_essential_h if auto else math.nan
@@ -250,8 +267,7 @@ async def _loop(ctl: Controller, rec: _Recorder, n: int, progress: bool) -> None
     per_day = max(1, round(86400 / interval_s))
     for i in range(n):
         report = await ctl.cycle()
-        if ctl._solving is not None and not ctl._solving.done():  # never with the guard off; keep runs deterministic
-            await asyncio.wait({ctl._solving})
+        await ctl.settle()  # never needed with the guard off; keeps runs deterministic
         t0 = time.perf_counter()
         before = rec.before()
         rec.sim.advance(interval_s, keepalive=list(ctl.last_points))
@@ -276,6 +292,9 @@ def simulate(
     substep_s: float = 30.0,
     threads: int | None = 1,
     optimizer: Callable[[DispatchInputs, Plan | None], Plan] | None = None,
+    forecast: str = "controller",
+    published: Sequence[tuple[datetime, OutageSchedule]] | None = None,
+    reference: Profiles | None = None,
 ) -> SimulationResult:
     """Run ``site``'s controller in closed loop against its simulated physics (module docstring).
 
@@ -291,8 +310,12 @@ def simulate(
         ``mpc`` (the controller in ``auto`` mode: plan, previous plan, rules, autonomous),
         ``rules`` (``safe`` mode: the documented rules only) or ``perfect_foresight``
         (:func:`~microgrid.planning.baselines.perfect_foresight`, no plant).
+    forecast
+        ``controller`` (the site's own forecaster, learning from the plant) or ``oracle`` (the true
+        future ± ``forecast_error``): module docstring.
     forecast_error
-        Standard deviation of the multiplicative load and PV forecast errors (0.1 = 10 %).
+        With ``forecast="oracle"``: standard deviation of the multiplicative load and PV forecast
+        errors (0.1 = 10 %).
     seed
         Seed of the forecast errors.
     mip_gap, time_limit_s
@@ -300,15 +323,23 @@ def simulate(
     progress
         Print a line per simulated day to stderr.
     grid_known
-        The controller knows the true outage pattern (a published schedule); else it expects the grid up.
+        Without ``published``: the controller knows the true outage pattern (published in full at
+        the start); else it has no schedule and expects the grid up.
+    published
+        The outage schedule as published over time (``(issued_at, schedule)``): what the controller
+        is told, whatever the grid then does.
+    reference
+        With ``forecast="controller"``: the typical day its forecast starts from (default: the true
+        profiles' first day, without its outages).
     substep_s
         Physics substep [simulated s].
     threads
         HiGHS threads per solve (None: HiGHS's default).
     optimizer
         Replaces the solve: called with the dispatch inputs and the controller's last plan (to
-        compare solver set-ups in closed loop); default :func:`microgrid.dispatch.optimize`
-        warm-started from the last plan, as the controller does.
+        compare solver set-ups in closed loop); default: the controller's own (the spec's model with
+        its extensions, warm-started from the last plan on a kept model; the emergency-mode solve in
+        emergency mode).
     """
     if controller not in CONTROLLERS:
         raise ValueError(f"controller must be one of {', '.join(CONTROLLERS)}, got {controller!r}")
@@ -319,48 +350,65 @@ def simulate(
     site = with_solver(site, mip_gap, time_limit_s)
     n = _steps(site, profiles, days)
     truth = _truth(site, profiles, n)
-    reference = forecast_reference(truth, forecast_error=forecast_error, seed=seed, grid_known=grid_known)
+    if published is None and grid_known:
+        published = truth_schedule(truth, timedelta(hours=truth.step_h))
+    site = _with_schedule(site) if published else site
     sim = _MeteredSite(site, truth, state, substep_s)
-    ctl = _controller(site, sim, reference, controller, threads=threads, optimizer=optimizer)
+    feed = PublishedSchedules(published, lambda: sim.plant.clock.to_pydatetime()) if published else None  # noqa: PLW0108 - the plant's clock is replaced as it moves
+    forecaster = simulation_forecaster(
+        site, truth, forecast=forecast, schedules=feed, reference=reference, forecast_error=forecast_error, seed=seed
+    )
+    ctl = _controller(site, sim, forecaster, controller, threads=threads, optimizer=optimizer)
     rec = _Recorder(sim)
     run_blocking(_loop(ctl, rec, n, progress))
     return _result(site, state, rec, controller)
 
 
 def _truth(site: Site, profiles: Profiles, n: int) -> Profiles:
-    """``profiles`` extended to cover ``n`` intervals and the horizon of the last (and one interval more)."""
-    horizon = round(site.control.horizon / site.control.interval)
+    """``profiles`` extended to cover ``n`` intervals and the horizon (or the long outlook) of the last."""
+    look = site.control.horizon
+    if site.control.outlook is not None:
+        look = max(look, timedelta(days=site.control.outlook.days))
+    horizon = round(look / site.control.interval)
     per_interval = site.control.interval / timedelta(hours=profiles.step_h)
     return extend(profiles, math.ceil((n + horizon + 1) * per_interval))
+
+
+def _with_schedule(site: Site) -> Site:
+    """``site`` with a ``grid.schedule`` section when it has none, so that the controller's schedule logic
+    (emergency mode and its exit after 1 h of stable grid) runs on the simulated feed."""
+    if site.grid is None or site.grid.schedule is not None:
+        return site
+    schedule = OutageScheduleConfig(queue="sim", source="<simulated>", emergency_exit_after=timedelta(hours=1))
+    return site.model_copy(update={"grid": site.grid.model_copy(update={"schedule": schedule})})
 
 
 def _controller(
     site: Site,
     sim: _MeteredSite,
-    reference: Profiles,
+    forecaster: Forecaster,
     controller: str,
     *,
     threads: int | None,
     optimizer: Callable[[DispatchInputs, Plan | None], Plan] | None,
-) -> SimController:
+) -> Controller:
     """The controller of ``sim``'s devices on the plant's clock, its solve replaced by ``optimizer`` if given."""
-    ctl: SimController | None = None
-    models = ModelCache()
+    ctl: Controller | None = None
 
     def solve(inputs: DispatchInputs) -> Plan:
-        last = ctl.last_plan if ctl is not None else None
-        if optimizer is not None:
-            return optimizer(inputs, last)
-        return optimize(inputs, threads=threads, warm_from=last, cache=models)
+        assert optimizer is not None
+        return optimizer(inputs, ctl.last_plan if ctl is not None else None)
 
-    ctl = SimController(
+    ctl = Controller(
         site,
         in_process_devices(sim),
-        reference,
+        forecaster.reference,
         mode=Mode.AUTO if controller == "mpc" else Mode.SAFE,
         clock=lambda: sim.plant.clock.to_pydatetime(),  # noqa: PLW0108 - the plant's clock is replaced as it moves
         solve_budget_s=1e9,
-        optimizer=solve,
+        optimizer=solve if optimizer is not None else None,
+        forecaster=forecaster,
+        threads=threads,
     )
     return ctl
 

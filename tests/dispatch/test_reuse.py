@@ -120,8 +120,9 @@ def _varied_operation(inp: DispatchInputs, draw: Any) -> DispatchInputs:
     assert inp.reserve is not None and inp.feeders is not None
     load = other.profiles.load_kw.copy()
     n = inp.feeders.discrete_steps
-    for tier, big in big_m_kw(inp).items():
-        load.iloc[:n, load.columns.get_loc(tier)] = draw(st.lists(st.floats(0.51 * big, big), min_size=n, max_size=n))
+    for switched, big in big_m_kw(inp).items():
+        column = load.columns.get_loc(switched)
+        load.iloc[:n, column] = draw(st.lists(st.floats(0.51 * big, big), min_size=n, max_size=n))
     other = dataclasses.replace(other, profiles=dataclasses.replace(other.profiles, load_kw=load))
     closed = {t: draw(st.booleans()) for t in inp.feeders.tiers}
     hours = {t: draw(st.sampled_from([0.0, 0.2, 1.0, 24.0])) for t in inp.feeders.tiers}

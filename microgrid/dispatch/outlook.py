@@ -1,0 +1,230 @@
+"""Extension "outlook": a long, coarse plan that values fuel and stored energy for the fine plan's end.
+
+Formulation and reasoning: ``docs/dispatch-extensions.md``. The reference model over the whole outlook
+the operator has (days, at hourly steps), as a linear programme (every binary relaxed to [0, 1]):
+its row duals give λ_f, the value of a unit of fuel, and μ_b[t], the value of a kWh in battery b at
+the end of step t. The fine plan (24 h at the control interval) then values what it leaves at its
+end as the long plan does (:class:`~microgrid.dispatch.inputs.TerminalValues`): fuel at λ_f, energy at
+μ_b at the fine horizon's end. Without it, fuel has no value beyond tomorrow, and a 24 h plan burns
+on comfort load what the critical tier needs on day five.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pyomo.environ as pyo
+
+from microgrid.dispatch.inputs import DispatchInputs, TerminalValues
+from microgrid.dispatch.results import extract
+from microgrid.dispatch.reuse import KeptModel, ModelCache, new_model
+from microgrid.dispatch.solve import CompiledModel, solve_model
+from microgrid.errors import InfeasibleError, SolveError
+from microgrid.plans import SolveStatus
+from microgrid.profiles import Profiles
+from microgrid.site import Site
+
+__all__ = ["OutlookValues", "coarsen", "fuel_reserve", "serve_first_cap", "solve_outlook"]
+
+
+@dataclass(frozen=True)
+class OutlookValues:
+    """What the long plan says (``docs/dispatch-extensions.md``).
+
+    Attributes
+    ----------
+    terminal
+        λ_f per fuel and μ_b per battery at ``at_h`` hours from the start (≥ 0, at most
+        :func:`serve_first_cap`).
+    fuel_burnt
+        Fuel the long plan burns in the first ``at_h`` hours, per fuel (fuel units).
+    energy_kwh
+        Energy the long plan has in each battery at ``at_h`` hours [kWh].
+    frame
+        The long plan, in the plan columns (index: step start, UTC; gensets' ``on`` is the relaxed u).
+    objective
+        The long plan's objective (the LP's, with the rationing premium) [currency].
+    seconds
+        Wall time of build, solve and extraction [s].
+    """
+
+    terminal: TerminalValues
+    fuel_burnt: dict[str, float]
+    energy_kwh: dict[str, float]
+    frame: pd.DataFrame
+    objective: float
+    seconds: float
+
+
+def coarsen(profiles: Profiles, step_h: float) -> Profiles:
+    """``profiles`` as averages over steps of ``step_h`` hours (a whole multiple of theirs; a last,
+    incomplete coarse step is dropped). Grid availability averages too (a fraction in an LP)."""
+    per = round(step_h / profiles.step_h)
+    if per <= 1:
+        return profiles
+    n = profiles.steps // per
+    index = profiles.index[: n * per : per]
+
+    def mean(values: np.ndarray) -> np.ndarray:
+        return np.asarray(values[: n * per].reshape(n, per, *values.shape[1:]).mean(axis=1))
+
+    def frame(f: pd.DataFrame) -> pd.DataFrame:
+        return pd.DataFrame(mean(f.to_numpy(dtype=float)), index=index, columns=f.columns)
+
+    def series(s: pd.Series) -> pd.Series:
+        return pd.Series(mean(s.to_numpy(dtype=float)), index=index)
+
+    return Profiles(
+        index,
+        profiles.step_h * per,
+        frame(profiles.load_kw),
+        frame(profiles.pv_kw),
+        series(profiles.grid_available),
+        series(profiles.import_price_per_kwh),
+        series(profiles.export_price_per_kwh),
+    )
+
+
+def _entry(compiled: CompiledModel, row: int, var: object) -> float:
+    """The coefficient of ``var`` in compiled row ``row`` (0 when absent)."""
+    column = compiled.position[id(var)]
+    matrix = compiled.lp.a_matrix_
+    start, end = matrix.start_[column], matrix.start_[column + 1]
+    rows = np.asarray(matrix.index_[start:end])
+    hit = np.flatnonzero(rows == row)
+    return float(np.asarray(matrix.value_[start:end])[hit[0]]) if len(hit) else 0.0
+
+
+def _duals(
+    m: pyo.ConcreteModel, compiled: CompiledModel, duals: np.ndarray, inp: DispatchInputs, k: int
+) -> TerminalValues:
+    """λ_f from the fuel-stock rows and μ_b from the battery-dynamics rows of step ``k`` + 1.
+
+    A row a·x (≤ or =) b with dual y: raising b by δ changes the objective by y·δ. One more unit of
+    fuel raises the stock row's b by one (its fuel terms have positive coefficients): λ = −y. One more
+    kWh at the end of step k is e[b,k] + δ in the row of step k + 1 (c the row's coefficient of
+    e[b,k]), i.e. b − c·δ: μ = y·c. Both clipped at 0.
+    """
+    row_of = {id(r.constraint): i for i, r in enumerate(compiled.rows)}
+    fuel_value = {}
+    for f in m.F:
+        row = row_of[id(m.fuel_stock[f])]
+        burner = next(g.id for g in inp.site.generators if g.fuel == f)
+        sign = np.sign(_entry(compiled, row, m.gen_kw[burner, 0]) or _entry(compiled, row, m.gen_on[burner, 0]) or 1.0)
+        fuel_value[f] = max(0.0, -float(duals[row]) * sign)
+    energy_value = {}
+    if k + 1 < inp.steps:
+        for b in m.B:
+            row = row_of[id(m.battery_dynamics[b, k + 1])]
+            energy_value[b] = max(0.0, float(duals[row]) * _entry(compiled, row, m.energy_kwh[b, k]))
+    return TerminalValues(fuel_value, energy_value)
+
+
+def serve_first_cap(inp: DispatchInputs) -> TerminalValues:
+    """The most the values may be: what keeps serving the most important tier now worth its fuel.
+
+    A long plan short of fuel for its whole outlook values a litre at what it would serve at the
+    margin: the most important tier, days ahead. The fine plan would then be indifferent between
+    serving that tier now and keeping the fuel for it later, and shedding it now (a plan no relay can
+    execute: the tier is never switched) blacks the site out now, while the grid may be back before
+    "later". So λ_f is capped where a kWh from the hungriest genset burning f, at its minimum load,
+    costs half the tier's value of lost load v₁: λ_f ≤ v₁ / (2 · (a + b0 / Pmin)) − π_f, and μ_b ≤ v₁ / 2.
+    Lower tiers are still rationed at the values the long plan gives.
+    """
+    top = min((t.priority for t in inp.site.loads), default=None)
+    v1 = max((t.value_of_lost_load_per_kwh for t in inp.site.loads if t.priority == top), default=0.0)
+    fuel = {}
+    for name, spec in inp.site.fuels.items():
+        burners = [g for g in inp.site.generators if g.fuel == name]
+        if burners:
+            hungriest = max(g.fuel_per_kwh + g.fuel_per_hour_running / max(g.min_kw, 0.1 * g.max_kw) for g in burners)
+            fuel[name] = max(0.0, v1 / (2 * hungriest) - spec.price_per_unit)
+    return TerminalValues(fuel, {b.id: v1 / 2 for b in inp.site.batteries})
+
+
+def fuel_reserve(site: Site, profiles: Profiles, hours: float) -> dict[str, float]:
+    """Fuel to carry the most important tiers for ``hours`` from gensets alone [fuel units per fuel]: their
+    mean forecast demand D, from the fuel's most economical genset at that load (a · D + b0, capped at
+    its output; several hours of the biggest if one is not enough)."""
+    top = min((t.priority for t in site.loads), default=None)
+    tiers = [t.id for t in site.loads if t.priority == top]
+    demand = float(profiles.load_kw[tiers].sum(axis=1).mean()) if tiers else 0.0
+    out = {}
+    for name in site.fuels:
+        burners = [g for g in site.generators if g.fuel == name]
+        if burners and demand > 0:
+            per_hour = min(
+                math.ceil(demand / g.max_kw) * g.fuel_per_hour_running + g.fuel_per_kwh * demand for g in burners
+            )
+            out[name] = per_hour * hours
+    return out
+
+
+def _capped(values: TerminalValues, cap: TerminalValues) -> TerminalValues:
+    return TerminalValues(
+        {f: min(v, cap.fuel_value.get(f, v)) for f, v in values.fuel_value.items()},
+        {b: min(v, cap.energy_value.get(b, v)) for b, v in values.energy_value.items()},
+    )
+
+
+def _relaxed_generators(frame: pd.DataFrame, m: pyo.ConcreteModel, inp: DispatchInputs) -> pd.DataFrame:
+    """The gensets' columns as the LP solved them (``extract`` rounds u to 0/1, which a relaxation is not)."""
+    out = frame.copy()
+    steps = range(inp.steps)
+    for g in inp.site.generators:
+        kw = np.maximum(np.array([m.gen_kw[g.id, t].value or 0.0 for t in steps]), 0.0)
+        on = np.array([m.gen_on[g.id, t].value or 0.0 for t in steps])
+        out[f"generator.{g.id}.kw"], out[f"generator.{g.id}.on"] = kw, on
+        out[f"generator.{g.id}.fuel"] = inp.step_h * (g.fuel_per_kwh * kw + g.fuel_per_hour_running * on)
+    return out
+
+
+def solve_outlook(inp: DispatchInputs, *, at_h: float, cache: ModelCache | None = None) -> OutlookValues:
+    """Solve the LP relaxation of ``inp`` and read the values at ``at_h`` hours (module docstring).
+
+    ``inp`` is the long, coarse horizon (e.g. 7 days of hourly steps, :func:`coarsen`); its
+    extensions are ignored (the outlook is the reference model, with the rationing premium of
+    :func:`microgrid.dispatch.loads.add_rationing_premium`). ``cache``: keep the built LP for the next
+    outlook of the same shape (a controller re-solves it every hour).
+
+    Raises
+    ------
+    InfeasibleError, SolveError
+        No plan (a locked genset with nowhere for its minimum load; HiGHS failing).
+    """
+    started = time.perf_counter()
+    inp = dataclasses.replace(inp, possible_outage=None, reserve=None, feeders=None, terminal=None)
+    flags = {"battery_mode_binaries": False, "grid_direction_binaries": False, "linear": True}
+    kept = cache.take(inp, **flags) if cache is not None else new_model(inp, keep=False, **flags)
+    try:
+        return _solve(kept, inp, at_h, started)
+    finally:
+        if cache is not None:
+            cache.give_back(kept)
+
+
+def _solve(kept: KeptModel, inp: DispatchInputs, at_h: float, started: float) -> OutlookValues:
+    model, compiled = kept.model, kept.compiled
+    if compiled is None:
+        raise InfeasibleError(f"the outlook of {inp.site.site.name!r}: infeasible (a row of constants)")
+    result = solve_model(model, mip_gap=0.0, time_limit_s=inp.time_limit_s, compiled=compiled, duals=True)
+    if result.status is not SolveStatus.OPTIMAL or result.row_duals is None:
+        kind = InfeasibleError if result.status is SolveStatus.INFEASIBLE else SolveError
+        raise kind(f"the outlook of {inp.site.site.name!r}: {result.status.value}")
+    k = min(inp.steps, max(1, round(at_h / inp.step_h))) - 1
+    values = _capped(_duals(model, compiled, result.row_duals, inp, k), serve_first_cap(inp))
+    frame = _relaxed_generators(extract(model, inp), model, inp)
+    burnt = {
+        f: float(sum(frame[f"generator.{g.id}.fuel"].iloc[: k + 1].sum() for g in inp.site.generators if g.fuel == f))
+        for f in inp.site.fuels
+    }
+    limited = {f: b for f, b in burnt.items() if inp.fuel_stock(f) is not None}
+    terminal = dataclasses.replace(values, fuel_budget=limited)
+    energy = {b.id: float(frame[f"battery.{b.id}.soc"].iloc[k]) * b.capacity_kwh for b in inp.site.batteries}
+    objective = float(result.objective) if result.objective is not None else float("nan")
+    return OutlookValues(terminal, burnt, energy, frame, objective, time.perf_counter() - started)
