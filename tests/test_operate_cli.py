@@ -104,6 +104,52 @@ def test_run_once_status_history_override(site_file: Path, simulator: object, tm
     setpoints = _cli("history", "--table", "setpoints", "--since", "1d", "--csv", "--store", store)
     assert "power_setpoint_kw" in setpoints.stdout and "written" in setpoints.stdout
 
+    # issue 12: refused at entry (exit 2, nothing queued), checked against the limits the controller recorded
+    for bad, why in (
+        (["--battery", "bess1=nan"], "plain number"),
+        (["--battery", "bess1=inf"], "plain number"),
+        (["--battery", "bess1=1_000"], "plain number"),
+        (["--battery", "bess1=1e12"], "plain number"),
+        (["--battery", "bess1=1000"], "outside its limits (-125 … 125 kW)"),
+        (["--generator", "dg1=30"], "outside its limits (0 (stop) or 60 … 200 kW)"),
+        (["--battery", "bess9=10"], "no such asset 'bess9'"),
+        (["--tier", "critical=off"], "the most important tier is never switched off"),
+        (["--tier", "comfort=maybe"], "TIER=on or TIER=off"),
+    ):
+        refused = _cli("override", *bad, "--store", store)
+        assert refused.returncode == 2, (bad, refused.stdout, refused.stderr)
+        assert why in refused.stderr, (bad, refused.stderr)
+    assert "pending" not in _cli("history", "--table", "actions", "--csv", "--store", store).stdout
+
+    # a partial override is recorded with the cycle and resumed after a restart (issue 12)
+    assert _cli("override", "--battery", "bess1=-20", "--store", store).returncode == 0
+    third = _cli("run", site_file, "--profiles", WINTER, "--once", "--store", store)
+    assert json.loads(third.stdout.strip().splitlines()[-1])["source"] == "manual", third.stdout
+    resumed = _cli("run", site_file, "--profiles", WINTER, "--once", "--store", store)
+    assert "with the operator's setpoints" in resumed.stdout
+    line = json.loads(resumed.stdout.strip().splitlines()[-1])
+    assert (line["mode"], line["source"]) == ("manual", "manual")
+    last = json.loads(_cli("status", "--store", store, "--json").stdout)
+    assert last["summary"]["manual"] == {"battery_kw": {"bess1": -20.0}}
+    assert last["summary"]["setpoints"]["battery_kw"]["bess1"] == pytest.approx(-20.0)
+
+
+def test_a_store_path_that_is_a_folder_or_not_a_history_exits_2(tmp_path: Path) -> None:
+    """Issue 12: these exited 1 (a traceback's code), or ran on with a store that could never be written."""
+    other = tmp_path / "other.sqlite"
+    with sqlite3.connect(other) as db:
+        db.execute("CREATE TABLE t (x)")
+    (tmp_path / "notes.txt").write_text("not a database\n", encoding="utf-8")
+    for path, why in (
+        (tmp_path, "a folder"),
+        (tmp_path / "notes.txt", "not an SQLite file"),
+        (other, "microgrid"),
+    ):
+        for args in (["status"], ["history"], ["override", "--mode", "safe"]):
+            proc = _cli(*args, "--store", path)
+            assert proc.returncode == 2, (args, path, proc.stderr)
+            assert why in proc.stderr, (args, proc.stderr)
+
 
 def test_bad_override_and_missing_store_exit_2(tmp_path: Path) -> None:
     assert _cli("status", "--store", tmp_path / "none.sqlite").returncode == 2
@@ -141,7 +187,7 @@ def test_kill_9_then_restart_loses_nothing_and_resumes(site_file: Path, simulato
 def test_sigterm_hands_devices_back(site_file: Path, simulator: object, tmp_path: Path) -> None:
     store = tmp_path / "history.sqlite"
     args = [sys.executable, "-m", "microgrid", "run", str(site_file), "--profiles", str(WINTER), "--store", str(store)]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and (not store.exists() or not _cycles(store)):
         time.sleep(0.5)
@@ -149,6 +195,8 @@ def test_sigterm_hands_devices_back(site_file: Path, simulator: object, tmp_path
     assert read["bess1-inverter"]["control_mode"]["value"] == 1  # under our control while running
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == 0, proc.stderr.read()
+    lines = [json.loads(line) for line in proc.stdout.read().splitlines() if line.startswith("{")]  # type: ignore[union-attr]
+    assert lines and {"cycle", "mode", "source", "phases_ms"} <= set(lines[0])  # a JSON line per cycle (issue 12)
     read = json.loads(_cli("read", site_file, "--device", "bess1-inverter", "--json").stdout)
     assert read["bess1-inverter"]["control_mode"]["value"] == 0  # handed back
     with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as db:

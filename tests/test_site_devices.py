@@ -312,3 +312,43 @@ def test_validate_exits_2_for_a_shared_endpoint(tmp_path: Path) -> None:
     proc = _validate(tmp_path, hospital(device(DG2, unit=1)))
     assert proc.returncode == 2, proc.stderr
     assert "devices[3].unit: 127.0.0.1:15023 unit 1 already used by 'dg1-controller'" in proc.stderr
+
+
+def test_a_map_path_is_relative_to_the_site_file_not_the_working_directory(tmp_path: Path) -> None:
+    """Issue 12: ``map: maps/bat.yaml`` was looked up in the working directory."""
+    import shutil
+
+    from microgrid.resources import shipped
+
+    (tmp_path / "maps").mkdir()
+    shutil.copy(str(shipped("models", "devices", "generic-battery-inverter.yaml")), tmp_path / "maps" / "bat.yaml")
+    path = tmp_path / "site.yaml"
+    path.write_text(yaml.safe_dump(hospital(device(BESS1, map="maps/bat.yaml")), sort_keys=False), encoding="utf-8")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    proc = subprocess.run(
+        [sys.executable, "-m", "microgrid", "validate", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+        cwd=elsewhere,
+    )
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_sim_refuses_to_serve_beyond_loopback_unless_asked(tmp_path: Path) -> None:
+    """Issue 12: `microgrid sim` served 0.0.0.0 (every interface) while its help said loopback."""
+    raw = hospital()
+    raw["devices"][0]["host"] = "0.0.0.0"
+    path = tmp_path / "site.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    proc = subprocess.run(
+        [sys.executable, "-m", "microgrid", "sim", str(path), "--duration-s", "0.1"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "devices bind 0.0.0.0, beyond loopback" in proc.stderr and "--allow-remote" in proc.stderr

@@ -59,14 +59,32 @@ def sim(
         float | None,
         typer.Option("--duration-s", min=0.1, help="Stop after this many real seconds (default: run until Ctrl-C)."),
     ] = None,
+    allow_remote: Annotated[
+        bool,
+        typer.Option(
+            "--allow-remote",
+            help="Serve devices whose host is not a loopback address (an unauthenticated, writable Modbus server "
+            "on that network: only on a test bench).",
+        ),
+    ] = False,
 ) -> None:
-    """Serve SITE's devices as a simulated plant over Modbus TCP on loopback (see `devices:` in the site file)."""
+    """Serve SITE's devices as a simulated plant over Modbus TCP on loopback (see `devices:` in the site file).
+
+    A device whose host is not loopback (127.x, ::1, localhost) is refused (exit 2) unless --allow-remote.
+    """
     from microgrid.sim.default_profiles import synthetic_day
     from microgrid.sim.server import SimulatedSite
 
     parsed = load_site(site)
     if not parsed.devices:
         raise fail(EXIT_BAD_INPUT, f"{site}: no 'devices' section: nothing to serve")
+    remote = sorted({b.host for b in parsed.devices if not _loopback(b.host)})
+    if remote and not allow_remote:
+        raise fail(
+            EXIT_BAD_INPUT,
+            f"{site}: devices bind {', '.join(remote)}, beyond loopback: a simulated plant is an unauthenticated, "
+            "writable Modbus server; pass --allow-remote to serve it there anyway",
+        )
     connect_devices(parsed, site)  # maps exist and fit their assets
     try:
         forecast = read_profiles(profiles, parsed) if profiles else synthetic_day(parsed)
@@ -82,6 +100,17 @@ def sim(
         run_async(_serve(simulated, duration_s))
     except OSError as exc:
         raise fail(EXIT_DEVICE, f"cannot open the simulated devices' ports: {exc}") from None
+
+
+def _loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 async def _serve(simulated: Any, duration_s: float | None) -> None:

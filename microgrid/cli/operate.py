@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,7 +45,20 @@ MODES = ("auto", "manual", "safe", "dry-run")
 
 
 def _store_path(store: Path | None) -> Path:
-    return store or Path(os.environ.get("MICROGRID_STORE", DEFAULT_STORE))
+    """The history file (``--store``, else ``$MICROGRID_STORE``, else the default); exit 2 when the path is a
+    folder or a file that is not SQLite (a history is never written over something else)."""
+    path = store or Path(os.environ.get("MICROGRID_STORE", DEFAULT_STORE))
+    if path.is_dir():
+        raise fail(EXIT_BAD_INPUT, f"{path}: a folder, not a history file (--store names the SQLite file)")
+    if path.is_file() and path.stat().st_size > 0:
+        try:
+            with path.open("rb") as head:
+                magic = head.read(16)
+        except OSError as exc:
+            raise fail(EXIT_BAD_INPUT, f"{path}: cannot read the history: {exc}") from None
+        if magic != b"SQLite format 3\x00":
+            raise fail(EXIT_BAD_INPUT, f"{path}: not a microgrid history (not an SQLite file)")
+    return path
 
 
 def _since(text: str | None) -> datetime | None:
@@ -121,6 +135,7 @@ def run(
             report = run_async(_once(runner))
             out.print(report.log_line(), markup=False)
         else:
+            runner.on_cycle = lambda report: print(report.log_line(), flush=True)  # one JSON line per cycle
             out.print(f"running {parsed.site.name} in mode {controller.mode.value}; Ctrl-C to stop", markup=False)
             run_async(_forever(runner))
 
@@ -261,8 +276,13 @@ def override(
     store: StoreOpt = None,
 ) -> None:
     """Change the mode of a running controller, give it manual setpoints, or enter / leave emergency mode
-    (applied at its next cycle)."""
-    from microgrid.store import Store
+    (applied at its next cycle).
+
+    Manual setpoints change only the assets they name (the rest keep following the plan) and are
+    checked first: plain finite numbers within each asset's limits (a genset: 0 to stop, or within
+    [min_kw, max_kw]), known ids, and the most important tier never switched off; else exit 2.
+    """
+    from microgrid.store import Store, StoreError
 
     payload = _manual_payload(battery or [], generator or [], tier or [])
     if mode is None and not payload and emergency is None:
@@ -274,31 +294,62 @@ def override(
     path = _store_path(store)
     if not path.exists():
         raise fail(EXIT_BAD_INPUT, f"{path}: no history: is the controller running with this store?")
-    with Store(path) as writer:
-        ids = []
-        if payload:
-            ids.append(writer.add_action("manual", payload, by=by))
-        if mode is not None and not (payload and mode == "manual"):
-            ids.append(writer.add_action("mode", {"mode": mode}, by=by))
-        if emergency is not None:
-            ids.append(writer.add_action("emergency", {"on": emergency == "on"}, by=by))
+    if payload:
+        _check_against_site(path, payload)
+    try:
+        with Store(path) as writer:
+            ids = []
+            if payload:
+                ids.append(writer.add_action("manual", payload, by=by))
+            if mode is not None and not (payload and mode == "manual"):
+                ids.append(writer.add_action("mode", {"mode": mode}, by=by))
+            if emergency is not None:
+                ids.append(writer.add_action("emergency", {"on": emergency == "on"}, by=by))
+    except StoreError as exc:
+        raise fail(EXIT_BAD_INPUT, f"{path}: {exc}") from None
     out.print(f"queued operator action(s) {ids}: the controller applies them at its next cycle", markup=False)
+
+
+_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
+"""A plain decimal number of kW (no 1e12, no 1_000, no nan or inf)."""
 
 
 def _manual_payload(battery: list[str], generator: list[str], tier: list[str]) -> dict[str, dict[str, Any]]:
     payload: dict[str, dict[str, Any]] = {}
-    for key, items, parse in (
-        ("battery_kw", battery, float),
-        ("generator_kw", generator, float),
-        ("tier_connected", tier, lambda v: {"on": True, "off": False}[v]),
-    ):
+    problems = []
+    for key, items, flag in (("battery_kw", battery, "--battery"), ("generator_kw", generator, "--generator")):
         for item in items:
-            name, _, value = item.partition("=")
-            try:
-                payload.setdefault(key, {})[name] = parse(value)
-            except (ValueError, KeyError):
-                raise fail(EXIT_BAD_INPUT, f"{key}: expected ID=VALUE, got {item!r}") from None
+            name, sep, value = item.partition("=")
+            if not sep or not name or not _NUMBER.match(value.strip()):
+                problems.append(f"{flag} {item!r}: expected ID=KW with a plain number of kW")
+            else:
+                payload.setdefault(key, {})[name] = float(value)
+    for item in tier:
+        name, sep, value = item.partition("=")
+        if not sep or value not in ("on", "off"):
+            problems.append(f"--tier {item!r}: expected TIER=on or TIER=off")
+        else:
+            payload.setdefault("tier_connected", {})[name] = value == "on"
+    if problems:
+        raise fail(EXIT_BAD_INPUT, "; ".join(problems))
     return payload
+
+
+def _check_against_site(path: Path, payload: dict[str, dict[str, Any]]) -> None:
+    """Refuse (exit 2) what the running controller would refuse, using the site's limits it recorded last."""
+    from microgrid.control.decisions import override_problems
+
+    reader = _open(path)
+    try:
+        last = reader.last_cycle()
+    finally:
+        reader.close()
+    limits = (last or {}).get("summary", {}).get("limits")
+    if limits is None:
+        out.print("note: no cycle with the site's limits recorded yet: the controller checks them", markup=False)
+        return
+    if problems := override_problems(payload, limits):
+        raise fail(EXIT_BAD_INPUT, "; ".join(problems))
 
 
 # -- demo ------------------------------------------------------------------------------------

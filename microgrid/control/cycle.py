@@ -7,7 +7,8 @@ recorded (the **fallback chain**):
 
 1. ``plan``: the optimizer's plan for this interval (optimal, or time-limited but feasible);
 2. ``previous_plan``: the previous plan, shifted to this interval, while it still covers it,
-   is younger than half the horizon and agrees with the grid state seen now;
+   is younger than half the horizon and the state seen now still matches it (grid, gensets' run
+   states, every battery's SOC within ``SOC_MATCH`` of the plan's: :func:`state_matches`);
 3. ``rules``: the rule-based dispatch of :mod:`microgrid.control.decisions`;
 4. ``autonomous``: nothing is written; devices revert to their own behaviour after their
    keep-alive timeout.
@@ -15,8 +16,9 @@ recorded (the **fallback chain**):
 The solve runs in a worker thread with a wall-clock budget guarded here (HiGHS's own time
 limit does not always hold); a solve still running at the next cycle is not started again.
 
-Modes: ``auto`` (the chain above), ``manual`` (operator setpoints, held by the safety layer),
-``safe`` (rules only), ``dry-run`` (reads and plans, writes nothing).
+Modes: ``auto`` (the chain above), ``manual`` (the chain above, with the assets the operator named
+set to the operator's setpoints: a partial override changes only what it names; all through the
+safety layer), ``safe`` (rules only), ``dry-run`` (reads and plans, writes nothing).
 
 With an outage schedule configured, ``possible`` windows are planned with the contingency
 extension (the protected tiers can be carried through each window if the outage happens) and
@@ -38,7 +40,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from microgrid.autonomy import Autonomy
-from microgrid.control.decisions import Decision, from_plan_row, rules
+from microgrid.control.decisions import Decision, from_plan_row, manual_payload, overlay, rules, state_matches
 from microgrid.control.emergency import Emergency
 from microgrid.control.estimate import Estimate, Estimator, Snapshot
 from microgrid.control.forecast import Forecaster, ForecastSource, Outlook
@@ -93,6 +95,9 @@ class CycleReport:
     emergency: dict[str, object] = field(default_factory=dict)
     terminal: TerminalValues | None = None
     """The long outlook's values of fuel and stored energy the plan used (``control.outlook``)."""
+    manual: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """The operator's setpoints in force (manual mode), as ``microgrid override`` queues them (recorded and
+    resumed after a restart)."""
 
     def log_line(self) -> str:
         """The cycle as one JSON line."""
@@ -282,7 +287,7 @@ class Controller:
 
     async def _solve(self, report: CycleReport, forecast: Profiles | None) -> None:
         est = report.estimate
-        if self.mode not in (Mode.AUTO, Mode.DRY_RUN) or est is None or forecast is None:
+        if self.mode is Mode.SAFE or est is None or forecast is None:
             return
         if missing := est.missing(self.site):
             report.reason = "state incomplete: " + "; ".join(missing)
@@ -383,10 +388,14 @@ class Controller:
     def _chain(self, report: CycleReport, est: Estimate, forecast: Profiles | None) -> Decision:
         if self.mode is Mode.SAFE:
             return rules(self.site, est, self.last_decision, "safe mode")
-        if self.mode is Mode.MANUAL:
-            if self.manual is not None:
-                return self.manual.with_source("manual", "operator setpoints")
-            return rules(self.site, est, self.last_decision, "manual mode without operator setpoints")
+        base = self._auto(report, est, forecast)
+        if self.mode is Mode.MANUAL and self.manual is not None:
+            report.manual = manual_payload(self.manual)
+            return overlay(base, self.manual)
+        return base
+
+    def _auto(self, report: CycleReport, est: Estimate, forecast: Profiles | None) -> Decision:
+        """The fallback chain: the new plan, the previous plan while the state matches it, the rules."""
         if report.plan is not None and forecast is not None:
             demand = {t: float(forecast.load_kw[t].iloc[0]) for t in forecast.load_kw.columns}
             pv = {k: float(forecast.pv_kw[k].iloc[0]) for k in forecast.pv_kw.columns}
@@ -398,6 +407,8 @@ class Controller:
         return rules(self.site, est, self.last_decision, report.reason or "no plan")
 
     def _previous_plan(self, start: datetime, est: Estimate) -> Decision | None:
+        """The previous plan's row for ``start``, while it still covers it, is younger than half the horizon,
+        was made in the same mode (emergency or not) and the state still matches it (:func:`state_matches`)."""
         plan = self.last_plan
         if plan is None:
             return None
@@ -405,9 +416,9 @@ class Controller:
         row = round(age / timedelta(hours=plan.step_hours))
         if row < 1 or row >= plan.steps or age > self.site.control.horizon / 2:
             return None
-        if est.grid_up is not None and bool(plan.profiles.grid_available.iloc[row]) != est.grid_up:
-            return None
         if bool(plan.stages) != self.emergency.active:  # an emergency plan only in emergency mode, and back
+            return None
+        if not state_matches(plan, row, est):
             return None
         demand = {t: float(plan.profiles.load_kw[t].iloc[row]) for t in plan.profiles.load_kw.columns}
         pv = {k: float(plan.profiles.pv_kw[k].iloc[row]) for k in plan.profiles.pv_kw.columns}
@@ -457,7 +468,9 @@ class Controller:
 
         Only while the last cycle is fresh: when no cycle has completed for 1.5 intervals (a stuck
         cycle, a failing phase) the keep-alives stop and the devices revert on their own, rather than
-        hold setpoints decided on old telemetry.
+        hold setpoints decided on old telemetry. Before writing, the batteries are read again and the
+        interval's setpoints re-checked by the safety layer on that SOC (:meth:`_recheck`): a battery
+        that reached its floor (or ceiling) during the interval is not asked to go on.
         """
         if not self.last_points or self.mode is Mode.DRY_RUN:
             return {}
@@ -465,12 +478,38 @@ class Controller:
             self.last_points = {}
             log.warning("no cycle for 1.5 intervals: keep-alives stopped, devices revert to autonomous")
             return {}
+        await self._recheck()
         self.heartbeat += 1
         points: dict[str, dict[str, Any]] = {}
         for device_id, values in self.last_points.items():
             keep = heartbeat_point(self.devices.devices[device_id].map)
             points[device_id] = dict(values) | ({keep: self.heartbeat % 65536} if keep else {})
         return await self._send(points)
+
+    async def _recheck(self) -> None:
+        """Read the battery inverters and put the last decision through the safety layer on their SOC now;
+        the points to keep alive follow what it changed (logged). A read that fails changes nothing here:
+        the next cycle sees the device."""
+        decision = self.last_decision
+        ids = [b.id for b in self.site.devices if b.asset in {bat.id for bat in self.site.batteries}]
+        if decision is None or not ids:
+            return
+        try:
+            readings = await asyncio.gather(*(self.devices.devices[d].read() for d in ids))
+        except Exception as exc:
+            log.warning("keep-alive re-check: cannot read the batteries (%s)", exc)
+            return
+        est = Estimator(self.site)(dict(zip(ids, readings, strict=True)), self.clock())
+        if missing := [b.id for b in self.site.batteries if b.id not in est.soc]:
+            log.warning("keep-alive re-check: SOC unknown for %s; setpoints kept to the next cycle", missing)
+            return
+        safe, notes = check(self.site, decision, est, decision, self.safety)
+        if safe.battery_kw == decision.battery_kw:
+            return
+        log.warning("keep-alive re-check: %s", "; ".join(notes))
+        self.last_decision = safe
+        fresh = to_points(self.site, safe, self.devices, self.heartbeat)
+        self.last_points = {d: fresh.get(d, values) for d, values in self.last_points.items()}
 
     async def hand_back(self) -> dict[str, WriteReport]:
         """Return every device to its autonomous mode (clean shutdown); stop keep-alives."""

@@ -21,14 +21,26 @@ turns it into register writes.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import pandas as pd
 
 from microgrid.control.estimate import Estimate
 from microgrid.site import Site
 
-__all__ = ["Decision", "from_plan_row", "rules"]
+__all__ = [
+    "SOC_MATCH",
+    "Decision",
+    "asset_limits",
+    "from_plan_row",
+    "manual_payload",
+    "overlay",
+    "override_problems",
+    "rules",
+    "state_matches",
+]
 
 SHED_ALL = 0.99
 """A tier is disconnected only when the plan sheds at least this share of its demand."""
@@ -88,6 +100,101 @@ def from_plan_row(
             for t in site.loads
         },
     )
+
+
+SOC_MATCH = 0.05
+"""How far (fraction of capacity) a battery's SOC may be from a previous plan's for that plan to be replayed."""
+
+
+def state_matches(plan: Any, row: int, est: Estimate) -> bool:
+    """The state now is the one the plan expected at the start of its step ``row`` (its end of step
+    ``row − 1``): the grid as planned, every genset running as planned, every battery's SOC within
+    :data:`SOC_MATCH` of the planned SOC. A state not known now does not match."""
+    frame, site = plan.frame, plan.site
+    before = frame.iloc[row - 1]
+    if est.grid_up is None or bool(plan.profiles.grid_available.iloc[row] >= 0.5) != est.grid_up:
+        return False
+    for gen in site.generators:
+        state = est.generators.get(gen.id)
+        if state is None or state.on != bool(before[f"generator.{gen.id}.on"]):
+            return False
+    for bat in site.batteries:
+        soc = est.soc.get(bat.id)
+        if soc is None or abs(soc - float(before[f"battery.{bat.id}.soc"])) > SOC_MATCH:
+            return False
+    return True
+
+
+def overlay(base: Decision, manual: Decision) -> Decision:
+    """``base`` with the assets ``manual`` names set as it says (an operator's partial override): the
+    others keep ``base``'s setpoints. A genset named in ``generator_kw`` only runs if that kW is > 0."""
+    named = [*manual.battery_kw, *manual.generator_kw, *manual.tier_connected, *manual.pv_limit_kw]
+    return Decision(
+        battery_kw=base.battery_kw | manual.battery_kw,
+        generator_on=base.generator_on | manual.generator_on,
+        generator_kw=base.generator_kw | manual.generator_kw,
+        pv_limit_kw=base.pv_limit_kw | manual.pv_limit_kw,
+        tier_connected=base.tier_connected | manual.tier_connected,
+        source="manual",
+        reason=f"operator setpoints for {', '.join(named) or 'nothing'}; the rest from {base.source}",
+    )
+
+
+def manual_payload(manual: Decision) -> dict[str, dict[str, Any]]:
+    """An operator's override as ``microgrid override`` queues it (``battery_kw``, ``generator_kw``,
+    ``tier_connected``; the assets named only): what the store records and a restart resumes."""
+    out: dict[str, dict[str, Any]] = {
+        "battery_kw": dict(manual.battery_kw),
+        "generator_kw": {g: kw if manual.generator_on.get(g, kw > 0) else 0.0 for g, kw in manual.generator_kw.items()},
+        "tier_connected": dict(manual.tier_connected),
+    }
+    return {k: v for k, v in out.items() if v}
+
+
+def asset_limits(site: Site) -> dict[str, dict[str, Any]]:
+    """What an operator's override is checked against (JSON-ready; recorded with every cycle, so that
+    ``microgrid override`` checks without the site file): batteries [−max charge, max discharge] kW,
+    gensets [min, max] kW, tiers by priority, and the tiers never switched off (the most important)."""
+    top = min((t.priority for t in site.loads), default=None)
+    return {
+        "battery_kw": {b.id: [-b.max_charge_kw, b.max_discharge_kw] for b in site.batteries},
+        "generator_kw": {g.id: [g.min_kw, g.max_kw] for g in site.generators},
+        "tier_connected": {t.id: t.priority == top for t in site.loads},
+    }
+
+
+def override_problems(payload: dict[str, dict[str, Any]], limits: dict[str, dict[str, Any]]) -> list[str]:
+    """Every reason to refuse an operator's override (empty: acceptable). ``payload``: ``battery_kw`` and
+    ``generator_kw`` (id → kW; a genset's 0 stops it, else within [min_kw, max_kw]), ``tier_connected``
+    (id → bool; the most important tiers cannot be switched off); ``limits``: :func:`asset_limits`."""
+    problems = []
+    for group, values in payload.items():
+        known = limits.get(group)
+        if known is None or not isinstance(values, dict):
+            problems.append(f"unknown setpoint group {group!r} (battery_kw, generator_kw, tier_connected)")
+            continue
+        for asset, value in values.items():
+            if asset not in known:
+                problems.append(f"{group}: no such asset {asset!r} (the site has {', '.join(sorted(known)) or 'none'})")
+            elif group == "tier_connected":
+                if not isinstance(value, bool):
+                    problems.append(f"tier {asset}: on or off, got {value!r}")
+                elif known[asset] and not value:
+                    problems.append(f"tier {asset}: the most important tier is never switched off")
+            elif not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+                problems.append(f"{asset}: a finite number of kW, got {value!r}")
+            elif not _within(group, value, known[asset]):
+                low, high = known[asset]
+                allowed = f"0 (stop) or {low:g} … {high:g}" if group == "generator_kw" else f"{low:g} … {high:g}"
+                problems.append(f"{asset}: {value:g} kW is outside its limits ({allowed} kW)")
+    return problems
+
+
+def _within(group: str, value: float, bounds: list[float]) -> bool:
+    low, high = bounds
+    if group == "generator_kw":
+        return value == 0 or low <= value <= high
+    return low <= value <= high
 
 
 def _band_position(site: Site, est: Estimate) -> float | None:

@@ -16,8 +16,9 @@ from microgrid.store import CycleRow, EventRow, PlanRow, SetpointRow, Store, Tel
 __all__ = ["record", "summary"]
 
 
-def summary(report: CycleReport) -> dict[str, Any]:
-    """What an operator needs to see of a cycle (JSON-ready)."""
+def summary(report: CycleReport, limits: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What an operator needs to see of a cycle (JSON-ready); ``limits``: the site's asset limits
+    (:func:`~microgrid.control.decisions.asset_limits`), which ``microgrid override`` checks against."""
     est, plan, decision = report.estimate, report.plan, report.decision
     out: dict[str, Any] = {
         "heartbeat": report.heartbeat,
@@ -29,6 +30,10 @@ def summary(report: CycleReport) -> dict[str, Any]:
     }
     if report.emergency:
         out["emergency"] = report.emergency
+    if report.manual:
+        out["manual"] = report.manual
+    if limits is not None:
+        out["limits"] = limits
     if report.outlook is not None and report.outlook.scheduled_now is not None:
         out["schedule"] = {"now": report.outlook.scheduled_now, "voided": report.outlook.voided}
     if report.autonomy is not None:
@@ -85,7 +90,7 @@ def _setpoint_rows(report: CycleReport, dry_run: bool) -> list[SetpointRow]:
     return rows
 
 
-def record(store: Store, report: CycleReport, *, dry_run: bool = False) -> bool:
+def record(store: Store, report: CycleReport, *, dry_run: bool = False, limits: dict[str, Any] | None = None) -> bool:
     """Write one cycle to ``store`` (one transaction); False when the store is failing."""
     telemetry = [
         TelemetryRow(m.timestamp, device, name, m.value, m.unit, m.quality.value)
@@ -100,7 +105,9 @@ def record(store: Store, report: CycleReport, *, dry_run: bool = False) -> bool:
     events += [EventRow(report.start, "safety", note) for note in report.notes]
     if report.source not in ("plan", "manual"):
         events.append(EventRow(report.start, "fallback", f"{report.source}: {report.reason}"))
-    cycle = CycleRow(report.start, report.mode.value, report.source, report.reason, report.phases_s, summary(report))
+    cycle = CycleRow(
+        report.start, report.mode.value, report.source, report.reason, report.phases_s, summary(report, limits)
+    )
     return store.record_cycle(
         cycle, telemetry=telemetry, plan=plan, setpoints=_setpoint_rows(report, dry_run), events=events
     )

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,7 +26,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from microgrid.control.cycle import Controller, CycleReport, Mode
-from microgrid.control.decisions import Decision
+from microgrid.control.decisions import Decision, asset_limits, override_problems
 from microgrid.control.recording import record
 from microgrid.forecast.history import load_history, pv_history
 from microgrid.store import EventRow, Store, StoreError
@@ -37,33 +38,25 @@ logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
 def manual_decision(controller: Controller, payload: dict[str, Any]) -> Decision:
-    """An operator's setpoints (``{"battery_kw": {...}, "generator_kw": {...}, "tier_connected": {...}}``).
+    """An operator's setpoints (``{"battery_kw": {...}, "generator_kw": {...}, "tier_connected": {...}}``), for
+    the assets named only (a partial override: :func:`~microgrid.control.decisions.overlay`).
 
     Raises
     ------
     ValueError
-        A key or an asset the site does not have, or a value that is not a number / bool.
+        Every problem :func:`~microgrid.control.decisions.override_problems` finds (an unknown asset, a
+        value that is not finite or outside the asset's limits, the most important tier switched off).
     """
-    site = controller.site
-    known = {
-        "battery_kw": {b.id for b in site.batteries},
-        "generator_kw": {g.id for g in site.generators},
-        "tier_connected": {t.id for t in site.loads},
-    }
-    for key, values in payload.items():
-        if key not in known or not isinstance(values, dict):
-            raise ValueError(f"unknown manual setpoint group {key!r} (battery_kw, generator_kw, tier_connected)")
-        if unknown := set(values) - known[key]:
-            raise ValueError(f"{key}: no such asset {sorted(unknown)}")
+    if problems := override_problems(payload, asset_limits(controller.site)):
+        raise ValueError("; ".join(problems))
     batteries = {k: float(v) for k, v in payload.get("battery_kw", {}).items()}
     gens = {k: float(v) for k, v in payload.get("generator_kw", {}).items()}
     tiers = {k: bool(v) for k, v in payload.get("tier_connected", {}).items()}
-    return Decision(
-        battery_kw={b.id: batteries.get(b.id, 0.0) for b in site.batteries},
-        generator_on={g.id: gens.get(g.id, 0.0) > 0 for g in site.generators},
-        generator_kw={g.id: gens.get(g.id, 0.0) for g in site.generators},
-        pv_limit_kw={a.id: None for a in site.pv},
-        tier_connected={t.id: tiers.get(t.id, True) for t in site.loads},
+    return Decision(  # only what the operator named: the rest keeps following the plan (decisions.overlay)
+        battery_kw=batteries,
+        generator_on={g: kw > 0 for g, kw in gens.items()},
+        generator_kw=gens,
+        tier_connected=tiers,
         source="manual",
         reason="operator setpoints",
     )
@@ -72,8 +65,17 @@ def manual_decision(controller: Controller, payload: dict[str, Any]) -> Decision
 class Runner:
     """Drives a :class:`Controller` and records every cycle in a :class:`Store`."""
 
-    def __init__(self, controller: Controller, store: Store | None, *, keepalive_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        controller: Controller,
+        store: Store | None,
+        *,
+        keepalive_s: float = 10.0,
+        on_cycle: Callable[[CycleReport], None] | None = None,
+    ) -> None:
         self.controller, self.store, self.keepalive_s = controller, store, keepalive_s
+        self.on_cycle = on_cycle
+        """Called with every cycle's report once recorded (``microgrid run`` prints its JSON line)."""
         self.last: CycleReport | None = None
 
     def _now(self) -> datetime:
@@ -123,8 +125,9 @@ class Runner:
     def resume(self, *, keep_mode: bool) -> str | None:
         """Pick up where the last recorded cycle left off (after a crash or a restart).
 
-        Restores the mode (unless ``keep_mode``: the operator gave one on the command line), the
-        heartbeat counter and the gensets' hours in state; returns what was resumed, or None.
+        Restores the mode (unless ``keep_mode``: the operator gave one on the command line) and in
+        manual mode the operator's setpoints, the heartbeat counter, emergency mode and the gensets'
+        hours in state; returns what was resumed, or None.
         """
         if self.store is None:
             return None
@@ -138,6 +141,11 @@ class Runner:
         summary = last["summary"]
         if not keep_mode:
             self.controller.mode = Mode(last["mode"])
+        if self.controller.mode is Mode.MANUAL and summary.get("manual"):
+            try:
+                self.controller.manual = manual_decision(self.controller, summary["manual"])
+            except ValueError as exc:  # a site changed since: the rest of the override cannot be trusted
+                log.warning("the operator's setpoints recorded before the restart are not resumed: %s", exc)
         self.controller.heartbeat = int(summary.get("heartbeat", 0))
         if (emergency := summary.get("emergency") or {}).get("active"):
             self.controller.emergency.command(True, last["ts"])
@@ -145,8 +153,9 @@ class Runner:
         gens = summary.get("state", {}).get("generators", {})
         self.controller.estimator.seed(last["ts"], {g: (s["on"], s["hours_in_state"]) for g, s in gens.items()})
         rows = self._seed_history(last["ts"])
+        manual = " with the operator's setpoints" if self.controller.manual is not None else ""
         return (
-            f"resumed after the cycle of {last['ts']:%Y-%m-%d %H:%M} UTC in mode {self.controller.mode.value}"
+            f"resumed after the cycle of {last['ts']:%Y-%m-%d %H:%M} UTC in mode {self.controller.mode.value}{manual}"
             f" ({rows} cycles of measured load and PV for the forecast)"
         )
 
@@ -171,7 +180,8 @@ class Runner:
         started = time.perf_counter()
         if self.store is not None:
             try:
-                ok = record(self.store, report, dry_run=self.controller.mode is Mode.DRY_RUN)
+                limits = asset_limits(self.controller.site)
+                ok = record(self.store, report, dry_run=self.controller.mode is Mode.DRY_RUN, limits=limits)
             except Exception as exc:  # a row that cannot be encoded: the cycle has run, say so and go on
                 ok = False
                 log.error("cannot record the cycle: %r", exc)
@@ -179,6 +189,8 @@ class Runner:
                 log.warning("the store is failing (%s): the cycle goes on, rows wait in memory", self.store.last_error)
         report.phases_s["record"] = time.perf_counter() - started
         self.last = report
+        if self.on_cycle is not None:
+            self.on_cycle(report)
         return report
 
     async def _keepalive(self) -> None:

@@ -43,7 +43,7 @@ from microgrid.sim.sunspec_image import ModelSpec, build_image
 from microgrid.site import Site
 from microgrid.site_devices import DeviceBinding
 from microgrid.state import SiteState
-from microgrid.telemetry.maps import RegisterMap, load_map
+from microgrid.telemetry.maps import RegisterMap, load_site_map
 from microgrid.telemetry.registers import EncodeError, Quality, decode, encode, encode_sentinel
 
 __all__ = ["Fault", "SimulatedSite"]
@@ -125,7 +125,7 @@ class SimulatedSite:
         self.faults: dict[str, Fault] = {}
         self.served: dict[str, _Served] = {}
         for binding in site.devices:
-            regmap = load_map(binding.map)
+            regmap = load_site_map(binding.map, site.resolve)
             span_start = min(p.address for p in regmap.points)
             span_end = max(p.address + p.words for p in regmap.points)
             adapter = _adapter(binding, regmap, self.plant)

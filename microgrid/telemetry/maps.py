@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib.resources
 import itertools
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from functools import cached_property
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -277,6 +277,12 @@ def shipped_maps() -> list[str]:
 
 
 _MAP_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+
+
+def load_site_map(name_or_path: str, resolve: Callable[[str], Path]) -> RegisterMap:
+    """A device binding's map (``devices[i].map``): a shipped one by name, or a file relative to the site
+    file's folder (``resolve``: :meth:`microgrid.site.Site.resolve`), not to the working directory."""
+    return load_map(name_or_path if _MAP_NAME.match(name_or_path) else resolve(name_or_path))
 
 
 def load_map(name_or_path: str | Path) -> RegisterMap:

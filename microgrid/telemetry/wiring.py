@@ -13,7 +13,7 @@ from microgrid.errors import ConfigError
 from microgrid.site import Site
 from microgrid.site_devices import DeviceBinding
 from microgrid.telemetry.devices import Device, Measurement
-from microgrid.telemetry.maps import RegisterMap, load_map
+from microgrid.telemetry.maps import RegisterMap, load_site_map
 from microgrid.telemetry.transport import ModbusTransport
 
 __all__ = ["SiteDevices", "check_wiring", "connect"]
@@ -48,7 +48,7 @@ def check_wiring(site: Site, source: str = "<site>") -> dict[str, RegisterMap]:
     problems: list[str] = []
     for i, binding in enumerate(site.devices):
         try:
-            regmap = load_map(binding.map)
+            regmap = load_site_map(binding.map, site.resolve)
         except ConfigError as exc:
             problems.append(f"devices[{i}].map: {'; '.join(exc.problems)}")
             continue

@@ -173,13 +173,17 @@ def plan_columns(site: Site) -> list[str]:
 
 
 def synthetic_plan(inputs: DispatchInputs, columns: dict[str, Any] | None = None) -> Plan:
-    """A plan over ``inputs``' horizon without solving: zeros, except ``columns`` (name → scalar or per-step values).
+    """A plan over ``inputs``' horizon without solving: zeros (each battery's SOC held at the state's,
+    so that the plan matches the state a fallback checks), except ``columns`` (name → scalar or
+    per-step values).
 
     Default marker: bess1 discharges 10 + r kW and bess2 charges 20 + r kW in row r, so the row a
     fallback used can be read off the setpoints written.
     """
     steps = inputs.profiles.steps
     frame = pd.DataFrame(0.0, index=inputs.profiles.index, columns=plan_columns(inputs.site))
+    for bat in inputs.site.batteries:
+        frame[f"battery.{bat.id}.soc"] = inputs.state.soc.get(bat.id, bat.initial_soc)
     if columns is None:
         columns = {
             "battery.bess1.discharge_kw": 10.0 + np.arange(steps),

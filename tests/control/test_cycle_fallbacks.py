@@ -177,14 +177,14 @@ def test_dead_battery_inverter_is_held_at_zero(tcp_hospital: Site, winter: Profi
         assert "bess1" not in est.soc
         assert report.reason == "state incomplete: battery bess1: SOC unknown"
         assert optimizer.calls == 1  # no solve on an incomplete state
-        assert report.source == "previous_plan"
+        # a battery whose SOC is unknown does not match the previous plan: not replayed (issue 12), the rules
+        assert report.source == "rules"
         assert report.decision is not None
-        assert report.decision.battery_kw == {"bess1": 0.0, "bess2": -21.0}
-        assert any("battery bess1: 11.0 kW clamped to 0.0 kW" in n for n in report.notes)
+        assert report.decision.battery_kw["bess1"] == 0.0  # held at 0 kW by the safety layer (SOC unknown)
         assert report.planned_writes["bess1-inverter"]["power_setpoint_kw"] == 0.0
         assert report.writes["bess1-inverter"].refused  # it does not answer
         live_writes_ok(report, dead=("bess1-inverter",))
-        assert rig.sim.plant.batteries["bess2"].setpoint_kw == pytest.approx(-21.0)
+        assert rig.sim.plant.batteries["bess2"].setpoint_kw == pytest.approx(-200.0)  # grid up: the rules charge
 
     run_rig(tcp_hospital, winter, body, optimizer=optimizer)
 
@@ -303,7 +303,7 @@ def test_frozen_battery_inverter(tcp_hospital: Site, winter: Profiles) -> None:
         assert "bess1" not in est.soc
         assert est.health["bess2-inverter"] == "ok"
         assert report.reason == "state incomplete: battery bess1: SOC unknown"
-        assert report.source == "previous_plan"
+        assert report.source == "rules"  # a plan is not replayed on a state it cannot check (issue 12)
         assert report.decision is not None
         assert report.decision.battery_kw["bess1"] == 0.0
 
@@ -331,8 +331,8 @@ def test_manual_mode_writes_the_operator_setpoints_clamped(tcp_hospital: Site, w
     optimizer = Optimizer("stub")
 
     async def body(rig: Rig) -> None:
-        report = await rig.cycle()  # no operator setpoints yet: the rules
-        assert (report.source, report.reason) == ("rules", "manual mode without operator setpoints")
+        report = await rig.cycle()  # no operator setpoints yet: the plan, as in auto mode
+        assert (report.source, report.reason) == ("plan", "optimal")
         rig.ctl.manual = Decision(
             battery_kw={"bess1": 500.0, "bess2": -50.0},
             generator_on={"dg1": True, "dg2": False},
@@ -342,10 +342,11 @@ def test_manual_mode_writes_the_operator_setpoints_clamped(tcp_hospital: Site, w
         )
         await rig.step(60)
         report = await rig.cycle()
-        assert (report.source, report.reason) == ("manual", "operator setpoints")
+        assert report.source == "manual"
+        assert report.reason.startswith("operator setpoints for bess1, bess2, dg1, critical, essential, comfort")
         assert report.decision is not None
-        # bess1: 500 → site 125; the ramp from -125 (the rules' charge) allows up to 0 kW
-        assert report.decision.battery_kw == {"bess1": 0.0, "bess2": -50.0}
+        # bess1: 500 → site 125, and the ramp from the plan's 10 kW allows all of it
+        assert report.decision.battery_kw == {"bess1": 125.0, "bess2": -50.0}
         assert report.decision.generator_kw == {"dg1": 150.0, "dg2": 0.0}  # dg1 starting: its setpoint, once on line
         assert report.decision.tier_connected == {"critical": True, "essential": True, "comfort": False}
         live_writes_ok(report)
@@ -360,7 +361,30 @@ def test_manual_mode_writes_the_operator_setpoints_clamped(tcp_hospital: Site, w
         assert plant.gensets["dg1"].run_requested and not plant.gensets["dg2"].run_requested
 
     run_rig(tcp_hospital, winter, body, optimizer=optimizer, mode=Mode.MANUAL)
-    assert optimizer.calls == 0
+    assert optimizer.calls == 3  # manual mode keeps planning: what the operator does not name follows the plan
+
+
+def test_a_partial_override_changes_only_what_it_names(tcp_hospital: Site, winter: Profiles) -> None:
+    """Issue 12: `override --battery bess1=-50` during an outage with the gensets running stopped both gensets and
+    idled bess2 (every asset the override did not name went to 0 / off). Now the others follow the plan."""
+    running = {"generator.dg1.on": 1, "generator.dg1.kw": 120.0, "generator.dg2.on": 1, "generator.dg2.kw": 90.0}
+    optimizer = Optimizer(lambda inputs: synthetic_plan(inputs, {"battery.bess2.discharge_kw": 35.0} | running))
+
+    async def body(rig: Rig) -> None:
+        rig.ctl.manual = Decision(battery_kw={"bess1": -50.0})
+        report = await rig.cycle()
+        assert report.source == "manual"
+        assert report.reason == "operator setpoints for bess1; the rest from plan"
+        assert report.decision is not None
+        assert report.decision.battery_kw == {"bess1": -50.0, "bess2": 35.0}
+        assert report.decision.generator_on == {"dg1": True, "dg2": True}
+        assert report.decision.generator_kw == {"dg1": 120.0, "dg2": 90.0}
+        assert report.decision.tier_connected == {"critical": True, "essential": True, "comfort": True}
+        plant = rig.sim.plant
+        assert plant.gensets["dg1"].run_requested and plant.gensets["dg2"].run_requested
+        assert battery_setpoints(rig) == pytest.approx({"bess1": -50.0, "bess2": 35.0})
+
+    run_rig(tcp_hospital, winter, body, optimizer=optimizer, mode=Mode.MANUAL)
 
 
 def test_dry_run_plans_but_writes_nothing(tcp_hospital: Site, winter: Profiles) -> None:
@@ -397,6 +421,22 @@ def test_keepalive_keeps_devices_remote_across_an_interval(tcp_hospital: Site, w
         await rig.step(61, keepalive=False)  # no keep-alive for longer than the revert timeout
         assert not any(rig.adapter(d).remote for d in written)
         assert battery_setpoints(rig) == {"bess1": 0.0, "bess2": 0.0}
+
+    run_rig(tcp_hospital, winter, body, optimizer=Optimizer("stub"))
+
+
+def test_keepalive_rechecks_the_battery_on_its_soc_now(tcp_hospital: Site, winter: Profiles) -> None:
+    """Issue 12: keep-alives re-sent the interval's setpoint whatever the SOC had become (bess2 was asked for
+    111 kW at 14.1 % against its 15 % floor). A battery that reached its floor since the cycle gets 0 kW."""
+
+    async def body(rig: Rig) -> None:
+        await rig.cycle()  # the stub plan: bess1 discharges 10 kW, bess2 charges 20 kW
+        assert battery_setpoints(rig) == pytest.approx({"bess1": 10.0, "bess2": -20.0})
+        bess1 = rig.sim.plant.batteries["bess1"]
+        bess1.energy_kwh = bess1.spec.soc_min * bess1.spec.capacity_kwh  # drained to its floor meanwhile
+        await rig.step(30)  # the plant moves on, then a keep-alive
+        assert battery_setpoints(rig) == pytest.approx({"bess1": 0.0, "bess2": -20.0})
+        assert rig.ctl.last_decision is not None and rig.ctl.last_decision.battery_kw["bess1"] == 0.0
 
     run_rig(tcp_hospital, winter, body, optimizer=Optimizer("stub"))
 

@@ -315,3 +315,70 @@ def test_plan_row_shed_boundary(hospital: Site) -> None:
     demand = {"critical": 100.0, "essential": 100.0, "comfort": 100.0}
     out = from_plan_row(hospital, _row(load__comfort__shed_kw=99.0, load__essential__shed_kw=98.99), demand, {})
     assert out.tier_connected == {"critical": True, "essential": True, "comfort": False}
+
+
+# -- the previous plan is replayed only on the state it expected (issue 12) ----------------------
+
+MATCH_TICKS: dict[str, tuple[dict[str, Any], bool]] = {
+    "as planned": ({}, True),
+    "SOC 4 % off the plan": ({"soc": {"bess1": 0.64, "bess2": 0.50}}, True),
+    "SOC 6 % off the plan (a frozen register, a battery that did not follow)": (
+        {"soc": {"bess1": 0.66, "bess2": 0.50}},
+        False,
+    ),
+    "a battery's SOC unknown": ({"soc": {"bess2": 0.50}}, False),
+    "a genset the plan has running is stopped": ({"generators": {"dg1": GeneratorState(False, 1.0)}}, False),
+    "the grid down where the plan has it up": ({"grid_up": False}, False),
+    "the grid unknown": ({"grid_up": None}, False),
+}
+
+
+@pytest.mark.parametrize(("fields", "matches"), MATCH_TICKS.values(), ids=MATCH_TICKS.keys())
+def test_state_matches_ticks(hospital: Site, fields: dict[str, Any], matches: bool) -> None:
+    """A previous plan whose step 0 ended with bess1 at 60 %, bess2 at 50 %, dg1 running, dg2 stopped, the
+    grid up in step 1; the state now as ``fields`` say (else exactly that)."""
+    from microgrid.control.decisions import state_matches
+    from microgrid.dispatch import DispatchInputs
+    from microgrid.profiles import read_profiles
+    from microgrid.state import SiteState
+    from tests.conftest import WINTER
+    from tests.control.conftest import synthetic_plan
+
+    profiles = read_profiles(WINTER, hospital)
+    state = SiteState(soc={"bess1": 0.60, "bess2": 0.50}, generators={}, fuel_stock={})
+    plan = synthetic_plan(
+        DispatchInputs(hospital, profiles, state, 0.01, 1.0), {"generator.dg1.on": 1, "generator.dg1.kw": 100.0}
+    )
+    base = {"generators": {"dg1": GeneratorState(True, 1.0), "dg2": GeneratorState(False, 5.0)}}
+    est = estimate(hospital, **(base | {"soc": {"bess1": 0.60, "bess2": 0.50}, "grid_up": True} | fields))
+    assert state_matches(plan, 1, est) is matches
+
+
+OVERRIDE_TICKS: dict[str, tuple[dict[str, dict[str, Any]], list[str]]] = {
+    "within limits": ({"battery_kw": {"bess1": -125.0}, "generator_kw": {"dg1": 0.0, "dg2": 60.0}}, []),
+    "tiers below the top may be switched": ({"tier_connected": {"comfort": False, "essential": True}}, []),
+    "beyond a battery's limit": (
+        {"battery_kw": {"bess2": 201.0}},
+        ["bess2: 201 kW is outside its limits (-200 … 200 kW)"],
+    ),
+    "a genset below its minimum": (
+        {"generator_kw": {"dg1": 30.0}},
+        ["dg1: 30 kW is outside its limits (0 (stop) or 60 … 200 kW)"],
+    ),
+    "not finite": ({"battery_kw": {"bess1": float("inf")}}, ["bess1: a finite number of kW, got inf"]),
+    "an unknown asset": (
+        {"battery_kw": {"bess3": 1.0}},
+        ["battery_kw: no such asset 'bess3' (the site has bess1, bess2)"],
+    ),
+    "the top tier off": (
+        {"tier_connected": {"critical": False}},
+        ["tier critical: the most important tier is never switched off"],
+    ),
+}
+
+
+@pytest.mark.parametrize(("payload", "problems"), OVERRIDE_TICKS.values(), ids=OVERRIDE_TICKS.keys())
+def test_override_problems_ticks(hospital: Site, payload: dict[str, dict[str, Any]], problems: list[str]) -> None:
+    from microgrid.control.decisions import asset_limits, override_problems
+
+    assert override_problems(payload, asset_limits(hospital)) == problems
