@@ -477,7 +477,7 @@ def _assert_stale_copy(now: dict[str, Measurement], before: dict[str, Measuremen
 
 FAULTS = {
     "silent": Fault(silent=True),
-    "delay-above-timeout": Fault(delay_s=0.5),
+    "delay-above-timeout": Fault(delay_s=1.2),
     "exception-4": Fault(exception=4),
     "garbage": Fault(garbage=True),
 }
@@ -519,7 +519,7 @@ def test_a_short_delay_is_only_slower(hospital: Site, winter: Profiles) -> None:
     async def body(sim: SimulatedSite, devs: SiteDevices) -> None:
         dev = devs.devices["bess1-inverter"]
         await _baseline(sim, devs)
-        sim.faults["bess1-inverter"] = Fault(delay_s=0.05)  # below the 0.2 s timeout
+        sim.faults["bess1-inverter"] = Fault(delay_s=0.05)  # below the 0.5 s timeout
         sim.advance(30)
         started = time.monotonic()
         measurements = await dev.read()
