@@ -3,12 +3,13 @@
 A lexicographic solve of the spec's model with α[t] = 0 at every step (procedure and
 tolerances: ``docs/dispatch-extensions.md``):
 
-1. for each priority, most important first: minimise the energy shed of its tiers [kWh], then
-   keep it at most that value (plus a small tolerance) in every later stage; with the reserve
-   extension, the reserve shortfall [kWh] right after the most important priority; with the
-   outlook's values (``inputs.terminal``), a less important priority's stage minimises its shed at
-   its value of lost load plus the fuel at the outlook's value [currency] (fuel the long plan needs
-   later is not burnt on it now);
+1. for each priority, most important first: minimise the energy shed of its tiers [kWh, each
+   step's weighted by :func:`deferral_weights`: shed later rather than now], then keep it at most
+   that value (plus a small tolerance) in every later stage; with the reserve extension, the
+   reserve shortfall [kWh] right after the most important priority; with the outlook's values
+   (``inputs.terminal``), a less important priority's stage minimises its shed at its value of
+   lost load plus the fuel at the outlook's value [currency] (fuel the long plan needs later is not
+   burnt on it now);
 2. minimise the fuel burnt, each fuel as a fraction of its stock (fuels without a stock do not
    limit autonomy and are left to the cost stage), then keep it;
 3. minimise the spec's objective.
@@ -38,7 +39,7 @@ from microgrid.dispatch.solve import SolveResult, solve_model
 from microgrid.errors import InfeasibleError, SolveError
 from microgrid.plans import EmergencyStage, Plan, ReserveReport, SolveStatus
 
-__all__ = ["emergency_inputs", "optimize_emergency"]
+__all__ = ["deferral_weights", "emergency_inputs", "optimize_emergency"]
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,9 @@ REL_TOL = 1e-6
 feasibility tolerance (1e-7), so the previous stage's plan stays feasible, and no more: a later
 stage can buy at most that much of an earlier stage's quantity."""
 ABS_TOL = 1e-6
+DEFER = 0.5
+"""In the shed stages a kWh shed at the horizon's last step weighs 1 − DEFER of one shed now
+(:func:`deferral_weights`)."""
 
 
 @dataclass(frozen=True)
@@ -70,14 +74,14 @@ def emergency_inputs(inp: DispatchInputs) -> DispatchInputs:
 
 
 def _stages(inp: DispatchInputs, shed_priorities: int | None) -> list[_Stage]:
-    dt, out = inp.step_h, []
+    dt, out, weight = inp.step_h, [], deferral_weights(inp.steps)
     priorities = sorted({t.priority for t in inp.site.loads})
     for k, p in enumerate(priorities[:shed_priorities]):
         tiers = [t.id for t in inp.site.loads if t.priority == p]
         if k > 0 and inp.terminal is not None and any(inp.terminal.fuel_value.values()):
-            out.append(_Stage(f"shed priority {p}", inp.site.site.currency, _shed_against_fuel(inp, tiers)))
+            out.append(_Stage(f"shed priority {p}", inp.site.site.currency, _shed_against_fuel(inp, tiers, weight)))
         else:
-            out.append(_Stage(f"shed priority {p}", "kWh", _shed_of(tiers, dt)))
+            out.append(_Stage(f"shed priority {p}", "kWh (deferral-weighted)", _shed_of(tiers, dt, weight)))
         if k == 0 and inp.reserve is not None:  # the reserve protects the most important tiers: right after them
             out.append(_Stage("reserve", "kWh", lambda m: reserve_shortfall_kwh(m, inp)))
     stocks = {f: inp.fuel_stock(f) for f in inp.site.fuels}
@@ -94,22 +98,40 @@ def _stages(inp: DispatchInputs, shed_priorities: int | None) -> list[_Stage]:
     return out
 
 
-def _shed_of(tiers: list[str], dt: float) -> Callable[[pyo.ConcreteModel], pyo.Expression]:
+def deferral_weights(steps: int) -> list[float]:
+    """w[t] = 1 − DEFER · t / (T − 1): the weight of a kWh shed at step t in the shed stages.
+
+    No grid for the whole horizon is emergency mode's worst case, not a forecast: a kWh the plan
+    sheds at step t is lost only if the cut lasts that long, and the grid may be back before. With
+    equal weights the shed stage is indifferent to *when* it sheds what the fuel cannot carry, and
+    a solver's vertex may well shed now (a critical tier no relay switches: the grid-forming battery
+    carries it to empty, then the site goes dark). Decreasing weights serve now and shed as late
+    as the fuel allows; the rolling horizon decides again every interval.
+    """
+    if steps <= 1:
+        return [1.0] * steps
+    return [1.0 - DEFER * t / (steps - 1) for t in range(steps)]
+
+
+def _shed_of(tiers: list[str], dt: float, weight: list[float]) -> Callable[[pyo.ConcreteModel], pyo.Expression]:
     def shed_kwh(m: pyo.ConcreteModel) -> pyo.Expression:
-        return sum(dt * m.shed_kw[i, t] for i in tiers for t in m.T)
+        return sum(weight[t] * dt * m.shed_kw[i, t] for i in tiers for t in m.T)
 
     return shed_kwh
 
 
-def _shed_against_fuel(inp: DispatchInputs, tiers: list[str]) -> Callable[[pyo.ConcreteModel], pyo.Expression]:
-    """With the outlook's values: the tiers' shed at their value of lost load plus the fuel at its value
-    beyond the horizon, λ_f [currency]. A tier below the most important one is then served from fuel only
-    where the long plan says the fuel is worth less than that service (else it is kept for later)."""
+def _shed_against_fuel(
+    inp: DispatchInputs, tiers: list[str], weight: list[float]
+) -> Callable[[pyo.ConcreteModel], pyo.Expression]:
+    """With the outlook's values: the tiers' shed at their value of lost load (deferral-weighted) plus the
+    fuel at its value beyond the horizon, λ_f [currency]. A tier below the most important one is then
+    served from fuel only where the long plan says the fuel is worth less than that service (else it is
+    kept for later)."""
     voll = {t.id: t.value_of_lost_load_per_kwh for t in inp.site.loads}
     value = {g.id: inp.fuel_value(g.fuel) for g in inp.site.generators}
 
     def cost(m: pyo.ConcreteModel) -> pyo.Expression:
-        shed = sum(inp.step_h * voll[i] * m.shed_kw[i, t] for i in tiers for t in m.T)
+        shed = sum(weight[t] * inp.step_h * voll[i] * m.shed_kw[i, t] for i in tiers for t in m.T)
         return shed + sum(value[g] * m.fuel_burnt[g, t] for g in m.G for t in m.T)
 
     return cost

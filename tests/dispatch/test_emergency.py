@@ -9,7 +9,7 @@ import pytest
 
 import microgrid
 from microgrid.dispatch import DispatchInputs, optimize, optimize_emergency
-from microgrid.dispatch.emergency import emergency_inputs
+from microgrid.dispatch.emergency import deferral_weights, emergency_inputs
 from tests.conftest import tiny_site
 from tests.dispatch.helpers import CRITICAL, assert_invariants, battery, col, diesel, genset, grid, setup, tier
 
@@ -51,12 +51,35 @@ def test_lexicographic_serves_critical_where_a_penalty_model_would_not() -> None
     assert col(plan, "load.ess.shed_kw").sum() == pytest.approx(50.0 / ETA**2)
     assert [s.name for s in plan.stages] == ["shed priority 1", "shed priority 2", "cost"]
     crit, ess, cost = plan.stages
-    assert crit.value == pytest.approx(0.0, abs=1e-5) and crit.unit == "kWh"
-    assert ess.value == pytest.approx(50.0 / ETA**2)
+    assert crit.value == pytest.approx(0.0, abs=1e-5) and crit.unit == "kWh (deferral-weighted)"
+    assert ess.value == pytest.approx(50.0 / ETA**2)  # all at step 0: weight 1
     assert cost.bound is None and cost.value == pytest.approx(plan.objective)
     assert plan.objective == pytest.approx(9.0 * 50.0 / ETA**2)
     assert plan.status is microgrid.SolveStatus.OPTIMAL
     assert plan.summary()["emergency_stages"][0]["name"] == "shed priority 1"
+
+
+def test_what_the_fuel_cannot_carry_is_shed_last() -> None:
+    """Critical 50 kW for 4 h, no battery, no grid; a genset at 0.25 l/kWh with 25 l: two hours of it.
+
+    100 kWh must be shed whenever it is; with equal weights the solver may shed now (a critical tier
+    no relay switches: the site goes dark now). Deferral weights 1, 5/6, 2/3, 1/2: serve steps 0-1,
+    shed steps 2-3, stage value 50 · (2/3 + 1/2) = 58.33 weighted kWh.
+    """
+    sections = {
+        "generators": [genset("dg", fuel_per_hour_running=0.0)],
+        "fuels": diesel(stock=25.0),
+        "loads": [CRITICAL],
+        "grid": grid(),
+    }
+    inp = _inputs(sections, {"load.crit": [50.0] * 4, "grid.available": [0.0] * 4})
+    assert deferral_weights(4) == pytest.approx([1.0, 5 / 6, 2 / 3, 0.5])
+    plan = optimize_emergency(inp)
+    assert_invariants(plan)
+    # within the caps' tolerance (1e-6 relative): the later stages may move a few Wh
+    assert list(col(plan, "load.crit.shed_kw")) == pytest.approx([0.0, 0.0, 50.0, 50.0], abs=1e-3)
+    assert list(col(plan, "generator.dg.kw")) == pytest.approx([50.0, 50.0, 0.0, 0.0], abs=1e-3)
+    assert plan.stages[0].value == pytest.approx(50.0 * (2 / 3 + 1 / 2), rel=1e-5)
 
 
 def _thirsty_or_frugal() -> DispatchInputs:
