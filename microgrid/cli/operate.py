@@ -215,6 +215,8 @@ def _status_table(last: dict[str, Any], pending: int) -> Table:
     if plan := summary.get("plan"):
         table.add_row("plan", f"{plan['status']}, objective {plan['objective']:,.0f}, gap {plan['mip_gap']:.2%}")
     table.add_row("devices", ", ".join(f"{d} {h}" for d, h in summary.get("health", {}).items()))
+    for device, why in summary.get("implausible", {}).items():
+        table.add_row("implausible", f"{device}: {why}")
     autonomy = summary.get("autonomy")
     table.add_row(
         "autonomy if the grid goes now",

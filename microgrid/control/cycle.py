@@ -500,6 +500,7 @@ class Controller:
             log.warning("keep-alive re-check: cannot read the batteries (%s)", exc)
             return
         est = Estimator(self.site)(dict(zip(ids, readings, strict=True)), self.clock())
+        est.soc.update(self.estimator.implausible_soc())  # a register the cycle did not believe is not believed here
         if missing := [b.id for b in self.site.batteries if b.id not in est.soc]:
             log.warning("keep-alive re-check: SOC unknown for %s; setpoints kept to the next cycle", missing)
             return

@@ -15,7 +15,17 @@ device degraded; anything else leaves the quantity unknown. Rules:
 * a device whose every reading is identical to the previous cycle while its asset should be
   moving (a battery at non-zero power) is **frozen**: its values are treated as stale. Points
   that only echo the controller's own writes (setpoints, heartbeat: ``Estimator.echoes``) are
-  left out of the comparison, since a frozen device still echoes them.
+  left out of the comparison, since a frozen device still echoes them;
+* a battery's SOC is **cross-checked** against the energy integrated from its measured power
+  (the power read at a cycle, held over the interval before it): when ``soc_pct`` has not changed
+  while that energy exceeds ``SOC_CHECK_FRACTION`` of the battery's capacity, the register is
+  **implausible** (frozen while the battery moves: an idle battery whose SOC register froze and
+  that is then asked to discharge is not caught by the whole-device check above). The SOC is then
+  the model's: the SOC the register showed when it stopped changing, moved by the integrated
+  energy through the battery's efficiencies, until the register changes again. Only fresh (``ok``)
+  readings take part: a stale copy starts the check again. The device's health says
+  ``implausible`` and ``Estimate.implausible`` says why (in the cycle's record; ``status`` shows
+  the health).
 """
 
 from __future__ import annotations
@@ -23,12 +33,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from microgrid.site import Site
+from microgrid.site import Battery, Site
 from microgrid.state import GeneratorState, SiteState
 from microgrid.telemetry.devices import Measurement
 from microgrid.telemetry.registers import Quality
 
-__all__ = ["Estimate", "Estimator", "Snapshot"]
+__all__ = ["SOC_CHECK_FRACTION", "Estimate", "Estimator", "Snapshot"]
+
+SOC_CHECK_FRACTION = 0.03
+"""Energy through a battery [fraction of its capacity] after which an unchanged SOC register is
+implausible: three times a 1 %-resolution register's step, ≈ 7 min of full power on the hospital's
+batteries (a cycle later at most)."""
 
 Snapshot = dict[str, dict[str, Measurement]]
 """Device id → point name → measurement."""
@@ -65,7 +80,10 @@ class Estimate:
         first seen closed counts 24 h, free to open; one first seen open counts 0 h, so it stays
         open for its minimum time).
     health
-        Device id → ``ok``, ``degraded`` (stale or out-of-range values), ``frozen`` or ``lost``.
+        Device id → ``ok``, ``degraded`` (stale or out-of-range values), ``frozen``,
+        ``implausible`` (a reading its cross-check contradicts) or ``lost``.
+    implausible
+        Device id → why a reading of it is not believed (module docstring).
     """
 
     time: datetime
@@ -81,6 +99,7 @@ class Estimate:
     tier_connected: dict[str, bool] = field(default_factory=dict)
     tier_hours: dict[str, float] = field(default_factory=dict)
     health: dict[str, str] = field(default_factory=dict)
+    implausible: dict[str, str] = field(default_factory=dict)
 
     def missing(self, site: Site) -> list[str]:
         """Assets whose state is unknown (a plan needs every battery's SOC and every genset's status)."""
@@ -114,6 +133,34 @@ def _health(measurements: dict[str, Measurement], frozen: bool) -> str:
 
 
 @dataclass
+class _SocTrack:
+    """What the SOC cross-check remembers of one battery since its register last changed."""
+
+    reading_pct: float
+    """The register's value [%]."""
+    soc: float
+    """The model's SOC [fraction]: the reading when it was first seen, moved by ``out_kwh``."""
+    out_kwh: float
+    """Energy out of the battery's terminals since [kWh] (integrated measured power, discharge > 0)."""
+    power_kw: float | None
+    time: datetime
+    """The last cycle's time (``since``: when the reading was first seen)."""
+    since: datetime
+
+    def advance(self, power_kw: float | None, now: datetime, *, cap_kwh: float, eta_c: float, eta_d: float) -> None:
+        """Integrate the measured power up to ``now``: the power read now, held since the last cycle (it is
+        what the setpoint written at that cycle made of the battery; the reading then came before that
+        write). Unknown now: the last reading held."""
+        held = power_kw if power_kw is not None else self.power_kw
+        hours = max((now - self.time).total_seconds() / 3600, 0.0)
+        kwh = hours * held if held is not None else 0.0
+        self.out_kwh += kwh
+        stored = kwh / eta_d if kwh > 0 else kwh * eta_c
+        self.soc = min(max(self.soc - stored / cap_kwh, 0.0), 1.0)
+        self.power_kw, self.time = power_kw, now
+
+
+@dataclass
 class Estimator:
     """Turns snapshots into estimates; remembers what it needs across cycles."""
 
@@ -122,6 +169,7 @@ class Estimator:
     """Device id → points that echo the controller's writes (not evidence that the device is alive)."""
     _previous: Estimate | None = None
     _previous_values: dict[str, tuple[object, ...]] = field(default_factory=dict)
+    _soc_tracks: dict[str, _SocTrack] = field(default_factory=dict)
 
     def seed(self, when: datetime, generators: dict[str, tuple[bool, float]]) -> None:
         """Start from a recorded estimate (a restart): gensets' on state and hours at ``when``."""
@@ -136,8 +184,17 @@ class Estimator:
         self._batteries(est, usable, by_asset)
         self._generators(est, usable, by_asset, now)
         self._grid_and_loads(est, usable, by_asset)
+        for device in est.implausible:
+            est.health[device] = "implausible"
         self._previous = est
         return est
+
+    def implausible_soc(self) -> dict[str, float]:
+        """Battery id → the model's SOC, for the batteries whose SOC register the last estimate did not
+        believe (a keep-alive's re-read of such a register must not be believed either)."""
+        by_battery = {b.asset: b.id for b in self.site.devices if b.asset}
+        flagged = self._previous.implausible if self._previous else {}
+        return {b: t.soc for b, t in self._soc_tracks.items() if by_battery.get(b) in flagged}
 
     def _frozen(self, device: str, ms: dict[str, Measurement]) -> bool:
         echoes = self.echoes.get(device, frozenset())
@@ -152,8 +209,14 @@ class Estimator:
         for bat in self.site.batteries:
             ms = usable.get(by_asset.get(bat.id, ""), {})
             soc_pct, power = _value(ms, "soc_pct"), _value(ms, "battery_power_kw")
-            if soc_pct is not None:
+            fresh = all(ms[n].quality is Quality.OK for n in ("soc_pct", "battery_power_kw") if n in ms)
+            if soc_pct is not None and fresh:
+                est.soc[bat.id] = self._cross_checked_soc(bat, soc_pct, power, est, by_asset.get(bat.id, ""))
+            elif soc_pct is not None:  # a stale copy is no evidence either way: the check starts again
                 est.soc[bat.id] = soc_pct / 100
+                self._soc_tracks.pop(bat.id, None)
+            else:
+                self._soc_tracks.pop(bat.id, None)
             if power is not None:
                 est.battery_kw[bat.id] = power
             live_c, live_d = _value(ms, "max_charge_power_kw"), _value(ms, "max_discharge_power_kw")
@@ -161,6 +224,24 @@ class Estimator:
             est.discharge_limit_kw[bat.id] = min(
                 bat.max_discharge_kw, live_d if live_d is not None else bat.max_discharge_kw
             )
+
+    def _cross_checked_soc(
+        self, bat: Battery, soc_pct: float, power_kw: float | None, est: Estimate, device: str
+    ) -> float:
+        """The SOC to believe: the register's, unless it has not moved while the battery has (docstring)."""
+        track = self._soc_tracks.get(bat.id)
+        if track is None or track.reading_pct != soc_pct:
+            self._soc_tracks[bat.id] = _SocTrack(soc_pct, soc_pct / 100, 0.0, power_kw, est.time, est.time)
+            return soc_pct / 100
+        eta = {"eta_c": bat.charge_efficiency, "eta_d": bat.discharge_efficiency}
+        track.advance(power_kw, est.time, cap_kwh=bat.capacity_kwh, **eta)
+        if abs(track.out_kwh) < SOC_CHECK_FRACTION * bat.capacity_kwh:
+            return soc_pct / 100
+        est.implausible[device] = (
+            f"battery {bat.id}: SOC register unchanged at {soc_pct:g} % since {track.since:%Y-%m-%d %H:%M} while its "
+            f"measured power moved {track.out_kwh:+.1f} kWh (discharge > 0); using the model's SOC {track.soc:.3f}"
+        )
+        return track.soc
 
     def _generators(self, est: Estimate, usable: Snapshot, by_asset: dict[str, str], now: datetime) -> None:
         fuel_seen: dict[str, list[float]] = {}

@@ -25,6 +25,7 @@ def summary(report: CycleReport, limits: dict[str, Any] | None = None) -> dict[s
         "source": report.source,
         "reason": report.reason,
         "health": est.health if est else {},
+        "implausible": est.implausible if est else {},
         "notes": report.notes,
         "refused": {d: r.refused for d, r in report.writes.items() if r.refused},
     }

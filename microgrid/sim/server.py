@@ -12,7 +12,8 @@ Time runs at ``speed`` simulated seconds per real second (``speed=None``: only
 Faults, for tests and drills (:class:`Fault`, set in ``SimulatedSite.faults[device_id]``):
 ``silent`` (stops answering), ``delay_s`` (answers late), ``exception`` (answers with a
 Modbus exception code), ``garbage`` (malformed response frames), ``frozen`` (registers stop
-updating), ``ignore_writes`` (accepts writes without acting on them).
+updating), ``frozen_points`` (only the points named stop updating), ``ignore_writes`` (accepts
+writes without acting on them).
 :meth:`SimulatedSite.take_offline` closes a device's endpoint (connection refused) and
 :meth:`SimulatedSite.bring_online` opens it again.
 """
@@ -22,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,6 +71,9 @@ class Fault:
     frozen: bool = False
     ignore_writes: bool = False
     """Accept writes without acting on them (a controller in local mode): read-backs then differ."""
+    frozen_points: frozenset[str] = frozenset()
+    """Points that keep the value of the first read under this fault while the rest update (a stuck
+    sensor or BMS value, e.g. ``{"soc_pct"}``)."""
 
 
 @dataclass
@@ -123,6 +128,8 @@ class SimulatedSite:
         self.site, self.speed, self.tick_s, self.sunspec = site, speed, tick_s, sunspec
         self.plant = SitePlant(site, profiles, state)
         self.faults: dict[str, Fault] = {}
+        self._held: dict[str, dict[str, Any]] = {}
+        """Device id → the values its ``frozen_points`` hold."""
         self.served: dict[str, _Served] = {}
         for binding in site.devices:
             regmap = load_site_map(binding.map, site.resolve)
@@ -275,7 +282,7 @@ class SimulatedSite:
     # -- registers <-> plant -------------------------------------------------------------------
 
     def _refresh(self, served: _Served, start: int, registers: list[int]) -> None:
-        values = served.adapter.values()
+        values = self._with_held(served.binding.id, served.adapter.values())
         for point in served.regmap.points:
             codec = served.regmap.codecs[point.name]
             value = values.get(point.name)
@@ -285,6 +292,17 @@ class SimulatedSite:
                 words = encode_sentinel(codec) if codec.sentinel is not None else [0] * point.words
             offset = point.address - start
             registers[offset : offset + point.words] = words
+
+    def _with_held(self, device: str, values: Mapping[str, Any]) -> Mapping[str, Any]:
+        """``values`` with the device's ``frozen_points`` at the value they had at the first read under the fault."""
+        points = self.faults.get(device, Fault()).frozen_points
+        if not points:
+            self._held.pop(device, None)
+            return values
+        held = self._held.setdefault(device, {})
+        for name in points:
+            held.setdefault(name, values.get(name))
+        return {**values, **{n: v for n, v in held.items() if n in points}}
 
     def _apply_write(self, served: _Served, address: int, values: list[int]) -> ExcCodes | None:
         end = address + len(values)

@@ -19,12 +19,14 @@ import pytest
 
 from microgrid.control import Decision, Mode, rules
 from microgrid.control.cycle import CycleReport
+from microgrid.control.recording import summary
 from microgrid.dispatch import DispatchInputs
 from microgrid.errors import InfeasibleError
 from microgrid.plans import Plan
 from microgrid.profiles import Profiles
 from microgrid.sim.server import Fault
 from microgrid.site import Site
+from microgrid.state import SiteState
 from tests.control.conftest import Optimizer, Rig, fast, run_rig, synthetic_plan
 
 PHASES = ["read", "estimate", "forecast", "solve", "setpoints", "check", "write"]
@@ -309,6 +311,45 @@ def test_frozen_battery_inverter(tcp_hospital: Site, winter: Profiles) -> None:
 
     run_rig(tcp_hospital, winter, body, optimizer=optimizer)
     assert optimizer.calls == 2
+
+
+def test_a_frozen_soc_register_is_caught_by_its_cross_check_and_the_floor_holds(
+    tcp_hospital: Site, winter: Profiles
+) -> None:
+    """bess1's SOC register sticks at 25 % (the rest of the inverter updates) while the plan asks 100 kW.
+
+    The first interval drains 100 kW · 0.25 h / 0.95 = 26.3 kWh: 0.25 → 0.145 of 250 kWh. Cycle 2's
+    cross-check sees 25 kWh through the terminals and no change in the register: implausible, SOC
+    from the model (≈ the plant's). From then on the safety layer works on that SOC: bess1 stops at
+    its 10 % floor. Without the check the estimate stays at 25 % and bess1 is driven to empty.
+    """
+    plan = Optimizer(lambda inputs: synthetic_plan(inputs, {"battery.bess1.discharge_kw": 100.0}))
+    state = SiteState(soc={"bess1": 0.25, "bess2": 0.50}, generators={}, fuel_stock={})
+    floor = next(b.soc_min for b in tcp_hospital.batteries if b.id == "bess1")
+
+    async def body(rig: Rig) -> None:
+        rig.sim.faults["bess1-inverter"] = Fault(frozen_points=frozenset({"soc_pct"}))
+        first = await rig.cycle()
+        assert first.estimate is not None and first.estimate.soc["bess1"] == pytest.approx(0.25)
+        await rig.step()
+        second = await rig.cycle()
+        est = second.estimate
+        assert est is not None and est.health["bess1-inverter"] == "implausible"
+        assert "SOC register unchanged at 25 %" in est.implausible["bess1-inverter"]
+        assert summary(second)["implausible"] == est.implausible  # recorded with the cycle: `status` shows it
+        truth = rig.sim.plant.batteries["bess1"].soc
+        assert truth == pytest.approx(0.145, abs=0.01) and est.soc["bess1"] == pytest.approx(truth, abs=0.01)
+        lowest = truth
+        for _ in range(4):
+            await rig.step()
+            report = await rig.cycle()
+            assert report.estimate is not None
+            assert report.estimate.health["bess1-inverter"] == "implausible"
+            lowest = min(lowest, rig.sim.plant.batteries["bess1"].soc)
+        assert lowest >= floor - 0.01
+        assert battery_setpoints(rig)["bess1"] <= 0.0
+
+    run_rig(tcp_hospital, winter, body, optimizer=plan, state=state)
 
 
 # -- modes ------------------------------------------------------------------------------------

@@ -358,12 +358,15 @@ def test_frozen_ticks(hospital: Site, readings: list[dict[str, Any]], health: li
         assert est.health["bess2-inverter"] == "ok"
 
 
-def test_without_echoes_a_changing_heartbeat_hides_a_frozen_device(hospital: Site) -> None:
-    """Why the controller passes its writable points as echoes (a frozen device still echoes writes)."""
+def test_without_echoes_a_changing_heartbeat_hides_a_frozen_device_from_the_whole_device_check(hospital: Site) -> None:
+    """Why the controller passes its writable points as echoes (a frozen device still echoes writes); the SOC
+    cross-check catches this device anyway once 7.5 kWh went through it (50 kW for 15 min: 12.5 kWh)."""
     estimator = Estimator(hospital)
+    health = []
     for i in range(3):
         est = estimator(snapshot({"bess1-inverter": {"battery_power_kw": 50.0, "heartbeat_count": i}}), T0 + i * Q)
-        assert est.health["bess1-inverter"] == "ok"
+        health.append(est.health["bess1-inverter"])
+    assert health == ["ok", "implausible", "implausible"]
 
 
 def test_stale_values_are_left_out_of_the_frozen_comparison(hospital: Site) -> None:
@@ -374,3 +377,53 @@ def test_stale_values_are_left_out_of_the_frozen_comparison(hospital: Site) -> N
         est = estimator(snapshot({"bess1-inverter": stale}), T0 + i * Q)
         assert est.health["bess1-inverter"] == "degraded"
         assert est.soc["bess1"] == pytest.approx(0.6)
+
+
+# (soc_pct, battery_power_kw) of bess1 per cycle, 15 min apart → (health, SOC believed) per cycle.
+# bess1: 250 kWh, η 0.95 each way; the cross-check fires at 3 % = 7.5 kWh through the terminals.
+SOC_CHECK_TICKS: dict[str, tuple[list[tuple[float, float]], list[tuple[str, float]]]] = {
+    "register stuck while discharging 44 kW: implausible after 11 kWh, SOC 0.60 − 11 / 0.95 / 250": (
+        [(60.0, 0.0), (60.0, 44.0)],
+        [("ok", 0.60), ("implausible", 0.60 - 11 / 0.95 / 250)],
+    ),
+    "register stuck while charging 44 kW: SOC 0.60 + 11 · 0.95 / 250": (
+        [(60.0, 0.0), (60.0, -44.0)],
+        [("ok", 0.60), ("implausible", 0.60 + 11 * 0.95 / 250)],
+    ),
+    "25 kW for 15 min (6.25 kWh): below the 7.5 kWh of the check, believed": (
+        [(60.0, 0.0), (60.0, 25.0)],
+        [("ok", 0.60), ("ok", 0.60)],
+    ),
+    "stuck and idle: nothing moved, nothing to contradict": (
+        [(60.0, 0.0), (60.0, 0.0), (60.0, 0.3)],
+        [("ok", 0.60), ("ok", 0.60), ("ok", 0.60)],
+    ),
+    "slow discharge, a 0.5 % step every other cycle: believed": (
+        [(60.0, 5.0), (60.0, 6.0), (59.5, 5.0), (59.5, 6.0), (59.0, 5.0)],
+        [("ok", 0.60), ("ok", 0.60), ("ok", 0.595), ("ok", 0.595), ("ok", 0.59)],
+    ),
+    "stuck, then the model keeps integrating, then the register moves again: believed again": (
+        [(60.0, 40.0), (60.0, 44.0), (60.0, 40.0), (50.0, 40.0)],
+        [
+            ("ok", 0.60),
+            ("implausible", 0.60 - 11 / 0.95 / 250),
+            ("implausible", 0.60 - 21.0 / 0.95 / 250),
+            ("ok", 0.50),
+        ],
+    ),
+}
+
+
+@pytest.mark.parametrize(("readings", "want"), SOC_CHECK_TICKS.values(), ids=SOC_CHECK_TICKS.keys())
+def test_soc_cross_check_ticks(
+    hospital: Site, readings: list[tuple[float, float]], want: list[tuple[str, float]]
+) -> None:
+    estimator = Estimator(hospital, echoes={"bess1-inverter": frozenset({"heartbeat_count"})})
+    for i, ((soc_pct, kw), (health, soc)) in enumerate(zip(readings, want, strict=True)):
+        reading = {"soc_pct": soc_pct, "battery_power_kw": kw, "heartbeat_count": i}
+        est = estimator(snapshot({"bess1-inverter": reading}, at=T0 + i * Q), T0 + i * Q)
+        assert est.health["bess1-inverter"] == health, i
+        assert est.soc["bess1"] == pytest.approx(soc), i
+        assert ("bess1-inverter" in est.implausible) is (health == "implausible"), i
+        assert estimator.implausible_soc() == ({"bess1": pytest.approx(soc)} if health == "implausible" else {})
+        assert est.health["bess2-inverter"] == "ok" and est.soc["bess2"] == 0.50

@@ -531,6 +531,30 @@ def test_a_short_delay_is_only_slower(hospital: Site, winter: Profiles) -> None:
     run_site(hospital, winter, body)
 
 
+def test_a_frozen_point_holds_its_value_while_the_rest_moves(hospital: Site, winter: Profiles) -> None:
+    """``frozen_points``: a stuck SOC while the battery discharges (the estimate's cross-check is tested
+    against it in tests/control); clearing the fault serves the true value again."""
+
+    async def body(sim: SimulatedSite, devs: SiteDevices) -> None:
+        dev = devs.devices["bess1-inverter"]
+        before = values(await dev.read())
+        sim.faults["bess1-inverter"] = Fault(frozen_points=frozenset({"soc_pct"}))
+        await write_ok(dev, {"power_setpoint_kw": 100.0, "heartbeat_count": 1})
+        for beat in range(2, 22):  # 10 min, a heartbeat each 30 s (else the inverter reverts)
+            sim.advance(30)
+            assert (await dev.write({"heartbeat_count": beat})).ok
+        stuck = await dev.read()
+        assert qualities(stuck) == {Quality.OK}
+        assert values(stuck)["soc_pct"] == before["soc_pct"]
+        assert values(stuck)["battery_power_kw"] == pytest.approx(100.0, abs=0.1)
+        true_pct = sim.plant.batteries["bess1"].soc * 100
+        assert true_pct < before["soc_pct"] - 5  # 100 kW for 10 min of 250 kWh: -7 %
+        del sim.faults["bess1-inverter"]
+        assert values(await dev.read())["soc_pct"] == pytest.approx(true_pct, abs=0.1)
+
+    run_site(hospital, winter, body)
+
+
 def test_a_silent_device_goes_stale_then_comms_lost(hospital: Site, winter: Profiles) -> None:
     async def body(sim: SimulatedSite, devs: SiteDevices) -> None:
         clock = FakeClock()
