@@ -25,7 +25,18 @@ device degraded; anything else leaves the quantity unknown. Rules:
   energy through the battery's efficiencies, until the register changes again. Only fresh (``ok``)
   readings take part: a stale copy starts the check again. The device's health says
   ``implausible`` and ``Estimate.implausible`` says why (in the cycle's record; ``status`` shows
-  the health).
+  the health);
+* the grid meter is **cross-checked** against the site's balance: when every one of its
+  readings is identical to the last cycle's (a frozen meter; a live one's power moves) and its
+  ``grid_power_kw`` (export > 0) differs from PV + batteries + gensets − tier loads, all measured,
+  by more than ``GRID_CHECK_KW`` or ``GRID_CHECK_FRACTION`` of the load, the meter is
+  **implausible** and the grid's state **unknown** (the plan then treats the grid as down now): a
+  meter frozen at "up" no longer has the batteries charged from a dead grid. So is a frozen meter
+  saying "up" while the grid-forming battery discharges more than its setpoint asks (by the same
+  tolerance): grid-parallel it follows its setpoint, islanded it carries the site. A meter once
+  contradicted stays implausible until one of its readings changes (the plans made meanwhile for
+  a grid that is down may well agree with a frozen meter). A balance with
+  a term unread is not a cross-check (nor a battery whose setpoint is not read back).
 """
 
 from __future__ import annotations
@@ -38,7 +49,12 @@ from microgrid.state import GeneratorState, SiteState
 from microgrid.telemetry.devices import Measurement
 from microgrid.telemetry.registers import Quality
 
-__all__ = ["SOC_CHECK_FRACTION", "Estimate", "Estimator", "Snapshot"]
+__all__ = ["GRID_CHECK_FRACTION", "GRID_CHECK_KW", "SOC_CHECK_FRACTION", "Estimate", "Estimator", "Snapshot"]
+
+GRID_CHECK_KW = 10.0
+"""A frozen grid meter is implausible when the site's balance differs from it by more than this [kW] ..."""
+GRID_CHECK_FRACTION = 0.10
+"""... and more than this fraction of the measured tier load (unmetered loads, reads a moment apart)."""
 
 SOC_CHECK_FRACTION = 0.03
 """Energy through a battery [fraction of its capacity] after which an unchanged SOC register is
@@ -170,6 +186,10 @@ class Estimator:
     _previous: Estimate | None = None
     _previous_values: dict[str, tuple[object, ...]] = field(default_factory=dict)
     _soc_tracks: dict[str, _SocTrack] = field(default_factory=dict)
+    _unchanged: set[str] = field(default_factory=set)
+    """Devices whose every fresh reading equals the last cycle's."""
+    _distrusted: set[str] = field(default_factory=set)
+    """Grid meters contradicted while frozen: not believed until a reading changes."""
 
     def seed(self, when: datetime, generators: dict[str, tuple[bool, float]]) -> None:
         """Start from a recorded estimate (a restart): gensets' on state and hours at ``when``."""
@@ -184,6 +204,7 @@ class Estimator:
         self._batteries(est, usable, by_asset)
         self._generators(est, usable, by_asset, now)
         self._grid_and_loads(est, usable, by_asset)
+        self._cross_check_grid(est, usable, by_asset)
         for device in est.implausible:
             est.health[device] = "implausible"
         self._previous = est
@@ -201,6 +222,10 @@ class Estimator:
         values = tuple((n, m.value) for n, m in sorted(ms.items()) if m.quality is Quality.OK and n not in echoes)
         before = self._previous_values.get(device)
         self._previous_values[device] = values
+        if values and values == before:
+            self._unchanged.add(device)
+        else:
+            self._unchanged.discard(device)
         power = dict(values).get("battery_power_kw")
         moving = isinstance(power, float | int) and abs(float(power)) > 1.0
         return bool(values) and values == before and moving
@@ -273,6 +298,43 @@ class Estimator:
             return 0.0
         elapsed_h = (now - before.time).total_seconds() / 3600
         return before.tier_hours.get(tier, 0.0) + max(elapsed_h, 0.0)
+
+    def _cross_check_grid(self, est: Estimate, usable: Snapshot, by_asset: dict[str, str]) -> None:
+        """A frozen grid meter that the site's balance contradicts: grid state unknown (module docstring)."""
+        meter = by_asset.get("grid", "")
+        export_kw = _value(usable.get(meter, {}), "grid_power_kw")
+        if est.grid_up is None or export_kw is None or meter not in self._unchanged:
+            self._distrusted.discard(meter)  # it shows life (or is not read): judged afresh
+            return
+        if meter in self._distrusted:  # contradicted before and frozen since: still not believed
+            est.implausible[meter] = f"grid meter frozen at {export_kw:+.1f} kW since it was contradicted; grid unknown"
+            est.grid_up = None
+            return
+        terms = [_value(usable.get(by_asset.get(a.id, ""), {}), "pv_power_kw") for a in self.site.pv]
+        terms += [_value(usable.get(by_asset.get(g.id, ""), {}), "generator_power_kw") for g in self.site.generators]
+        terms += [est.battery_kw.get(b.id) for b in self.site.batteries]
+        loads = [est.load_kw.get(t.id) if est.tier_connected.get(t.id, True) else 0.0 for t in self.site.loads]
+        load_kw = sum(v for v in loads if v is not None)
+        tolerance_kw = max(GRID_CHECK_KW, GRID_CHECK_FRACTION * load_kw)
+        said = f"grid meter frozen at {export_kw:+.1f} kW (export > 0, grid {'up' if est.grid_up else 'down'})"
+        if not any(v is None for v in terms + loads):
+            balance_kw = sum(v for v in terms if v is not None) - load_kw
+            if abs(balance_kw - export_kw) > tolerance_kw:
+                est.implausible[meter] = (
+                    f"{said} while the site's balance says {balance_kw:+.1f} kW; grid state unknown"
+                )
+        former = self.site.grid_forming_battery()
+        if est.grid_up and former is not None and meter not in est.implausible:
+            ms = usable.get(by_asset.get(former.id, ""), {})
+            asked, kw = _value(ms, "power_setpoint_kw"), est.battery_kw.get(former.id)
+            if asked is not None and kw is not None and kw > max(asked, 0.0) + tolerance_kw:
+                est.implausible[meter] = (
+                    f"{said} while the grid-forming battery {former.id} discharges {kw:.1f} kW against its setpoint "
+                    f"{asked:+.1f} kW (it carries the site: no grid); grid state unknown"
+                )
+        if meter in est.implausible:
+            est.grid_up = None
+            self._distrusted.add(meter)
 
     def _grid_and_loads(self, est: Estimate, usable: Snapshot, by_asset: dict[str, str]) -> None:
         present = _value(usable.get(by_asset.get("grid", ""), {}), "grid_present")

@@ -287,6 +287,40 @@ def test_grid_outage_mid_run(tcp_hospital: Site, winter: Profiles) -> None:
     run_rig(tcp_hospital, winter, body, optimizer=optimizer)
 
 
+def test_a_grid_meter_frozen_at_up_is_contradicted_by_the_balance_when_the_grid_goes(
+    tcp_hospital: Site, winter: Profiles
+) -> None:
+    """The meter freezes (its registers hold the last refresh: grid present, importing), then the grid goes.
+
+    It froze at 0 kW (the batteries carried the site at the first cycle), so the site's balance agrees
+    with it; the grid-forming battery bess2 does not: it discharges the whole load against its
+    setpoint. The meter is implausible, the grid unknown (down now for the plan): no plan draws on the
+    dead grid, and no critical load is lost.
+    """
+    optimizer = Optimizer("real")
+
+    async def body(rig: Rig) -> None:
+        first = await rig.cycle()
+        assert first.estimate is not None and first.estimate.grid_up is True
+        rig.sim.faults["grid-meter"] = Fault(frozen=True)
+        await rig.step(60)
+        rig.sim.plant.grid_forced = False
+        await rig.step(840)
+        report = await rig.cycle()
+        est = report.estimate
+        assert est is not None and est.grid_up is None
+        assert est.health["grid-meter"] == "implausible" and "grid meter frozen" in est.implausible["grid-meter"]
+        for _ in range(3):
+            assert report.estimate is not None and report.estimate.grid_up is None
+            assert report.plan is not None and report.source == "plan"
+            assert report.plan.frame["grid.import_kw"].iloc[0] == pytest.approx(0.0, abs=1e-6)  # none from a dead grid
+            await rig.step()
+            report = await rig.cycle()
+        assert rig.sim.plant.totals.unserved_kwh["critical"] == 0.0
+
+    run_rig(tcp_hospital, winter, body, optimizer=optimizer)
+
+
 def test_frozen_battery_inverter(tcp_hospital: Site, winter: Profiles) -> None:
     optimizer = Optimizer("stub")
 

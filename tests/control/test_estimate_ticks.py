@@ -427,3 +427,67 @@ def test_soc_cross_check_ticks(
         assert ("bess1-inverter" in est.implausible) is (health == "implausible"), i
         assert estimator.implausible_soc() == ({"bess1": pytest.approx(soc)} if health == "implausible" else {})
         assert est.health["bess2-inverter"] == "ok" and est.soc["bess2"] == 0.50
+
+
+# The site's balance with every term read: tiers 90 + 70 + 20 = 180 kW, PV 0, gensets 0 (their power read).
+GENS_READ = {"dg1-controller": {"generator_power_kw": 0.0}, "dg2-controller": {"generator_power_kw": 0.0}}
+MOVING = {"bess1-inverter": {"battery_power_kw": 100.0, "soc_pct": 59.0}, "bess2-inverter": {"battery_power_kw": 80.0}}
+"""The grid gone: the batteries carry the 180 kW (balance: export 0)."""
+
+# per cycle: changes on top of GENS_READ → (grid_up, meter health) per cycle
+GRID_CHECK_TICKS: dict[str, tuple[list[dict[str, Any]], list[tuple[bool | None, str]]]] = {
+    "frozen at 'up, importing 180' while the batteries carry the site: implausible, grid unknown": (
+        [{"grid-meter": {"grid_power_kw": -180.0}}, {"grid-meter": {"grid_power_kw": -180.0}, **MOVING}],
+        [(True, "ok"), (None, "implausible")],
+    ),
+    "contradicted once: not believed while frozen, even where it agrees; believed when it moves": (
+        [
+            {"grid-meter": {"grid_power_kw": -180.0}},
+            {"grid-meter": {"grid_power_kw": -180.0}, **MOVING},
+            {"grid-meter": {"grid_power_kw": -180.0}},
+            {"grid-meter": {"grid_power_kw": -179.0}},
+        ],
+        [(True, "ok"), (None, "implausible"), (None, "implausible"), (True, "ok")],
+    ),
+    "the grid-forming bess2 discharges 80 kW against a 0 kW setpoint: implausible (the balance agrees)": (
+        [
+            {"grid-meter": {"grid_power_kw": -100.0}, "bess2-inverter": {"power_setpoint_kw": 0.0}},
+            {
+                "grid-meter": {"grid_power_kw": -100.0},
+                "bess2-inverter": {"power_setpoint_kw": 0.0, "battery_power_kw": 80.0},
+            },
+        ],
+        [(True, "ok"), (None, "implausible")],
+    ),
+    "unchanged and consistent (import 180 = the tiers' 180): believed": (
+        [{"grid-meter": {"grid_power_kw": -180.0}}] * 3,
+        [(True, "ok")] * 3,
+    ),
+    "within 10 % of the load (18 kW): believed": (
+        [{"grid-meter": {"grid_power_kw": -165.0}}] * 2,
+        [(True, "ok")] * 2,
+    ),
+    "contradicted but moving (a live meter; unmetered loads): believed": (
+        [{"grid-meter": {"grid_power_kw": -180.0}}, {"grid-meter": {"grid_power_kw": -181.0}, **MOVING}],
+        [(True, "ok"), (True, "ok")],
+    ),
+    "a genset's power unread: no balance, no cross-check": (
+        [
+            {"grid-meter": {"grid_power_kw": -180.0}, "dg1-controller": {"generator_power_kw": None}},
+            {"grid-meter": {"grid_power_kw": -180.0}, "dg1-controller": {"generator_power_kw": None}, **MOVING},
+        ],
+        [(True, "ok"), (True, "ok")],
+    ),
+}
+
+
+@pytest.mark.parametrize(("changes", "want"), GRID_CHECK_TICKS.values(), ids=GRID_CHECK_TICKS.keys())
+def test_grid_meter_cross_check_ticks(
+    hospital: Site, changes: list[dict[str, Any]], want: list[tuple[bool | None, str]]
+) -> None:
+    estimator = Estimator(hospital)
+    for i, (change, (grid_up, health)) in enumerate(zip(changes, want, strict=True)):
+        merged = {d: {**GENS_READ.get(d, {}), **change.get(d, {})} for d in {*GENS_READ, *change}}
+        est = estimator(snapshot(merged, at=T0 + i * Q), T0 + i * Q)
+        assert (est.grid_up, est.health["grid-meter"]) == (grid_up, health), i
+        assert ("grid-meter" in est.implausible) is (health == "implausible"), i
