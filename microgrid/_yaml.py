@@ -35,6 +35,26 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
+MAX_EXPANDED_VALUES = 100_000
+"""A document whose aliases expand to more values than this is refused (a site file has a few hundred;
+a "billion laughs" of 340 bytes expands to 10⁹, and every error message would print them all)."""
+
+
+def expanded_size(value: Any) -> int:
+    """How many values ``value`` holds once every alias is expanded (counted with memo: fast on a bomb)."""
+    memo: dict[int, int] = {}
+
+    def size(v: Any, depth: int) -> int:
+        if not isinstance(v, dict | list) or depth > 200:
+            return 1
+        if id(v) not in memo:
+            children = [*v.keys(), *v.values()] if isinstance(v, dict) else v
+            memo[id(v)] = 1 + sum(size(c, depth + 1) for c in children)
+        return memo[id(v)]
+
+    return size(value, 0)
+
+
 def load_yaml(path: Path) -> Any:
     """Parse the YAML file at ``path``; raise :class:`ConfigError` naming the file and line."""
     try:
@@ -42,7 +62,7 @@ def load_yaml(path: Path) -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(str(path), [f"cannot read file: {exc}"]) from exc
     try:
-        return yaml.load(text, Loader=_StrictLoader)
+        document = yaml.load(text, Loader=_StrictLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -51,3 +71,8 @@ def load_yaml(path: Path) -> Any:
         raise ConfigError(str(path), [f"not valid YAML: {exc}"]) from exc
     except (ValueError, RecursionError) as exc:  # e.g. an int of 5000 digits, a date like 2026-02-30, deep nesting
         raise ConfigError(str(path), [f"not valid YAML: {type(exc).__name__}: {exc}"]) from exc
+    if (n := expanded_size(document)) > MAX_EXPANDED_VALUES:
+        raise ConfigError(
+            str(path), [f"its aliases (*name) expand to {n:,} values, more than {MAX_EXPANDED_VALUES:,}: refused"]
+        )
+    return document

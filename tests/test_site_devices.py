@@ -352,3 +352,37 @@ def test_sim_refuses_to_serve_beyond_loopback_unless_asked(tmp_path: Path) -> No
     )
     assert proc.returncode == 2, proc.stderr
     assert "devices bind 0.0.0.0, beyond loopback" in proc.stderr and "--allow-remote" in proc.stderr
+
+
+BOMB = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+    f"{n}: &{n} [{', '.join([f'*{p}'] * 9)}]\n" for p, n in zip("abcdefgh", "bcdefghi", strict=True)
+)
+"""A "billion laughs": 9 levels of 9 aliases, ~340 bytes, 9⁹ strings once expanded."""
+
+
+def test_a_yaml_alias_bomb_is_refused_at_once(tmp_path: Path) -> None:
+    """Issue 12: a 340-byte alias bomb kept `validate` busy > 120 s (the error message expanded it)."""
+    path = tmp_path / "site.yaml"
+    path.write_text(BOMB, encoding="utf-8")
+    assert len(BOMB) < 400
+    proc = subprocess.run(
+        [sys.executable, "-m", "microgrid", "validate", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "aliases (*name) expand to" in proc.stderr and "refused" in proc.stderr
+    assert len(proc.stderr) < 2_000
+
+
+def test_aliases_and_merge_keys_of_a_normal_size_still_load(tmp_path: Path) -> None:
+    from microgrid._yaml import expanded_size, load_yaml
+
+    path = tmp_path / "x.yaml"
+    path.write_text("base: &b {x: 1, y: [1, 2]}\nuse: {<<: *b, y: [3]}\nagain: *b\n", encoding="utf-8")
+    doc = load_yaml(path)
+    assert doc["use"] == {"x": 1, "y": [3]} and doc["again"] == {"x": 1, "y": [1, 2]}
+    # the top mapping and its 3 keys; base and again: itself, 2 keys, 1, [1, 2] (3); use: 1 + 2 + 1 + [3] (2)
+    assert expanded_size(doc) == 1 + 3 + 7 + 6 + 7
