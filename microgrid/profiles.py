@@ -128,6 +128,11 @@ def _check_spacing(index: pd.DatetimeIndex, problems: _Problems) -> float | None
     return step_ns / 3.6e12
 
 
+MAX_MAGNITUDE = 1e9
+"""No power [kW] or price [currency/kWh] in a profile is beyond this (1 TW): a 1e308 kW load reached
+HiGHS, whose numerics then failed ("HiGHS failed", exit 3) instead of the cell being named."""
+
+
 def _numeric(raw: pd.Series, column: str, problems: _Problems, *, lower: float | None) -> np.ndarray:
     values = pd.to_numeric(raw.str.strip(), errors="coerce").to_numpy(dtype=float)
     for row in np.flatnonzero(~np.isfinite(values)):
@@ -135,6 +140,11 @@ def _numeric(raw: pd.Series, column: str, problems: _Problems, *, lower: float |
     if lower is not None:
         for row in np.flatnonzero(values < lower):
             problems.add(f"{_line(int(row))}, column {column!r}: must be ≥ {lower:g}, got {raw.iloc[row]!r}")
+    for row in np.flatnonzero(np.isfinite(values) & (np.abs(values) > MAX_MAGNITUDE)):
+        problems.add(
+            f"{_line(int(row))}, column {column!r}: beyond ±{MAX_MAGNITUDE:g}, not a plausible kW or price, "
+            f"got {raw.iloc[row]!r}"
+        )
     return values
 
 

@@ -198,6 +198,8 @@ CASES: list[tuple[str, Mutation, tuple[str, ...]]] = [
     ("header-only", lambda h, rows: rows.clear(), ("at least 2 rows", "got 0")),
     ("negative-load", set_cell(4, "load.critical", "-3.5"), ("line 6, column 'load.critical'", "≥ 0", "'-3.5'")),
     ("negative-pv", set_cell(50, "pv.roof", "-0.1"), ("line 52, column 'pv.roof'", "≥ 0")),
+    ("1e308-load", set_cell(1, "load.critical", "1e308"), ("line 3, column 'load.critical'", "±1e+09", "'1e308'")),
+    ("huge-price", set_cell(9, "grid.import_price_per_kwh", "-2e9"), ("line 11", "±1e+09", "'-2e9'")),
     ("text-load", set_cell(4, "load.essential", "abc"), ("line 6, column 'load.essential'", "'abc'")),
     ("unit-in-cell", set_cell(0, "load.comfort", "22kW"), ("line 2, column 'load.comfort'", "'22kW'")),
     ("decimal-comma", set_cell(0, "load.comfort", '"22,7"'), ("line 2, column 'load.comfort'", "'22,7'")),
