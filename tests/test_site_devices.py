@@ -323,7 +323,9 @@ def test_a_map_path_is_relative_to_the_site_file_not_the_working_directory(tmp_p
     (tmp_path / "maps").mkdir()
     shutil.copy(str(shipped("models", "devices", "generic-battery-inverter.yaml")), tmp_path / "maps" / "bat.yaml")
     path = tmp_path / "site.yaml"
-    path.write_text(yaml.safe_dump(hospital(device(BESS1, map="maps/bat.yaml")), sort_keys=False), encoding="utf-8")
+    raw = hospital(device(BESS1, map="maps/bat.yaml"))
+    raw["grid"]["schedule"]["source"] = str(shipped("data", "schedules", "kharkiv-2026-01-15.csv"))
+    path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     proc = subprocess.run(
@@ -386,3 +388,17 @@ def test_aliases_and_merge_keys_of_a_normal_size_still_load(tmp_path: Path) -> N
     assert doc["use"] == {"x": 1, "y": [3]} and doc["again"] == {"x": 1, "y": [1, 2]}
     # the top mapping and its 3 keys; base and again: itself, 2 keys, 1, [1, 2] (3); use: 1 + 2 + 1 + [3] (2)
     assert expanded_size(doc) == 1 + 3 + 7 + 6 + 7
+
+
+def test_validate_names_a_schedule_file_that_does_not_exist(tmp_path: Path) -> None:
+    """Issue 12: `validate` accepted a site whose outage schedule file does not exist."""
+    raw = hospital()
+    raw["grid"]["schedule"]["source"] = "no-such-schedule.csv"
+    path = tmp_path / "site.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    proc = subprocess.run(
+        [sys.executable, "-m", "microgrid", "validate", str(path)], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "grid.schedule.source" in proc.stderr and "no-such-schedule.csv" in proc.stderr
+    assert "no such file or folder" in proc.stderr

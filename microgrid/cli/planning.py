@@ -13,7 +13,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from microgrid.cli.common import EXIT_BAD_INPUT, EXIT_NO_PLAN, SiteArg, app, fail, out
-from microgrid.errors import InfeasibleError, InputError, SolveError
+from microgrid.errors import ConfigError, InfeasibleError, InputError, SolveError
+from microgrid.forecast.schedule import ScheduleError, read_schedule, schedule_source
 from microgrid.plans import Plan
 from microgrid.profiles import Profiles, read_profiles
 from microgrid.site import Site, read_site
@@ -29,10 +30,12 @@ def validate(
     ] = None,
     state: Annotated[Path | None, typer.Option("--state", help="Also check this state JSON against the site.")] = None,
 ) -> None:
-    """Check a site file (and optionally profiles and state): exit 0, or 2 listing every problem."""
+    """Check a site file (its device maps and the outage schedule it names too; optionally profiles and
+    state): exit 0, or 2 listing every problem."""
     try:
         parsed = read_site(site)
         check_wiring(parsed, str(site))
+        _check_schedule(parsed, site)
         if profiles is not None:
             read_profiles(profiles, parsed)
         if state is not None:
@@ -41,6 +44,16 @@ def validate(
         raise fail(EXIT_BAD_INPUT, str(exc)) from None
     what = ", ".join(str(p) for p in (site, profiles, state) if p is not None)
     out.print(f"ok: {what}", markup=False)
+
+
+def _check_schedule(parsed: Site, path: Path) -> None:
+    """The outage schedule the site names must be readable (the controller would run without it)."""
+    if (schedule := schedule_source(parsed)) is None:
+        return
+    try:
+        read_schedule(schedule.path, schedule.queue, schedule.tz)
+    except ScheduleError as exc:
+        raise ConfigError(str(path), [f"grid.schedule.source ({schedule.path}): {p}" for p in exc.problems]) from None
 
 
 @app.command("plan")
