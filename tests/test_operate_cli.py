@@ -101,6 +101,8 @@ def test_run_once_status_history_override(site_file: Path, simulator: object, tm
 
     actions = _cli("history", "--table", "actions", "--csv", "--store", store)
     assert "applied" in actions.stdout and "duty engineer" in actions.stdout
+    table = _cli("history", "--table", "actions", "--store", store)
+    assert table.returncode == 0 and "duty engineer" in table.stdout and "\x1b" not in table.stdout
     setpoints = _cli("history", "--table", "setpoints", "--since", "1d", "--csv", "--store", store)
     assert "power_setpoint_kw" in setpoints.stdout and "written" in setpoints.stdout
 
@@ -115,6 +117,7 @@ def test_run_once_status_history_override(site_file: Path, simulator: object, tm
         (["--battery", "bess9=10"], "no such asset 'bess9'"),
         (["--tier", "critical=off"], "the most important tier is never switched off"),
         (["--tier", "comfort=maybe"], "TIER=on or TIER=off"),
+        (["--mode", "safe", "--by", "\x1b[2J\x1b[31mroot"], "--by: a name of printable characters"),
     ):
         refused = _cli("override", *bad, "--store", store)
         assert refused.returncode == 2, (bad, refused.stdout, refused.stderr)
@@ -202,3 +205,12 @@ def test_sigterm_hands_devices_back(site_file: Path, simulator: object, tmp_path
     with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as db:
         kinds = [k for (k,) in db.execute("SELECT kind FROM events ORDER BY id")]
     assert kinds[0] == "start" and kinds[-1] == "stop"
+
+
+def test_history_shows_control_characters_as_escapes() -> None:
+    """Issue 12: terminal escape codes in a record (e.g. an older --by) were printed raw by `history`."""
+    from microgrid.cli.operate import printable
+
+    assert printable("\x1b[2J\x1b[31mroot\x07") == "\\x1b[2J\\x1b[31mroot\\x07"
+    assert printable("черговий інженер") == "черговий інженер"
+    assert printable(3.5) == 3.5

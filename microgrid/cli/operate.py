@@ -257,7 +257,16 @@ def history(
         print(frame.to_csv(index=False), end="")
         return
     shown = frame.drop(columns=[c for c in ("phases_s", "summary", "detail", "payload") if c in frame.columns])
-    out.print(shown.tail(50).to_string(index=False, max_colwidth=70), markup=False)
+    shown = shown.tail(50).apply(lambda col: col.map(printable) if col.dtype == object else col)
+    out.print(shown.to_string(index=False, max_colwidth=70), markup=False)
+
+
+def printable(value: object) -> object:
+    """A text with its control characters shown as escapes (``\\x1b``), so a record cannot drive the
+    operator's terminal; Cyrillic and other printable text is left as it is."""
+    if not isinstance(value, str):
+        return value
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in value)
 
 
 @app.command()
@@ -287,12 +296,7 @@ def override(
     from microgrid.store import Store, StoreError
 
     payload = _manual_payload(battery or [], generator or [], tier or [])
-    if mode is None and not payload and emergency is None:
-        raise fail(EXIT_BAD_INPUT, "nothing to override: give --mode, --emergency or manual setpoints")
-    if emergency is not None and emergency not in ("on", "off"):
-        raise fail(EXIT_BAD_INPUT, f"--emergency: on or off, got {emergency!r}")
-    if mode is not None and mode not in MODES:
-        raise fail(EXIT_BAD_INPUT, f"--mode: one of {', '.join(MODES)}, got {mode!r}")
+    _check_override_options(mode, emergency, by, bool(payload))
     path = _store_path(store)
     if not path.exists():
         raise fail(EXIT_BAD_INPUT, f"{path}: no history: is the controller running with this store?")
@@ -310,6 +314,17 @@ def override(
     except StoreError as exc:
         raise fail(EXIT_BAD_INPUT, f"{path}: {exc}") from None
     out.print(f"queued operator action(s) {ids}: the controller applies them at its next cycle", markup=False)
+
+
+def _check_override_options(mode: str | None, emergency: str | None, by: str | None, manual: bool) -> None:
+    if by is not None and (not by.strip() or printable(by) != by):
+        raise fail(EXIT_BAD_INPUT, f"--by: a name of printable characters, got {printable(by)!r}")
+    if mode is None and not manual and emergency is None:
+        raise fail(EXIT_BAD_INPUT, "nothing to override: give --mode, --emergency or manual setpoints")
+    if emergency is not None and emergency not in ("on", "off"):
+        raise fail(EXIT_BAD_INPUT, f"--emergency: on or off, got {emergency!r}")
+    if mode is not None and mode not in MODES:
+        raise fail(EXIT_BAD_INPUT, f"--mode: one of {', '.join(MODES)}, got {mode!r}")
 
 
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
