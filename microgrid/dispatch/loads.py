@@ -51,3 +51,29 @@ def add_rationing_premium(m: pyo.ConcreteModel, inp: DispatchInputs) -> None:
     )
     premium = sum(inp.step_h * SPREAD * voll[i] * m.shed_beyond_kw[i, t, q] for i in m.I for t in m.T for q in m.Q)
     m.cost.expr = m.cost.expr + premium
+
+
+SERVE_NOW = 0.05
+"""The premium on a kWh shed at the fine plan's first step, relative to its tier's value of lost load;
+falling linearly to 0 at the horizon's last step."""
+
+
+def add_service_now_premium(m: pyo.ConcreteModel, inp: DispatchInputs) -> None:
+    """A kWh shed at step t costs ``SERVE_NOW`` · (1 − t / (T − 1)) of its value of lost load more::
+
+        cost += Σ_i Σ_t Δ · v_i · SERVE_NOW · (1 − t / (T − 1)) · x[i,t]
+
+    Extension "outlook" (the fine plan, with the outlook's terminal values): when the long plan rations
+    a tier somewhere in its week, the value it gives fuel and stored energy is that tier's value of lost
+    load (λ_f ≈ v_i · η / a), and the fine plan is indifferent between serving the tier now and keeping
+    the energy for the end of its horizon; its vertex then sheds now, with the batteries full and the
+    gensets off (three winter days of the hospital: 1,198 kWh of the essential tier shed with 967 l
+    left). Rationing that the long plan only assumes (outages beyond the published schedule) should
+    happen when it is needed, not before: the grid may be back, and the long plan is solved again
+    every hour. Needs the objective.
+    """
+    voll = {t.id: t.value_of_lost_load_per_kwh for t in inp.site.loads}
+    last = max(inp.steps - 1, 1)
+    weight = [SERVE_NOW * (1 - t / last) for t in range(inp.steps)]
+    premium = sum(inp.step_h * voll[i] * weight[t] * m.shed_kw[i, t] for i in m.I for t in m.T if weight[t] > 0)
+    m.cost.expr = m.cost.expr + premium

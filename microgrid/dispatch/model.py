@@ -19,7 +19,7 @@ from microgrid.dispatch.fuels import add_fuels, set_fuel_data
 from microgrid.dispatch.generators import add_generators, set_generator_data
 from microgrid.dispatch.grid import add_grid, set_grid_data
 from microgrid.dispatch.inputs import DispatchInputs
-from microgrid.dispatch.loads import add_loads, add_rationing_premium, set_load_data
+from microgrid.dispatch.loads import add_loads, add_rationing_premium, add_service_now_premium, set_load_data
 from microgrid.dispatch.pv import add_pv, set_pv_data
 from microgrid.dispatch.reserve import add_reserve, set_reserve_data
 
@@ -51,6 +51,9 @@ def build_model(
         False: gensets on u ∈ [0, 1] (with the other two False, the model is an LP: the outlook).
     rationing_premium
         Add the outlook's premium on shedding more of a tier in a step (:func:`.loads.add_rationing_premium`).
+
+    With the outlook's terminal values (``inp.terminal``) the fine plan also pays a premium on shedding
+    now rather than later in its horizon (:func:`.loads.add_service_now_premium`).
     """
     m = pyo.ConcreteModel(name=inp.site.site.name)
     m.T = pyo.Set(initialize=range(inp.steps), ordered=True)
@@ -66,6 +69,8 @@ def build_model(
     add_objective(m, inp)
     if rationing_premium:
         add_rationing_premium(m, inp)
+    if inp.terminal is not None:
+        add_service_now_premium(m, inp)
     if inp.reserve is not None:
         add_reserve(m, inp)
         m.cost.expr = m.cost.expr + m.reserve_cost

@@ -122,3 +122,17 @@ def test_the_outlook_plans_from_the_state_now() -> None:
     values = solve_outlook(inp, at_h=4.0)
     assert values.fuel_burnt["diesel"] == pytest.approx(40.0)
     np.testing.assert_allclose(values.energy_kwh["bat"], 10.0, atol=1e-6)
+
+
+def test_where_the_long_plan_rations_the_fine_plan_serves_now_and_sheds_last() -> None:
+    """40 kWh in a lossless battery, 40 kW of comfort for 4 h, no grid, no genset; the long plan values a
+    stored kWh at comfort's 5 (it rations comfort somewhere in its week). Serving any one hour, or keeping
+    the 40 kWh for the horizon's end, is worth the same; the service-now premium (5 % of 5, falling to 0
+    at the last step) makes the fine plan serve the first hour."""
+    columns = {"load.crit": [0.0] * 4, "load.comfort": [40.0] * 4}
+    inp = _inputs(columns, batteries=[battery(initial_soc=0.4)], generators=[], fuels={})
+    plan = optimize(dataclasses.replace(inp, terminal=TerminalValues({}, {"bat": 5.0})))
+    assert col_of(plan.frame, "load.comfort.shed_kw") == pytest.approx([0.0, 40.0, 40.0, 40.0], abs=1e-6)
+    assert col_of(plan.frame, "battery.bat.discharge_kw") == pytest.approx([40.0, 0.0, 0.0, 0.0], abs=1e-6)
+    spec = optimize(inp)  # the spec's model (no terminal values from a long plan): no premium
+    assert spec.objective == pytest.approx(5.0 * 40.0 * 3, rel=1e-9)
