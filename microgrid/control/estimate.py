@@ -35,8 +35,8 @@ device degraded; anything else leaves the quantity unknown. Rules:
   saying "up" while the grid-forming battery discharges more than its setpoint asks (by the same
   tolerance): grid-parallel it follows its setpoint, islanded it carries the site. A meter once
   contradicted stays implausible until one of its readings changes (the plans made meanwhile for
-  a grid that is down may well agree with a frozen meter). A balance with
-  a term unread is not a cross-check (nor a battery whose setpoint is not read back).
+  a grid that is down may well agree with a frozen meter). A balance with a term unread is not a
+  cross-check (nor a battery whose setpoint is not read back).
 """
 
 from __future__ import annotations

@@ -32,6 +32,7 @@ import pandas as pd
 import pyomo.environ as pyo
 
 from microgrid.dispatch.inputs import DispatchInputs
+from microgrid.dispatch.loads import urgency
 from microgrid.dispatch.model import build_model
 from microgrid.dispatch.reserve import reserve_report, reserve_shortfall_kwh
 from microgrid.dispatch.results import check_plan, extract
@@ -108,9 +109,7 @@ def deferral_weights(steps: int) -> list[float]:
     carries it to empty, then the site goes dark). Decreasing weights serve now and shed as late
     as the fuel allows; the rolling horizon decides again every interval.
     """
-    if steps <= 1:
-        return [1.0] * steps
-    return [1.0 - DEFER * t / (steps - 1) for t in range(steps)]
+    return [1.0 - DEFER * (1.0 - u) for u in urgency(steps)]
 
 
 def _shed_of(tiers: list[str], dt: float, weight: list[float]) -> Callable[[pyo.ConcreteModel], pyo.Expression]:

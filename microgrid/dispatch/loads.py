@@ -58,6 +58,14 @@ SERVE_NOW = 0.05
 falling linearly to 0 at the horizon's last step."""
 
 
+def urgency(steps: int) -> list[float]:
+    """u[t] = 1 − t / (T − 1): 1 at the first step, 0 at the last (a single step: 1). How much more a kWh
+    shed at step t should weigh than one shed at the horizon's end, where the plan is decided again
+    before it comes (the service-now premium here, emergency mode's deferral weights)."""
+    last = steps - 1
+    return [1.0 - t / last if last > 0 else 1.0 for t in range(steps)]
+
+
 def add_service_now_premium(m: pyo.ConcreteModel, inp: DispatchInputs) -> None:
     """A kWh shed at step t costs ``SERVE_NOW`` · (1 − t / (T − 1)) of its value of lost load more::
 
@@ -73,7 +81,6 @@ def add_service_now_premium(m: pyo.ConcreteModel, inp: DispatchInputs) -> None:
     every hour. Needs the objective.
     """
     voll = {t.id: t.value_of_lost_load_per_kwh for t in inp.site.loads}
-    last = max(inp.steps - 1, 1)
-    weight = [SERVE_NOW * (1 - t / last) for t in range(inp.steps)]
+    weight = [SERVE_NOW * u for u in urgency(inp.steps)]
     premium = sum(inp.step_h * voll[i] * weight[t] * m.shed_kw[i, t] for i in m.I for t in m.T if weight[t] > 0)
     m.cost.expr = m.cost.expr + premium
