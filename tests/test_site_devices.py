@@ -289,16 +289,16 @@ def test_a_map_file_is_loaded_and_its_own_problems_are_named(tmp_path: Path) -> 
     assert len(problems) == 1 and problems[0].startswith("devices[4].map: points[") and "unknown key" in problems[0]
 
 
+def _microgrid(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """The real command, as a subprocess."""
+    command = [sys.executable, "-m", "microgrid", *args]
+    return subprocess.run(command, capture_output=True, text=True, check=False, timeout=120, cwd=cwd)
+
+
 def _validate(tmp_path: Path, raw: dict[str, Any]) -> subprocess.CompletedProcess[str]:
     path = tmp_path / "site.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
-    return subprocess.run(
-        [sys.executable, "-m", "microgrid", "validate", str(path)],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
+    return _microgrid("validate", str(path))
 
 
 def test_validate_exits_2_for_a_map_of_the_wrong_class(tmp_path: Path) -> None:
@@ -328,14 +328,7 @@ def test_a_map_path_is_relative_to_the_site_file_not_the_working_directory(tmp_p
     path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    proc = subprocess.run(
-        [sys.executable, "-m", "microgrid", "validate", str(path)],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-        cwd=elsewhere,
-    )
+    proc = _microgrid("validate", str(path), cwd=elsewhere)
     assert proc.returncode == 0, proc.stderr
 
 
@@ -345,13 +338,7 @@ def test_sim_refuses_to_serve_beyond_loopback_unless_asked(tmp_path: Path) -> No
     raw["devices"][0]["host"] = "0.0.0.0"
     path = tmp_path / "site.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
-    proc = subprocess.run(
-        [sys.executable, "-m", "microgrid", "sim", str(path), "--duration-s", "0.1"],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
+    proc = _microgrid("sim", str(path), "--duration-s", "0.1")
     assert proc.returncode == 2, proc.stderr
     assert "devices bind 0.0.0.0, beyond loopback" in proc.stderr and "--allow-remote" in proc.stderr
 
@@ -367,13 +354,7 @@ def test_a_yaml_alias_bomb_is_refused_at_once(tmp_path: Path) -> None:
     path = tmp_path / "site.yaml"
     path.write_text(BOMB, encoding="utf-8")
     assert len(BOMB) < 400
-    proc = subprocess.run(
-        [sys.executable, "-m", "microgrid", "validate", str(path)],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
+    proc = _microgrid("validate", str(path))
     assert proc.returncode == 2, proc.stderr
     assert "aliases (*name) expand to" in proc.stderr and "refused" in proc.stderr
     assert len(proc.stderr) < 2_000
@@ -394,11 +375,7 @@ def test_validate_names_a_schedule_file_that_does_not_exist(tmp_path: Path) -> N
     """Issue 12: `validate` accepted a site whose outage schedule file does not exist."""
     raw = hospital()
     raw["grid"]["schedule"]["source"] = "no-such-schedule.csv"
-    path = tmp_path / "site.yaml"
-    path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
-    proc = subprocess.run(
-        [sys.executable, "-m", "microgrid", "validate", str(path)], capture_output=True, text=True, check=False
-    )
+    proc = _validate(tmp_path, raw)
     assert proc.returncode == 2, proc.stderr
     assert "grid.schedule.source" in proc.stderr and "no-such-schedule.csv" in proc.stderr
     assert "no such file or folder" in proc.stderr
