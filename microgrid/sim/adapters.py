@@ -7,7 +7,9 @@ value restarts the revert timer (rewriting the same value or a setpoint does not
 written while autonomous makes the device remote with a fresh timer); once ``revert_timeout_s``
 passes without one, the device reverts to its autonomous behaviour:
 
-* battery inverter: setpoint 0 (idle; it still forms the grid in an outage);
+* battery inverter: setpoint 0 (idle; it still forms the grid in an outage); a tripped one
+  (:meth:`~microgrid.sim.physics.SitePlant.trip_battery`) reports ``operating_state`` 3 (fault),
+  ``fault_code`` :data:`TRIP_FAULT_CODE` and 0 kW charge and discharge limits;
 * genset controller: local automatic mains failure (runs while the grid is down) at rated power;
 * PV inverter: curtailment limit disabled;
 * load feeder: every relay closed.
@@ -23,6 +25,9 @@ from microgrid.telemetry.registers import Value
 __all__ = ["Adapter", "BatteryAdapter", "FeederAdapter", "GensetAdapter", "GridMeterAdapter", "PVAdapter"]
 
 DEFAULT_REVERT_S = 60.0
+
+TRIP_FAULT_CODE = 0x0101
+"""The ``fault_code`` a tripped battery inverter reports (with ``operating_state`` 3, fault, and 0 kW limits)."""
 
 
 @dataclass
@@ -94,7 +99,8 @@ class BatteryAdapter(Adapter):
             "dc_current_a": round(bat.power_kw * 1000 / 700, 1),
             "max_charge_power_kw": round(-low, 3),
             "max_discharge_power_kw": round(high, 3),
-            "operating_state": 2,
+            "operating_state": 3 if bat.tripped else 2,
+            "fault_code": TRIP_FAULT_CODE if bat.tripped else 0,
             "ac_frequency_hz": 50.0,
             "ac_voltage_v": 230.0,
             "temperature_c": 25.0,

@@ -14,11 +14,17 @@ What the plant does, per asset:
   ``fuel_per_kwh`` · kWh + ``fuel_per_hour_running`` · h and stops when the tank is empty.
 * **PV**: produces the profile's available power, capped by its curtailment limit.
 * **loads**: each tier draws its profile's demand while its feeder relay is closed.
-* **grid**: follows the outage pattern (``grid.available``); while up it is the slack.
+* **grid**: follows the outage pattern (``grid.available``), unless :meth:`SitePlant.force_grid`
+  overrides it (an unplanned outage or return, for tests and drills); while up it is the slack.
   While down, the site's grid-forming battery (``Site.grid_forming_battery``: the one named in
   ``control.reserve``, else the largest) takes the slack within its limits, then the others;
   what no source can cover trips the least important tiers (under-frequency load shedding) and
   is counted as unserved; surplus curtails PV.
+
+Plant-level faults (for tests and drills, each on and off again): :meth:`SitePlant.force_grid`
+(grid loss / return off the profile), :meth:`SitePlant.trip_battery` (the inverter trips: no
+power, limits 0, it reports a fault) and :meth:`SitePlant.fail_genset_start` (the engine cranks on
+a run command but never runs).
 """
 
 from __future__ import annotations
@@ -47,6 +53,8 @@ class BatteryPlant:
     since_command_s: float = 0.0
     charged_kwh: float = 0.0
     discharged_kwh: float = 0.0
+    tripped: bool = False
+    """The inverter tripped (a fault): it delivers nothing, in either direction, until reset."""
 
     @property
     def soc(self) -> float:
@@ -64,7 +72,9 @@ class BatteryPlant:
         return self.since_command_s >= self.revert_timeout_s
 
     def limits_kw(self, dt_s: float) -> tuple[float, float]:
-        """(most charge as a negative number, most discharge) possible over the next ``dt_s``."""
+        """(most charge as a negative number, most discharge) possible over the next ``dt_s``; (0, 0) tripped."""
+        if self.tripped:
+            return 0.0, 0.0
         hours = dt_s / 3600
         room_kwh = self.spec.capacity_kwh - self.energy_kwh
         charge = min(self.spec.max_charge_kw, room_kwh / (self.spec.charge_efficiency * hours))
@@ -106,6 +116,8 @@ class GensetPlant:
     running_hours: float = 0.0
     fuel_burnt: float = 0.0
     starts: int = 0
+    fails_to_start: bool = False
+    """A start fault: on a run command the engine cranks (``starting``) but never runs; a running one runs on."""
 
     def command(self, run: bool, setpoint_kw: float | None = None) -> None:
         """Start/stop request and, optionally, a power setpoint [kW]."""
@@ -120,7 +132,7 @@ class GensetPlant:
             return 0.0
         if not self.running:
             self.starting_for_s += dt_s
-            self.running = self.starting_for_s >= self.start_delay_s
+            self.running = self.starting_for_s >= self.start_delay_s and not self.fails_to_start
             self.starts += int(self.running)
             return 0.0
         target = float(np.clip(self.setpoint_kw, self.spec.min_kw, self.spec.max_kw))
@@ -153,10 +165,13 @@ class Totals:
 class SitePlant:
     """A whole simulated site, driven by ``profiles`` (loads, PV, outages) from ``start``."""
 
-    def __init__(self, site: Site, profiles: Profiles, state: SiteState | None = None) -> None:
+    def __init__(
+        self, site: Site, profiles: Profiles, state: SiteState | None = None, *, start: pd.Timestamp | None = None
+    ) -> None:
         state = state or SiteState.initial(site)
         self.site, self.profiles = site, profiles
-        self.clock = profiles.index[0]
+        self.clock = profiles.index[0] if start is None else pd.Timestamp(start)
+        """Simulated UTC now; ``start`` may be any time (the profiles repeat, by row, from their first step)."""
         # Plain arrays: the plant reads them every substep (pandas' .iloc costs ~10 µs a read).
         self._load_kw = {t: profiles.load_kw[t].to_numpy(dtype=float) for t in profiles.load_kw.columns}
         self._pv_kw = {k: profiles.pv_kw[k].to_numpy(dtype=float) for k in profiles.pv_kw.columns}
@@ -203,6 +218,25 @@ class SitePlant:
         if self.grid_forced is not None:
             return self.grid_forced
         return bool(self._grid_available[self._row()] >= 0.5)
+
+    def demand_kw(self) -> dict[str, float]:
+        """Each tier's demand now by the profiles [kW] (what it draws with its relay closed and nothing shed)."""
+        row = self._row()
+        return {t: float(kw[row]) for t, kw in self._load_kw.items()}
+
+    # -- plant-level faults ----------------------------------------------------------------
+
+    def force_grid(self, up: bool | None) -> None:
+        """Hold the grid up (True) or down (False) whatever the profiles say; None follows them again."""
+        self.grid_forced = up
+
+    def trip_battery(self, battery_id: str, tripped: bool = True) -> None:
+        """Trip (or, with ``tripped=False``, reset) the inverter of ``battery_id``: no power while tripped."""
+        self.batteries[battery_id].tripped = tripped
+
+    def fail_genset_start(self, genset_id: str, failing: bool = True) -> None:
+        """Make ``genset_id`` fail every start from now (or, ``failing=False``, start normally again)."""
+        self.gensets[genset_id].fails_to_start = failing
 
     # -- stepping --------------------------------------------------------------------------
 

@@ -15,7 +15,13 @@ Modbus exception code), ``garbage`` (malformed response frames), ``frozen`` (reg
 updating), ``frozen_points`` (only the points named stop updating), ``ignore_writes`` (accepts
 writes without acting on them).
 :meth:`SimulatedSite.take_offline` closes a device's endpoint (connection refused) and
-:meth:`SimulatedSite.bring_online` opens it again.
+:meth:`SimulatedSite.bring_online` opens it again. Plant-level faults (grid loss and return, an
+inverter trip, a genset that fails to start) are methods of the plant (``SimulatedSite.plant``,
+:class:`~microgrid.sim.physics.SitePlant`).
+
+Every write a device accepts is logged in ``SimulatedSite.writes`` (:class:`~microgrid.sim.truth.WriteRecord`:
+the plant's time, device, point, value, asset; ``applied=False`` when the device ignored it), so
+that a drill can hold each one against the plant's true state (:mod:`microgrid.sim.truth`).
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import pandas as pd
 from pymodbus.constants import ExcCodes
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
@@ -42,6 +49,7 @@ from microgrid.sim.adapters import (
 )
 from microgrid.sim.physics import SitePlant
 from microgrid.sim.sunspec_image import ModelSpec, build_image
+from microgrid.sim.truth import WriteRecord
 from microgrid.site import Site
 from microgrid.site_devices import DeviceBinding
 from microgrid.state import SiteState
@@ -113,6 +121,8 @@ class SimulatedSite:
         Simulated seconds per real second; None: time moves only through :meth:`advance`.
     tick_s
         Real seconds between physics updates when ``speed`` is set.
+    start
+        The plant's first moment (UTC; default the profiles' first step).
     """
 
     def __init__(
@@ -124,10 +134,13 @@ class SimulatedSite:
         speed: float | None = 60.0,
         tick_s: float = 0.1,
         sunspec: bool = False,
+        start: pd.Timestamp | None = None,
     ) -> None:
         self.site, self.speed, self.tick_s, self.sunspec = site, speed, tick_s, sunspec
-        self.plant = SitePlant(site, profiles, state)
+        self.plant = SitePlant(site, profiles, state, start=start)
         self.faults: dict[str, Fault] = {}
+        self.writes: list[WriteRecord] = []
+        """Every write a device accepted, in order (module docstring)."""
         self._held: dict[str, dict[str, Any]] = {}
         """Device id → the values its ``frozen_points`` hold."""
         self.served: dict[str, _Served] = {}
@@ -274,6 +287,8 @@ class SimulatedSite:
                 self._refresh(served, start, registers)
             return None
         if fault.ignore_writes:
+            with contextlib.suppress(ValueError):  # a write the map would refuse is not logged
+                self._log(served, self._decode_write(served, address, [int(v) for v in values]), applied=False)
             self._refresh(served, start, registers)
             values[:] = registers[address - start : address - start + len(values)]
             return None
@@ -305,21 +320,41 @@ class SimulatedSite:
         return {**values, **{n: v for n, v in held.items() if n in points}}
 
     def _apply_write(self, served: _Served, address: int, values: list[int]) -> ExcCodes | None:
+        try:
+            decoded = self._decode_write(served, address, values)
+        except ValueError as exc:
+            return ExcCodes.ILLEGAL_ADDRESS if str(exc) == "address" else ExcCodes.ILLEGAL_VALUE
+        self._log(served, decoded, applied=True)
+        for name, value in decoded.items():
+            served.adapter.write(name, value)
+        return None
+
+    def _decode_write(self, served: _Served, address: int, values: list[int]) -> dict[str, Any]:
+        """The points a write covers and their values; ValueError("address") / ValueError("value") if refused."""
         end = address + len(values)
         hit = [p for p in served.regmap.points if p.address < end and p.address + p.words > address]
         covered = sum(p.words for p in hit)
         if not hit or covered != len(values) or any(p.address < address or p.address + p.words > end for p in hit):
-            return ExcCodes.ILLEGAL_ADDRESS
+            raise ValueError("address")
         if any(not p.writable for p in hit):
-            return ExcCodes.ILLEGAL_ADDRESS
+            raise ValueError("address")
         decoded = {}
         for point in hit:
             words = values[point.address - address : point.address - address + point.words]
             result = decode(words, served.regmap.codecs[point.name])
             in_choices = point.values is None or result.value in point.values
             if result.quality is not Quality.OK or result.value is None or not in_choices:
-                return ExcCodes.ILLEGAL_VALUE
+                raise ValueError("value")
             decoded[point.name] = result.value
+        return decoded
+
+    def _log(self, served: _Served, decoded: Mapping[str, Any], *, applied: bool) -> None:
+        binding, now = served.binding, self.plant.clock.to_pydatetime()
+        tiers = {n: tier for tier, n in binding.feeders.items()} if binding.feeders else {}
         for name, value in decoded.items():
-            served.adapter.write(name, value)
-        return None
+            asset = binding.asset
+            if name.startswith("feeder_") and name.endswith("_command"):
+                asset = tiers.get(int(name.split("_")[1]))
+            number = float(value) if isinstance(value, int | float) else float("nan")
+            record = WriteRecord(now, binding.id, served.regmap.device_class, name, number, asset, applied)
+            self.writes.append(record)
