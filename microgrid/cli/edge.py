@@ -211,7 +211,8 @@ def write(
 
     Read-only points and values outside the point's range or the site's limits (a battery's
     charge/discharge power, a genset's max_kw) are refused with exit 2; no answer or a
-    read-back mismatch exits 4.
+    read-back mismatch exits 4, and so does a write with no clear answer whose read-back fails too
+    (its outcome is unknown).
     """
     parsed = load_site(site)
     devices = connect_devices(parsed, site)
@@ -226,10 +227,13 @@ def write(
     report = run_async(_write(devices, device, point, number, limits))
     if report.refused:
         raise fail(EXIT_DEVICE, f"{device}.{point}: {report.refused[point]}")
+    if report.unknown:
+        raise fail(EXIT_DEVICE, f"{device}.{point}: outcome unknown: {report.unknown[point]}")
     if report.mismatches:
         wanted, back = report.mismatches[point]
         raise fail(EXIT_DEVICE, f"{device}.{point}: wrote {wanted}, read back {back}")
-    out.print(f"{device}.{point} = {number:g} {target.map.by_name[point].unit or ''} (read back)", markup=False)
+    how = f" ({report.notes[point]})" if point in report.notes else " (read back)"
+    out.print(f"{device}.{point} = {number:g} {target.map.by_name[point].unit or ''}{how}", markup=False)
 
 
 def _number(text: str, point: str) -> float:

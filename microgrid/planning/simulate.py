@@ -110,7 +110,7 @@ class SimulationResult:
         ``mpc``, ``rules`` or ``perfect_foresight``.
     writes
         Every setpoint written: ``timestamp``, ``device``, ``point``, ``value``, ``status``
-        (``written``, ``skipped`` unchanged, ``refused``, ``mismatch``).
+        (``written``, ``skipped`` unchanged, ``refused``, ``mismatch``, ``unknown`` with why).
     timings
         Per cycle: seconds in each controller phase, the solver's own ``highs`` time and the
         ``physics`` (plant substeps and metering).
@@ -233,6 +233,7 @@ class _Recorder:
                 self.writes += [(report.start, device, p, v, status) for p, v in values.items()]
             self.writes += [(report.start, device, p, why, "refused") for p, why in result.refused.items()]
             self.writes += [(report.start, device, p, v, "mismatch") for p, v in result.mismatches.items()]
+            self.writes += [(report.start, device, p, why, "unknown") for p, why in result.unknown.items()]
             refused += len(result.refused)
         row["writes.refused"] = refused
         self.rows.append(row)

@@ -94,7 +94,7 @@ class StoreQueries:
         device: str | None = None,
         outcome: str | None = None,
     ) -> pd.DataFrame:
-        """Setpoints and their outcome (written, skipped, refused, mismatch, dry-run), oldest first."""
+        """Setpoints and their outcome (written, skipped, refused, mismatch, unknown, dry-run), oldest first."""
         where, params = _where(since, until, device=device, outcome=outcome)
         return self._select(f"SELECT * FROM setpoints{where} ORDER BY ts, id", params)
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-OUTCOMES = frozenset({"written", "skipped", "refused", "mismatch", "dry-run"})
+OUTCOMES = frozenset({"written", "skipped", "refused", "mismatch", "unknown", "dry-run"})
 
 
 def _ts(moment: datetime) -> str:

@@ -10,6 +10,25 @@ range and outside the limits the caller passes (the site's), reads every written
 and reports mismatches. A setpoint equal to the last one written (and read back) is not
 rewritten until ``keepalive_s`` has passed (flash wear), except the map's keep-alive point, which
 is meant to change on every write; a mismatched write is retried on the next call.
+
+Every requested point ends in exactly one outcome of the :class:`WriteReport`:
+
+* ``written``: the device answered (and, where the point is readable, the read-back shows the
+  value); or the answer was lost but the read-back shows the value (``notes`` says so);
+* ``skipped``: unchanged and written less than ``keepalive_s`` ago;
+* ``refused``: certainly not applied: refused by the checks here, not sent (no connection, or an
+  earlier write of the same call got no answer), or the device answered with a Modbus exception
+  (except 5 *acknowledge* and 11 *gateway target failed to respond*, which do not say so);
+* ``mismatches``: the read-back shows another value (such a point is also in ``written`` when the
+  device answered the write);
+* ``unknown``: no clear answer (timeout, dropped connection, garbled frame, exception 5 or 11) and
+  the register cannot be read back (the read fails too, or the point is write-only).
+
+A write with no clear answer is never sent again blindly: the transport does not retry it, and
+while its outcome is unknown a later call asking for the same value reads the register first:
+holding the value, it is not sent again (``written``, with a note: a device that answers late may
+also apply late, after a first read-back showed the old value); holding another, it is sent;
+unreadable, it is not sent (``unknown``). A write-only point cannot be checked: it is sent again.
 """
 
 from __future__ import annotations
@@ -21,9 +40,13 @@ from datetime import UTC, datetime
 
 from microgrid.telemetry.maps import RegisterMap
 from microgrid.telemetry.registers import Decoded, EncodeError, Quality, Value, encode
-from microgrid.telemetry.transport import CommsError, ExceptionCodeError, ModbusTransport
+from microgrid.telemetry.transport import CommsError, ExceptionCodeError, ModbusTransport, NotSentError
 
-__all__ = ["Device", "Measurement", "WriteReport"]
+__all__ = ["UNCLEAR_CODES", "Device", "Measurement", "WriteReport"]
+
+UNCLEAR_CODES = frozenset({5, 11})
+"""Modbus exception codes that do not say a write was not applied: 5 (*acknowledge*: accepted, still
+being processed) and 11 (*gateway target failed to respond*: it may have reached the device)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,20 +62,26 @@ class Measurement:
 
 @dataclass
 class WriteReport:
-    """What :meth:`Device.write` did with each requested setpoint."""
+    """What :meth:`Device.write` did with each requested setpoint (module docstring: the outcomes)."""
 
     written: dict[str, Value] = field(default_factory=dict)
+    """Applied: answered (and read back where readable), or read back after a lost answer (``notes``)."""
     skipped: dict[str, Value] = field(default_factory=dict)
     """Unchanged and written less than ``keepalive_s`` ago: not rewritten."""
     refused: dict[str, str] = field(default_factory=dict)
-    """Point name → why it was not written (read-only, out of range, device exception…)."""
+    """Point name → why it certainly was not applied (read-only, out of range, not sent, device exception…)."""
     mismatches: dict[str, tuple[Value, Value | None]] = field(default_factory=dict)
     """Point name → (written, read back) when the read-back differs."""
+    unknown: dict[str, str] = field(default_factory=dict)
+    """Point name → why its outcome is unknown (no clear answer, and no read-back to tell)."""
+    notes: dict[str, str] = field(default_factory=dict)
+    """Point name → how its outcome was learned when not from a clean answer (e.g. the answer was lost,
+    the read-back shows the value), or why a mismatch came about."""
 
     @property
     def ok(self) -> bool:
-        """True when nothing was refused and every read-back matched."""
-        return not self.refused and not self.mismatches
+        """True when every point was applied (or skipped): nothing refused, mismatched or unknown."""
+        return not self.refused and not self.mismatches and not self.unknown
 
 
 def _close(a: Value, b: Value | None, resolution: float) -> bool:
@@ -98,6 +127,8 @@ class Device:
         self.stale_after_s, self.keepalive_s, self.clock = stale_after_s, keepalive_s, clock
         self._last_good: dict[str, Measurement] = {}
         self._last_written: dict[str, tuple[Value, float]] = {}
+        self._pending: dict[str, Value] = {}
+        """Point name → a value written without a clear answer and not read back since (outcome unknown)."""
         self.last_error: str | None = None
 
     # -- reading ---------------------------------------------------------------------------
@@ -179,51 +210,127 @@ class Device:
         limits
             Point name → (low, high) allowed by the site (e.g. a battery's charge and discharge
             power), on top of the point's own range.
+
+        Returns
+        -------
+        WriteReport
+            One outcome per point (module docstring); never raises for a device that misbehaves.
         """
         report = WriteReport()
         now = self.clock()
+        answered: dict[str, Value] = {}
+        """Points the device answered for, to read back."""
         dead = False
         for name, value in setpoints.items():
             if (why := self.check(name, value, limits or {})) is not None:
                 report.refused[name] = why
-                continue
-            if dead:
+            elif dead:
                 report.refused[name] = "not sent: the device did not answer an earlier write"
-                continue
-            if not self._due(name, value, now):
+            elif not self._due(name, value, now):
                 report.skipped[name] = value
-                continue
-            point = self.map.by_name[name]
-            try:
-                registers = encode(value, self.map.codecs[name])
-                await self.transport.write(self.unit, point.address, registers)
-            except CommsError as exc:  # no answer: don't wait a timeout again for each remaining point
-                report.refused[name] = str(exc)
-                dead = True
-                continue
-            except (EncodeError, ExceptionCodeError) as exc:
-                report.refused[name] = str(exc)
-                continue
-            self._last_written[name] = (value, now)
-            report.written[name] = value
-        await self._read_back(report)
+            elif not await self._settled(name, value, report, now):
+                dead = await self._send(name, value, report, answered, now)
+        await self._read_back(report, answered)
         return report
 
-    async def _read_back(self, report: WriteReport) -> None:
-        for name, value in report.written.items():
+    async def _send(self, name: str, value: Value, report: WriteReport, answered: dict[str, Value], now: float) -> bool:
+        """Send one point; its outcome goes to ``report`` (or ``answered``). True when the device is silent:
+        no answer and no read-back (the rest of the call is not sent: no timeout waited again for each point)."""
+        point = self.map.by_name[name]
+        self._last_written.pop(name, None)
+        try:
+            await self.transport.write(self.unit, point.address, encode(value, self.map.codecs[name]))
+        except NotSentError as exc:
+            report.refused[name] = f"not sent: {exc}"
+            return True
+        except CommsError as exc:
+            return not await self._unclear(name, value, f"no clear answer: {exc}", report, now)
+        except ExceptionCodeError as exc:
+            if exc.code in UNCLEAR_CODES:
+                await self._unclear(name, value, f"no clear answer: {exc}", report, now)
+            else:
+                report.refused[name] = str(exc)
+            return False
+        except EncodeError as exc:
+            report.refused[name] = str(exc)
+            return False
+        self._pending.pop(name, None)
+        self._last_written[name] = (value, now)
+        answered[name] = value
+        return False
+
+    async def _unclear(self, name: str, value: Value, why: str, report: WriteReport, now: float) -> bool:
+        """A write without a clear answer: the read-back decides (applied, not applied), else it stays unknown
+        and is remembered so that it is not sent again blindly (:meth:`_settled`). True when the read-back
+        answered."""
+        self.last_error = why
+        point = self.map.by_name[name]
+        if not point.readable:
+            report.unknown[name] = f"{why}; the point cannot be read back"
+            return False
+        try:
+            back = await self._read_point(name)
+        except (CommsError, ExceptionCodeError) as exc:
+            report.unknown[name] = f"{why}; the read-back failed too: {exc}"
+            self._pending[name] = value
+            return False
+        if back is not None and _close(value, back, abs(point.scale or 1.0)):
+            self._pending.pop(name, None)
+            report.written[name] = value
+            report.notes[name] = f"applied: the read-back shows the value ({why})"
+            self._last_written[name] = (value, now)
+        else:  # not yet: a device that answers late may apply late; the next call reads again before sending
+            self._pending[name] = value
+            report.mismatches[name] = (value, back)
+            report.notes[name] = f"not applied when read back ({back}) ({why})"
+        return True
+
+    async def _settled(self, name: str, value: Value, report: WriteReport, now: float) -> bool:
+        """True when ``name`` is not to be sent now because an earlier write of ``value`` had no clear answer:
+        the register holds it (``written``, not sent again) or cannot be read (``unknown``, not sent)."""
+        earlier = self._pending.get(name)
+        point = self.map.by_name[name]
+        if earlier is None or not _close(value, earlier, abs(point.scale or 1.0)):
+            return False
+        try:
+            back = await self._read_point(name)
+        except (CommsError, ExceptionCodeError) as exc:
+            report.unknown[name] = (
+                f"not sent again: an earlier write of it had no clear answer and the read fails: {exc}"
+            )
+            return True
+        del self._pending[name]
+        if back is None or not _close(value, back, abs(point.scale or 1.0)):
+            return False  # the earlier write was not applied: send it
+        report.written[name] = value
+        report.notes[name] = "applied by an earlier write whose answer was lost (read back now): not sent again"
+        self._last_written[name] = (value, now)
+        return True
+
+    async def _read_point(self, name: str) -> Value | None:
+        """One point read on its own (its decoded value; None when the device shows none)."""
+        point = self.map.by_name[name]
+        registers = await self.transport.read(self.unit, point.address, point.words, self.map.table)
+        image = dict(zip(range(point.address, point.address + point.words), registers, strict=True))
+        back = self.map.decode(image).get(name)
+        return None if back is None else back.value
+
+    async def _read_back(self, report: WriteReport, answered: Mapping[str, Value]) -> None:
+        """Read back every answered point that is readable: a value that differs is a mismatch (the device did
+        not take it: rewritten at the next call); a read-back that fails leaves the answer believed but the
+        point unconfirmed (rewritten at the next call, not skipped)."""
+        for name, value in answered.items():
+            report.written[name] = value
             point = self.map.by_name[name]
             if not point.readable:
                 continue
             try:
-                registers = await self.transport.read(self.unit, point.address, point.words, self.map.table)
+                back = await self._read_point(name)
             except (CommsError, ExceptionCodeError) as exc:
-                report.mismatches[name] = (value, None)
+                report.notes[name] = f"answered, but the read-back failed: {exc}"
                 self._last_written.pop(name, None)  # not confirmed: rewrite it next time, don't skip it
                 self.last_error = str(exc)
                 continue
-            image = dict(zip(range(point.address, point.address + point.words), registers, strict=True))
-            back = self.map.decode(image).get(name)
-            resolution = abs(point.scale or 1.0)
-            if back is None or not _close(value, back.value, resolution):
-                report.mismatches[name] = (value, None if back is None else back.value)
+            if back is None or not _close(value, back, abs(point.scale or 1.0)):
+                report.mismatches[name] = (value, back)
                 self._last_written.pop(name, None)  # the device did not take it: rewrite it next time

@@ -3,9 +3,12 @@
 Many field devices (genset controllers, older inverters) accept a single Modbus TCP client,
 so every device on one ``host:port`` shares one :class:`ModbusTransport`, and its requests
 are serialised by a lock. Every request has its own timeout; failures are retried a bounded
-number of times with a reconnect in between. Errors come out as :class:`CommsError` (no
-answer, connection lost, garbage) or :class:`ExceptionCodeError` (the device answered with a
-Modbus exception code), never as pymodbus types.
+number of times with a reconnect in between, except a write that has left: a write whose answer
+is lost may have been applied, so it is never sent again here (the device layer reads the register
+back instead). Errors come out as :class:`CommsError` (no answer, connection lost, garbage),
+:class:`NotSentError` (a :class:`CommsError`: no connection, the request never left) or
+:class:`ExceptionCodeError` (the device answered with a Modbus exception code), never as pymodbus
+types.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from pymodbus.pdu import ModbusPDU
 
 from microgrid.errors import DeviceError
 
-__all__ = ["CommsError", "Endpoint", "ExceptionCodeError", "ModbusTransport", "Table"]
+__all__ = ["CommsError", "Endpoint", "ExceptionCodeError", "ModbusTransport", "NotSentError", "Table"]
 
 log = logging.getLogger(__name__)
 logging.getLogger("pymodbus").setLevel(logging.CRITICAL)  # its own errors are re-raised as ours
@@ -55,7 +58,14 @@ EXCEPTION_NAMES = {
 
 
 class CommsError(DeviceError):
-    """No valid answer: timeout, refused or dropped connection, malformed response."""
+    """No valid answer: timeout, refused or dropped connection, malformed response.
+
+    For a write, the device may have received and applied it (only :class:`NotSentError` says it did not).
+    """
+
+
+class NotSentError(CommsError):
+    """No connection could be made: the request never left, a write certainly was not applied."""
 
 
 class ExceptionCodeError(DeviceError):
@@ -137,32 +147,65 @@ class ModbusTransport:
             for attempt in range(self.retries + 1):
                 try:
                     client = await self._connected()
-                    response = await asyncio.wait_for(
-                        _call(client, kind, table=table, unit=unit, address=address, payload=payload),
-                        timeout=self.timeout_s * 1.5,
-                    )
-                except ExceptionCodeError:
-                    raise
-                except (TimeoutError, OSError, ModbusException, CommsError) as exc:
+                except CommsError as exc:  # nothing left: safe to try again, a write included
                     last = exc
                     log.debug("%s: attempt %d failed: %s", what, attempt + 1, exc)
-                    self.close()
                     continue
-                if response.isError():
-                    code = int(getattr(response, "exception_code", 0) or 0)
-                    if code:
-                        raise ExceptionCodeError(code, what)
-                    last = CommsError(f"{what}: malformed response")
-                    self.close()
-                    continue
-                return response
+                response, last = await self._attempt(
+                    client, what, kind, table=table, unit=unit, address=address, payload=payload
+                )
+                if response is not None:
+                    return response
+                log.debug("%s: attempt %d failed: %s", what, attempt + 1, last)
+                self.close()
+                if kind == "write":  # it left: the device may have applied it, never send it twice
+                    raise CommsError(f"{what}: no valid answer (the write may have been applied): {last}")
+        if kind == "write":  # no attempt could connect: it never left
+            raise NotSentError(f"{what}: not sent after {self.retries + 1} attempt(s): {last}")
         raise CommsError(f"{what}: no valid answer after {self.retries + 1} attempt(s): {last}")
+
+    async def _attempt(
+        self,
+        client: AsyncModbusTcpClient,
+        what: str,
+        kind: str,
+        *,
+        table: Table,
+        unit: int,
+        address: int,
+        payload: int | list[int],
+    ) -> tuple[ModbusPDU | None, Exception | None]:
+        """One request on a connected client: (the response, None), or (None, why it failed); a Modbus
+        exception answer raises :class:`ExceptionCodeError`."""
+        try:
+            response = await asyncio.wait_for(
+                _call(client, kind, table=table, unit=unit, address=address, payload=payload),
+                timeout=self.timeout_s * 1.5,
+            )
+        except (TimeoutError, OSError, ModbusException) as exc:
+            return None, exc
+        if not response.isError():
+            if kind == "write" and not _echoes(response, address, payload):
+                return None, CommsError(f"{what}: garbled answer (it does not echo the write)")
+            return response, None
+        if code := int(getattr(response, "exception_code", 0) or 0):
+            raise ExceptionCodeError(code, what)
+        return None, CommsError(f"{what}: malformed response")
 
     def close(self) -> None:
         """Drop the connection (the next request reconnects)."""
         if self._client is not None:
             self._client.close()
             self._client = None
+
+
+def _echoes(response: ModbusPDU, address: int, payload: int | list[int]) -> bool:
+    """A write's answer echoes its address (and, function 16, its register count): another echo is a
+    garbled frame, not a confirmation. The value echoed by function 6 is not compared: the read-back
+    that follows every write tells what the register holds."""
+    if getattr(response, "address", address) != address or not isinstance(payload, list):
+        return False
+    return len(payload) == 1 or int(getattr(response, "count", len(payload))) == len(payload)
 
 
 async def _call(

@@ -19,7 +19,7 @@ from microgrid.telemetry import load_map
 from microgrid.telemetry.devices import Device, WriteReport
 from microgrid.telemetry.limits import site_limits
 from microgrid.telemetry.registers import Value
-from microgrid.telemetry.transport import ModbusTransport
+from microgrid.telemetry.transport import CommsError, ModbusTransport
 from microgrid.telemetry.wiring import SiteDevices, connect
 from tests.conftest import HOSPITAL, WINTER
 from tests.sim.conftest import FAST, FakeClock, rebind, run_site
@@ -214,16 +214,102 @@ def test_a_changed_setpoint_is_written_at_once(site: Site, winter: Profiles) -> 
 def test_a_refused_write_is_not_remembered(site: Site, winter: Profiles) -> None:
     async def body(sim: SimulatedSite, devs: SiteDevices) -> None:
         device, clock = with_clock(devs, "bess1-inverter")
-        for fault in (Fault(silent=True), Fault(exception=6)):
+        for fault, kw, outcome in ((Fault(exception=6), 33.0, "refused"), (Fault(silent=True), 34.0, "unknown")):
             sim.faults["bess1-inverter"] = fault
-            report = await device.write({"power_setpoint_kw": 33.0})
-            assert not report.written and "power_setpoint_kw" in report.refused
+            report = await device.write({"power_setpoint_kw": kw})
+            assert not report.written and set(getattr(report, outcome)) == {"power_setpoint_kw"}
             del sim.faults["bess1-inverter"]
             clock.advance(1)
-        report = await device.write({"power_setpoint_kw": 33.0})  # not skipped: it was never written
-        assert report.ok and report.written == {"power_setpoint_kw": 33.0}
+        for kw in (33.0, 34.0):  # not skipped: never written (34: read first, it is not there, sent)
+            report = await device.write({"power_setpoint_kw": kw})
+            assert report.ok and report.written == {"power_setpoint_kw": kw} and not report.notes
 
     run_site(site, winter, body)
+
+
+def count_writes(sim: SimulatedSite, device_id: str, point: str) -> list[Value]:
+    """The values of ``point`` the simulated device applied from now on (a spy on its adapter)."""
+    adapter, applied = sim.served[device_id].adapter, []
+    original = adapter.write
+
+    def spy(name: str, value: Value) -> None:
+        if name == point:
+            applied.append(value)
+        original(name, value)
+
+    adapter.write = spy  # type: ignore[method-assign]
+    return applied
+
+
+UNCLEAR = [Fault(delay_s=1.2), Fault(garbage=True)]
+
+
+@pytest.mark.parametrize("fault", UNCLEAR, ids=["late answer", "garbled answer"])
+def test_an_applied_write_without_a_clear_answer_is_unknown_then_read_back_and_never_sent_twice(
+    site: Site, winter: Profiles, fault: Fault
+) -> None:
+    async def body(sim: SimulatedSite, devs: SiteDevices) -> None:
+        device, clock = with_clock(devs, "bess1-inverter")
+        device.transport.retries = 1  # the transport must not resend a write that left either
+        applied = count_writes(sim, "bess1-inverter", "power_setpoint_kw")
+        sim.faults["bess1-inverter"] = fault
+        report = await device.write({"power_setpoint_kw": 42.0})
+        assert set(report.unknown) == {"power_setpoint_kw"} and not report.refused and not report.mismatches
+        assert "no clear answer" in report.unknown["power_setpoint_kw"] and not report.ok
+        await asyncio.sleep(fault.delay_s)  # the late answer's write lands meanwhile
+        del sim.faults["bess1-inverter"]
+        assert sim.plant.batteries["bess1"].setpoint_kw == 42.0  # the device did apply it
+        clock.advance(1)
+        report = await device.write({"power_setpoint_kw": 42.0})  # the same value again: read first
+        assert report.ok and report.written == {"power_setpoint_kw": 42.0}
+        assert "applied by an earlier write" in report.notes["power_setpoint_kw"]
+        assert applied == [42.0]  # sent once, applied once
+        clock.advance(1)
+        report = await device.write({"power_setpoint_kw": 42.0})
+        assert report.skipped == {"power_setpoint_kw": 42.0}  # confirmed: the keep-alive schedule again
+
+    run_site(site, winter, body)
+
+
+def test_an_unclear_write_whose_read_back_shows_it_applied_is_ok_at_once(site: Site, winter: Profiles) -> None:
+    """A late answer to the write only (the device applies it, then answers late): the read-back right after
+    shows the value, so the outcome is known at once: written, with why."""
+
+    async def body(sim: SimulatedSite, devs: SiteDevices) -> WriteReport:
+        device = devs.devices["bess1-inverter"]
+        original = device.transport.write
+
+        async def late(unit: int, address: int, registers: list[int]) -> None:
+            await original(unit, address, registers)
+            raise CommsError("timeout (the answer came too late)")
+
+        device.transport.write = late  # type: ignore[method-assign]
+        return await device.write({"power_setpoint_kw": 42.0})
+
+    report = run_site(site, winter, body)
+    assert report.ok and report.written == {"power_setpoint_kw": 42.0}
+    assert report.notes["power_setpoint_kw"].startswith("applied: the read-back shows the value")
+
+
+@pytest.mark.parametrize(("code", "outcome"), [(5, "unknown"), (11, "unknown"), (2, "refused"), (6, "refused")])
+def test_only_an_exception_that_says_no_is_a_refusal(site: Site, winter: Profiles, code: int, outcome: str) -> None:
+    async def body(sim: SimulatedSite, devs: SiteDevices) -> WriteReport:
+        sim.faults["bess1-inverter"] = Fault(exception=code)
+        return await devs.devices["bess1-inverter"].write({"power_setpoint_kw": 42.0})
+
+    report = run_site(site, winter, body)
+    assert set(getattr(report, outcome)) == {"power_setpoint_kw"} and not report.ok
+    assert f"Modbus exception {code}" in getattr(report, outcome)["power_setpoint_kw"]
+
+
+def test_a_write_that_never_left_is_refused_as_not_sent(site: Site, winter: Profiles) -> None:
+    async def body(sim: SimulatedSite, devs: SiteDevices) -> WriteReport:
+        await sim.take_offline("bess1-inverter")
+        return await devs.devices["bess1-inverter"].write({"power_setpoint_kw": 42.0, "heartbeat_count": 3})
+
+    report = run_site(site, winter, body)
+    assert set(report.refused) == {"power_setpoint_kw", "heartbeat_count"} and not report.unknown
+    assert all(why.startswith("not sent") for why in report.refused.values())
 
 
 def test_keepalive_s_comes_from_the_site_file(site: Site) -> None:
