@@ -392,6 +392,53 @@ def test_purge_removes_only_rows_older_than_retention(tmp_path: Path) -> None:
         assert keep.purge(now + timedelta(days=1000)) == 0
 
 
+def test_retention_never_purges_on_a_clock_that_jumped_ahead(tmp_path: Path) -> None:
+    """History whose newest cycle is 200 days behind the clock at opening: either the controller was off
+    that long or the clock jumped ahead (a dead RTC). Purging on the clock would wipe the history, so the
+    automatic purge counts "now" from the newest cycle plus the time since opening; an explicit ``now`` is
+    taken as given."""
+    now = datetime.now(UTC)
+    with Store(tmp_path / "h.db", retention_days=None) as store:
+        assert record(store, now - timedelta(days=200), 0) and record(store, now - timedelta(days=199), 1)
+    with Store(tmp_path / "h.db", retention_days=90) as store:
+        assert store.trusted_now() < now - timedelta(days=198)
+        assert record(store, now, 2)  # the first record of a run purges (then hourly)
+        assert [s["n"] for s in store.cycles()["summary"]] == [0, 1, 2]
+        assert store.purge(now) == 2 * (1 + 3 + 1 + 2 + 1)
+        assert [s["n"] for s in store.cycles()["summary"]] == [2]
+
+
+def test_the_last_cycle_is_the_last_recorded_not_the_latest_stamped(tmp_path: Path) -> None:
+    """A cycle stamped by a clock 100 days ahead, then the clock set right: status and resume see the cycles
+    recorded after it."""
+    with Store(tmp_path / "h.db") as store:
+        assert record(store, T0 + timedelta(days=100), 0) and record(store, T0, 1)
+        last = store.last_cycle()
+        assert last is not None and last["summary"]["n"] == 1 and last["ts"] == T0
+
+
+def test_a_cycle_can_replace_the_record_of_its_interval_keeping_every_row(tmp_path: Path) -> None:
+    """A restart within an interval: the re-run cycle takes the earlier cycle row of that interval; the
+    telemetry, setpoints, plans and events of both stay, under the one cycle id."""
+    with Store(tmp_path / "h.db") as store:
+        assert record(store, T0, 0)
+        first = store.last_cycle()
+        assert first is not None
+        rerun = CycleRow(T0, "safe", "rules", "restarted", {"read": 0.02}, {"n": 1})
+        assert store.record_cycle(
+            rerun, setpoints=[SetpointRow(T0, "bat", "sp9", 9.0, "written")], replaces=first["id"]
+        )
+        cycles = store.cycles()
+        assert cycles["id"].tolist() == [first["id"]] and cycles["source"].tolist() == ["rules"]
+        assert cycles["summary"].tolist() == [{"n": 1}]
+        setpoints = store.setpoints()
+        assert setpoints["point"].tolist() == ["sp0", "sp1", "sp9"]
+        assert set(setpoints["cycle_id"]) == {first["id"]}
+        other = CycleRow(T0 + timedelta(minutes=15), "auto", "plan", "ok", {}, {"n": 2})
+        assert store.record_cycle(other, replaces=first["id"])  # another interval: never replaces, a new row
+        assert store.cycles()["summary"].tolist() == [{"n": 1}, {"n": 2}]
+
+
 def test_operator_actions_pending_then_applied(tmp_path: Path) -> None:
     path = tmp_path / "h.db"
     controller = Store(path)

@@ -137,7 +137,11 @@ class Controller:
     reference
         The site's reference day (loads, PV, outage pattern, prices) the forecast rolls forward.
     clock
-        UTC now (a simulated clock in the demo and tests).
+        UTC now (a simulated clock in the demo and tests); default: the system's wall clock.
+    monotonic
+        Seconds on a clock that never steps, for how fresh the last cycle is (the keep-alives stop
+        1.5 intervals after it); default: :func:`time.monotonic` with the system's wall clock, the
+        given ``clock``'s timestamps with a simulated one (which does not step).
     forecaster
         Builds each cycle's outlook and learns from the measurements (default: a
         :class:`~microgrid.control.forecast.Forecaster` of ``reference`` and the site's schedule).
@@ -158,7 +162,8 @@ class Controller:
         reference: Profiles,
         *,
         mode: Mode = Mode.AUTO,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime] | None = None,
+        monotonic: Callable[[], float] | None = None,
         solve_budget_s: float | None = None,
         safety: SafetyConfig | None = None,
         optimizer: Callable[[DispatchInputs], Plan] | None = None,
@@ -166,7 +171,9 @@ class Controller:
         threads: int | None = None,
     ) -> None:
         self.site, self.devices, self.reference = site, devices, reference
-        self.mode, self.clock, self.safety = mode, clock, safety or SafetyConfig()
+        self.mode, self.safety = mode, safety or SafetyConfig()
+        self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
+        self.monotonic: Callable[[], float] = monotonic or (time.monotonic if clock is None else self._clock_seconds)
         self.optimizer = optimizer or self._optimize
         self.threads = threads
         interval_s = site.control.interval.total_seconds()
@@ -179,6 +186,8 @@ class Controller:
         self.last_decision: Decision | None = None
         self.last_points: dict[str, dict[str, Value]] = {}
         self.last_cycle_at: datetime | None = None
+        self._last_cycle_s: float | None = None
+        """:attr:`monotonic` at the end of the last cycle (how fresh it is, whatever the wall clock does)."""
         self._solving: asyncio.Future[Plan] | None = None
         self._limits = {b.id: site_limits(site, b, devices.devices[b.id].map) for b in site.devices}
         self.forecaster: ForecastSource = forecaster or Forecaster(site, reference)
@@ -228,8 +237,11 @@ class Controller:
         with _Timer(report, "write"):
             await self._write(report)
         log.info(report.log_line())
-        self.last_cycle_at = self.clock()
+        self.last_cycle_at, self._last_cycle_s = self.clock(), self.monotonic()
         return report
+
+    def _clock_seconds(self) -> float:
+        return self.clock().timestamp()
 
     async def settle(self) -> None:
         """Wait for a solve left running by a cycle whose budget ran out (a simulation keeps runs
@@ -474,7 +486,8 @@ class Controller:
         """
         if not self.last_points or self.mode is Mode.DRY_RUN:
             return {}
-        if self.last_cycle_at is None or self.clock() - self.last_cycle_at > 1.5 * self.site.control.interval:
+        stale_s = 1.5 * self.site.control.interval.total_seconds()
+        if self._last_cycle_s is None or self.monotonic() - self._last_cycle_s > stale_s:
             self.last_points = {}
             log.warning("no cycle for 1.5 intervals: keep-alives stopped, devices revert to autonomous")
             return {}

@@ -91,8 +91,18 @@ def _setpoint_rows(report: CycleReport, dry_run: bool) -> list[SetpointRow]:
     return rows
 
 
-def record(store: Store, report: CycleReport, *, dry_run: bool = False, limits: dict[str, Any] | None = None) -> bool:
-    """Write one cycle to ``store`` (one transaction); False when the store is failing."""
+def record(
+    store: Store,
+    report: CycleReport,
+    *,
+    dry_run: bool = False,
+    limits: dict[str, Any] | None = None,
+    replaces: int | None = None,
+) -> bool:
+    """Write one cycle to ``store`` (one transaction); False when the store is failing.
+
+    ``replaces``: the id of this interval's cycle recorded before a restart (``Store.record_cycle``).
+    """
     telemetry = [
         TelemetryRow(m.timestamp, device, name, m.value, m.unit, m.quality.value)
         for device, measurements in report.snapshot.items()
@@ -110,5 +120,10 @@ def record(store: Store, report: CycleReport, *, dry_run: bool = False, limits: 
         report.start, report.mode.value, report.source, report.reason, report.phases_s, summary(report, limits)
     )
     return store.record_cycle(
-        cycle, telemetry=telemetry, plan=plan, setpoints=_setpoint_rows(report, dry_run), events=events
+        cycle,
+        telemetry=telemetry,
+        plan=plan,
+        setpoints=_setpoint_rows(report, dry_run),
+        events=events,
+        replaces=replaces,
     )

@@ -1,40 +1,69 @@
-"""Running a controller for real: APScheduler on interval boundaries, keep-alives, operator actions.
+"""Running a controller for real: cycles on interval boundaries, keep-alives, operator actions.
 
-* The cycle job fires on wall-clock boundaries of the site's interval (a 15-min site cycles at
-  :00, :15, :30, :45 UTC), with ``max_instances=1`` and ``coalesce=True``: a slow cycle makes
-  the next tick be skipped with a warning, never run twice at once; a tick missed by more than
-  half an interval is dropped (``misfire_grace_time``).
-* The keep-alive job refreshes heartbeats every ``keepalive_s`` (default 10 s, under the
-  generic profile's 60 s revert timeout), also while a solve runs: the solve is in a worker
-  thread, so Modbus I/O goes on.
+* Cycles run on the wall clock's interval boundaries (a 15-min site at :00, :15, :30, :45 UTC),
+  waited for on the monotonic clock (:class:`~microgrid.control.timing.Schedule`): a wall clock
+  that steps (NTP, a dead RTC) never stops cycles or keep-alives; the step is logged and recorded
+  as a ``clock`` event, and the next cycle is back on the wall clock's boundaries. One cycle at a
+  time: a cycle that overruns the next boundary is followed at once by that boundary's cycle (late,
+  never lost); boundaries passed entirely are recorded as missed (a ``schedule`` event).
+* A restart within an interval that already has a recorded cycle runs the cycle again at once (the
+  devices must be commanded) and its record replaces the earlier cycle row of that interval; the
+  earlier telemetry, setpoints and events stay, attached to it: one cycle per interval in the history.
+* The keep-alive loop refreshes heartbeats every ``keepalive_s`` (default 10 s, under the generic
+  profile's 60 s revert timeout), also while a solve runs: the solve is in a worker thread, so
+  Modbus I/O goes on.
 * Operator actions (``microgrid override``) arrive through the store: at the start of every
   cycle the pending ones are applied (or refused, with why) and marked.
-* SIGINT/SIGTERM stop the jobs, hand every device back to its autonomous mode and close the
+* SIGINT/SIGTERM stop the loops, hand every device back to its autonomous mode and close the
   store.
+
+APScheduler (3.x) was used here until it was found to wait for wall-clock times: a clock stepped
+back 1 h stopped cycles and keep-alives for that hour (issue 12).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
-from typing import Any
-
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.interval import IntervalTrigger
+from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 from microgrid.control.cycle import Controller, CycleReport, Mode
 from microgrid.control.decisions import Decision, asset_limits, override_problems
 from microgrid.control.recording import record
+from microgrid.control.timing import Schedule
 from microgrid.forecast.history import load_history, pv_history
 from microgrid.store import EventRow, Store, StoreError
 
-__all__ = ["Runner", "manual_decision"]
+__all__ = ["Runner", "SystemTimer", "Timer", "manual_decision"]
 
 log = logging.getLogger("microgrid.runner")
-logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+WAKE_S = 1.0
+"""Longest sleep [s] between two looks at the stop signal and the due time."""
+
+
+class Timer(Protocol):
+    """The monotonic clock the runner waits on (a test or a drill passes a faster one)."""
+
+    def monotonic(self) -> float:
+        """Seconds on a clock that never steps."""
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` on that clock."""
+
+
+class SystemTimer:
+    """:func:`time.monotonic` and :func:`asyncio.sleep` (whose event loop clock is monotonic)."""
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
 
 
 def manual_decision(controller: Controller, payload: dict[str, Any]) -> Decision:
@@ -72,11 +101,15 @@ class Runner:
         *,
         keepalive_s: float = 10.0,
         on_cycle: Callable[[CycleReport], None] | None = None,
+        timer: Timer | None = None,
     ) -> None:
         self.controller, self.store, self.keepalive_s = controller, store, keepalive_s
         self.on_cycle = on_cycle
         """Called with every cycle's report once recorded (``microgrid run`` prints its JSON line)."""
+        self.timer: Timer = timer or SystemTimer()
         self.last: CycleReport | None = None
+        self._recorded: tuple[int, datetime] | None = None
+        """(id, interval start) of the last cycle recorded before this run (a restart replaces it)."""
 
     def _now(self) -> datetime:
         return self.controller.clock()
@@ -138,6 +171,7 @@ class Runner:
             return None
         if last is None:
             return None
+        self._recorded = (int(last["id"]), last["ts"])
         summary = last["summary"]
         if not keep_mode:
             self.controller.mode = Mode(last["mode"])
@@ -177,11 +211,13 @@ class Runner:
         notes = self.apply_actions()
         report = await self.controller.cycle()
         report.events += [("operator", note) for note in notes]
+        replaces = self._replaces(report)
         started = time.perf_counter()
         if self.store is not None:
             try:
                 limits = asset_limits(self.controller.site)
-                ok = record(self.store, report, dry_run=self.controller.mode is Mode.DRY_RUN, limits=limits)
+                dry_run = self.controller.mode is Mode.DRY_RUN
+                ok = record(self.store, report, dry_run=dry_run, limits=limits, replaces=replaces)
             except Exception as exc:  # a row that cannot be encoded: the cycle has run, say so and go on
                 ok = False
                 log.error("cannot record the cycle: %r", exc)
@@ -192,6 +228,16 @@ class Runner:
         if self.on_cycle is not None:
             self.on_cycle(report)
         return report
+
+    def _replaces(self, report: CycleReport) -> int | None:
+        """The recorded cycle of this interval from before a restart, which this one's record replaces."""
+        recorded, self._recorded = self._recorded, None  # only the first cycle of a run can repeat one
+        if recorded is None or recorded[1] != report.start:
+            return None
+        report.events.append(
+            ("restart", f"restarted within the interval of {report.start:%H:%M}: its cycle re-run, the record replaced")
+        )
+        return recorded[0]
 
     async def _keepalive(self) -> None:
         try:
@@ -204,39 +250,45 @@ class Runner:
             self.store.record_events(EventRow(self._now(), kind, message))
 
     async def run_forever(self, stop: asyncio.Event) -> None:
-        """Cycle on interval boundaries until ``stop`` is set, then hand devices back."""
+        """Cycle on interval boundaries until ``stop`` is set, then hand devices back (module docstring)."""
         interval = self.controller.site.control.interval
-        scheduler = AsyncIOScheduler(timezone="UTC")
-        now = datetime.now(UTC)
-        first = self.controller.interval_start(now) + interval
-        scheduler.add_job(
-            self.run_once,
-            IntervalTrigger(seconds=interval.total_seconds(), start_date=first, timezone="UTC"),
-            id="cycle",
-            max_instances=1,
-            coalesce=True,
-            misfire_grace_time=max(1, int(interval.total_seconds() / 2)),
-        )
-        scheduler.add_job(
-            self._keepalive,
-            IntervalTrigger(seconds=self.keepalive_s, timezone="UTC"),
-            id="keepalive",
-            max_instances=1,
-            coalesce=True,
-            misfire_grace_time=max(1, int(self.keepalive_s)),
-        )
+        schedule = Schedule(interval.total_seconds(), self._now().timestamp(), self.timer.monotonic())
+        if self._recorded is None and self.store is not None:  # not resumed: still one cycle per interval
+            with contextlib.suppress(StoreError):
+                if (last := self.store.last_cycle()) is not None:
+                    self._recorded = (int(last["id"]), last["ts"])
         self._event("start", f"controller started in mode {self.controller.mode.value}, interval {interval}")
+        keepalives = asyncio.create_task(self._keep_alive_loop(stop, schedule))
         try:
             await self.run_once()  # at once, then on the boundaries
-            scheduler.start()
-            await stop.wait()
+            while await self._wait(stop, schedule.due_s):
+                await self.run_once()
+                due = schedule.next(self._now().timestamp(), self.timer.monotonic())
+                if due.missed:
+                    message = f"{due.missed} interval(s) passed entirely while a cycle ran: no cycle for them"
+                    log.warning(message)
+                    self._event("schedule", message)
         finally:
-            scheduler.shutdown(wait=False)
+            keepalives.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keepalives
             await self.controller.hand_back()
             self._event("stop", "controller stopped: devices handed back to autonomous mode")
 
-    @staticmethod
-    def next_boundary(now: datetime, interval: timedelta) -> datetime:
-        """The first interval boundary after ``now`` (UTC)."""
-        step = interval.total_seconds()
-        return datetime.fromtimestamp((now.timestamp() // step + 1) * step, UTC)
+    async def _wait(self, stop: asyncio.Event, until_s: float) -> bool:
+        """Sleep until ``until_s`` [monotonic s]; False when ``stop`` was set first."""
+        while not stop.is_set():
+            left = until_s - self.timer.monotonic()
+            if left <= 0:
+                return True
+            await self.timer.sleep(min(left, WAKE_S))
+        return False
+
+    async def _keep_alive_loop(self, stop: asyncio.Event, schedule: Schedule) -> None:
+        """Every ``keepalive_s``: look for a wall-clock step, then keep the devices alive."""
+        while await self._wait(stop, self.timer.monotonic() + self.keepalive_s):
+            if (stepped := schedule.step(self._now().timestamp(), self.timer.monotonic())) is not None:
+                message = f"the wall clock stepped {stepped:+.0f} s: cycles and keep-alives go on (monotonic clock)"
+                log.warning(message)
+                self._event("clock", message)
+            await self._keepalive()

@@ -74,6 +74,8 @@ class Store(StoreQueries):
         self._backlog: deque[_Batch] = deque()
         self._conn: sqlite3.Connection | None = None
         self._next_purge = 0.0
+        self._opened_at: tuple[datetime, float] | None = None
+        """(the wall clock bounded by the newest recorded cycle, monotonic s) at opening: :meth:`trusted_now`."""
         try:
             self._connect()
         except StoreError as exc:  # not ours, or too new: retrying cannot help
@@ -103,6 +105,8 @@ class Store(StoreQueries):
                 conn.execute("PRAGMA journal_size_limit = 67108864")  # give back WAL space after a checkpoint
                 _migrate(conn)
                 self._apply_max_bytes(conn)
+                if self._opened_at is None:
+                    self._opened_at = self._anchor(conn)
         except BaseException:
             conn.close()
             raise
@@ -167,6 +171,7 @@ class Store(StoreQueries):
         plan: PlanRow | None = None,
         setpoints: Iterable[SetpointRow] = (),
         events: Iterable[EventRow] = (),
+        replaces: int | None = None,
     ) -> bool:
         """Record one cycle and everything it produced, in one transaction.
 
@@ -176,6 +181,10 @@ class Store(StoreQueries):
             The cycle: time, mode, setpoint source, reason, phase durations [s], status summary.
         telemetry, plan, setpoints, events
             What the cycle read, solved, wrote (or refused) and reported; linked to it by ``cycle_id``.
+        replaces
+            The id of a recorded cycle of the same interval that this one supersedes (a restart within
+            the interval): that row takes this cycle's mode, source, reason, phases and summary, and the
+            new rows join the old ones under its id; nothing else is deleted. A new row if it is gone.
 
         Returns
         -------
@@ -189,7 +198,7 @@ class Store(StoreQueries):
         (naive times raise ValueError there); values that cannot be encoded raise TypeError or
         ValueError here, at once, rather than poisoning the backlog.
         """
-        return self._submit(_encode(cycle, telemetry, plan, setpoints, events))
+        return self._submit(replace(_encode(cycle, telemetry, plan, setpoints, events), replaces=replaces))
 
     def record_events(self, *events: EventRow) -> bool:
         """Record events outside any cycle ('start', 'stop'…), with the same guarantees as :meth:`record_cycle`."""
@@ -231,7 +240,7 @@ class Store(StoreQueries):
 
     def _write(self, batch: _Batch) -> None:
         with self._transaction() as conn:
-            cycle_id = None if batch.cycle is None else conn.execute(_INSERT["cycles"], batch.cycle).lastrowid
+            cycle_id = None if batch.cycle is None else self._cycle_id(conn, batch)
             rows = batch.rows
             if batch.gap is not None:
                 n, first, last = batch.gap
@@ -240,6 +249,15 @@ class Store(StoreQueries):
                 rows = {**rows, "events": [(batch.ts or first, "store", message, detail), *rows["events"]]}
             for table, table_rows in rows.items():
                 conn.executemany(_INSERT[table], [(cycle_id, *r) for r in table_rows])
+
+    @staticmethod
+    def _cycle_id(conn: sqlite3.Connection, batch: _Batch) -> int | None:
+        assert batch.cycle is not None
+        if batch.replaces is not None:
+            sql = "UPDATE cycles SET mode=?, source=?, reason=?, phases_s=?, summary=? WHERE id=? AND ts=?"
+            if conn.execute(sql, (*batch.cycle[1:], batch.replaces, batch.cycle[0])).rowcount == 1:
+                return batch.replaces
+        return conn.execute(_INSERT["cycles"], batch.cycle).lastrowid
 
     def _maybe_purge(self) -> None:
         if self.retention_days is None or time.monotonic() < self._next_purge:
@@ -250,11 +268,27 @@ class Store(StoreQueries):
         except StoreError as exc:
             log.warning("%s", exc)
 
+    def trusted_now(self) -> datetime:
+        """The wall clock, but never later than the newest time the history knew when it was opened
+        plus the monotonic time since: a clock that jumped ahead (a dead RTC, a wrong NTP answer) must
+        not make rows look old. A controller that was off for a while purges late, never early."""
+        now = datetime.now(UTC)
+        if self._opened_at is None:  # never connected: nothing can be purged anyway
+            return now
+        anchor, mono = self._opened_at
+        return min(now, anchor + timedelta(seconds=time.monotonic() - mono))
+
+    @staticmethod
+    def _anchor(conn: sqlite3.Connection) -> tuple[datetime, float]:
+        """(the clock, or the newest cycle's time if that is earlier; monotonic s) when first connected."""
+        now, newest = datetime.now(UTC), conn.execute("SELECT max(ts) FROM cycles").fetchone()[0]
+        return (now if newest is None else min(now, datetime.fromisoformat(newest))), time.monotonic()
+
     def purge(self, now: datetime | None = None) -> int:
-        """Delete rows older than ``retention_days`` before ``now`` (default: the clock); return how many."""
+        """Delete rows older than ``retention_days`` before ``now`` (default: :meth:`trusted_now`); return how many."""
         if self.retention_days is None:
             return 0
-        cutoff = _ts((now or datetime.now(UTC)) - timedelta(days=self.retention_days))
+        cutoff = _ts((now or self.trusted_now()) - timedelta(days=self.retention_days))
         with self._guard("purge"), self._transaction() as conn:
             n = sum(conn.execute(f"DELETE FROM {t} WHERE ts < ?", (cutoff,)).rowcount for t in _TABLES)
             return n + conn.execute("DELETE FROM actions WHERE ts < ? AND status != 'pending'", (cutoff,)).rowcount

@@ -70,9 +70,13 @@ class StoreQueries:
             return _frame(self._open().execute(sql, list(params)))
 
     def last_cycle(self) -> dict[str, Any] | None:
-        """The newest cycle (by time) as a dict, summary decoded; None before the first."""
+        """The last cycle recorded as a dict, summary decoded; None before the first.
+
+        The last *recorded*, not the latest time stamp: a cycle stamped by a clock that was ahead must
+        not hide the cycles recorded after the clock was set right (in ``status`` and in resume).
+        """
         with self._guard("read"):
-            rows = _records(self._open().execute("SELECT * FROM cycles ORDER BY ts DESC, id DESC LIMIT 1"))
+            rows = _records(self._open().execute("SELECT * FROM cycles ORDER BY id DESC LIMIT 1"))
         return rows[0] if rows else None
 
     def cycles(self, since: datetime | None = None, until: datetime | None = None) -> pd.DataFrame:

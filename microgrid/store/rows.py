@@ -126,6 +126,8 @@ class _Batch:
     cycle: tuple[Any, ...] | None
     rows: dict[str, list[tuple[Any, ...]]]
     gap: tuple[int, str, str] | None = None
+    replaces: int | None = None
+    """The id of the cycle row this batch's cycle supersedes (``Store.record_cycle``)."""
 
     @property
     def ts(self) -> str:
