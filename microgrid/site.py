@@ -177,6 +177,11 @@ class Generator(Frozen):
             raise problem("min_kw", f"must be ≤ max_kw ({self.max_kw}), got {self.min_kw}")
         return self
 
+    def fuel_per_hour(self, kw: float, running: bool) -> float:
+        """Fuel burnt delivering ``kw`` [fuel units/h]: ``fuel_per_kwh`` · kW + ``fuel_per_hour_running`` while
+        running, 0 when stopped (the fuel curve of the spec's ``F[g,t] = Δ · (a · p + b0 · u)``)."""
+        return self.fuel_per_kwh * max(kw, 0.0) + self.fuel_per_hour_running if running else 0.0
+
 
 class Fuel(Frozen):
     """A fuel: its unit (``l``, ``m3``…), price per unit, and stock now (None = unlimited)."""

@@ -36,7 +36,28 @@ device degraded; anything else leaves the quantity unknown. Rules:
   tolerance): grid-parallel it follows its setpoint, islanded it carries the site. A meter once
   contradicted stays implausible until one of its readings changes (the plans made meanwhile for
   a grid that is down may well agree with a frozen meter). A balance with a term unread is not a
-  cross-check (nor a battery whose setpoint is not read back).
+  cross-check (nor a battery whose setpoint is not read back);
+* a genset's ``engine_state`` is **cross-checked** against its measured ``generator_power_kw``:
+  stopped while delivering, or running while delivering nothing although its ``min_kw`` or the
+  setpoint read back asks for more, at every cycle over ``GENSET_START_ALLOWANCE`` (a start, a
+  cool-down), is **implausible**: its status is then **unknown**, as a genset that does not answer
+  (no plan counts on it: the state is incomplete, the previous plan does not match, the rules do
+  not count its power);
+* a genset's ``fuel_level_l`` is **cross-checked** against the fuel its fuel's gensets burnt (their
+  measured power through the site's fuel curve, :meth:`~microgrid.site.Generator.fuel_per_hour`):
+  a level that has not fallen while they burnt more than :func:`~.plausibility.fuel_tolerance`
+  is **implausible** and the stock is the model's: the last level that fell less the burn since,
+  until the reading falls again or jumps up by a delivery's size (a refill). A genset controller
+  whose every reading is unchanged while its level is contradicted is frozen: its status is
+  unknown too (the idle set's frozen image, caught while the other sets burn);
+* a tier's relay is **cross-checked** against its measured load: open while the tier draws more
+  than ``FEEDER_LIVE_KW`` (the tier is taken as served), or closed at exactly 0 kW on a tier never
+  at 0 kW over ``TIER_NEVER_ZERO`` (taken as shed). A tier's load reading that has not moved while
+  the site's supply (PV + batteries + gensets + grid import, all measured fresh) less the other
+  tiers' readings moved it beyond the grid check's tolerance is **implausible** and the balance's
+  value is used (:class:`~.plausibility.FeederCheck`); only on a site whose every tier is read.
+
+Thresholds and their reasoning: :mod:`microgrid.control.plausibility`.
 """
 
 from __future__ import annotations
@@ -44,22 +65,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from microgrid.site import Battery, Site
+from microgrid.control.plausibility import (
+    GENSET_IDLE_FRACTION,
+    GRID_CHECK_FRACTION,
+    GRID_CHECK_KW,
+    SOC_CHECK_FRACTION,
+    FeederCheck,
+    FuelCheck,
+    RunningCheck,
+    SocTrack,
+    balance_tolerance_kw,
+)
+from microgrid.site import Battery, Generator, Site
 from microgrid.state import GeneratorState, SiteState
 from microgrid.telemetry.devices import Measurement
 from microgrid.telemetry.registers import Quality
 
 __all__ = ["GRID_CHECK_FRACTION", "GRID_CHECK_KW", "SOC_CHECK_FRACTION", "Estimate", "Estimator", "Snapshot"]
-
-GRID_CHECK_KW = 10.0
-"""A frozen grid meter is implausible when the site's balance differs from it by more than this [kW] ..."""
-GRID_CHECK_FRACTION = 0.10
-"""... and more than this fraction of the measured tier load (unmetered loads, reads a moment apart)."""
-
-SOC_CHECK_FRACTION = 0.03
-"""Energy through a battery [fraction of its capacity] after which an unchanged SOC register is
-implausible: three times a 1 %-resolution register's step, ≈ 7 min of full power on the hospital's
-batteries (a cycle later at most)."""
 
 Snapshot = dict[str, dict[str, Measurement]]
 """Device id → point name → measurement."""
@@ -137,6 +159,17 @@ def _value(measurements: dict[str, Measurement], name: str) -> float | None:
     return None
 
 
+def _fresh(measurements: dict[str, Measurement], name: str) -> float | None:
+    """A reading fit for a cross-check: read now (``ok``), numeric; else None (a stale copy is no evidence)."""
+    m = measurements.get(name)
+    return _value(measurements, name) if m is not None and m.quality is Quality.OK else None
+
+
+def _flag(est: Estimate, device: str, why: str) -> None:
+    """Record why a reading of ``device`` is not believed (several reasons per device are joined)."""
+    est.implausible[device] = f"{est.implausible[device]}; {why}" if device in est.implausible else why
+
+
 def _health(measurements: dict[str, Measurement], frozen: bool) -> str:
     qualities = {m.quality for m in measurements.values()}
     if not measurements or qualities <= {Quality.COMMS_LOST}:
@@ -149,34 +182,6 @@ def _health(measurements: dict[str, Measurement], frozen: bool) -> str:
 
 
 @dataclass
-class _SocTrack:
-    """What the SOC cross-check remembers of one battery since its register last changed."""
-
-    reading_pct: float
-    """The register's value [%]."""
-    soc: float
-    """The model's SOC [fraction]: the reading when it was first seen, moved by ``out_kwh``."""
-    out_kwh: float
-    """Energy out of the battery's terminals since [kWh] (integrated measured power, discharge > 0)."""
-    power_kw: float | None
-    time: datetime
-    """The last cycle's time (``since``: when the reading was first seen)."""
-    since: datetime
-
-    def advance(self, power_kw: float | None, now: datetime, *, cap_kwh: float, eta_c: float, eta_d: float) -> None:
-        """Integrate the measured power up to ``now``: the power read now, held since the last cycle (it is
-        what the setpoint written at that cycle made of the battery; the reading then came before that
-        write). Unknown now: the last reading held."""
-        held = power_kw if power_kw is not None else self.power_kw
-        hours = max((now - self.time).total_seconds() / 3600, 0.0)
-        kwh = hours * held if held is not None else 0.0
-        self.out_kwh += kwh
-        stored = kwh / eta_d if kwh > 0 else kwh * eta_c
-        self.soc = min(max(self.soc - stored / cap_kwh, 0.0), 1.0)
-        self.power_kw, self.time = power_kw, now
-
-
-@dataclass
 class Estimator:
     """Turns snapshots into estimates; remembers what it needs across cycles."""
 
@@ -185,11 +190,14 @@ class Estimator:
     """Device id → points that echo the controller's writes (not evidence that the device is alive)."""
     _previous: Estimate | None = None
     _previous_values: dict[str, tuple[object, ...]] = field(default_factory=dict)
-    _soc_tracks: dict[str, _SocTrack] = field(default_factory=dict)
+    _soc_tracks: dict[str, SocTrack] = field(default_factory=dict)
     _unchanged: set[str] = field(default_factory=set)
     """Devices whose every fresh reading equals the last cycle's."""
     _distrusted: set[str] = field(default_factory=set)
     """Grid meters contradicted while frozen: not believed until a reading changes."""
+    _running: RunningCheck = field(default_factory=RunningCheck)
+    _fuel: FuelCheck = field(default_factory=FuelCheck)
+    _feeders: FeederCheck = field(default_factory=FeederCheck)
 
     def seed(self, when: datetime, generators: dict[str, tuple[bool, float]]) -> None:
         """Start from a recorded estimate (a restart): gensets' on state and hours at ``when``."""
@@ -204,7 +212,9 @@ class Estimator:
         self._batteries(est, usable, by_asset)
         self._generators(est, usable, by_asset, now)
         self._grid_and_loads(est, usable, by_asset)
+        fresh_loads = self._cross_check_relays(est, usable)
         self._cross_check_grid(est, usable, by_asset)
+        self._cross_check_tier_loads(est, fresh_loads, usable, by_asset)
         for device in est.implausible:
             est.health[device] = "implausible"
         self._previous = est
@@ -256,7 +266,7 @@ class Estimator:
         """The SOC to believe: the register's, unless it has not moved while the battery has (docstring)."""
         track = self._soc_tracks.get(bat.id)
         if track is None or track.reading_pct != soc_pct:
-            self._soc_tracks[bat.id] = _SocTrack(soc_pct, soc_pct / 100, 0.0, power_kw, est.time, est.time)
+            self._soc_tracks[bat.id] = SocTrack(soc_pct, soc_pct / 100, 0.0, power_kw, est.time, est.time)
             return soc_pct / 100
         eta = {"eta_c": bat.charge_efficiency, "eta_d": bat.discharge_efficiency}
         track.advance(power_kw, est.time, cap_kwh=bat.capacity_kwh, **eta)
@@ -269,17 +279,54 @@ class Estimator:
         return track.soc
 
     def _generators(self, est: Estimate, usable: Snapshot, by_asset: dict[str, str], now: datetime) -> None:
-        fuel_seen: dict[str, list[float]] = {}
         for gen in self.site.generators:
-            ms = usable.get(by_asset.get(gen.id, ""), {})
-            state = _value(ms, "engine_state")
-            if state is not None:
-                on = int(state) == 2
-                est.generators[gen.id] = GeneratorState(on, self._hours(gen.id, on, now, gen.min_down_h))
-            if (level := _value(ms, "fuel_level_l")) is not None:
-                fuel_seen.setdefault(gen.fuel, []).append(level)
+            device = by_asset.get(gen.id, "")
+            ms = usable.get(device, {})
+            if (state := _value(ms, "engine_state")) is None:
+                continue
+            kw = _fresh(ms, "generator_power_kw") if _fresh(ms, "engine_state") is not None else None
+            if why := self._running(gen, int(state), kw, _fresh(ms, "power_setpoint_kw"), now):
+                _flag(est, device, why)  # status unknown: no plan counts on it
+                continue
+            on = int(state) == 2
+            est.generators[gen.id] = GeneratorState(on, self._hours(gen.id, on, now, gen.min_down_h))
+        self._fuels(est, usable, by_asset)
+
+    def _fuels(self, est: Estimate, usable: Snapshot, by_asset: dict[str, str]) -> None:
+        """Fuel stock: the lowest level read per fuel, each cross-checked against the burn (module docstring)."""
+        levels: dict[str, list[float]] = {}
+        for gen in self.site.generators:
+            device = by_asset.get(gen.id, "")
+            ms = usable.get(device, {})
+            if (level := _value(ms, "fuel_level_l")) is None or _fresh(ms, "fuel_level_l") is None:
+                self._fuel.forget(device)
+            else:
+                burners = [g for g in self.site.generators if g.fuel == gen.fuel]
+                rate = sum(self._burn_rate(g, est, usable.get(by_asset.get(g.id, ""), {})) for g in burners)
+                level, why = self._fuel(gen, device, level, rate_per_h=rate, burners=burners, now=est.time)
+                if why is not None:
+                    _flag(est, device, why)
+                    self._frozen_genset(est, gen, device)
+            if level is not None:
+                levels.setdefault(gen.fuel, []).append(level)
         for name, fuel in self.site.fuels.items():
-            est.fuel_stock[name] = min(fuel_seen[name]) if name in fuel_seen else fuel.stock
+            est.fuel_stock[name] = min(levels[name]) if name in levels else fuel.stock
+
+    @staticmethod
+    def _burn_rate(gen: Generator, est: Estimate, ms: dict[str, Measurement]) -> float:
+        """``gen``'s burn now [fuel units/h]: its measured power through the fuel curve while it runs (its
+        status as estimated; unknown: running when it delivers); power unread: at ``min_kw``."""
+        kw = _fresh(ms, "generator_power_kw")
+        state = est.generators.get(gen.id)
+        on = state.on if state is not None else kw is not None and kw >= GENSET_IDLE_FRACTION * gen.max_kw
+        return gen.fuel_per_hour(kw if kw is not None else gen.min_kw, on)
+
+    def _frozen_genset(self, est: Estimate, gen: Generator, device: str) -> None:
+        """A genset controller whose level is contradicted and whose every reading is unchanged is frozen:
+        its status is unknown (running or stopped, the image of a controller that stopped updating)."""
+        if device in self._unchanged and gen.id in est.generators:
+            del est.generators[gen.id]
+            _flag(est, device, f"generator {gen.id}: every reading unchanged (a frozen controller); status unknown")
 
     def _hours(self, gen_id: str, on: bool, now: datetime, min_down_h: float) -> float:
         before = self._previous.generators.get(gen_id) if self._previous else None
@@ -315,7 +362,7 @@ class Estimator:
         terms += [est.battery_kw.get(b.id) for b in self.site.batteries]
         loads = [est.load_kw.get(t.id) if est.tier_connected.get(t.id, True) else 0.0 for t in self.site.loads]
         load_kw = sum(v for v in loads if v is not None)
-        tolerance_kw = max(GRID_CHECK_KW, GRID_CHECK_FRACTION * load_kw)
+        tolerance_kw = balance_tolerance_kw(load_kw)
         said = f"grid meter frozen at {export_kw:+.1f} kW (export > 0, grid {'up' if est.grid_up else 'down'})"
         if not any(v is None for v in terms + loads):
             balance_kw = sum(v for v in terms if v is not None) - load_kw
@@ -355,3 +402,47 @@ class Estimator:
                 if (closed := _value(ms, f"feeder_{number}_closed")) is not None:
                     est.tier_connected[tier] = bool(int(closed))
                     est.tier_hours[tier] = self._relay_hours(tier, est.tier_connected[tier], est.time)
+
+    def _cross_check_relays(self, est: Estimate, usable: Snapshot) -> dict[str, float]:
+        """Each tier's relay against its load (module docstring); returns tier → load read fresh [kW]."""
+        fresh: dict[str, float] = {}
+        for binding in self.site.devices:
+            ms = usable.get(binding.id, {})
+            for tier, number in binding.feeders.items():
+                if (kw := _fresh(ms, f"feeder_{number}_power_kw")) is None:
+                    continue
+                fresh[tier] = kw
+                if (closed := _fresh(ms, f"feeder_{number}_closed")) is None:
+                    continue
+                if why := self._feeders.relay(tier, bool(int(closed)), kw, est.time):
+                    _flag(est, binding.id, why)
+                    est.tier_connected[tier] = not bool(int(closed))
+                    est.tier_hours[tier] = self._relay_hours(tier, est.tier_connected[tier], est.time)
+        return fresh
+
+    def _cross_check_tier_loads(
+        self, est: Estimate, fresh_kw: dict[str, float], usable: Snapshot, by_asset: dict[str, str]
+    ) -> None:
+        """Tier loads that do not move against the site's balance (module docstring)."""
+        every = len(fresh_kw) == len(self.site.loads)
+        supply = self._supply_kw(est, usable, by_asset) if every else None
+        where = {tier: b.id for b in self.site.devices for tier in b.feeders}
+        for tier, (kw, why) in self._feeders.loads(fresh_kw, est.tier_connected, supply).items():
+            _flag(est, where[tier], why)
+            est.load_kw[tier] = kw
+
+    def _supply_kw(self, est: Estimate, usable: Snapshot, by_asset: dict[str, str]) -> float | None:
+        """PV + batteries + gensets + grid import now, every term read fresh [kW]; None when one is not, or
+        when the grid meter is not believed (implausible, or unchanged while the grid may be up)."""
+
+        def read(asset: str, name: str) -> float | None:
+            return _fresh(usable.get(by_asset.get(asset, ""), {}), name)
+
+        terms = [read(a.id, "pv_power_kw") for a in self.site.pv]
+        terms += [read(g.id, "generator_power_kw") for g in self.site.generators]
+        terms += [read(b.id, "battery_power_kw") for b in self.site.batteries]
+        if self.site.grid is not None:
+            meter, export_kw = by_asset.get("grid", ""), read("grid", "grid_power_kw")
+            doubtful = meter in est.implausible or (est.grid_up is not False and meter in self._unchanged)
+            terms.append(None if export_kw is None or doubtful else -export_kw)
+        return None if any(t is None for t in terms) else sum(t for t in terms if t is not None)

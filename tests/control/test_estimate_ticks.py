@@ -14,6 +14,7 @@ import pytest
 
 from microgrid.control import Estimator
 from microgrid.control.estimate import Snapshot
+from microgrid.control.plausibility import genset_empty
 from microgrid.site import Site
 from microgrid.state import GeneratorState
 from microgrid.telemetry.devices import Measurement
@@ -299,7 +300,8 @@ def test_relay_hours_ticks(hospital: Site, states: list[int], hours: list[float]
     estimator = Estimator(hospital)
     got = []
     for i, closed in enumerate(states):
-        est = estimator(snapshot({"feeders": {"feeder_3_closed": closed}}, at=T0 + i * Q), T0 + i * Q)
+        feeder = {"feeder_3_closed": closed, "feeder_3_power_kw": 20.0 if closed else 0.0}  # open: it draws nothing
+        est = estimator(snapshot({"feeders": feeder}, at=T0 + i * Q), T0 + i * Q)
         assert est.tier_connected["comfort"] is bool(closed)
         got.append(est.tier_hours["comfort"])
     assert got == pytest.approx(hours)
@@ -308,8 +310,11 @@ def test_relay_hours_ticks(hospital: Site, states: list[int], hours: list[float]
 def test_genset_hours_follow_the_clock_not_the_cycle_count(hospital: Site) -> None:
     estimator = Estimator(hospital)
     estimator(snapshot({"dg1-controller": {"engine_state": 2}}), T0)
-    est = estimator(snapshot({"dg1-controller": {"engine_state": 2}}), T0 + timedelta(hours=2))
+    # 2 h at its 60 kW minimum burn 35.8 l: the (one) tank's level falls; one that did not would be implausible
+    later = {"dg1-controller": {"engine_state": 2, "fuel_level_l": 1164.2}, "dg2-controller": {"fuel_level_l": 1164.2}}
+    est = estimator(snapshot(later), T0 + timedelta(hours=2))
     assert est.generators["dg1"] == GeneratorState(True, 2.0)
+    assert est.implausible == {}
 
 
 # battery_power_kw per cycle with every other reading unchanged → health per cycle
@@ -491,3 +496,301 @@ def test_grid_meter_cross_check_ticks(
         est = estimator(snapshot(merged, at=T0 + i * Q), T0 + i * Q)
         assert (est.grid_up, est.health["grid-meter"]) == (grid_up, health), i
         assert ("grid-meter" in est.implausible) is (health == "implausible"), i
+
+
+# -- genset, fuel and feeder cross-checks (15-min cycles) ----------------------------------------
+# The hospital's gensets: 200 kW, min 60 kW, 0.24 l/kWh + 3.5 l/h running (51.5 l/h at full load); one
+# diesel tank (1,200 l in the snapshot) that both controllers read.
+
+
+def run_cycles(
+    site: Site, cycles: list[tuple[dict[str, Any], dict[str, Any]]], echoes: dict[str, frozenset[str]] | None = None
+) -> None:
+    """Feed one estimator a snapshot per cycle (``changes``), 15 min apart, and check each ``expected``."""
+    estimator = Estimator(site, echoes=echoes or {})
+    for i, (changes, expected) in enumerate(cycles):
+        est = estimator(snapshot(changes, at=T0 + i * Q), T0 + i * Q)
+        for key, value in expected.items():
+            got = _get(est, key)
+            if value is ABSENT:
+                assert got is ABSENT, (i, key)
+            elif isinstance(value, float):
+                assert got == pytest.approx(value), (i, key)
+            else:
+                assert got == value, (i, key)
+
+
+def dg1(state: int, kw: float, **more: Any) -> dict[str, Any]:
+    return {"dg1-controller": {"engine_state": state, "generator_power_kw": kw, **more}}
+
+
+# dg1 per cycle → expected per cycle. "Empty" = below 2 % of 200 kW = 4 kW; the allowance is 10 min.
+RUNNING_TICKS: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = {
+    "running at 0 kW at two cycles 15 min apart (> 10 min): implausible, status unknown": [
+        (dg1(2, 0.0), {"health.dg1-controller": "ok", "generators.dg1": GeneratorState(True, 0.0)}),
+        (dg1(2, 0.0), {"health.dg1-controller": "implausible", "generators.dg1": ABSENT}),
+        (dg1(2, 0.0), {"health.dg1-controller": "implausible", "generators.dg1": ABSENT}),
+    ],
+    "running empty at one cycle, then delivering: a start, believed": [
+        (dg1(2, 0.0), {"health.dg1-controller": "ok"}),
+        (dg1(2, 120.0), {"health.dg1-controller": "ok", "generators.dg1": GeneratorState(True, 0.25)}),
+    ],
+    "running empty, then delivering again: believed, first seen running again (its minimum up time holds)": [
+        (dg1(2, 0.0), {"health.dg1-controller": "ok"}),
+        (dg1(2, 3.9), {"health.dg1-controller": "implausible", "generators.dg1": ABSENT}),
+        (dg1(2, 100.0), {"health.dg1-controller": "ok", "generators.dg1": GeneratorState(True, 0.0)}),
+    ],
+    "stopped while delivering 50 kW: implausible at once": [
+        (
+            dg1(0, 50.0),
+            {
+                "health.dg1-controller": "implausible",
+                "generators.dg1": ABSENT,
+                "generators.dg2": GeneratorState(False, 0.5),
+            },
+        ),
+    ],
+    "stopped at 3 kW (a transducer's offset, below 4 kW): believed": [
+        (dg1(0, 3.0), {"health.dg1-controller": "ok", "generators.dg1": GeneratorState(False, 0.5)}),
+    ],
+    "starting (1) at 0 kW for 30 min: not running, nothing to contradict": [
+        (dg1(1, 0.0), {"health.dg1-controller": "ok"}),
+        (dg1(1, 0.0), {"health.dg1-controller": "ok"}),
+        (dg1(1, 0.0), {"health.dg1-controller": "ok", "generators.dg1": GeneratorState(False, 1.0)}),
+    ],
+    "power stale: no judgment": [
+        (dg1(2, (0.0, STALE)), {"health.dg1-controller": "degraded"}),
+        (dg1(2, (0.0, STALE)), {"health.dg1-controller": "degraded", "generators.dg1": GeneratorState(True, 0.25)}),
+    ],
+}
+
+
+@pytest.mark.parametrize("cycles", RUNNING_TICKS.values(), ids=RUNNING_TICKS.keys())
+def test_genset_running_cross_check_ticks(hospital: Site, cycles: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
+    run_cycles(hospital, cycles)
+
+
+def test_running_empty_is_plausible_for_a_set_allowed_to_idle(hospital: Site) -> None:
+    """A set with min_kw 0 asked for 0 kW (hot standby) may run empty; asked for 50 kW it may not."""
+    standby = hospital.generators[0].model_copy(update={"min_kw": 0.0})
+    assert not genset_empty(standby, 0.0, 0.0)
+    assert not genset_empty(standby, 0.0, None)
+    assert genset_empty(standby, 0.0, 50.0)
+    assert genset_empty(hospital.generators[0], 3.9, None)  # its 60 kW minimum stable load
+    assert not genset_empty(hospital.generators[0], 4.0, None)
+
+
+def burning(i: int, kw: float, level: Any) -> dict[str, Any]:
+    """dg1 running at ``kw`` (its hour counter moving: a live controller) reading ``level``; dg2's level unread."""
+    return dg1(2, kw, fuel_level_l=level, running_hours_h=100.0 + 0.25 * i) | {"dg2-controller": {"fuel_level_l": None}}
+
+
+# dg1 at 150 kW burns 0.24 · 150 + 3.5 = 39.5 l/h: 9.875 l a cycle. The check needs max(0.5 h · 51.5 l/h,
+# 2 % · 1,200 l) = 25.75 l burnt with no fall: the 3rd cycle after the level's last fall (29.625 l).
+FUEL_TICKS: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = {
+    "level frozen while burning: implausible after 29.6 l, the model's stock 1,200 − burn; believed when it falls": [
+        (burning(0, 150.0, 1200.0), {"fuel_stock.diesel": 1200.0, "health.dg1-controller": "ok"}),
+        (burning(1, 150.0, 1200.0), {"fuel_stock.diesel": 1200.0, "health.dg1-controller": "ok"}),
+        (burning(2, 150.0, 1200.0), {"fuel_stock.diesel": 1200.0, "health.dg1-controller": "ok"}),
+        (
+            burning(3, 150.0, 1200.0),
+            {
+                "fuel_stock.diesel": 1200.0 - 3 * 9.875,
+                "health.dg1-controller": "implausible",
+                "generators.dg1": GeneratorState(True, 0.75),  # the set itself is alive: still counted on
+            },
+        ),
+        (burning(4, 150.0, 1200.0), {"fuel_stock.diesel": 1200.0 - 4 * 9.875}),
+        (burning(5, 150.0, 1150.0), {"fuel_stock.diesel": 1150.0, "health.dg1-controller": "ok"}),
+    ],
+    "creeping up 0.5 l a cycle while burning (no delivery): implausible like a frozen level": [
+        (burning(0, 150.0, 1200.0), {"health.dg1-controller": "ok"}),
+        (burning(1, 150.0, 1200.5), {"health.dg1-controller": "ok"}),
+        (burning(2, 150.0, 1201.0), {"health.dg1-controller": "ok"}),
+        (burning(3, 150.0, 1201.5), {"health.dg1-controller": "implausible", "fuel_stock.diesel": 1200.0 - 29.625}),
+    ],
+    "a delivery (a jump of ≥ 25.75 l) while burning: believed, the check starts again from it": [
+        (burning(0, 150.0, 1200.0), {"fuel_stock.diesel": 1200.0}),
+        (burning(1, 150.0, 1190.1), {"fuel_stock.diesel": 1190.1}),
+        (burning(2, 150.0, 1600.0), {"fuel_stock.diesel": 1600.0, "health.dg1-controller": "ok"}),
+        (burning(3, 150.0, 1600.0), {"fuel_stock.diesel": 1600.0, "health.dg1-controller": "ok"}),
+        (burning(4, 150.0, 1600.0), {"fuel_stock.diesel": 1600.0, "health.dg1-controller": "ok"}),
+    ],
+    "falling as burnt: believed": [
+        (burning(i, 150.0, 1200.0 - 9.9 * i), {"fuel_stock.diesel": 1200.0 - 9.9 * i, "health.dg1-controller": "ok"})
+        for i in range(6)
+    ],
+    "idle sets, the level never changes: nothing burnt, believed": [
+        ({}, {"fuel_stock.diesel": 1200.0, "health.dg1-controller": "ok", "health.dg2-controller": "ok"})
+    ]
+    * 6,
+    "60 kW (17.9 l/h): 4.475 l a cycle, the 6th cycle without a fall is the first past 25.75 l": [
+        (burning(i, 60.0, 1200.0), {"health.dg1-controller": "ok" if i < 6 else "implausible"}) for i in range(7)
+    ],
+}
+
+
+@pytest.mark.parametrize("cycles", FUEL_TICKS.values(), ids=FUEL_TICKS.keys())
+def test_fuel_level_cross_check_ticks(hospital: Site, cycles: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
+    run_cycles(hospital, cycles)
+
+
+def test_an_idle_controller_frozen_while_the_other_set_burns_is_caught(hospital: Site) -> None:
+    """dg2 burns 39.5 l/h from the one tank and reads it falling; dg1, stopped, reads 1,200 l and nothing of it
+    ever changes: at 29.6 l burnt its level is implausible and, the whole image unchanged, its status unknown."""
+    cycles = []
+    for i in range(4):
+        dg2 = {"engine_state": 2, "generator_power_kw": 150.0, "fuel_level_l": 1200.0 - 9.875 * i}
+        changes = {"dg1-controller": {"generator_power_kw": 0.0}, "dg2-controller": dg2 | {"running_hours_h": 10 + i}}
+        flagged = i == 3
+        cycles.append(
+            (
+                changes,
+                {
+                    "health.dg1-controller": "implausible" if flagged else "ok",
+                    "generators.dg1": ABSENT if flagged else GeneratorState(False, 0.5 + 0.25 * i),
+                    "generators.dg2": GeneratorState(True, 0.25 * i),
+                    "fuel_stock.diesel": 1200.0 - 9.875 * i,
+                    "health.dg2-controller": "ok",
+                },
+            )
+        )
+    run_cycles(hospital, cycles)
+
+
+# Feeders: critical / essential / comfort on feeders 1-3 at 90 / 70 / 20 kW, closed; a relay open at
+# more than 5 kW is served, a tier never at 0 kW for 24 h then at 0.0 kW through a closed relay is shed.
+RELAY_TICKS_CHECK: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
+    "comfort's relay reads open while it draws 20 kW: implausible, taken as served": (
+        {"feeders": {"feeder_3_closed": 0}},
+        {"tier_connected.comfort": True, "tier_hours.comfort": 24.0, "health.feeders": "implausible"},
+    ),
+    "open at 5 kW (not clearly above a meter's zero): believed": (
+        {"feeders": {"feeder_3_closed": 0, "feeder_3_power_kw": 5.0}},
+        {"tier_connected.comfort": False, "health.feeders": "ok"},
+    ),
+    "closed at 0 kW on a tier not yet known to be never 0: believed": (
+        {"feeders": {"feeder_1_power_kw": 0.0}},
+        {"tier_connected.critical": True, "health.feeders": "ok"},
+    ),
+    "open and its load stale: no judgment": (
+        {"feeders": {"feeder_3_closed": 0, "feeder_3_power_kw": (20.0, STALE)}},
+        {"tier_connected.comfort": False, "health.feeders": "degraded"},
+    ),
+}
+
+
+@pytest.mark.parametrize(("changes", "expected"), RELAY_TICKS_CHECK.values(), ids=RELAY_TICKS_CHECK.keys())
+def test_relay_cross_check_ticks(hospital: Site, changes: dict[str, Any], expected: dict[str, Any]) -> None:
+    run_cycles(hospital, [(changes, expected)])
+
+
+# critical's load per reading, at the hours after T0 given → (connected, health) expected
+NEVER_ZERO_TICKS: dict[str, tuple[list[tuple[float, float]], list[tuple[bool, str]]]] = {
+    "never 0 for 24 h, then 0.0 kW through the closed relay: implausible, taken as shed; believed when it draws": (
+        [(0.0, 90.0), (24.0, 88.0), (24.25, 0.0), (24.5, 0.0), (24.75, 85.0)],
+        [(True, "ok"), (True, "ok"), (False, "implausible"), (False, "implausible"), (True, "ok")],
+    ),
+    "never 0 for 23.75 h only: 0.0 kW believed": (
+        [(0.0, 90.0), (23.75, 0.0)],
+        [(True, "ok"), (True, "ok")],
+    ),
+    "at 0 kW for 24 h more: the tier's new normal, believed": (
+        [(0.0, 90.0), (24.0, 90.0), (24.25, 0.0), (48.0, 0.0), (48.25, 0.0)],
+        [(True, "ok"), (True, "ok"), (False, "implausible"), (False, "implausible"), (True, "ok")],
+    ),
+}
+
+
+@pytest.mark.parametrize(("readings", "want"), NEVER_ZERO_TICKS.values(), ids=NEVER_ZERO_TICKS.keys())
+def test_closed_relay_at_zero_ticks(
+    hospital: Site, readings: list[tuple[float, float]], want: list[tuple[bool, str]]
+) -> None:
+    estimator = Estimator(hospital)
+    for (hours, kw), (connected, health) in zip(readings, want, strict=True):
+        at = T0 + timedelta(hours=hours)
+        est = estimator(snapshot({"feeders": {"feeder_1_power_kw": kw}}, at=at), at)
+        assert (est.tier_connected["critical"], est.health["feeders"]) == (connected, health), hours
+        assert ("feeders" in est.implausible) is (health == "implausible")
+
+
+def feeders(
+    critical: float = 90.0, essential: float = 70.0, comfort: float = 20.0, import_kw: float = 150.0
+) -> dict[str, Any]:
+    """Tier readings and the grid import (every other term of the balance read: PV, batteries, gensets at 0)."""
+    return GENS_READ | {
+        "feeders": {"feeder_1_power_kw": critical, "feeder_2_power_kw": essential, "feeder_3_power_kw": comfort},
+        "grid-meter": {"grid_power_kw": -import_kw},
+    }
+
+
+# The balance's tolerance: max(10 kW, 10 % of the 180 kW of tiers) = 18 kW.
+TIER_LOAD_TICKS: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = {
+    "critical's reading stuck at 90 while the import rises 30.5 kW and the others move 0.5 kW: 120 kW used": [
+        (feeders(), {"health.feeders": "ok", "load_kw.critical": 90.0}),
+        (
+            feeders(essential=71.0, comfort=19.5, import_kw=180.5),
+            {"health.feeders": "implausible", "load_kw.critical": 120.0, "load_kw.essential": 71.0},
+        ),
+        (feeders(essential=70.5, comfort=20.5, import_kw=181.0), {"load_kw.critical": 120.0}),
+        (
+            feeders(critical=119.0, essential=70.0, comfort=21.0, import_kw=180.5),
+            {"health.feeders": "ok", "load_kw.critical": 119.0},  # it moves: believed
+        ),
+    ],
+    "stuck, the balance moves 10 kW (within 18 kW): believed": [
+        (feeders(), {"health.feeders": "ok"}),
+        (feeders(essential=71.0, comfort=19.5, import_kw=160.5), {"health.feeders": "ok", "load_kw.critical": 90.0}),
+    ],
+    "the whole feeder device stuck, the import rises 30 kW: every closed tier implausible, 10 kW more each": [
+        (feeders(), {"health.feeders": "ok"}),
+        (
+            feeders(import_kw=180.0),
+            {
+                "health.feeders": "implausible",
+                "load_kw.critical": 100.0,
+                "load_kw.essential": 80.0,
+                "load_kw.comfort": 30.0,
+            },
+        ),
+    ],
+    "a genset's power unread: no balance, no check": [
+        (feeders(), {"health.feeders": "ok"}),
+        (
+            feeders(import_kw=180.0) | {"dg1-controller": {"generator_power_kw": None}},
+            {"health.feeders": "ok", "load_kw.critical": 90.0},
+        ),
+    ],
+    "comfort open at 0 kW all along: an unchanged reading of an open tier is not judged": [
+        (
+            feeders(comfort=0.0)
+            | {
+                "feeders": {
+                    "feeder_3_closed": 0,
+                    "feeder_1_power_kw": 90.0,
+                    "feeder_2_power_kw": 70.0,
+                    "feeder_3_power_kw": 0.0,
+                }
+            },
+            {"health.feeders": "ok"},
+        ),
+        (
+            feeders(comfort=0.0)
+            | {
+                "feeders": {
+                    "feeder_3_closed": 0,
+                    "feeder_1_power_kw": 91.0,
+                    "feeder_2_power_kw": 99.0,
+                    "feeder_3_power_kw": 0.0,
+                },
+                "grid-meter": {"grid_power_kw": -190.0},
+            },
+            {"health.feeders": "ok", "load_kw.comfort": 0.0},
+        ),
+    ],
+}
+
+
+@pytest.mark.parametrize("cycles", TIER_LOAD_TICKS.values(), ids=TIER_LOAD_TICKS.keys())
+def test_tier_load_cross_check_ticks(hospital: Site, cycles: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
+    run_cycles(hospital, cycles)

@@ -29,6 +29,7 @@ class DayLog:
     soc_out: list[tuple[int, str, float]] = field(default_factory=list)
     grid_states: set[bool | None] = field(default_factory=set)
     gensets_ran: bool = False
+    implausible: list[tuple[int, dict[str, str]]] = field(default_factory=list)
     unserved: dict[str, float] = field(default_factory=dict)
 
 
@@ -44,6 +45,8 @@ def test_normal_day(tcp_hospital: Site, winter: Profiles) -> None:
             log.sources.append(f"{report.source}: {report.reason}")
             assert report.estimate is not None
             log.grid_states.add(report.estimate.grid_up)
+            if report.estimate.implausible:  # the cross-checks' thresholds are never tripped by a normal day
+                log.implausible.append((i, report.estimate.implausible))
             for device_id, result in report.writes.items():
                 if result.refused:
                     log.refused.append((i, device_id, result.refused))
@@ -61,6 +64,7 @@ def test_normal_day(tcp_hospital: Site, winter: Profiles) -> None:
     assert log.grid_states == {True, False}  # the day has its outages
     assert log.unserved["critical"] == 0.0, log.unserved
     assert log.refused == []
+    assert log.implausible == []
     assert log.mismatches == []
     assert log.soc_out == []
     not_plan = [(i, s) for i, s in enumerate(log.sources) if not s.startswith("plan")]
