@@ -26,7 +26,7 @@ from microgrid.plans import Plan
 from microgrid.profiles import Profiles
 from microgrid.sim.server import Fault
 from microgrid.site import Site
-from microgrid.state import SiteState
+from microgrid.state import GeneratorState, SiteState
 from tests.control.conftest import Optimizer, Rig, fast, run_rig, synthetic_plan
 
 PHASES = ["read", "estimate", "forecast", "solve", "setpoints", "check", "write"]
@@ -384,6 +384,93 @@ def test_a_frozen_soc_register_is_caught_by_its_cross_check_and_the_floor_holds(
         assert battery_setpoints(rig)["bess1"] <= 0.0
 
     run_rig(tcp_hospital, winter, body, optimizer=plan, state=state)
+
+
+def test_a_genset_reporting_running_while_delivering_nothing_is_not_counted_on(
+    tcp_hospital: Site, winter: Profiles
+) -> None:
+    """Islanded, dg1 runs as planned; its ``engine_state`` register sticks at "running" and the engine
+    stops and will not start again (a failed set whose controller still says running).
+
+    The next cycle sees it running at 0 kW for the first time: within the 10 min start-up allowance it is
+    still believed. The one after, 15 min on, it is implausible and its status unknown: no plan is made
+    on a state without it (nor is the last one replayed), the rules count no power from it, and the
+    batteries carry the whole load. No critical load is lost.
+    """
+    runs = {"generator.dg1.on": 1.0, "generator.dg1.kw": 100.0}
+    optimizer = Optimizer(lambda inputs: synthetic_plan(inputs, runs))
+    state = SiteState(soc={"bess1": 0.5, "bess2": 0.5}, generators={"dg1": GeneratorState(True, 2.0)}, fuel_stock={})
+
+    async def body(rig: Rig) -> None:
+        rig.sim.plant.grid_forced = False
+        rig.sim.faults["dg1-controller"] = Fault(frozen_points=frozenset({"engine_state"}))
+        first = await rig.cycle()
+        assert first.source == "plan" and first.estimate is not None and first.estimate.generators["dg1"].on
+        dg1 = rig.sim.plant.gensets["dg1"]
+        dg1.start_delay_s = 1e9  # it will not start again
+        dg1.running, dg1.power_kw = False, 0.0
+        await rig.step()
+        second = await rig.cycle()
+        assert second.estimate is not None and second.estimate.generators["dg1"].on  # the allowance
+        assert second.estimate.implausible == {} and second.source == "plan"
+        await rig.step()
+        third = await rig.cycle()
+        est = third.estimate
+        assert est is not None and est.health["dg1-controller"] == "implausible"
+        assert "reports running but has delivered nothing (0.0 kW)" in est.implausible["dg1-controller"]
+        assert "dg1" not in est.generators and est.generators["dg2"].on is False
+        assert summary(third)["implausible"] == est.implausible  # recorded with the cycle: `status` shows it
+        assert (third.source, third.reason) == ("rules", "state incomplete: generator dg1: status unknown")
+        assert optimizer.calls == 2  # no solve on a state without dg1
+        assert third.decision is not None
+        assert sum(third.decision.battery_kw.values()) == pytest.approx(sum(est.load_kw.values()), rel=1e-6)
+        await rig.step()
+        assert rig.sim.plant.totals.unserved_kwh["critical"] == 0.0
+
+    run_rig(tcp_hospital, winter, body, optimizer=optimizer, state=state)
+
+
+def test_a_frozen_fuel_level_is_replaced_by_the_model_stock(tcp_hospital: Site, winter: Profiles) -> None:
+    """Islanded, dg1 and dg2 run at 100 kW each (2 x (0.24 x 100 + 3.5) = 55 l/h from the one 1,500 l tank)
+    and the tank's level sticks at 1,500 l in both controllers (the rest of them updates).
+
+    The check needs max(0.5 h x 51.5 l/h, 2 % of 1,500 l) = 30 l burnt without a fall: 27.5 l at the third
+    cycle, 41.25 l at the fourth, which finds the level implausible and plans on the model's stock,
+    1,500 l less the burn, within a litre of the tank's truth; the sets themselves stay counted on.
+    """
+    runs = {"generator.dg1.on": 1.0, "generator.dg1.kw": 100.0, "generator.dg2.on": 1.0, "generator.dg2.kw": 100.0}
+    optimizer = Optimizer(lambda inputs: synthetic_plan(inputs, runs))
+    on = GeneratorState(True, 2.0)
+    state = SiteState(
+        soc={"bess1": 0.5, "bess2": 0.5}, generators={"dg1": on, "dg2": on}, fuel_stock={"diesel": 1500.0}
+    )
+    stuck = Fault(frozen_points=frozenset({"fuel_level_l"}))
+
+    async def body(rig: Rig) -> None:
+        rig.sim.plant.grid_forced = False
+        rig.sim.faults |= {"dg1-controller": stuck, "dg2-controller": stuck}
+        report = await rig.cycle()
+        for _ in range(2):
+            assert report.estimate is not None and report.estimate.fuel_stock["diesel"] == 1500.0
+            assert report.estimate.implausible == {}
+            await rig.step()
+            report = await rig.cycle()
+        await rig.step()
+        report = await rig.cycle()
+        est = report.estimate
+        assert est is not None and set(est.implausible) == {"dg1-controller", "dg2-controller"}
+        assert "diesel level 1500 has not fallen from 1500" in est.implausible["dg1-controller"]
+        truth = rig.sim.plant.fuel["diesel"]
+        assert truth == pytest.approx(1500.0 - 41.25, abs=0.5)
+        assert est.fuel_stock["diesel"] == pytest.approx(truth, abs=1.0)
+        assert optimizer.inputs[-1].state.fuel_stock["diesel"] == est.fuel_stock["diesel"]  # the plan's stock
+        assert report.source == "plan" and est.generators["dg1"].on and est.generators["dg2"].on
+        await rig.step()
+        report = await rig.cycle()
+        assert report.estimate is not None
+        assert report.estimate.fuel_stock["diesel"] == pytest.approx(rig.sim.plant.fuel["diesel"], abs=1.0)
+
+    run_rig(tcp_hospital, winter, body, optimizer=optimizer, state=state)
 
 
 # -- modes ------------------------------------------------------------------------------------
