@@ -16,48 +16,25 @@ device degraded; anything else leaves the quantity unknown. Rules:
   moving (a battery at non-zero power) is **frozen**: its values are treated as stale. Points
   that only echo the controller's own writes (setpoints, heartbeat: ``Estimator.echoes``) are
   left out of the comparison, since a frozen device still echoes them;
-* a battery's SOC is **cross-checked** against the energy integrated from its measured power
-  (the power read at a cycle, held over the interval before it): when ``soc_pct`` has not changed
-  while that energy exceeds ``SOC_CHECK_FRACTION`` of the battery's capacity, the register is
-  **implausible** (frozen while the battery moves: an idle battery whose SOC register froze and
-  that is then asked to discharge is not caught by the whole-device check above). The SOC is then
-  the model's: the SOC the register showed when it stopped changing, moved by the integrated
-  energy through the battery's efficiencies, until the register changes again. Only fresh (``ok``)
-  readings take part: a stale copy starts the check again. The device's health says
-  ``implausible`` and ``Estimate.implausible`` says why (in the cycle's record; ``status`` shows
-  the health);
-* the grid meter is **cross-checked** against the site's balance: when every one of its
-  readings is identical to the last cycle's (a frozen meter; a live one's power moves) and its
-  ``grid_power_kw`` (export > 0) differs from PV + batteries + gensets − tier loads, all measured,
-  by more than ``GRID_CHECK_KW`` or ``GRID_CHECK_FRACTION`` of the load, the meter is
-  **implausible** and the grid's state **unknown** (the plan then treats the grid as down now): a
-  meter frozen at "up" no longer has the batteries charged from a dead grid. So is a frozen meter
-  saying "up" while the grid-forming battery discharges more than its setpoint asks (by the same
-  tolerance): grid-parallel it follows its setpoint, islanded it carries the site. A meter once
-  contradicted stays implausible until one of its readings changes (the plans made meanwhile for
-  a grid that is down may well agree with a frozen meter). A balance with a term unread is not a
-  cross-check (nor a battery whose setpoint is not read back);
-* a genset's ``engine_state`` is **cross-checked** against its measured ``generator_power_kw``:
-  stopped while delivering, or running while delivering nothing although its ``min_kw`` or the
-  setpoint read back asks for more, at every cycle over ``GENSET_START_ALLOWANCE`` (a start, a
-  cool-down), is **implausible**: its status is then **unknown**, as a genset that does not answer
-  (no plan counts on it: the state is incomplete, the previous plan does not match, the rules do
-  not count its power);
-* a genset's ``fuel_level_l`` is **cross-checked** against the fuel its fuel's gensets burnt (their
-  measured power through the site's fuel curve, :meth:`~microgrid.site.Generator.fuel_per_hour`):
-  a level that has not fallen while they burnt more than :func:`~.plausibility.fuel_tolerance`
-  is **implausible** and the stock is the model's: the last level that fell less the burn since,
-  until the reading falls again or jumps up by a delivery's size (a refill). A genset controller
-  whose every reading is unchanged while its level is contradicted is frozen: its status is
-  unknown too (the idle set's frozen image, caught while the other sets burn);
-* a tier's relay is **cross-checked** against its measured load: open while the tier draws more
-  than ``FEEDER_LIVE_KW`` (the tier is taken as served), or closed at exactly 0 kW on a tier never
-  at 0 kW over ``TIER_NEVER_ZERO`` (taken as shed). A tier's load reading that has not moved while
-  the site's supply (PV + batteries + gensets + grid import, all measured fresh) less the other
-  tiers' readings moved it beyond the grid check's tolerance is **implausible** and the balance's
-  value is used (:class:`~.plausibility.FeederCheck`); only on a site whose every tier is read.
+* every reading the plan depends on is **cross-checked** against an independent signal (what
+  each check compares, its thresholds and why: :mod:`microgrid.control.plausibility`). A reading
+  that fails is **implausible**: the device's health says so and ``Estimate.implausible`` says why
+  (in the cycle's record; ``status`` shows both). The estimate then uses instead:
 
-Thresholds and their reasoning: :mod:`microgrid.control.plausibility`.
+  - of a battery's ``soc_pct``: the model's SOC (the reading when it stopped changing, moved by the
+    measured energy through the battery's efficiencies) until the register changes again; nor is
+    a keep-alive's re-read believed (:meth:`Estimator.implausible_soc`);
+  - of the grid meter: the grid's state **unknown** (the plan then treats the grid as down now: a
+    meter frozen at "up" no longer has the batteries charged from a dead grid) until one of its
+    readings changes;
+  - of a genset's ``engine_state``: its status **unknown**, as for a genset that does not answer:
+    no plan is made without it, the previous plan does not match, the rules count no power from it;
+  - of a ``fuel_level_l``: the model's stock, the last level that fell less the burn since, until
+    the reading falls again or jumps by a delivery; a genset controller whose every reading is
+    unchanged while its level is contradicted is frozen, and its status unknown too;
+  - of a tier's relay: the tier as its load says (open while drawing: served; closed at 0 kW on a
+    tier never at 0 kW: shed);
+  - of a tier's load reading: the site's balance's value.
 """
 
 from __future__ import annotations

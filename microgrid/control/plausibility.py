@@ -2,7 +2,39 @@
 
 A reading the plan depends on is compared with something measured elsewhere (DESIGN.md, "Field
 lessons": never trust one reading). What each check remembers across cycles is a small track
-here; :mod:`microgrid.control.estimate` feeds them and decides what the estimate then uses.
+here; :mod:`microgrid.control.estimate` feeds them and decides what the estimate then uses. Only
+fresh (``ok``) readings take part: a stale copy is no evidence either way (a check starts again).
+A reading is **implausible**:
+
+* **a battery's SOC** (:class:`SocTrack`): ``soc_pct`` unchanged while the energy integrated from
+  the battery's measured power (the power read at a cycle, held over the interval before it)
+  exceeds ``SOC_CHECK_FRACTION`` of its capacity: a register frozen while the battery moves (an
+  idle battery whose register froze and that is then asked to discharge escapes the estimate's
+  whole-device frozen check);
+* **the grid meter**: every one of its readings identical to the last cycle's (a live meter's
+  power moves) and its ``grid_power_kw`` (export > 0) away from PV + batteries + gensets − tier
+  loads, all measured, by more than :func:`balance_tolerance_kw`; or saying "up" while the
+  grid-forming battery discharges more than its setpoint asks by that tolerance (grid-parallel it
+  follows its setpoint, islanded it carries the site). Once contradicted it stays so until one of
+  its readings changes (plans made meanwhile for a grid that is down may well agree with a frozen
+  meter). A balance with a term unread is no cross-check (nor a battery whose setpoint is not
+  read back);
+* **a genset's running state** (:class:`RunningCheck`): ``engine_state`` stopped while its
+  ``generator_power_kw`` delivers at least ``GENSET_IDLE_FRACTION`` of ``max_kw``, or running
+  while delivering less although its ``min_kw`` or the setpoint read back asks for more
+  (:func:`genset_empty`), at every cycle over ``GENSET_START_ALLOWANCE`` (a start, a cool-down);
+* **a fuel level** (:class:`FuelCheck`): ``fuel_level_l`` has not fallen while the gensets of its
+  fuel burnt more than :func:`fuel_tolerance` (their measured power through the site's fuel curve,
+  :meth:`~microgrid.site.Generator.fuel_per_hour`); a jump up of that size is a delivery, a smaller
+  rise is no fall (thermal expansion on an idle set is harmless; while burning it is judged like a
+  frozen level). The site model has one stock per fuel, which every genset of the fuel reads: an
+  idle set's frozen level is caught while the other sets burn;
+* **a tier's relay** (:class:`FeederCheck`): open while the tier draws more than
+  ``FEEDER_LIVE_KW``, or closed at exactly 0 kW on a tier never at 0 kW for ``TIER_NEVER_ZERO``;
+* **a tier's load** (:class:`TierTrack`): its reading has not moved while the site's supply (PV +
+  batteries + gensets + grid import, every term read fresh, the grid meter believed and moving)
+  less the other tiers' readings moved it by more than :func:`balance_tolerance_kw`; checked only
+  on a site whose every tier is read (an unmetered tier's change would look like a frozen one's).
 
 Every threshold is a named constant with its unit and reasoning. They are conservative on
 purpose: a live device on a normal day never trips them (``tests/control/test_normal_day.py``
