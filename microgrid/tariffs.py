@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from microgrid.errors import ProfileError
+from microgrid.fileio import Problems, numeric, parse_timestamps, read_text_frame
 from microgrid.site import Site
 
 __all__ = ["PriceSeries", "read_price_file", "site_prices"]
@@ -53,50 +53,34 @@ class PriceSeries:
         return imp, exp
 
 
-def _numbers(frame: pd.DataFrame, column: str, source: str, problems: list[str]) -> np.ndarray:
-    values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
-    for row in np.flatnonzero(~np.isfinite(values)):
-        problems.append(f"line {row + 2}, column {column!r}: not a number, got {frame[column].iloc[row]!r}")
-    return values
-
-
 def read_price_file(path: str | Path) -> PriceSeries:
-    """Read a price CSV (module docstring); raise :class:`ProfileError` naming line and column."""
-    source = str(path)
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, comment="#")
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise ProfileError(source, [f"cannot read the price file: {exc}"]) from None
-    problems: list[str] = []
+    """Read a price CSV (module docstring); raise :class:`~microgrid.errors.ProfileError` naming line and column
+    (:mod:`microgrid.fileio`: the same checks and messages as a profile's)."""
+    problems = Problems(str(path))
+    frame = read_text_frame(Path(path), problems, comments=True)
     unknown = [c for c in frame.columns if c not in _COLUMNS]
     missing = [c for c in _COLUMNS[:2] if c not in frame.columns]
-    problems += [f"line 1, column {c!r}: unknown column (expected {', '.join(_COLUMNS)})" for c in unknown]
-    problems += [f"line 1: required column {c!r} is missing" for c in missing]
-    if problems or frame.empty:
-        raise ProfileError(source, problems or ["no price rows"])
-    stamps = pd.to_datetime(frame["timestamp"], errors="coerce", utc=True, format="ISO8601")
-    for row in np.flatnonzero(stamps.isna().to_numpy()):
-        problems.append(f"line {row + 2}, column 'timestamp': not ISO 8601, got {frame['timestamp'][row]!r}")
-    for number, text in enumerate(frame["timestamp"]):
-        if not pd.isna(stamps.iloc[number]) and not _has_offset(text):
-            problems.append(f"line {number + 2}, column 'timestamp': needs a UTC offset, got {text!r}")
-    imp = _numbers(frame, "import_price_per_kwh", source, problems)
-    exp = _numbers(frame, "export_price_per_kwh", source, problems) if "export_price_per_kwh" in frame else None
-    if not problems:
-        starts = pd.DatetimeIndex(stamps).as_unit("ns")
-        gaps = np.diff(starts.asi8)
-        for row in np.flatnonzero(gaps <= 0):
-            problems.append(f"line {row + 3}, column 'timestamp': must be later than the row before")
-    if problems:
-        raise ProfileError(source, problems)
-    last = pd.Timedelta(int(np.min(gaps)), "ns") if len(starts) > 1 else pd.Timedelta(hours=1)
+    for column in unknown:
+        problems.add(f"line 1, column {column!r}: unknown column (expected {', '.join(_COLUMNS)})")
+    for column in missing:
+        problems.add(f"line 1: required column {column!r} is missing")
+    if frame.empty:
+        problems.add("no price rows")
+    problems.raise_if_any()
+    starts = parse_timestamps(frame["timestamp"], problems)
+    imp = numeric(frame["import_price_per_kwh"], "import_price_per_kwh", problems, lower=None)
+    exp = None
+    if "export_price_per_kwh" in frame:
+        exp = numeric(frame["export_price_per_kwh"], "export_price_per_kwh", problems, lower=None)
+    if starts is not None:
+        for row in np.flatnonzero(np.diff(starts.as_unit("ns").asi8) <= 0):
+            problems.add(f"{problems.at(int(row) + 1)}, column 'timestamp': must be later than the row before")
+    problems.raise_if_any()
+    assert starts is not None
+    starts = starts.as_unit("ns")
+    last = pd.Timedelta(int(np.min(np.diff(starts.asi8))), "ns") if len(starts) > 1 else pd.Timedelta(hours=1)
     ends = pd.DatetimeIndex([*starts[1:], starts[-1] + last])
     return PriceSeries(starts, ends, imp, exp)
-
-
-def _has_offset(text: str) -> bool:
-    tail = text.strip()[10:]
-    return tail.endswith("Z") or "+" in tail or "-" in tail
 
 
 def _tariff(site: Site, index: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray] | None:

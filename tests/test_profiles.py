@@ -115,6 +115,19 @@ def test_spaces_bom_and_blank_trailing_lines_are_tolerated(tmp_path: Path) -> No
     pd.testing.assert_frame_equal(prof.load_kw, read_profiles(WINTER, SITE).load_kw)
 
 
+def test_a_blank_line_inside_does_not_shift_the_lines_named(tmp_path: Path) -> None:
+    """A blank line after the 10th row is skipped; a bad value on file line 20 is reported as line 20
+    (counting the blank line), not line 19 (the 18th data row + 2)."""
+    header, rows = winter()
+    rows[17][col("load.critical")] = "lots"
+    path = tmp_path / "p.csv"
+    lines = [",".join(header), *(",".join(r) for r in rows[:10]), "", *(",".join(r) for r in rows[10:])]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    exc = refused(path)
+    assert_problem(exc, "line 20,", "'load.critical'", "not a finite number")
+    assert not any("line 19," in p for p in exc.problems)
+
+
 def test_frame_from_pandas_matches_the_file() -> None:
     frame = pd.read_csv(WINTER)
     from_frame = profiles_from_frame(frame, SITE)

@@ -126,7 +126,7 @@ def test_bad_tariff_names_the_key(zones: list[dict[str, Any]], words: str) -> No
             "timestamp,import_price_per_kwh\n2026-01-15T10:00+02:00,1\n2026-01-15T09:00+02:00,1\n",
             "line 3, column 'timestamp': must be later",
         ),
-        ("timestamp,import_price_per_kwh\nnot a time,1\n", "line 2, column 'timestamp': not ISO 8601"),
+        ("timestamp,import_price_per_kwh\nnot a time,1\n", "line 2, column 'timestamp': not an ISO 8601 time"),
     ],
 )
 def test_bad_price_file_names_line_and_column(tmp_path: Path, text: str, words: str) -> None:
@@ -135,6 +135,18 @@ def test_bad_price_file_names_line_and_column(tmp_path: Path, text: str, words: 
     with pytest.raises(ProfileError) as caught:
         read_price_file(path)
     assert str(path) in str(caught.value) and words in str(caught.value)
+
+
+def test_comment_lines_of_a_price_file_count_in_the_lines_named(tmp_path: Path) -> None:
+    path = tmp_path / "prices.csv"
+    path.write_text(
+        "# day-ahead prices, UAH/kWh\ntimestamp,import_price_per_kwh\n2026-01-15T10:00+02:00,9\n"
+        "# the afternoon\n2026-01-15T11:00+02:00,abc\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ProfileError) as info:
+        read_price_file(path)
+    assert any(p.startswith("line 5, column 'import_price_per_kwh': not a finite number") for p in info.value.problems)
 
 
 def test_price_file_is_resolved_against_the_site_file(tmp_path: Path) -> None:

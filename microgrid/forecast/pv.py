@@ -46,17 +46,10 @@ import pandas as pd
 import pvlib
 
 from microgrid.errors import ConfigError
+from microgrid.fileio import Problems, check_spacing, numeric, parse_timestamps, read_text_frame
 from microgrid.forecast.load import infer_step, on_grid
 from microgrid.forecast.reference import reference_rows
-from microgrid.profiles import (
-    Profiles,
-    _check_duplicates,
-    _check_spacing,
-    _numeric,
-    _parse_timestamps,
-    _Problems,
-    _read_text_frame,
-)
+from microgrid.profiles import Profiles
 from microgrid.site import Site
 
 __all__ = ["clear_sky_index", "clear_sky_kw", "pv_forecast", "pv_mode", "read_pv_forecast"]
@@ -330,10 +323,8 @@ def read_pv_forecast(path: str | Path, site: Site) -> pd.DataFrame:
         Naming the file and, for each problem, the line (header = line 1) and the column.
     """
     path = Path(path)
-    problems = _Problems(str(path))
-    frame = _read_text_frame(path, problems)
-    frame.columns = [str(c).strip() for c in frame.columns]
-    _check_duplicates(list(frame.columns), problems)
+    problems = Problems(str(path))
+    frame = read_text_frame(path, problems)
     peaks = {f"pv.{a.id}": a.peak_kw for a in site.pv}
     if "timestamp" not in frame.columns:
         problems.add("line 1: no 'timestamp' column")
@@ -344,14 +335,14 @@ def read_pv_forecast(path: str | Path, site: Site) -> pd.DataFrame:
     if not set(frame.columns) & set(peaks):
         problems.add(f"line 1: no PV column (one of {', '.join(peaks) or 'none'})")
     problems.raise_if_any()
-    index = _parse_timestamps(frame["timestamp"], problems)
+    index = parse_timestamps(frame["timestamp"], problems)
     if index is not None:
-        _check_spacing(index, problems)
-    values = {c: _numeric(frame[c], c, problems, lower=0.0) for c in frame.columns if c in peaks}
+        check_spacing(index, problems)
+    values = {c: numeric(frame[c], c, problems, lower=0.0) for c in frame.columns if c in peaks}
     for column, column_values in values.items():
         for row in np.flatnonzero(column_values > peaks[column]):
             problems.add(
-                f"line {int(row) + 2}, column {column!r}: must be ≤ the array's peak_kw ({peaks[column]:g}) "
+                f"{problems.at(int(row))}, column {column!r}: must be ≤ the array's peak_kw ({peaks[column]:g}) "
                 f"[kW, not W?], got {frame[column].iloc[row]!r}"
             )
     problems.raise_if_any()
