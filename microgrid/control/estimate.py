@@ -260,6 +260,7 @@ class Estimator:
             device = by_asset.get(gen.id, "")
             ms = usable.get(device, {})
             if (state := _value(ms, "engine_state")) is None:
+                self._running.forget(gen.id)
                 continue
             kw = _fresh(ms, "generator_power_kw") if _fresh(ms, "engine_state") is not None else None
             if why := self._running(gen, int(state), kw, _fresh(ms, "power_setpoint_kw"), now):

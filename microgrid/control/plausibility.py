@@ -259,6 +259,10 @@ class RunningCheck:
             f"{since:%Y-%m-%d %H:%M}, longer than a start takes; status unknown"
         )
 
+    def forget(self, gen_id: str) -> None:
+        """The state not read: the allowance starts again when it is."""
+        self.empty_since.pop(gen_id, None)
+
 
 @dataclass
 class FuelCheck:

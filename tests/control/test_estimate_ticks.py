@@ -558,6 +558,12 @@ RUNNING_TICKS: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = {
         (dg1(1, 0.0), {"health.dg1-controller": "ok"}),
         (dg1(1, 0.0), {"health.dg1-controller": "ok", "generators.dg1": GeneratorState(False, 1.0)}),
     ],
+    "running empty, then lost, then running empty again: the allowance starts again": [
+        (dg1(2, 0.0), {"health.dg1-controller": "ok"}),
+        ({"dg1-controller": LOST}, {"health.dg1-controller": "lost", "generators.dg1": ABSENT}),
+        (dg1(2, 0.0), {"health.dg1-controller": "ok", "generators.dg1": GeneratorState(True, 0.0)}),
+        (dg1(2, 0.0), {"health.dg1-controller": "implausible", "generators.dg1": ABSENT}),
+    ],
     "power stale: no judgment": [
         (dg1(2, (0.0, STALE)), {"health.dg1-controller": "degraded"}),
         (dg1(2, (0.0, STALE)), {"health.dg1-controller": "degraded", "generators.dg1": GeneratorState(True, 0.25)}),
