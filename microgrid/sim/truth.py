@@ -13,8 +13,11 @@ state makes harmful:
 * a discharge (> :data:`KW_TOLERANCE`) while the true SOC is at or below ``soc_min``, or a charge
   at or above ``soc_max`` (both by more than :data:`SOC_TOLERANCE`: a keep-alive lands up to 30 s
   after the SOC the controller saw);
-* a charge while the grid is truly down, larger than what PV and the running gensets can supply
-  beyond the connected demand (a charge "from a dead grid" only drains the grid-forming battery);
+* a charge of a battery that does not form the grid while the grid is truly down, larger than what
+  PV and the gensets running or starting (and able to start) can supply beyond the connected demand:
+  a charge "from a dead grid" only drains the grid-forming battery. The grid-forming battery
+  itself (``Site.grid_forming_battery``) is exempt: islanded it carries the balance whatever its
+  setpoint;
 * a genset power setpoint below 0 or above its ``max_kw``; a PV limit outside 0-100 %;
 * the feeder relay of the most important tier (the lowest ``priority``) commanded open.
 
@@ -79,6 +82,8 @@ class TruthRow:
     battery_kw: dict[str, float]
     tripped: dict[str, bool]
     genset_running: dict[str, bool]
+    genset_starting: dict[str, bool]
+    """Commanded to run, cranking, and able to start (not under ``fail_genset_start``)."""
     genset_kw: dict[str, float]
     fuel: dict[str, float | None]
     grid_up: bool
@@ -99,8 +104,10 @@ class TruthRow:
         """Flat columns (``soc.bess1``, ``grid_up`` …) for a frame or a CSV."""
         flat: dict[str, object] = {"time": self.time, "grid_up": self.grid_up, "grid_kw": self.grid_kw}
         flat["pv_available_kw"] = self.pv_available_kw
-        for name in ("soc", "battery_kw", "tripped", "genset_running", "genset_kw", "fuel", "demand_kw", "served_kw"):
+        for name in ("soc", "battery_kw", "tripped", "genset_running", "genset_starting", "genset_kw", "fuel"):
             flat |= {f"{name}.{k}": v for k, v in getattr(self, name).items()}
+        flat |= {f"demand_kw.{k}": v for k, v in self.demand_kw.items()}
+        flat |= {f"served_kw.{k}": v for k, v in self.served_kw.items()}
         flat |= {f"relay_closed.{k}": v for k, v in self.relay_closed.items()}
         flat |= {f"unserved_kwh.{k}": v for k, v in self.unserved_kwh.items()}
         return flat | {f"disconnected_kwh.{k}": v for k, v in self.disconnected_kwh.items()}
@@ -115,6 +122,9 @@ def truth(plant: SitePlant) -> TruthRow:
         battery_kw={b: bat.power_kw for b, bat in bats.items()},
         tripped={b: bat.tripped for b, bat in bats.items()},
         genset_running={g: gen.running for g, gen in gens.items()},
+        genset_starting={
+            g: gen.run_requested and not gen.running and not gen.fails_to_start for g, gen in gens.items()
+        },
         genset_kw={g: gen.power_kw for g, gen in gens.items()},
         fuel=dict(plant.fuel),
         grid_up=plant.grid_up,
@@ -154,8 +164,10 @@ def _battery(site: Site, write: WriteRecord, row: TruthRow) -> str | None:
         return f"{bat.id}: discharge {kw:g} kW at a true SOC of {soc:.3f} (soc_min {bat.soc_min:g})"
     if kw < -KW_TOLERANCE and soc >= bat.soc_max + SOC_TOLERANCE:
         return f"{bat.id}: charge {-kw:g} kW at a true SOC of {soc:.3f} (soc_max {bat.soc_max:g})"
-    if kw < -KW_TOLERANCE and not row.grid_up and site.grid is not None:
-        gensets = sum(g.max_kw for g in site.generators if row.genset_running.get(g.id))
+    forming = site.grid_forming_battery()
+    if kw < -KW_TOLERANCE and not row.grid_up and site.grid is not None and bat.id != (forming and forming.id):
+        able = {g for g, on in row.genset_running.items() if on} | {g for g, on in row.genset_starting.items() if on}
+        gensets = sum(g.max_kw for g in site.generators if g.id in able)
         demand = sum(kw_t for t, kw_t in row.demand_kw.items() if row.relay_closed.get(t, True))
         surplus = max(0.0, row.pv_available_kw + gensets - demand)
         if -kw > surplus + KW_TOLERANCE:
