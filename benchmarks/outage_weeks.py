@@ -28,8 +28,8 @@ from microgrid.site import Site
 
 def main(argv: list[str] | None = None) -> int:
     from microgrid.planning.baselines import perfect_foresight
+    from microgrid.planning.closed_loop import simulate
     from microgrid.planning.outage_weeks import PATTERNS, SITES, outage_week
-    from microgrid.planning.simulate import simulate
 
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n", 1)[0])
     parser.add_argument("--site", nargs="*", default=list(SITES), choices=SITES)

@@ -51,8 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--progress", action="store_true")
     args = parser.parse_args(argv)
 
+    from microgrid.planning.closed_loop import simulate
     from microgrid.planning.scenarios import hospital_winter
-    from microgrid.planning.simulate import simulate
 
     print(f"microgrid closed-loop benchmark — python benchmarks/simulate.py {' '.join(sys.argv[1:])}".rstrip())
     print(

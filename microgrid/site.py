@@ -297,6 +297,18 @@ class Site(Frozen):
     """Modbus devices serving the assets (see :mod:`microgrid.site_devices`)."""
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
 
+    @property
+    def base_dir(self) -> Path:
+        """The folder paths in the site file are relative to: the site file's (the working directory for a
+        site built in code)."""
+        return self._base_dir
+
+    def with_base_dir(self, folder: Path) -> Site:
+        """This site with its relative paths (device maps, schedules, price files) resolved against ``folder``."""
+        site = self.model_copy()
+        site._base_dir = folder
+        return site
+
     def resolve(self, relative: str) -> Path:
         """A path named in the site file, resolved against the site file's folder."""
         return self._base_dir / Path(relative).expanduser()
@@ -381,6 +393,4 @@ def read_site(path: str | Path) -> Site:
         Naming the file and, for each problem, the key path and the reason.
     """
     path = Path(path)
-    site = site_from_dict(load_yaml(path), str(path))
-    site._base_dir = path.resolve().parent
-    return site
+    return site_from_dict(load_yaml(path), str(path)).with_base_dir(path.resolve().parent)

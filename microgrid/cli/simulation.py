@@ -119,7 +119,7 @@ def _run_simulation(
 
     Bad input exits with ``EXIT_BAD_INPUT``, a simulation without a plan with ``EXIT_NO_PLAN``.
     """
-    from microgrid.planning.simulate import simulate as run  # by module path: the package exports a function too
+    from microgrid.planning.closed_loop import simulate as run
 
     try:
         loaded = read_profiles(profiles_path, site)

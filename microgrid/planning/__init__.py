@@ -20,12 +20,12 @@ Outage weeks (the controller told only the published schedule)::
 
 from microgrid.planning import plots
 from microgrid.planning.baselines import compare, perfect_foresight
+from microgrid.planning.closed_loop import SimulationResult, simulate
 from microgrid.planning.designs import apply_design
 from microgrid.planning.kpis import kpis_of
 from microgrid.planning.outage_weeks import OutageWeek, outage_week
 from microgrid.planning.report import write_simulation_report, write_sweep_report
 from microgrid.planning.scenarios import hospital_winter, multi_day
-from microgrid.planning.simulate import SimulationResult, simulate
 from microgrid.planning.survival import SurvivalResult, survival
 from microgrid.planning.sweep import read_sweep, run_sweep, sweep_from_dict
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -40,10 +40,7 @@ from microgrid.profiles import Profiles
 from microgrid.site import Site, describe_error
 from microgrid.state import SiteState
 
-if TYPE_CHECKING:
-    from microgrid.planning.sweep import SweepSpec
-
-__all__ = ["apply_design", "check_designs", "design_site", "design_state"]
+__all__ = ["apply_design", "design_site", "design_state"]
 
 _SECTIONS = {"battery": "batteries", "generator": "generators", "pv": "pv", "load": "loads"}
 _SIZE_FIELD = {"battery": "capacity_kwh", "generator": "max_kw", "pv": "peak_kw"}
@@ -148,26 +145,13 @@ def design_site(site: Site, design: Mapping[str, Any]) -> Site:
     except ValidationError as exc:
         keys = ", ".join(k for k in design if k != "name")
         raise ConfigError(f"design ({keys})", [describe_error(e) for e in exc.errors()]) from None
-    new._base_dir = site._base_dir
-    return new
+    return new.with_base_dir(site.base_dir)
 
 
 def apply_design(site: Site, profiles: Profiles, design: Mapping[str, Any]) -> tuple[Site, Profiles]:
     """The site and profiles of ``design`` (module docstring); raise :class:`ConfigError` naming the key."""
     new = design_site(site, design)
     return new, _scaled_profiles(new, profiles, _profile_factors(site, design))
-
-
-def check_designs(site: Site, spec: SweepSpec) -> None:
-    """Raise :class:`ConfigError` naming the sweep file and the design when one does not apply to ``site``."""
-    problems = []
-    for name, design in spec.designs:
-        try:
-            design_site(site, design)
-        except ConfigError as exc:
-            problems += [f"designs: {name} ({exc.source}): {p}" for p in exc.problems]
-    if problems:
-        raise ConfigError(spec.source, problems)
 
 
 def _scaled_profiles(site: Site, profiles: Profiles, factors: Mapping[str, float]) -> Profiles:

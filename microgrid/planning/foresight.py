@@ -1,5 +1,5 @@
 """The simulated controller's view of the future: its own forecaster learning from the plant, or the
-true profiles with seeded forecast error (see :mod:`microgrid.planning.simulate`), and the outage
+true profiles with seeded forecast error (see :mod:`microgrid.planning.closed_loop`), and the outage
 schedule as it was published."""
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def simulation_forecaster(
     forecast_error: float = 0.0,
     seed: int = 0,
 ) -> Forecaster:
-    """The controller's forecaster in a simulation (:mod:`microgrid.planning.simulate`'s docstring).
+    """The controller's forecaster in a simulation (:mod:`microgrid.planning.closed_loop`'s docstring).
 
     ``controller``: the site's own forecaster, learning load and the clear-sky index from what the
     plant measures, from ``reference`` (a typical day; default: the truth's first day with no

@@ -1,6 +1,6 @@
 """KPIs of a simulated (or perfectly foreseen) period, from its table of intervals.
 
-The table (:class:`~microgrid.planning.simulate.SimulationResult` ``.intervals``) has one row per
+The table (:class:`~microgrid.planning.results.SimulationResult` ``.intervals``) has one row per
 interval; its money columns are computed here by :func:`add_costs`, the same way for every
 controller, so that costs compare like with like:
 
@@ -121,7 +121,7 @@ def _below_floor(intervals: pd.DataFrame, site: Site) -> float:
 
 
 def kpis_of(intervals: pd.DataFrame, site: Site) -> pd.Series:
-    """The named KPIs of a table of intervals (see :class:`~microgrid.planning.simulate.SimulationResult`).
+    """The named KPIs of a table of intervals (see :class:`~microgrid.planning.results.SimulationResult`).
 
     Money in the site's currency, energy in kWh, fuel in the fuel's unit, time in hours.
     """

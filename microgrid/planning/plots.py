@@ -3,7 +3,7 @@
 Nothing is shown: save it (``fig.savefig("day.png")``) or let Jupyter display it. The figures
 are built with the object API (no pyplot state), so they work under any backend, Agg included.
 
-Inputs are a simulation's intervals (a :class:`~microgrid.planning.simulate.SimulationResult`
+Inputs are a simulation's intervals (a :class:`~microgrid.planning.results.SimulationResult`
 or its ``intervals`` frame, column names as documented there), a
 :class:`~microgrid.planning.survival.SurvivalResult` (or several, by name), or a sweep's result
 frame. Powers in kW, SOC in %, fuel in the fuel's unit.

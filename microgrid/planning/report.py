@@ -148,11 +148,11 @@ def write_simulation_report(
     inputs: Mapping[str, str] | None = None,
     as_html: bool = False,
 ) -> Path:
-    """Write the report of a :class:`~microgrid.planning.simulate.SimulationResult` into ``folder``.
+    """Write the report of a :class:`~microgrid.planning.results.SimulationResult` into ``folder``.
 
     Files: ``report.md``/``report.html``, ``dispatch.png``, ``storage.png``, ``shedding.png``,
     ``intervals.csv``, ``intervals.parquet``, ``kpis.csv`` and, with ``compare`` (the frame of
-    :func:`~microgrid.planning.simulate.compare`), ``compare.csv``.
+    :func:`~microgrid.planning.baselines.compare`), ``compare.csv``.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

@@ -136,7 +136,7 @@ def critical_tiers(site: Site, max_priority: int | None = None) -> tuple[str, ..
 def _simulated_hours(
     site: Site, window: Profiles, state: SiteState, tiers: tuple[str, ...], *, method: Method, seed: int
 ) -> float:
-    from microgrid.planning.simulate import simulate  # noqa: PLC0415 - the simulation engine loads only when asked
+    from microgrid.planning.closed_loop import simulate  # noqa: PLC0415 - the simulation engine loads only when asked
 
     result = simulate(site, window, state=state, controller=method, seed=seed)
     shed = result.intervals[[f"load.{t}.shed_kw" for t in tiers]].sum(axis=1).to_numpy()

@@ -35,7 +35,7 @@ import pandas as pd
 
 from microgrid._yaml import load_yaml
 from microgrid.errors import ConfigError, InputError
-from microgrid.planning.designs import apply_design, check_designs, design_site, design_state
+from microgrid.planning.designs import apply_design, design_site, design_state
 from microgrid.profiles import Profiles, read_profiles
 from microgrid.site import Site
 from microgrid.state import SiteState
@@ -258,7 +258,7 @@ def _simulated_kpis(
     controller: str,
     options: Mapping[str, Any],
 ) -> dict[str, Any]:
-    from microgrid.planning.simulate import simulate  # noqa: PLC0415 - keeps task imports light
+    from microgrid.planning.closed_loop import simulate  # noqa: PLC0415 - keeps task imports light
 
     result = simulate(
         site,
@@ -398,3 +398,15 @@ class _Progress:
             self._bar.advance(self._task)
         if self.on_result is not None:
             self.on_result(self.done, self.total)
+
+
+def check_designs(site: Site, spec: SweepSpec) -> None:
+    """Raise :class:`ConfigError` naming the sweep file and the design when one does not apply to ``site``."""
+    problems = []
+    for name, design in spec.designs:
+        try:
+            design_site(site, design)
+        except ConfigError as exc:
+            problems += [f"designs: {name} ({exc.source}): {p}" for p in exc.problems]
+    if problems:
+        raise ConfigError(spec.source, problems)

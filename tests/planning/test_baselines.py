@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from microgrid.planning.baselines import compare, perfect_foresight
+from microgrid.planning.closed_loop import simulate
 from microgrid.planning.scenarios import hospital_winter
-from microgrid.planning.simulate import simulate
 from microgrid.profiles import Profiles
 from microgrid.site import Site
 from microgrid.telemetry.limits import site_limits

@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from microgrid.planning.closed_loop import SimulationResult, simulate
 from microgrid.planning.inprocess import InProcessSite, in_process_devices
 from microgrid.planning.kpis import add_costs, kpis_of
 from microgrid.planning.scenarios import hospital_winter
-from microgrid.planning.simulate import SimulationResult, simulate
 from microgrid.profiles import Profiles, profiles_from_frame
 from microgrid.site import Site, site_from_dict
 from microgrid.telemetry.transport import ExceptionCodeError

@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 
 from microgrid.forecast.schedule import OutageSchedule, Slot
+from microgrid.planning.closed_loop import simulate
 from microgrid.planning.scenarios import hospital_winter
-from microgrid.planning.simulate import simulate
 from tests.planning.conftest import hourly_site
 
 
