@@ -473,6 +473,43 @@ def test_a_frozen_fuel_level_is_replaced_by_the_model_stock(tcp_hospital: Site, 
     run_rig(tcp_hospital, winter, body, optimizer=optimizer, state=state)
 
 
+def test_a_relay_stuck_reading_open_while_its_tier_draws_is_taken_as_served(
+    tcp_hospital: Site, winter: Profiles
+) -> None:
+    """The second plan sheds comfort (the first has no demand forecast yet): its relay opens and reads
+    open. Its read-back then sticks at "open"; the next plan serves comfort and the relay closes, so
+    22 kW flow through a relay that reads open: implausible, and the tier is taken as served (the
+    forecaster learns its demand, the feeders model sees the relay closed), the reason recorded for
+    ``status``."""
+
+    def serve(inputs: DispatchInputs) -> Plan:
+        return synthetic_plan(inputs, {})
+
+    optimizer = Optimizer(serve, lambda inputs: synthetic_plan(inputs, {"load.comfort.shed_kw": 1e6}), serve)
+
+    async def body(rig: Rig) -> None:
+        await rig.cycle()
+        await rig.step()
+        shed = await rig.cycle()
+        assert shed.decision is not None and shed.decision.tier_connected["comfort"] is False
+        await rig.step()
+        assert not rig.sim.plant.relay_closed["comfort"]
+        rig.sim.faults["feeders"] = Fault(frozen_points=frozenset({"feeder_3_closed"}))
+        served = await rig.cycle()  # open and drawing nothing: believed; this plan closes it
+        assert served.estimate is not None and served.estimate.tier_connected["comfort"] is False
+        assert served.estimate.implausible == {}
+        await rig.step()
+        assert rig.sim.plant.relay_closed["comfort"]
+        report = await rig.cycle()
+        est = report.estimate
+        assert est is not None and est.health["feeders"] == "implausible"
+        assert "tier comfort: relay reads open while the tier draws" in est.implausible["feeders"]
+        assert est.tier_connected["comfort"] is True and est.load_kw["comfort"] > 5.0
+        assert summary(report)["implausible"] == est.implausible
+
+    run_rig(tcp_hospital, winter, body, optimizer=optimizer)
+
+
 # -- modes ------------------------------------------------------------------------------------
 
 
