@@ -44,11 +44,11 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from microgrid._yaml import load_yaml  # noqa: E402
 from microgrid.forecast.load import load_forecast  # noqa: E402
 from microgrid.forecast.pv import clear_sky_kw, pv_forecast  # noqa: E402
 from microgrid.profiles import Profiles, read_profiles  # noqa: E402
 from microgrid.site import Site, site_from_dict  # noqa: E402
+from microgrid.yamlio import load_yaml  # noqa: E402
 
 TZ = "Europe/Kyiv"
 STEP = pd.Timedelta(minutes=15)

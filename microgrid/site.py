@@ -26,7 +26,6 @@ from pydantic import (
     model_validator,
 )
 
-from microgrid._yaml import load_yaml
 from microgrid.errors import ConfigError
 from microgrid.site_devices import DeviceBinding, device_problems
 from microgrid.site_grid import (
@@ -58,6 +57,7 @@ from microgrid.site_types import (
     parse_duration,
     problem,
 )
+from microgrid.yamlio import load_yaml
 
 __all__ = [
     "Battery",

@@ -1,4 +1,5 @@
-"""YAML loading that refuses duplicate keys and reports line/column of syntax errors."""
+"""Strict YAML loading for every YAML file the project reads (site, device maps, sweeps, drills): duplicate keys
+refused, syntax errors with line and column, alias bombs refused before they expand."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from typing import Any
 import yaml
 
 from microgrid.errors import ConfigError
+
+__all__ = ["MAX_EXPANDED_VALUES", "expanded_size", "load_yaml"]
 
 
 class _StrictLoader(yaml.SafeLoader):

@@ -361,7 +361,7 @@ def test_a_yaml_alias_bomb_is_refused_at_once(tmp_path: Path) -> None:
 
 
 def test_aliases_and_merge_keys_of_a_normal_size_still_load(tmp_path: Path) -> None:
-    from microgrid._yaml import expanded_size, load_yaml
+    from microgrid.yamlio import expanded_size, load_yaml
 
     path = tmp_path / "x.yaml"
     path.write_text("base: &b {x: 1, y: [1, 2]}\nuse: {<<: *b, y: [3]}\nagain: *b\n", encoding="utf-8")

@@ -33,12 +33,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from microgrid._yaml import load_yaml
 from microgrid.errors import ConfigError, InputError
 from microgrid.planning.designs import apply_design, design_site, design_state
 from microgrid.profiles import Profiles, read_profiles
 from microgrid.site import Site
 from microgrid.state import SiteState
+from microgrid.yamlio import load_yaml
 
 __all__ = [
     "Scenario",

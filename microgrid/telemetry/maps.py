@@ -24,7 +24,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
-from microgrid._yaml import load_yaml
 from microgrid.errors import ConfigError
 from microgrid.resources import shipped
 from microgrid.site import describe_error
@@ -38,6 +37,7 @@ from microgrid.telemetry.registers import (
     WordOrder,
     decode,
 )
+from microgrid.yamlio import load_yaml
 
 __all__ = [
     "UNIT_SUFFIXES",

@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from microgrid._yaml import load_yaml
 from microgrid.errors import ConfigError, InputError
 from microgrid.planning.drills.model import Drill, drill_from_dict, site_problems
 from microgrid.profiles import Profiles, read_profiles
 from microgrid.resources import shipped
 from microgrid.site import Site, read_site
+from microgrid.yamlio import load_yaml
 
 __all__ = ["LoadedDrill", "library", "read_drill"]
 
