@@ -9,7 +9,7 @@ import pytest
 
 import microgrid
 from tests.conftest import HOSPITAL, STATE, SUMMER, WINTER
-from tests.dispatch.helpers import assert_invariants, col, full_binary
+from tests.dispatch.helpers import assert_invariants, col, full_binary, spec_objective
 
 GAP = 0.01
 CASES = {
@@ -38,7 +38,7 @@ def _state(site: microgrid.Site, path: Path | None) -> microgrid.SiteState:
 def test_every_constraint_of_the_spec_holds(hospital: microgrid.Plan) -> None:
     """Balance, SOC dynamics and band, power limits, PV ≤ forecast, shed ≤ demand, grid limits and
     outages, no simultaneous charge/discharge, genset min/max/off, min up/down with the initial
-    lock, fuel ≤ stock, and objective == cost().total == the spec's objective recomputed."""
+    lock, fuel ≤ stock, and the objective equal to the spec's objective recomputed from the plan's columns."""
     assert_invariants(hospital)
 
 
@@ -46,7 +46,7 @@ def test_plan_is_optimal_within_the_requested_gap(hospital: microgrid.Plan) -> N
     assert hospital.status is microgrid.SolveStatus.OPTIMAL
     assert 0.0 <= hospital.mip_gap <= GAP
     assert hospital.steps == 96 and hospital.step_hours == 0.25
-    assert hospital.objective == pytest.approx(hospital.cost().total, rel=1e-12)
+    assert hospital.objective == pytest.approx(spec_objective(hospital), rel=1e-9)
 
 
 def test_nothing_crosses_the_grid_during_outages(hospital: microgrid.Plan) -> None:
