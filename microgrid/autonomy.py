@@ -98,7 +98,7 @@ def _battery_share(bats: list[_Bat], max_kw: float, net_kw: float, dt: float) ->
 
 def _batteries(site: Site, state: SiteState) -> list[_Bat]:
     def one(b: Battery) -> _Bat:
-        soc = state.soc.get(b.id, b.initial_soc)
+        soc = state.soc_of(b)
         cap = b.capacity_kwh
         return _Bat(
             soc * cap,

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from microgrid.errors import StateError
-from microgrid.site import Site, describe_error
+from microgrid.site import Battery, Site, describe_error
 
 __all__ = ["GeneratorState", "SiteState", "read_state", "state_from_dict"]
 
@@ -44,6 +44,17 @@ class SiteState:
     soc: dict[str, float] = field(default_factory=dict)
     generators: dict[str, GeneratorState] = field(default_factory=dict)
     fuel_stock: dict[str, float | None] = field(default_factory=dict)
+
+    def soc_of(self, battery: Battery) -> float:
+        """The battery's SOC now [fraction]: the state's, else the site file's ``initial_soc`` (the spec's rule)."""
+        return self.soc.get(battery.id, battery.initial_soc)
+
+    def energy_band_kwh(self, battery: Battery) -> tuple[float, float]:
+        """The energy band [kWh] the battery must stay in over a plan from this state: the spec's
+        ``[min(soc_min, soc0), max(soc_max, soc0)] · E``, widened to include the SOC now, so that a battery
+        found outside its band (a deep outage, a BMS recalibration) is not an infeasible plan."""
+        soc0, cap = self.soc_of(battery), battery.capacity_kwh
+        return min(battery.soc_min, soc0) * cap, max(battery.soc_max, soc0) * cap
 
     @classmethod
     def initial(cls, site: Site) -> SiteState:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pyomo.environ as pyo
 
 from microgrid.dispatch.inputs import DispatchInputs
+from microgrid.site import Battery
 
 
 def add_batteries(m: pyo.ConcreteModel, inp: DispatchInputs, *, mode_binaries: bool) -> None:
@@ -53,7 +55,15 @@ def add_batteries(m: pyo.ConcreteModel, inp: DispatchInputs, *, mode_binaries: b
 def set_battery_data(m: pyo.ConcreteModel, inp: DispatchInputs) -> None:
     """The state's numbers: e[b,−1] = soc0 · E [kWh] and the energy bounds around it."""
     for bat in inp.site.batteries:
-        soc0 = inp.state.soc.get(bat.id, bat.initial_soc)
-        m.energy0_kwh[bat.id] = soc0 * bat.capacity_kwh
-        m.energy_min_kwh[bat.id] = min(bat.soc_min, soc0) * bat.capacity_kwh
-        m.energy_max_kwh[bat.id] = max(bat.soc_max, soc0) * bat.capacity_kwh
+        m.energy0_kwh[bat.id] = inp.state.soc_of(bat) * bat.capacity_kwh
+        m.energy_min_kwh[bat.id], m.energy_max_kwh[bat.id] = inp.state.energy_band_kwh(bat)
+
+
+def energy_path_kwh(
+    bat: Battery, start_kwh: float, charge_kw: np.ndarray, discharge_kw: np.ndarray, step_h: float
+) -> np.ndarray:
+    """The energy [kWh] at the end of each step of a charge/discharge path from ``start_kwh``: the SOC
+    dynamics of :func:`add_batteries` in numpy, ``e[t] = e[t−1] + Δ · (ηc · c[t] − d[t] / ηd)``."""
+    flow = step_h * (bat.charge_efficiency * charge_kw - discharge_kw / bat.discharge_efficiency)
+    energy: np.ndarray = start_kwh + np.cumsum(flow)
+    return energy

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
 
+from microgrid.dispatch.batteries import energy_path_kwh
 from microgrid.dispatch.generators import initial_lock_steps
 from microgrid.dispatch.inputs import DispatchInputs, ceil_steps
 from microgrid.plans import ContingencyWindow
@@ -54,16 +55,13 @@ def _add_shadow_batteries(
     c'[b,t] ≤ Pc · m'[b,t],   d'[b,t] ≤ Pd · (1 − m'[b,t])     (only with mode binaries)
     """
     bats = {b.id: b for b in inp.site.batteries}
-    soc0 = {b: inp.state.soc.get(b, bat.initial_soc) for b, bat in bats.items()}
+    band = {b: inp.state.energy_band_kwh(bat) for b, bat in bats.items()}
     m.cont_charge_kw = pyo.Var(m.B, m.S, bounds=lambda _, b, t: (0.0, bats[b].max_charge_kw))
     m.cont_discharge_kw = pyo.Var(m.B, m.S, bounds=lambda _, b, t: (0.0, bats[b].max_discharge_kw))
     m.cont_energy_kwh = pyo.Var(
         m.B,
         m.S,
-        bounds=lambda _, b, t: (
-            min(bats[b].soc_min, soc0[b]) * bats[b].capacity_kwh,
-            max(bats[b].soc_max, soc0[b]) * bats[b].capacity_kwh,
-        ),
+        bounds=lambda _, b, t: band[b],
     )
 
     def dynamics(m: pyo.ConcreteModel, b: str, t: int) -> pyo.Expression:
@@ -71,7 +69,7 @@ def _add_shadow_batteries(
         if t > a:
             before = m.cont_energy_kwh[b, t - 1]
         else:
-            before = m.energy_kwh[b, a - 1] if a > 0 else soc0[b] * bat.capacity_kwh
+            before = m.energy_kwh[b, a - 1] if a > 0 else inp.state.soc_of(bat) * bat.capacity_kwh
         flow = bat.charge_efficiency * m.cont_charge_kw[b, t] - m.cont_discharge_kw[b, t] / bat.discharge_efficiency
         return m.cont_energy_kwh[b, t] == before + inp.step_h * flow
 
@@ -233,15 +231,12 @@ def _shadow_frame(
     steps, dt, cols = range(a, b + 1), inp.step_h, {}
     for bat in inp.site.batteries:
         charge, discharge = _column(m.cont_charge_kw, bat.id, steps), _column(m.cont_discharge_kw, bat.id, steps)
-        soc0 = inp.state.soc.get(bat.id, bat.initial_soc)
-        start = float(main[f"battery.{bat.id}.soc"].iloc[a - 1]) if a > 0 else soc0
+        start = float(main[f"battery.{bat.id}.soc"].iloc[a - 1]) if a > 0 else inp.state.soc_of(bat)
         if net:
             both = np.minimum(charge, discharge)
             charge, discharge = charge - both, discharge - both
-        energy = start * bat.capacity_kwh + np.cumsum(
-            dt * (bat.charge_efficiency * charge - discharge / bat.discharge_efficiency)
-        )
-        if np.any(energy > max(bat.soc_max, soc0) * bat.capacity_kwh + _ABS_TOL_KW):
+        energy = energy_path_kwh(bat, start * bat.capacity_kwh, charge, discharge, dt)
+        if np.any(energy > inp.state.energy_band_kwh(bat)[1] + _ABS_TOL_KW):
             return None
         cols[f"battery.{bat.id}.charge_kw"], cols[f"battery.{bat.id}.discharge_kw"] = charge, discharge
         cols[f"battery.{bat.id}.soc"] = energy / bat.capacity_kwh

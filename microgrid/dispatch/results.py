@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
 
+from microgrid.dispatch.batteries import energy_path_kwh
 from microgrid.dispatch.inputs import DispatchInputs
 
 __all__ = ["check_plan", "extract", "net_batteries", "net_grid"]
@@ -80,12 +81,6 @@ def net_grid(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _energy_kwh(charge: np.ndarray, discharge: np.ndarray, soc0: float, bat: object, dt: float) -> np.ndarray:
-    eta_c, eta_d, cap = bat.charge_efficiency, bat.discharge_efficiency, bat.capacity_kwh  # type: ignore[attr-defined]
-    energy: np.ndarray = soc0 * cap + np.cumsum(dt * (eta_c * charge - discharge / eta_d))
-    return energy
-
-
 def net_batteries(frame: pd.DataFrame, inp: DispatchInputs) -> pd.DataFrame | None:
     """Remove simultaneous charge and discharge of a battery, keeping its net power.
 
@@ -100,9 +95,8 @@ def net_batteries(frame: pd.DataFrame, inp: DispatchInputs) -> pd.DataFrame | No
         if not np.any(both > _ABS_TOL_KW):
             continue
         charge, discharge = out[c_col].to_numpy() - both, out[d_col].to_numpy() - both
-        soc0 = inp.state.soc.get(bat.id, bat.initial_soc)
-        energy = _energy_kwh(charge, discharge, soc0, bat, inp.step_h)
-        if np.any(energy > max(bat.soc_max, soc0) * bat.capacity_kwh + _ABS_TOL_KW):
+        energy = energy_path_kwh(bat, inp.state.soc_of(bat) * bat.capacity_kwh, charge, discharge, inp.step_h)
+        if np.any(energy > inp.state.energy_band_kwh(bat)[1] + _ABS_TOL_KW):
             return None
         out[c_col], out[d_col] = charge, discharge
         out[f"battery.{bat.id}.soc"] = energy / bat.capacity_kwh
@@ -134,11 +128,11 @@ def _battery_problems(frame: pd.DataFrame, inp: DispatchInputs) -> list[str]:
         charge = frame[f"battery.{bat.id}.charge_kw"].to_numpy()
         discharge = frame[f"battery.{bat.id}.discharge_kw"].to_numpy()
         energy = frame[f"battery.{bat.id}.soc"].to_numpy() * bat.capacity_kwh
-        soc0 = inp.state.soc.get(bat.id, bat.initial_soc)
-        drift = np.abs(energy - _energy_kwh(charge, discharge, soc0, bat, inp.step_h))
+        path = energy_path_kwh(bat, inp.state.soc_of(bat) * bat.capacity_kwh, charge, discharge, inp.step_h)
+        drift = np.abs(energy - path)
         if drift.max(initial=0) > _ABS_TOL_KW * max(1.0, bat.capacity_kwh):
             problems.append(f"battery {bat.id}: SOC dynamics off by {drift.max():.3g} kWh")
-        low, high = min(bat.soc_min, soc0) * bat.capacity_kwh, max(bat.soc_max, soc0) * bat.capacity_kwh
+        low, high = inp.state.energy_band_kwh(bat)
         if energy.min(initial=low) < low - _ABS_TOL_KW or energy.max(initial=high) > high + _ABS_TOL_KW:
             problems.append(f"battery {bat.id}: energy outside [{low:g}, {high:g}] kWh")
         if (
