@@ -20,6 +20,7 @@ from typing import Annotated, Any
 import typer
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
 from microgrid.cli.common import (
     EXIT_BAD_INPUT,
@@ -180,24 +181,39 @@ def status(
     store: StoreOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the last cycle as one JSON object.")] = False,
 ) -> None:
-    """The last cycle: state, plan summary, setpoint source (fallback) in force, device health."""
+    """The last cycle: alarms, state, plan summary, setpoint source (fallback) in force, device health.
+
+    Alarms come first: the store's own health (a no-op write transaction: locked, read-only, disk
+    full; and no cycle recorded for over 2 intervals while the controller is believed running), then
+    the last cycle's (emergency mode, a fallback in force, devices not ok with why, writes refused or
+    without a clear outcome).
+    """
+    from microgrid.control.alarms import alarms
+    from microgrid.store.health import store_health
+
     with _open(store) as history:
         last = history.last_cycle()
         pending = history.pending_actions()
+        health = store_health(history, datetime.now(UTC))
     if last is None:
-        raise fail(EXIT_BAD_INPUT, "the history holds no cycle yet")
+        raise fail(EXIT_BAD_INPUT, "; ".join(["the history holds no cycle yet", *health.problems]))
+    active = [f"store: {problem}" for problem in health.problems] + alarms(last["summary"])
     if as_json:
-        print(json.dumps({**last, "ts": last["ts"].isoformat(), "pending_actions": len(pending)}, default=str))
+        record = {**last, "ts": last["ts"].isoformat(), "pending_actions": len(pending)}
+        print(json.dumps({**record, "alarms": active, "store": health.as_dict()}, default=str))
         return
-    out.print(_status_table(last, len(pending)))
+    out.print(_status_table(last, len(pending), active))
 
 
-def _status_table(last: dict[str, Any], pending: int) -> Table:
+def _status_table(last: dict[str, Any], pending: int, active: list[str]) -> Table:
     summary = last["summary"]
     state = summary.get("state", {})
     table = Table(title=f"last cycle {last['ts']:%Y-%m-%d %H:%M} UTC", title_justify="left", show_header=False)
     table.add_column(style="bold")
     table.add_column()
+    for n, alarm in enumerate(active or ["none"]):
+        label = ("ALARMS" if active else "alarms") if n == 0 else ""
+        table.add_row(label, Text(str(printable(alarm))))  # Text: a device's "[...]" is not rich markup
     grid = {True: "up", False: "DOWN", None: "unknown"}[state.get("grid_up")]
     table.add_row("mode / source", f"{last['mode']} / {last['source']}  {last['reason']}")
     schedule = summary.get("schedule") or {}

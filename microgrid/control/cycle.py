@@ -44,6 +44,7 @@ from microgrid.control.decisions import Decision, from_plan_row, manual_payload,
 from microgrid.control.emergency import Emergency
 from microgrid.control.estimate import Estimate, Estimator, Snapshot
 from microgrid.control.forecast import Forecaster, ForecastSource, Outlook
+from microgrid.control.obedience import WriteWatch
 from microgrid.control.points import hand_back_points, heartbeat_point, to_points
 from microgrid.control.safety import SafetyConfig, check
 from microgrid.dispatch import DispatchInputs, ModelCache, optimize, optimize_emergency
@@ -182,6 +183,8 @@ class Controller:
         self.heartbeat = 0
         writable = {d: frozenset(p.name for p in dev.map.points if p.writable) for d, dev in devices.devices.items()}
         self.estimator = Estimator(site, echoes=writable)
+        self.write_watch = WriteWatch()
+        """Devices whose read-backs keep differing from the writes (:mod:`microgrid.control.obedience`)."""
         self.last_plan: Plan | None = None
         self.last_decision: Decision | None = None
         self.last_points: dict[str, dict[str, Value]] = {}
@@ -459,6 +462,21 @@ class Controller:
             return
         report.writes = await self._send(report.planned_writes)
         self.last_points = report.planned_writes
+        self._watch_writes(report)
+
+    def _watch_writes(self, report: CycleReport) -> None:
+        """Count the cycle's read-backs (:class:`~microgrid.control.obedience.WriteWatch`): a device that ignores
+        writes is an alarm (a ``device`` event), marked in this cycle's record and not controlled from the
+        next cycle on (:meth:`~microgrid.control.estimate.Estimator.not_controlled`)."""
+        report.events += [("device", message) for message in self.write_watch.observe(report.writes)]
+        self.estimator.ignores_writes = dict(self.write_watch.ignoring)
+        est = report.estimate
+        if est is not None:  # this cycle's record says so at once, both ways
+            for device in set(est.ignores_writes) - set(self.write_watch.ignoring):
+                del est.ignores_writes[device]
+                if est.health.get(device) == "ignores-writes":
+                    est.health[device] = "ok"
+            self.estimator.not_controlled(est)
 
     async def _send(self, points: dict[str, dict[str, Value]]) -> dict[str, WriteReport]:
         ids = [d for d in points if points[d]]
@@ -467,8 +485,8 @@ class Controller:
         )
         out: dict[str, WriteReport] = {}
         for device_id, result in zip(ids, results, strict=True):
-            if isinstance(result, BaseException):
-                out[device_id] = WriteReport(refused={p: f"write failed: {result!r}" for p in points[device_id]})
+            if isinstance(result, BaseException):  # the writer broke off: what it sent is not known
+                out[device_id] = WriteReport(unknown={p: f"the writer failed: {result!r}" for p in points[device_id]})
             else:
                 out[device_id] = result
         return out

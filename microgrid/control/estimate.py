@@ -96,9 +96,12 @@ class Estimate:
         open for its minimum time).
     health
         Device id → ``ok``, ``degraded`` (stale or out-of-range values), ``frozen``,
-        ``implausible`` (a reading its cross-check contradicts) or ``lost``.
+        ``implausible`` (a reading its cross-check contradicts), ``ignores-writes`` (read-backs of its
+        writes differ: :mod:`microgrid.control.obedience`) or ``lost``.
     implausible
         Device id → why a reading of it is not believed (module docstring).
+    ignores_writes
+        Device id → why it is taken to ignore the controller's writes (not controllable).
     """
 
     time: datetime
@@ -115,6 +118,7 @@ class Estimate:
     tier_hours: dict[str, float] = field(default_factory=dict)
     health: dict[str, str] = field(default_factory=dict)
     implausible: dict[str, str] = field(default_factory=dict)
+    ignores_writes: dict[str, str] = field(default_factory=dict)
 
     def missing(self, site: Site) -> list[str]:
         """Assets whose state is unknown (a plan needs every battery's SOC and every genset's status)."""
@@ -165,6 +169,8 @@ class Estimator:
     site: Site
     echoes: dict[str, frozenset[str]] = field(default_factory=dict)
     """Device id → points that echo the controller's writes (not evidence that the device is alive)."""
+    ignores_writes: dict[str, str] = field(default_factory=dict)
+    """Device id → why it ignores the controller's writes (set by the write phase: :meth:`not_controlled`)."""
     _previous: Estimate | None = None
     _previous_values: dict[str, tuple[object, ...]] = field(default_factory=dict)
     _soc_tracks: dict[str, SocTrack] = field(default_factory=dict)
@@ -194,8 +200,22 @@ class Estimator:
         self._cross_check_tier_loads(est, fresh_loads, usable, by_asset)
         for device in est.implausible:
             est.health[device] = "implausible"
+        self.not_controlled(est)
         self._previous = est
         return est
+
+    def not_controlled(self, est: Estimate) -> None:
+        """Mark the devices that ignore the controller's writes (``ignores_writes``): health ``ignores-writes``
+        (unless lost) with why; a battery behind one gets live limits of 0 kW, so the safety layer holds its
+        setpoint at 0 and the rules give its share to the others (:mod:`microgrid.control.obedience`)."""
+        assets = {b.id: b.asset for b in self.site.devices}
+        batteries = {b.id for b in self.site.batteries}
+        for device, why in self.ignores_writes.items():
+            est.ignores_writes[device] = why
+            if est.health.get(device, "lost") != "lost":
+                est.health[device] = "ignores-writes"
+            if (asset := assets.get(device)) in batteries:
+                est.charge_limit_kw[str(asset)] = est.discharge_limit_kw[str(asset)] = 0.0
 
     def implausible_soc(self) -> dict[str, float]:
         """Battery id → the model's SOC, for the batteries whose SOC register the last estimate did not

@@ -4,11 +4,18 @@ The summary is the cycle's ``summary`` JSON: the state estimated (SOC, gensets, 
 the plan's figures, the setpoint source in force and why, device health and the store's own
 health. Everything else goes to the store's tables (telemetry with quality, the plan frame,
 every setpoint with its outcome, events).
+
+The store's own health: a failing store records nothing, so it cannot say so while it fails
+(``microgrid status`` finds out by itself: :mod:`microgrid.store.health`). Once it records again,
+the next cycle carries a ``store`` event "store failed from .. to ..: why; N record(s) waited in
+memory" (:func:`_store_recovery`).
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from microgrid.control.cycle import CycleReport
 from microgrid.store import CycleRow, EventRow, PlanRow, SetpointRow, Store, TelemetryRow
@@ -26,8 +33,10 @@ def summary(report: CycleReport, limits: dict[str, Any] | None = None) -> dict[s
         "reason": report.reason,
         "health": est.health if est else {},
         "implausible": est.implausible if est else {},
+        "ignores_writes": est.ignores_writes if est else {},
         "notes": report.notes,
         "refused": {d: r.refused for d, r in report.writes.items() if r.refused},
+        "unknown": {d: r.unknown for d, r in report.writes.items() if r.unknown},
     }
     if report.emergency:
         out["emergency"] = report.emergency
@@ -79,16 +88,47 @@ def _setpoint_rows(report: CycleReport, dry_run: bool) -> list[SetpointRow]:
                 rows.append(SetpointRow(report.start, device, point, number, "dry-run"))
             elif point in result.refused:
                 rows.append(SetpointRow(report.start, device, point, number, "refused", result.refused[point]))
+            elif point in result.unknown:
+                rows.append(SetpointRow(report.start, device, point, number, "unknown", result.unknown[point]))
             elif point in result.mismatches:
-                back = result.mismatches[point][1]
-                rows.append(SetpointRow(report.start, device, point, number, "mismatch", f"read back {back}"))
+                why = result.notes.get(point) or f"read back {result.mismatches[point][1]}"
+                rows.append(SetpointRow(report.start, device, point, number, "mismatch", why))
             elif point in result.skipped:
                 rows.append(
                     SetpointRow(report.start, device, point, number, "skipped", "unchanged, keep-alive not due")
                 )
             else:
-                rows.append(SetpointRow(report.start, device, point, number, "written"))
+                rows.append(SetpointRow(report.start, device, point, number, "written", result.notes.get(point, "")))
     return rows
+
+
+_FAILING: WeakKeyDictionary[Store, dict[str, Any]] = WeakKeyDictionary()
+"""Store → what :func:`_store_recovery` saw of its failure so far (``since``, ``why``, ``waited``)."""
+_LAST_CYCLE: WeakKeyDictionary[Store, datetime] = WeakKeyDictionary()
+
+
+def _store_recovery(store: Store, now: datetime) -> list[EventRow]:
+    """The ``store`` event of a failure that is over, once (module docstring).
+
+    Called before each cycle is recorded: a store found failing remembers since when (the cycle
+    before, the first that could not be written) and how many records wait in memory; a store found
+    writable again after that gives the event, stamped with this cycle (the failure ended with the
+    last cycle's record, which wrote the backlog)."""
+    before, _LAST_CYCLE[store] = _LAST_CYCLE.get(store, now), now
+    seen = _FAILING.get(store)
+    if not store.healthy:
+        seen = _FAILING.setdefault(store, {"since": before, "waited": 0})
+        seen.update(why=store.last_error, waited=max(seen["waited"], store.backlog))
+        return []
+    if seen is None:
+        return []
+    del _FAILING[store]
+    message = (
+        f"store failed from {seen['since']:%Y-%m-%d %H:%M:%S} to {before:%Y-%m-%d %H:%M:%S} UTC ({seen['why']}); "
+        f"{seen['waited']} record(s) waited in memory and were written when it recovered"
+    )
+    detail = {"since": seen["since"], "until": before, "why": seen["why"], "waited": seen["waited"]}
+    return [EventRow(now, "store", message, detail)]
 
 
 def record(
@@ -114,6 +154,7 @@ def record(
         plan = PlanRow(report.start, p.status.value, p.objective, p.mip_gap, p.solve_seconds, p.frame)
     events = [EventRow(report.start, kind, message) for kind, message in report.events]
     events += [EventRow(report.start, "safety", note) for note in report.notes]
+    events += _store_recovery(store, report.start)
     if report.source not in ("plan", "manual"):
         events.append(EventRow(report.start, "fallback", f"{report.source}: {report.reason}"))
     cycle = CycleRow(

@@ -79,6 +79,20 @@ class StoreQueries:
             rows = _records(self._open().execute("SELECT * FROM cycles ORDER BY id DESC LIMIT 1"))
         return rows[0] if rows else None
 
+    def cycle_times(self, limit: int) -> list[datetime]:
+        """The times of the last ``limit`` cycles recorded, the last recorded first (UTC)."""
+        with self._guard("read"):
+            rows = self._open().execute("SELECT ts FROM cycles ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+        return [datetime.fromisoformat(ts) for (ts,) in rows]
+
+    def last_event(self, *kinds: str) -> dict[str, Any] | None:
+        """The last event recorded of one of ``kinds`` ('start', 'stop'…), as a dict; None when there is none."""
+        marks = ",".join("?" * len(kinds))
+        with self._guard("read"):
+            sql = f"SELECT * FROM events WHERE kind IN ({marks}) ORDER BY id DESC LIMIT 1"
+            rows = _records(self._open().execute(sql, kinds))
+        return rows[0] if rows else None
+
     def cycles(self, since: datetime | None = None, until: datetime | None = None) -> pd.DataFrame:
         """Cycles with ``since <= ts < until``, oldest first."""
         where, params = _where(since, until)
