@@ -19,21 +19,31 @@ __all__ = [
     "TariffZone",
     "clock_minutes",
     "forecast_problems",
+    "parse_clock",
     "schedule_problems",
 ]
 
-_CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$|^24:00$")
+_CLOCK = re.compile(r"^(\d{1,2}):([0-5]\d)$")
+
+
+def parse_clock(text: object) -> int | None:
+    """Minutes after local midnight of a local time of day ``"HH:MM"`` or ``"H:MM"``, up to ``"24:00"``
+    (= 1440, the end of a day); None when ``text`` is not one. The one reader of times of day (site
+    file tariffs, outage schedules)."""
+    match = _CLOCK.match(text.strip()) if isinstance(text, str) else None
+    minutes = int(match[1]) * 60 + int(match[2]) if match else None
+    return minutes if minutes is not None and minutes <= 1440 else None
 
 
 def clock_minutes(text: str) -> int:
-    """Minutes after local midnight of ``"HH:MM"`` (``"24:00"`` = 1440)."""
-    hours, minutes = text.split(":")
-    return int(hours) * 60 + int(minutes)
+    """:func:`parse_clock` of a time already validated; ValueError if it is not one."""
+    if (minutes := parse_clock(text)) is None:
+        raise ValueError(f"not a local time of day like '07:00' or '23:30', got {text!r}")
+    return minutes
 
 
 def _clock(value: Any) -> Any:
-    if not isinstance(value, str) or not _CLOCK.match(value):
-        raise ValueError(f"not a local time of day like '07:00' or '23:30', got {value!r}")
+    clock_minutes(value)
     return value
 
 

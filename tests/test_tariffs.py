@@ -17,6 +17,7 @@ from microgrid import read_site
 from microgrid.errors import ConfigError, ProfileError
 from microgrid.profiles import profiles_from_frame
 from microgrid.site import site_from_dict
+from microgrid.site_grid import parse_clock
 from microgrid.tariffs import read_price_file, site_prices
 from tests.conftest import tiny_site
 
@@ -106,7 +107,7 @@ def test_tariff_alone_is_enough_without_constant_price() -> None:
             ],
             "overlap at 11:00",
         ),
-        ([{"start": "7:00", "end": "23:00", "import_price_per_kwh": 1}], "local time of day like '07:00'"),
+        ([{"start": "7:5", "end": "23:00", "import_price_per_kwh": 1}], "local time of day like '07:00'"),
         ([{"start": "07:00", "end": "25:00", "import_price_per_kwh": 1}], "got '25:00'"),
     ],
 )
@@ -194,3 +195,15 @@ def test_clear_sky_pv_forecast_needs_a_location() -> None:
         site_from_dict(tiny_site(forecast={"pv": "clear-sky"}))
     site = site_from_dict(tiny_site(forecast={"pv": "clear-sky"}, location={"latitude": 49.99, "longitude": 36.23}))
     assert site.location is not None and site.location.altitude_m == 0.0
+
+
+@pytest.mark.parametrize(
+    ("text", "minutes"),
+    [
+        *[("07:00", 420), ("7:00", 420), ("00:00", 0), ("23:59", 1439), ("24:00", 1440), (" 07:30 ", 450)],
+        *[("24:01", None), ("7:5", None), ("25:00", None), ("07:60", None), ("0700", None), ("", None), (7, None)],
+    ],
+)
+def test_one_reader_of_times_of_day(text: object, minutes: int | None) -> None:
+    """Site-file tariffs and outage schedules read times of day with the same rule (issue 13)."""
+    assert parse_clock(text) == minutes

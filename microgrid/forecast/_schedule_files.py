@@ -19,13 +19,13 @@ from typing import Any, Literal, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from microgrid.errors import InputError
+from microgrid.site_grid import parse_clock
 
 SlotStatus = Literal["on", "off", "possible"]
 _COLUMNS = ("queue", "date", "start", "end", "status")
 _SLOT_KEYS = ("start", "end", "status")
 _TOP_KEYS = ("queues", "timezone", "voided", "published_at")
 _DIRECTIVE = re.compile(r"^#\s*(voided|published_at|timezone)\s*:\s*(.*?)\s*$")
-_CLOCK = re.compile(r"^(\d{1,2}):([0-5]\d)$")
 _DATE = re.compile(r"^\d{4}-\d\d-\d\d$")
 MAX_LISTED = 25
 """How many problems an error lists before cutting the list short."""
@@ -71,13 +71,6 @@ class Problems(list[str]):
             raise ScheduleError(source, self[:MAX_LISTED] + more, total=total)
 
 
-def _clock(text: Any) -> int | None:
-    """Minutes after local midnight of ``"HH:MM"`` (up to ``"24:00"``), None if not one."""
-    match = _CLOCK.match(text.strip()) if isinstance(text, str) else None
-    minutes = int(match[1]) * 60 + int(match[2]) if match else 9999
-    return minutes if minutes <= 1440 else None
-
-
 def _date(text: Any) -> date | None:
     with contextlib.suppress(ValueError):
         return date.fromisoformat(text.strip()) if isinstance(text, str) and _DATE.match(text.strip()) else None
@@ -93,7 +86,12 @@ def to_zone(name: Any) -> ZoneInfo | None:
 def _slot(row: _Row, problems: Problems) -> LocalSlot | None:
     """Check one row's fields; the slot, or None after adding its problems."""
     where, cells, at = row
-    queue, day, start, end = cells["queue"].strip(), _date(cells["date"]), _clock(cells["start"]), _clock(cells["end"])
+    queue, day, start, end = (
+        cells["queue"].strip(),
+        _date(cells["date"]),
+        parse_clock(cells["start"]),
+        parse_clock(cells["end"]),
+    )
     status, before = cells["status"].strip().lower() if isinstance(cells["status"], str) else None, len(problems)
     if not queue:
         problems.append(f"{at['queue']}: must name a queue (e.g. '3.1'), got {cells['queue']!r}")
