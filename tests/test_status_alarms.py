@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 from collections.abc import Iterator, Sequence
@@ -26,6 +27,7 @@ from microgrid.control.alarms import alarms
 from microgrid.control.cycle import CycleReport, Mode
 from microgrid.control.recording import record
 from microgrid.store import CycleRow, EventRow, Store
+from microgrid.store.health import FULL_BELOW_BYTES
 
 
 def now() -> datetime:
@@ -104,6 +106,19 @@ def test_a_file_that_cannot_be_written_is_read_only(tmp_path: Path) -> None:
     assert shown.exit_code == 0, shown.output
     problems = json.loads(shown.output)["store"]["problems"]
     assert len(problems) == 1 and problems[0].startswith("read-only") and "SQLITE_READONLY" in problems[0]
+
+
+def test_a_file_system_without_room_is_disk_full(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite only says "full" when a write needs a page: the probe also looks at the free space (here the
+    file system's answer is replaced: filling a real disk is not a test's business)."""
+    path = history(tmp_path / "h.sqlite", [calm(now())])
+    real = shutil.disk_usage
+    monkeypatch.setattr(
+        "microgrid.store.health.shutil.disk_usage", lambda p: real(p)._replace(free=FULL_BELOW_BYTES - 1)
+    )
+    shown = status(path)
+    assert shown.exit_code == 0, shown.output
+    assert f"store: disk full: {FULL_BELOW_BYTES - 1:,} bytes free" in shown.output
 
 
 def test_a_running_controller_whose_last_cycle_is_old_is_an_alarm(tmp_path: Path) -> None:

@@ -1,6 +1,7 @@
 """A device that ignores writes (issue 12): an alarm after two cycles, in the record and in ``status``; the
-controller stops counting on it; the alarm clears when its read-backs match again. Against the simulated
-hospital over real Modbus TCP; a scripted optimizer asks bess1 for 10 + r kW (row r).
+controller stops counting on it; the alarm clears when its read-backs match again. And a writer that breaks
+off leaves its points 'unknown'. Against the simulated hospital over real Modbus TCP; a scripted optimizer
+asks bess1 for 10 + r kW (row r).
 """
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from microgrid.cli import app
+from microgrid.control.alarms import alarms
 from microgrid.control.cycle import CycleReport
 from microgrid.control.obedience import IGNORES_WRITES_AFTER, WriteWatch
-from microgrid.control.recording import record
+from microgrid.control.recording import record, summary
 from microgrid.profiles import Profiles
 from microgrid.sim.server import Fault
 from microgrid.site import Site
@@ -90,3 +92,22 @@ def test_only_consecutive_cycles_of_mismatches_count_and_unclear_ones_are_no_evi
     assert watch.observe({"d": unclear}) == [] and set(watch.ignoring) == {"d"}
     assert watch.observe({"d": good}) == ["d obeys writes again: its read-backs match; alarm cleared"]
     assert watch.ignoring == {}
+
+
+def test_a_writer_that_breaks_off_is_unknown_not_refused(tcp_hospital: Site, winter: Profiles) -> None:
+    """What a writer that raised had sent is not known: its points are 'unknown' (an alarm), not 'refused'."""
+
+    async def body(rig: Rig) -> CycleReport:
+        async def broken(setpoints: object, limits: object = None) -> WriteReport:
+            raise RuntimeError("writer bug")
+
+        rig.devices.devices[DEVICE].write = broken  # type: ignore[method-assign]
+        return await rig.cycle()
+
+    report = run_rig(tcp_hospital, winter, body, optimizer=Optimizer("stub"))
+    result = report.writes[DEVICE]
+    assert not result.refused and set(result.unknown) == set(report.planned_writes[DEVICE])
+    assert result.unknown["power_setpoint_kw"] == "the writer failed: RuntimeError('writer bug')"
+    assert "write bess1-inverter.power_setpoint_kw outcome unknown: the writer failed" in " ".join(
+        alarms(summary(report))
+    )
