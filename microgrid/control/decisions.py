@@ -28,12 +28,13 @@ from typing import Any
 import pandas as pd
 
 from microgrid.control.estimate import Estimate
-from microgrid.site import Site
+from microgrid.site import Battery, Site
 
 __all__ = [
     "SOC_MATCH",
     "Decision",
     "asset_limits",
+    "live_limits_kw",
     "from_plan_row",
     "manual_payload",
     "overlay",
@@ -230,14 +231,20 @@ def rules(site: Site, est: Estimate, previous: Decision | None, reason: str) -> 
     return Decision(battery_kw, gen_on, gen_kw, {a.id: None for a in site.pv}, tiers, "rules", reason)
 
 
+def live_limits_kw(bat: Battery, est: Estimate) -> tuple[float, float]:
+    """The most a battery may charge and discharge now [kW, both ≥ 0]: the limits its inverter reports,
+    never beyond the site file's ``max_charge_kw`` / ``max_discharge_kw`` nor below 0 (a NaN counts as 0);
+    the site's when the inverter reports none."""
+    charge = min(bat.max_charge_kw, max(0.0, est.charge_limit_kw.get(bat.id, bat.max_charge_kw)))
+    discharge = min(bat.max_discharge_kw, max(0.0, est.discharge_limit_kw.get(bat.id, bat.max_discharge_kw)))
+    return charge, discharge
+
+
 def _battery_rules(site: Site, est: Estimate, grid_up: bool, gen_kw: float) -> dict[str, float]:
     if grid_up:
-        return {
-            b.id: -est.charge_limit_kw.get(b.id, b.max_charge_kw) if est.soc.get(b.id, 1.0) < b.soc_max else 0.0
-            for b in site.batteries
-        }
+        return {b.id: -live_limits_kw(b, est)[0] if est.soc.get(b.id, 1.0) < b.soc_max else 0.0 for b in site.batteries}
     net = sum(est.load_kw.values()) - gen_kw  # PV is not curtailed: the grid-forming inverter takes the rest
-    limits = {b.id: est.discharge_limit_kw.get(b.id, b.max_discharge_kw) for b in site.batteries if b.id in est.soc}
+    limits = {b.id: live_limits_kw(b, est)[1] for b in site.batteries if b.id in est.soc}
     total = sum(limits.values()) or 1.0
     return {b.id: net * limits.get(b.id, 0.0) / total for b in site.batteries}
 

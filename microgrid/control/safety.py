@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from microgrid.control.decisions import Decision
+from microgrid.control.decisions import Decision, live_limits_kw
 from microgrid.control.estimate import Estimate
 from microgrid.site import Site
 
@@ -51,9 +51,8 @@ def _battery(
     for bat in site.batteries:
         wanted = d.battery_kw.get(bat.id, 0.0)
         ramped = 0.0 if math.isnan(wanted) else wanted
-        # the live limits, never beyond the site's nor below 0 (a NaN counts as 0: max(0, nan) is 0)
-        low = -min(bat.max_charge_kw, max(0.0, est.charge_limit_kw.get(bat.id, bat.max_charge_kw)))
-        high = min(bat.max_discharge_kw, max(0.0, est.discharge_limit_kw.get(bat.id, bat.max_discharge_kw)))
+        charge_kw, high = live_limits_kw(bat, est)
+        low = -charge_kw
         soc = est.soc.get(bat.id)
         if soc is None:
             low = high = 0.0

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from microgrid.control import Decision, SafetyConfig, check
+from microgrid.control.decisions import live_limits_kw
 from microgrid.site import Site
 from microgrid.state import GeneratorState
 from tests.control.conftest import estimate
@@ -316,3 +317,22 @@ def test_non_finite_setpoints_become_safe(hospital: Site) -> None:
     assert out.generator_kw == {"dg1": 60.0, "dg2": 60.0}
     assert out.pv_limit_kw == {"roof": None}
     assert notes
+
+
+@pytest.mark.parametrize(
+    ("reported_charge_kw", "reported_discharge_kw", "expected"),
+    [
+        (None, None, (125.0, 125.0)),  # none reported: the site's (bess1: 125 kW either way)
+        (40.0, 60.0, (40.0, 60.0)),  # derated by the inverter (cold, BMS)
+        (500.0, 900.0, (125.0, 125.0)),  # never beyond the site file's
+        (-5.0, float("nan"), (0.0, 0.0)),  # never below 0; a NaN counts as 0
+    ],
+)
+def test_live_limits_are_the_inverters_within_the_sites(
+    hospital: Site, reported_charge_kw: float | None, reported_discharge_kw: float | None, expected: tuple[float, float]
+) -> None:
+    """One rule for the safety layer and the rules' battery dispatch (issue 13)."""
+    charge = {} if reported_charge_kw is None else {"bess1": reported_charge_kw}
+    discharge = {} if reported_discharge_kw is None else {"bess1": reported_discharge_kw}
+    est = estimate(hospital, charge_limit_kw=charge, discharge_limit_kw=discharge)
+    assert live_limits_kw(hospital.batteries[0], est) == expected
