@@ -88,7 +88,7 @@ batteries (a cycle later at most)."""
 
 GENSET_IDLE_FRACTION = 0.02
 """A genset delivering less than this fraction of its ``max_kw`` delivers nothing [fraction]: 4 kW on the
-hospital's 200 kW sets, a tenth of their 60 kW minimum stable load; above a power transducer's zero error."""
+hospital's 200 kW sets, a fifteenth of their 60 kW minimum stable load; above a power transducer's zero error."""
 
 GENSET_START_ALLOWANCE = timedelta(minutes=10)
 """How long a genset may report running while delivering nothing although it should [duration]: crank,
@@ -102,9 +102,10 @@ from their measured power and the site's fuel curve) more than this many hours o
 set at full load [h] ... (26 l on the hospital: 0.24 l/kWh · 200 kW + 3.5 l/h = 51.5 l/h) ..."""
 FUEL_CHECK_FRACTION = 0.02
 """... and more than this fraction of the level [fraction]: a tank's level sender is accurate to 1-2 % of
-the tank (30 l of the hospital's 1,500 l). At 100 kW on one set (27.5 l/h) a frozen level is caught after
-≈ 1.1 h. The same size separates a delivery (a jump up at least this large between two cycles) from
-sender noise or thermal expansion."""
+the tank, whose size the site model does not know: the level stands in for it (30 l at the hospital's
+1,500 l). At 100 kW on one set (27.5 l/h) a frozen level is caught after 1.1 h, at the cycle after.
+The same size separates a delivery (a jump up at least this large between two cycles) from sender
+noise or thermal expansion."""
 
 FEEDER_LIVE_KW = 5.0
 """A tier drawing more than this through a relay that reads open is clearly served [kW]: far above a
