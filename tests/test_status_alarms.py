@@ -13,6 +13,7 @@ import os
 import shutil
 import sqlite3
 import subprocess
+import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -27,7 +28,7 @@ from microgrid.control.alarms import alarms
 from microgrid.control.cycle import CycleReport, Mode
 from microgrid.control.recording import record
 from microgrid.store import CycleRow, EventRow, Store
-from microgrid.store.health import FULL_BELOW_BYTES
+from microgrid.store.health import FULL_BELOW_BYTES, store_health
 
 
 def now() -> datetime:
@@ -119,6 +120,27 @@ def test_a_file_system_without_room_is_disk_full(tmp_path: Path, monkeypatch: py
     shown = status(path)
     assert shown.exit_code == 0, shown.output
     assert f"store: disk full: {FULL_BELOW_BYTES - 1:,} bytes free" in shown.output
+
+
+@pytest.mark.skipif(not hasattr(os, "seteuid") or os.geteuid() != 0, reason="acting as another user needs root")
+def test_status_run_by_another_user_does_not_call_the_controllers_store_read_only() -> None:
+    """An operator's account may read the controller's history but not write it: no "read-only" alarm, a note."""
+    with tempfile.TemporaryDirectory() as folder:
+        Path(folder).chmod(0o755)
+        path = Path(folder) / "h.sqlite"
+        with Store(path, retention_days=None) as controller:  # running: its WAL index lets others read
+            assert controller.record_cycle(CycleRow(now(), "auto", "plan", "", {}, {"source": "plan"}))
+            os.seteuid(65534)  # nobody
+            try:
+                with Store(path, readonly=True) as reader:
+                    health = store_health(reader, now())
+            finally:
+                os.seteuid(0)
+    assert health.problems == []
+    assert health.notes == [
+        "whether the store can be written was not checked: it belongs to uid 0, which this user (uid 65534) is "
+        "not; run status as the controller's user"
+    ]
 
 
 def test_a_running_controller_whose_last_cycle_is_old_is_an_alarm(tmp_path: Path) -> None:

@@ -202,10 +202,10 @@ def status(
         record = {**last, "ts": last["ts"].isoformat(), "pending_actions": len(pending)}
         print(json.dumps({**record, "alarms": active, "store": health.as_dict()}, default=str))
         return
-    out.print(_status_table(last, len(pending), active))
+    out.print(_status_table(last, len(pending), active, health.notes))
 
 
-def _status_table(last: dict[str, Any], pending: int, active: list[str]) -> Table:
+def _status_table(last: dict[str, Any], pending: int, active: list[str], notes: list[str]) -> Table:
     summary = last["summary"]
     state = summary.get("state", {})
     table = Table(title=f"last cycle {last['ts']:%Y-%m-%d %H:%M} UTC", title_justify="left", show_header=False)
@@ -214,6 +214,8 @@ def _status_table(last: dict[str, Any], pending: int, active: list[str]) -> Tabl
     for n, alarm in enumerate(active or ["none"]):
         label = ("ALARMS" if active else "alarms") if n == 0 else ""
         table.add_row(label, Text(str(printable(alarm))))  # Text: a device's "[...]" is not rich markup
+    for note in notes:
+        table.add_row("store not checked", Text(note))
     grid = {True: "up", False: "DOWN", None: "unknown"}[state.get("grid_up")]
     table.add_row("mode / source", f"{last['mode']} / {last['source']}  {last['reason']}")
     schedule = summary.get("schedule") or {}

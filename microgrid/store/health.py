@@ -12,13 +12,15 @@ say so; a reader looks for itself:
   and the last cycle recorded is older than :data:`STALE_AFTER_INTERVALS` intervals (the interval:
   the median gap between the last cycles recorded): its store fails, or it is stuck or was killed.
 
-Each finding is a sentence for the operator; none means the store is healthy as far as a reader can
-tell (a controller's own failure that is over is an event in the history: ``store``).
+The write probe needs the controller's own rights: run by another user who may not write the file, it
+is left out (a note, not an alarm). Each finding is a sentence for the operator; none means the store
+is healthy as far as a reader can tell (a controller's own failure that is over is an event in the history: ``store``).
 """
 
 from __future__ import annotations
 
 import itertools
+import os
 import shutil
 import sqlite3
 import statistics
@@ -63,6 +65,8 @@ class StoreHealth:
     """
 
     problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    """What could not be checked, and why (not alarms)."""
     running: bool | None = None
     last_cycle_age_s: float | None = None
     interval_s: float | None = None
@@ -71,6 +75,7 @@ class StoreHealth:
         """JSON-ready."""
         return {
             "problems": self.problems,
+            "notes": self.notes,
             "running": self.running,
             "last_cycle_age_s": self.last_cycle_age_s,
             "interval_s": self.interval_s,
@@ -102,6 +107,23 @@ def write_probe(path: Path, timeout_s: float = 0.5) -> str | None:
     return None
 
 
+def _not_ours(path: Path) -> str | None:
+    """Why this user cannot tell whether the controller can write ``path`` (an operator's account reading the
+    controller's history: the file is another user's and not writable by this one), or None."""
+    try:
+        owner = path.stat().st_uid
+    except OSError:
+        return None
+    me = os.geteuid()
+    effective = os.access in os.supports_effective_ids  # the rights this process has (setuid, tests)
+    if me in (0, owner) or os.access(path, os.W_OK, effective_ids=effective):
+        return None
+    return (
+        f"whether the store can be written was not checked: it belongs to uid {owner}, which this user (uid {me}) "
+        "is not; run status as the controller's user"
+    )
+
+
 def _why(exc: sqlite3.Error) -> str:
     name = getattr(exc, "sqlite_errorname", "") or ""
     base = next((why for code, why in _WHY.items() if name.startswith(code)), None)
@@ -112,8 +134,10 @@ def _why(exc: sqlite3.Error) -> str:
 
 def store_health(store: Store, now: datetime, *, probe_timeout_s: float = 0.5) -> StoreHealth:
     """The store's health as a reader finds it at ``now`` (UTC): write probe, free space, stale cycles."""
-    problems = []
-    if (why := write_probe(store.path, probe_timeout_s)) is not None:
+    problems, notes = [], []
+    if (note := _not_ours(store.path)) is not None:
+        notes.append(note)
+    elif (why := write_probe(store.path, probe_timeout_s)) is not None:
         problems.append(why)
     times = store.cycle_times(_CYCLES_FOR_INTERVAL)
     gaps = [(a - b).total_seconds() for a, b in itertools.pairwise(times) if a > b]
@@ -128,7 +152,7 @@ def store_health(store: Store, now: datetime, *, probe_timeout_s: float = 0.5) -
             f"while the controller is believed running (started {event['ts']:%Y-%m-%d %H:%M} UTC, not stopped "
             "since): its store is failing, or it is stuck or was killed"
         )
-    return StoreHealth(problems, running, age_s, interval_s)
+    return StoreHealth(problems, notes, running, age_s, interval_s)
 
 
 def _span(seconds: float) -> str:
