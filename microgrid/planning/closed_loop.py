@@ -2,7 +2,7 @@
 
 Every interval, :meth:`Controller.cycle() <microgrid.control.Controller.cycle>` runs exactly as on
 a site (read → estimate → forecast → solve → setpoints → safety check → write, with its fallback
-chain), against the devices of :mod:`microgrid.planning.inprocess`: the real register maps,
+chain), against the devices of :mod:`microgrid.sim.memory`: the real register maps,
 codecs and writer over the simulator's own register handlers, without sockets. Then the plant
 (:class:`~microgrid.sim.physics.SitePlant`) runs the interval in substeps of ``substep_s``
 (30 s). What happened is measured on the **plant**, substep by substep, never taken from the
@@ -63,11 +63,12 @@ from microgrid.planning.foresight import (
     with_solver,
 )
 from microgrid.planning.hindsight import perfect_foresight
-from microgrid.planning.inprocess import InProcessSite, in_process_devices
 from microgrid.planning.kpis import add_costs, kpis_of
 from microgrid.planning.results import SimulationResult
 from microgrid.plans import Plan
 from microgrid.profiles import Profiles
+from microgrid.sim.memory import memory_devices
+from microgrid.sim.server import SimulatedSite, Substep
 from microgrid.site import OutageScheduleConfig, Site
 from microgrid.state import SiteState
 
@@ -86,25 +87,22 @@ CONTROLLERS = ("mpc", "rules", "perfect_foresight")
 # -- the plant, metered --------------------------------------------------------------------------
 
 
-class _MeteredSite(InProcessSite):
-    """The in-process site, integrating what the plant does over every substep."""
+class _Meter:
+    """Integrates what the plant does over every substep (the simulated site's ``on_substep``) [kWh]."""
 
-    def __init__(self, site: Site, truth: Profiles, state: SiteState | None, substep_s: float) -> None:
-        super().__init__(site, truth, state=state, substep_s=substep_s)
-        self.truth = truth
+    def __init__(self, sim: SimulatedSite, truth: Profiles) -> None:
+        self.sim, self.truth = sim, truth
         self._load = {t: truth.load_kw[t].to_numpy() for t in truth.load_kw.columns}
         self._ci, self._ce = truth.import_price_per_kwh.to_numpy(), truth.export_price_per_kwh.to_numpy()
         self.energy: dict[str, float] = {}
 
-    def _row(self) -> int:
-        elapsed_h = (self.plant.clock - self.truth.index[0]) / pd.Timedelta(hours=1)
+    def _row(self, at: pd.Timestamp) -> int:
+        elapsed_h = (at - self.truth.index[0]) / pd.Timedelta(hours=1)
         return int(elapsed_h // self.truth.step_h) % self.truth.steps
 
-    def step(self, dt: float, alive: Any = ()) -> None:
-        row, h = self._row(), dt / 3600
-        up = self.plant.grid_up
-        super().step(dt, alive)
-        e, plant = self.energy, self.plant
+    def __call__(self, substep: Substep) -> None:
+        row, h = self._row(substep.started), substep.dt_s / 3600
+        e, plant = self.energy, self.sim.plant
 
         def add(key: str, kwh: float) -> None:
             e[key] = e.get(key, 0.0) + kwh
@@ -123,7 +121,7 @@ class _MeteredSite(InProcessSite):
             add(f"load.{t}.demand_kw", float(self._load[t][row]) * h)
         add("grid.import_kw", max(plant.grid_kw, 0.0) * h)
         add("grid.export_kw", max(-plant.grid_kw, 0.0) * h)
-        add("grid.available", float(up) * h)
+        add("grid.available", float(substep.grid_up) * h)
         add("price.import_per_kwh", float(self._ci[row]) * h)
         add("price.export_per_kwh", float(self._ce[row]) * h)
 
@@ -132,20 +130,21 @@ class _MeteredSite(InProcessSite):
 class _Recorder:
     """Turns each interval (the cycle that decided it and what the plant did) into a row."""
 
-    sim: _MeteredSite
+    sim: SimulatedSite
+    meter: _Meter
     rows: list[dict[str, Any]] = field(default_factory=list)
     writes: list[tuple[datetime, str, str, object, str]] = field(default_factory=list)
     timings: list[dict[str, float]] = field(default_factory=list)
 
     def before(self) -> dict[str, float]:
         plant = self.sim.plant
-        self.sim.energy = {}
+        self.meter.energy = {}
         out = {f"{g}.fuel": gen.fuel_burnt for g, gen in plant.gensets.items()}
         out |= {f"{g}.hours": gen.running_hours for g, gen in plant.gensets.items()}
         return out | {f"{g}.starts": float(gen.starts) for g, gen in plant.gensets.items()}
 
     def after(self, report: CycleReport, start: dict[str, float], hours: float, physics_s: float) -> None:
-        plant, energy = self.sim.plant, self.sim.energy
+        plant, energy = self.sim.plant, self.meter.energy
         row: dict[str, Any] = {"timestamp": report.start}
         for key, kwh in energy.items():
             if not key.endswith(".ran"):
@@ -312,13 +311,14 @@ def simulate(
     if published is None and grid_known:
         published = truth_schedule(truth, timedelta(hours=truth.step_h))
     site = _with_schedule(site) if published else site
-    sim = _MeteredSite(site, truth, state, substep_s)
+    sim = SimulatedSite(site, truth, state=state, speed=None, substep_s=substep_s)
+    sim.on_substep = meter = _Meter(sim, truth)
     feed = PublishedSchedules(published, lambda: sim.plant.clock.to_pydatetime()) if published else None  # noqa: PLW0108 - the plant's clock is replaced as it moves
     forecaster = simulation_forecaster(
         site, truth, forecast=forecast, schedules=feed, reference=reference, forecast_error=forecast_error, seed=seed
     )
     ctl = _controller(site, sim, forecaster, controller, threads=threads, optimizer=optimizer)
-    rec = _Recorder(sim)
+    rec = _Recorder(sim, meter)
     run_blocking(_loop(ctl, rec, n, progress))
     return _result(site, state, rec, controller)
 
@@ -344,7 +344,7 @@ def _with_schedule(site: Site) -> Site:
 
 def _controller(
     site: Site,
-    sim: _MeteredSite,
+    sim: SimulatedSite,
     forecaster: Forecaster,
     controller: str,
     *,
@@ -360,7 +360,7 @@ def _controller(
 
     ctl = Controller(
         site,
-        in_process_devices(sim),
+        memory_devices(sim),
         forecaster.reference,
         mode=Mode.AUTO if controller == "mpc" else Mode.SAFE,
         clock=lambda: sim.plant.clock.to_pydatetime(),  # noqa: PLW0108 - the plant's clock is replaced as it moves

@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,7 +56,7 @@ from microgrid.state import SiteState
 from microgrid.telemetry.maps import RegisterMap, load_site_map
 from microgrid.telemetry.registers import EncodeError, Quality, decode, encode, encode_sentinel
 
-__all__ = ["Fault", "SimulatedSite"]
+__all__ = ["MAX_SUBSTEP_S", "DeviceImage", "Fault", "SimulatedSite", "Substep"]
 
 log = logging.getLogger(__name__)
 logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
@@ -84,8 +84,24 @@ class Fault:
     sensor or BMS value, e.g. ``{"soc_pct"}``)."""
 
 
+@dataclass(frozen=True)
+class Substep:
+    """One physics substep that just ran: its length [simulated s], its start, and whether the grid was up
+    at its start."""
+
+    dt_s: float
+    started: pd.Timestamp
+    grid_up: bool
+
+
 @dataclass
-class _Served:
+class DeviceImage:
+    """One simulated device, socket-free: its binding, register map and plant adapter, and the address span
+    its points cover (``start`` … ``start + span``). :meth:`SimulatedSite.refresh` encodes the plant's
+    live values into its registers and :meth:`SimulatedSite.apply_write` decodes a write into plant
+    commands; the TCP server and the in-memory transport (:mod:`microgrid.sim.memory`) both go through
+    them."""
+
     binding: DeviceBinding
     regmap: RegisterMap
     adapter: Adapter
@@ -123,6 +139,9 @@ class SimulatedSite:
         Real seconds between physics updates when ``speed`` is set.
     start
         The plant's first moment (UTC; default the profiles' first step).
+    substep_s
+        Largest physics step [simulated s] (2 s; a simulation's 30 s keeps a genset's 30-s start delay
+        and 5 kW/s ramp meaningful at a fifteenth of the cost).
     """
 
     def __init__(
@@ -135,6 +154,7 @@ class SimulatedSite:
         tick_s: float = 0.1,
         sunspec: bool = False,
         start: pd.Timestamp | None = None,
+        substep_s: float = MAX_SUBSTEP_S,
     ) -> None:
         self.site, self.speed, self.tick_s, self.sunspec = site, speed, tick_s, sunspec
         self.plant = SitePlant(site, profiles, state, start=start)
@@ -143,26 +163,47 @@ class SimulatedSite:
         """Every write a device accepted, in order (module docstring)."""
         self._held: dict[str, dict[str, Any]] = {}
         """Device id → the values its ``frozen_points`` hold."""
-        self.served: dict[str, _Served] = {}
+        self.served: dict[str, DeviceImage] = {}
         for binding in site.devices:
             regmap = load_site_map(binding.map, site.resolve)
             span_start = min(p.address for p in regmap.points)
             span_end = max(p.address + p.words for p in regmap.points)
             adapter = _adapter(binding, regmap, self.plant)
-            self.served[binding.id] = _Served(binding, regmap, adapter, span_start, span_end - span_start)
+            self.served[binding.id] = DeviceImage(binding, regmap, adapter, span_start, span_end - span_start)
+        self.substep_s = substep_s
+        self.generation = 0
+        """Bumped whenever registers may have changed (time moved, a write arrived): a cached image is
+        good while it stays the same."""
+        self.on_substep: Callable[[Substep], None] | None = None
+        """Called after every physics substep (a simulation meters the plant with it)."""
         self._servers: dict[tuple[str, int], ModbusTcpServer] = {}
         self._clock_task: asyncio.Task[None] | None = None
 
     # -- time ------------------------------------------------------------------------------
 
-    def advance(self, seconds: float) -> None:
-        """Move the plant and every device's revert timer on by ``seconds`` (simulated)."""
+    def advance(self, seconds: float, *, keepalive: Iterable[str] = ()) -> None:
+        """Move the plant and every device's revert timer on by ``seconds`` (simulated), in substeps of at
+        most :attr:`substep_s`; each substep is reported to :attr:`on_substep`.
+
+        Parameters
+        ----------
+        keepalive
+            Device ids whose revert timer restarts at every substep: an emulated keep-alive (a
+            simulation's controller does not write heartbeats ~90 times an interval).
+        """
+        alive = [self.served[d].adapter for d in keepalive if d in self.served]
         while seconds > 1e-9:
-            dt = min(seconds, MAX_SUBSTEP_S)
+            dt = min(seconds, self.substep_s)
+            started, grid_up = self.plant.clock, self.plant.grid_up
+            for adapter in alive:
+                adapter.since_keepalive_s = 0.0
             for served in self.served.values():
                 served.adapter.tick(dt)
             self.plant.advance(dt)
+            if self.on_substep is not None:
+                self.on_substep(Substep(dt, started, grid_up))
             seconds -= dt
+        self.generation += 1
 
     async def _run_clock(self) -> None:
         loop = asyncio.get_running_loop()
@@ -224,7 +265,7 @@ class SimulatedSite:
         if server is not None:
             await server.shutdown()  # type: ignore[no-untyped-call]
 
-    def _sim_device(self, served: _Served) -> SimDevice:
+    def _sim_device(self, served: DeviceImage) -> SimDevice:
         blocks = [SimData(served.start, count=served.span + 1, values=0, datatype=DataType.REGISTERS)]
         if self.sunspec and served.regmap.device_class == "battery_inverter":
             size = len(self._sunspec_image(served))
@@ -239,7 +280,7 @@ class SimulatedSite:
 
         return SimDevice(served.binding.unit, simdata=blocks, action=action)
 
-    def _sunspec_image(self, served: _Served) -> dict[int, int]:
+    def _sunspec_image(self, served: DeviceImage) -> dict[int, int]:
         """Models 1 (common), 124 (storage) and 802 (battery) from the live battery, SunSpec units (W, %)."""
         bat = self.plant.batteries[served.binding.asset or ""]
         spec, (low, high) = bat.spec, bat.limits_kw(1.0)
@@ -257,7 +298,7 @@ class SimulatedSite:
         models = [ModelSpec(1, common), ModelSpec(124, storage), ModelSpec(802, battery)]
         return build_image(models, SUNSPEC_BASE)
 
-    def _on_sunspec(self, served: _Served, start: int, registers: list[int], values: Any) -> ExcCodes | None:
+    def _on_sunspec(self, served: DeviceImage, start: int, registers: list[int], values: Any) -> ExcCodes | None:
         if values is not None:
             return ExcCodes.ILLEGAL_ADDRESS  # the SunSpec view is read-only: control goes through the generic map
         for address, word in self._sunspec_image(served).items():
@@ -273,7 +314,7 @@ class SimulatedSite:
         return trace
 
     async def _on_request(
-        self, served: _Served, start: int, address: int, registers: list[int], values: list[int] | None
+        self, served: DeviceImage, start: int, address: int, registers: list[int], values: list[int] | None
     ) -> ExcCodes | None:
         fault = self.faults.get(served.binding.id, Fault())
         if fault.silent:
@@ -284,19 +325,21 @@ class SimulatedSite:
             return ExcCodes(fault.exception)
         if values is None:
             if not fault.frozen:
-                self._refresh(served, start, registers)
+                self.refresh(served, start, registers)
             return None
         if fault.ignore_writes:
             with contextlib.suppress(ValueError):  # a write the map would refuse is not logged
                 self._log(served, self._decode_write(served, address, [int(v) for v in values]), applied=False)
-            self._refresh(served, start, registers)
+            self.refresh(served, start, registers)
             values[:] = registers[address - start : address - start + len(values)]
             return None
-        return self._apply_write(served, address, [int(v) for v in values])
+        return self.apply_write(served, address, [int(v) for v in values])
 
     # -- registers <-> plant -------------------------------------------------------------------
 
-    def _refresh(self, served: _Served, start: int, registers: list[int]) -> None:
+    def refresh(self, served: DeviceImage, start: int, registers: list[int]) -> None:
+        """Encode the device's live values (its ``frozen_points`` held) into ``registers``, which begin at
+        address ``start``; a value the codec cannot carry reads as the point's sentinel (or zeros)."""
         values = self._with_held(served.binding.id, served.adapter.values())
         for point in served.regmap.points:
             codec = served.regmap.codecs[point.name]
@@ -319,7 +362,11 @@ class SimulatedSite:
             held.setdefault(name, values.get(name))
         return {**values, **{n: v for n, v in held.items() if n in points}}
 
-    def _apply_write(self, served: _Served, address: int, values: list[int]) -> ExcCodes | None:
+    def apply_write(self, served: DeviceImage, address: int, values: list[int]) -> ExcCodes | None:
+        """Check a write of ``values`` at ``address`` against the map (writable, whole points, range,
+        enumerated values) and drive the plant with it (logged in :attr:`writes`); the Modbus exception
+        code of a refused write (2 address, 3 value), None when applied."""
+        self.generation += 1
         try:
             decoded = self._decode_write(served, address, values)
         except ValueError as exc:
@@ -329,7 +376,7 @@ class SimulatedSite:
             served.adapter.write(name, value)
         return None
 
-    def _decode_write(self, served: _Served, address: int, values: list[int]) -> dict[str, Any]:
+    def _decode_write(self, served: DeviceImage, address: int, values: list[int]) -> dict[str, Any]:
         """The points a write covers and their values; ValueError("address") / ValueError("value") if refused."""
         end = address + len(values)
         hit = [p for p in served.regmap.points if p.address < end and p.address + p.words > address]
@@ -348,7 +395,7 @@ class SimulatedSite:
             decoded[point.name] = result.value
         return decoded
 
-    def _log(self, served: _Served, decoded: Mapping[str, Any], *, applied: bool) -> None:
+    def _log(self, served: DeviceImage, decoded: Mapping[str, Any], *, applied: bool) -> None:
         binding, now = served.binding, self.plant.clock.to_pydatetime()
         tiers = {n: tier for tier, n in binding.feeders.items()} if binding.feeders else {}
         for name, value in decoded.items():

@@ -40,7 +40,7 @@ from datetime import UTC, datetime
 
 from microgrid.telemetry.maps import RegisterMap
 from microgrid.telemetry.registers import Decoded, EncodeError, Quality, Value, encode
-from microgrid.telemetry.transport import CommsError, ExceptionCodeError, ModbusTransport, NotSentError
+from microgrid.telemetry.transport import CommsError, ExceptionCodeError, NotSentError, Transport
 
 __all__ = ["UNCLEAR_CODES", "Device", "Measurement", "WriteReport"]
 
@@ -116,7 +116,7 @@ class Device:
         self,
         device_id: str,
         regmap: RegisterMap,
-        transport: ModbusTransport,
+        transport: Transport,
         unit: int,
         *,
         stale_after_s: float = 30.0,

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
@@ -24,7 +24,7 @@ from pymodbus.pdu import ModbusPDU
 
 from microgrid.errors import DeviceError
 
-__all__ = ["CommsError", "Endpoint", "ExceptionCodeError", "ModbusTransport", "NotSentError", "Table"]
+__all__ = ["CommsError", "Endpoint", "ExceptionCodeError", "ModbusTransport", "NotSentError", "Table", "Transport"]
 
 log = logging.getLogger(__name__)
 logging.getLogger("pymodbus").setLevel(logging.CRITICAL)  # its own errors are re-raised as ours
@@ -88,6 +88,25 @@ class Endpoint:
     def address(self) -> tuple[str, int]:
         """The (host, port) the connection owner is keyed by."""
         return self.host, self.port
+
+
+class Transport(Protocol):
+    """What a :class:`~microgrid.telemetry.devices.Device` needs of the way to its registers: raw registers
+    in and out, errors as :class:`CommsError`, :class:`NotSentError` or :class:`ExceptionCodeError`.
+    :class:`ModbusTransport` (TCP) and :class:`microgrid.sim.memory.MemoryTransport` (the simulator,
+    in process) implement it."""
+
+    host: str
+    port: int
+
+    async def read(self, unit: int, address: int, count: int, table: Table = "holding") -> list[int]:
+        """``count`` registers of ``table`` from ``address``."""
+
+    async def write(self, unit: int, address: int, registers: list[int]) -> None:
+        """Write ``registers`` from ``address`` (holding registers); never resent once it has left."""
+
+    def close(self) -> None:
+        """Release the connection (a later request reconnects)."""
 
 
 class ModbusTransport:

@@ -14,7 +14,7 @@ from microgrid.site import Site
 from microgrid.site_devices import DeviceBinding
 from microgrid.telemetry.devices import Device, Measurement
 from microgrid.telemetry.maps import RegisterMap, load_site_map
-from microgrid.telemetry.transport import ModbusTransport
+from microgrid.telemetry.transport import ModbusTransport, Transport
 
 __all__ = ["SiteDevices", "check_wiring", "connect"]
 
@@ -71,7 +71,7 @@ class SiteDevices:
 
     devices: dict[str, Device]
     bindings: dict[str, DeviceBinding]
-    transports: dict[tuple[str, int], ModbusTransport]
+    transports: dict[tuple[str, int], Transport]
 
     async def read_all(self) -> dict[str, dict[str, Measurement]]:
         """Read every device once; endpoints are read concurrently, devices on one endpoint in turn."""
@@ -94,7 +94,7 @@ class SiteDevices:
 def connect(site: Site, source: str = "<site>") -> SiteDevices:
     """Build the devices of ``site`` (connections open lazily, on the first request)."""
     maps = check_wiring(site, source)
-    transports: dict[tuple[str, int], ModbusTransport] = {}
+    transports: dict[tuple[str, int], Transport] = {}
     devices: dict[str, Device] = {}
     for binding in site.devices:
         key = (binding.host, binding.port)

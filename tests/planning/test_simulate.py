@@ -9,10 +9,11 @@ import pandas as pd
 import pytest
 
 from microgrid.planning.closed_loop import SimulationResult, simulate
-from microgrid.planning.inprocess import InProcessSite, in_process_devices
 from microgrid.planning.kpis import add_costs, kpis_of
 from microgrid.planning.scenarios import hospital_winter
 from microgrid.profiles import Profiles, profiles_from_frame
+from microgrid.sim.memory import memory_devices
+from microgrid.sim.server import SimulatedSite
 from microgrid.site import Site, site_from_dict
 from microgrid.telemetry.transport import ExceptionCodeError
 from tests.planning.conftest import hourly, hourly_site
@@ -208,17 +209,17 @@ def test_a_grid_only_site_by_hand(controller: str) -> None:
     assert k["hours_islanded"] == pytest.approx(0.5)
 
 
-# -- the in-process devices -----------------------------------------------------------------------
+# -- the in-memory devices ------------------------------------------------------------------------
 
 
-def test_in_process_devices_read_the_plant_and_refuse_what_the_simulator_refuses() -> None:
+def test_memory_devices_read_the_plant_and_refuse_what_the_simulator_refuses() -> None:
     site = site_from_dict(
         TINY | {"devices": [{"id": "inv", "map": "generic-battery-inverter", "port": 1, "asset": "b"}]}
     )
     times = pd.date_range("2026-01-15", periods=4, freq="15min", tz="UTC")
     frame = pd.DataFrame({"timestamp": [t.isoformat() for t in times], "load.critical": [30.0] * 4})
-    sim = InProcessSite(site, profiles_from_frame(frame, site))
-    devices = in_process_devices(sim)
+    sim = SimulatedSite(site, profiles_from_frame(frame, site), speed=None, substep_s=30.0)
+    devices = memory_devices(sim)
     inverter = devices.devices["inv"]
 
     async def go() -> None:
