@@ -40,7 +40,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from microgrid.autonomy import Autonomy
-from microgrid.control.decisions import Decision, from_plan_row, manual_payload, overlay, rules, state_matches
+from microgrid.control.decisions import (
+    Decision,
+    from_plan_row,
+    live_limits_kw,
+    manual_payload,
+    overlay,
+    rules,
+    state_matches,
+)
 from microgrid.control.emergency import Emergency
 from microgrid.control.estimate import Estimate, Estimator, Snapshot
 from microgrid.control.forecast import Forecaster, ForecastSource, Outlook
@@ -322,6 +330,7 @@ class Controller:
             reserve=self._reserve(),
             feeders=self._feeders(forecast, est),
             terminal=report.terminal,
+            power_now_kw={b.id: live_limits_kw(b, est) for b in self.site.batteries},
         )
         self._solving = asyncio.ensure_future(asyncio.to_thread(self.optimizer, inputs))
         done, _ = await asyncio.wait({self._solving}, timeout=self.solve_budget_s)

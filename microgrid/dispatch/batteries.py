@@ -24,13 +24,19 @@ def add_batteries(m: pyo.ConcreteModel, inp: DispatchInputs, *, mode_binaries: b
     batteries = {b.id: b for b in inp.site.batteries}
     dt = inp.step_h
     m.B = pyo.Set(initialize=list(batteries), ordered=True)
-    m.charge_kw = pyo.Var(m.B, m.T, bounds=lambda _, b, t: (0.0, batteries[b].max_charge_kw))
-    m.discharge_kw = pyo.Var(m.B, m.T, bounds=lambda _, b, t: (0.0, batteries[b].max_discharge_kw))
     # The state's numbers are mutable parameters: a kept model takes a new state (set_battery_data).
     m.energy0_kwh = pyo.Param(m.B, mutable=True, initialize=0.0)
     m.energy_min_kwh = pyo.Param(m.B, mutable=True, initialize=0.0)
     m.energy_max_kwh = pyo.Param(m.B, mutable=True, initialize=0.0)
+    m.charge_now_kw = pyo.Param(m.B, mutable=True, initialize=0.0)
+    m.discharge_now_kw = pyo.Param(m.B, mutable=True, initialize=0.0)
     set_battery_data(m, inp)
+    m.charge_kw = pyo.Var(
+        m.B, m.T, bounds=lambda m, b, t: (0.0, m.charge_now_kw[b] if t == 0 else batteries[b].max_charge_kw)
+    )
+    m.discharge_kw = pyo.Var(
+        m.B, m.T, bounds=lambda m, b, t: (0.0, m.discharge_now_kw[b] if t == 0 else batteries[b].max_discharge_kw)
+    )
     m.energy_kwh = pyo.Var(m.B, m.T, bounds=lambda m, b, t: (m.energy_min_kwh[b], m.energy_max_kwh[b]))
 
     def dynamics(m: pyo.ConcreteModel, b: str, t: int) -> pyo.Expression:
@@ -53,10 +59,15 @@ def add_batteries(m: pyo.ConcreteModel, inp: DispatchInputs, *, mode_binaries: b
 
 
 def set_battery_data(m: pyo.ConcreteModel, inp: DispatchInputs) -> None:
-    """The state's numbers: e[b,−1] = soc0 · E [kWh] and the energy bounds around it."""
+    """The state's numbers: e[b,−1] = soc0 · E [kWh], the energy bounds around it, and the first step's power
+    bounds c[b,0] ≤ Pc_now, d[b,0] ≤ Pd_now (``inp.power_now_kw``, within the site's; else Pc, Pd)."""
+    now = inp.power_now_kw or {}
     for bat in inp.site.batteries:
         m.energy0_kwh[bat.id] = inp.state.soc_of(bat) * bat.capacity_kwh
         m.energy_min_kwh[bat.id], m.energy_max_kwh[bat.id] = inp.state.energy_band_kwh(bat)
+        charge_kw, discharge_kw = now.get(bat.id, (bat.max_charge_kw, bat.max_discharge_kw))
+        m.charge_now_kw[bat.id] = min(max(charge_kw, 0.0), bat.max_charge_kw)
+        m.discharge_now_kw[bat.id] = min(max(discharge_kw, 0.0), bat.max_discharge_kw)
 
 
 def energy_path_kwh(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -193,6 +194,10 @@ class DispatchInputs:
     terminal
         Values of fuel and stored energy at the horizon's end from the long outlook (None: the
         site's terminal values and no value for fuel: the spec's objective).
+    power_now_kw
+        Battery id → (charge, discharge) [kW, ≥ 0]: what the battery can do in the first step, as its
+        inverter reports it now (derated, tripped, or not under control): bounds of c[b,0] and d[b,0]
+        (the controller's extension; None or a battery not named: the site's ``max_*_kw``, the spec).
     """
 
     site: Site
@@ -205,6 +210,7 @@ class DispatchInputs:
     reserve: ReserveInputs | None = None
     feeders: FeederInputs | None = None
     terminal: TerminalValues | None = None
+    power_now_kw: Mapping[str, tuple[float, float]] | None = None
 
     def __post_init__(self) -> None:
         if self.possible_outage is not None:

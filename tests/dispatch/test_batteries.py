@@ -6,7 +6,10 @@ from typing import NamedTuple
 
 import pytest
 
-from tests.dispatch.helpers import CRITICAL, battery, col, grid, solve
+import microgrid
+from microgrid.dispatch import optimize
+from tests.conftest import tiny_site
+from tests.dispatch.helpers import CRITICAL, battery, col, grid, setup, solve
 
 # Two one-hour steps: import at 1 then at 5, the load (20 kW) only in step 2.
 ARBITRAGE_PROFILE = {"load.crit": [0, 20], "grid.import_price_per_kwh": [1, 5]}
@@ -211,3 +214,29 @@ def test_soc_column_is_end_of_step_fraction_with_quarter_hour_steps() -> None:
     assert col(plan, "battery.bat.discharge_kw") == pytest.approx([40, 0], abs=1e-6)
     assert col(plan, "battery.bat.soc") == pytest.approx([0.4, 0.4], abs=1e-8)
     assert plan.objective == pytest.approx(0.0, abs=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("power_now_kw", "discharge", "imported", "objective"),
+    [
+        (None, [40, 40], [0, 0], 0.0),  # the site's 50 kW: the full battery serves both steps
+        ({"bat": (50.0, 15.0)}, [15, 40], [25, 0], 25 * 5.0),  # derated to 15 kW now: 25 kW imported at 5
+        ({"bat": (0.0, 0.0)}, [0, 40], [40, 0], 40 * 5.0),  # tripped (or ignoring writes) now
+        ({"bat": (80.0, 900.0)}, [40, 40], [0, 0], 0.0),  # more than the site's: the site's
+    ],
+)
+def test_the_first_step_can_do_only_what_the_inverter_reports_now(
+    power_now_kw: dict[str, tuple[float, float]] | None, discharge: list[float], imported: list[float], objective: float
+) -> None:
+    """Battery full (100 kWh, lossless, 50 kW), load 40 kW for two 1-h steps, import at 5: the battery serves
+    40 kW in each step. An inverter reporting less now bounds the first step only (the controller's
+    ``power_now_kw``); the grid makes up the difference, at 5 per kWh."""
+    site, profiles, state = setup(
+        tiny_site(batteries=[battery(initial_soc=1.0)], loads=[CRITICAL], grid=grid()),
+        {"load.crit": [40, 40], "grid.import_price_per_kwh": [5, 5]},
+    )
+    inputs = microgrid.DispatchInputs(site, profiles, state, 0.0, 60.0, power_now_kw=power_now_kw)
+    plan = optimize(inputs)
+    assert col(plan, "battery.bat.discharge_kw") == pytest.approx(discharge, abs=1e-6)
+    assert col(plan, "grid.import_kw") == pytest.approx(imported, abs=1e-6)
+    assert plan.objective == pytest.approx(objective, abs=1e-6)

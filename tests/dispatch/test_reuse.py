@@ -76,7 +76,7 @@ def _assert_same(refreshed: KeptModel, fresh: KeptModel) -> None:
 
 
 def _varied(inp: DispatchInputs, draw: Any) -> DispatchInputs:
-    """``inp`` with another state, forecast, availability and prices (same shape)."""
+    """``inp`` with another state, forecast, availability, prices and first-step battery limits (same shape)."""
     site, profiles, steps = inp.site, inp.profiles, inp.steps
     soc = {b.id: draw(st.floats(0.0, 1.0)) for b in site.batteries}
     hours = st.sampled_from([0.0, 0.2, 0.5, 1.0, 3.0, 24.0])
@@ -94,7 +94,10 @@ def _varied(inp: DispatchInputs, draw: Any) -> DispatchInputs:
         export_price_per_kwh=profiles.export_price_per_kwh * (price / 10.0),
     )
     state = SiteState(soc=soc, generators=gens, fuel_stock=stock)
-    return dataclasses.replace(inp, profiles=new, state=state)
+    now = {
+        b.id: (draw(st.floats(0.0, b.max_charge_kw)), draw(st.floats(0.0, b.max_discharge_kw))) for b in site.batteries
+    }
+    return dataclasses.replace(inp, profiles=new, state=state, power_now_kw=draw(st.sampled_from([None, now])))
 
 
 def _hospital() -> DispatchInputs:
