@@ -121,6 +121,8 @@ class CycleReport:
                 "gap": round(plan.mip_gap, 6) if plan else None,
                 "phases_ms": {k: round(v * 1000, 1) for k, v in self.phases_s.items()},
                 "refused": sum(len(r.refused) for r in self.writes.values()),
+                "unknown": sum(len(r.unknown) for r in self.writes.values()),
+                "mismatch": sum(len(r.mismatches) for r in self.writes.values()),
                 "emergency": bool(self.emergency.get("active")),
                 "notes": len(self.notes),
             }

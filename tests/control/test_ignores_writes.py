@@ -6,6 +6,7 @@ asks bess1 for 10 + r kW (row r).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -45,6 +46,8 @@ def test_a_battery_that_ignores_writes_is_an_alarm_after_two_cycles_until_it_obe
         rig.sim.faults[DEVICE] = Fault(ignore_writes=True)  # its controller switched to local
         first = await rig.cycle()
         assert first.writes[DEVICE].mismatches and first.decision is not None
+        line = json.loads(first.log_line())  # the cycle's JSON log line counts them too
+        assert (line["mismatch"], line["refused"]) == (len(first.writes[DEVICE].mismatches), 0)
         assert first.decision.battery_kw["bess1"] == 10.0  # one cycle is not enough to give up on it
         assert first.estimate is not None and first.estimate.health[DEVICE] == "ok" and not device_events(first)
         await rig.step()
@@ -108,6 +111,7 @@ def test_a_writer_that_breaks_off_is_unknown_not_refused(tcp_hospital: Site, win
     result = report.writes[DEVICE]
     assert not result.refused and set(result.unknown) == set(report.planned_writes[DEVICE])
     assert result.unknown["power_setpoint_kw"] == "the writer failed: RuntimeError('writer bug')"
+    assert json.loads(report.log_line())["unknown"] == len(result.unknown)
     assert "write bess1-inverter.power_setpoint_kw outcome unknown: the writer failed" in " ".join(
         alarms(summary(report))
     )
