@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
 from rich.table import Table
 
 from microgrid.cli.common import EXIT_BAD_INPUT, EXIT_INTERNAL, app, err, fail, out
@@ -30,6 +31,9 @@ def drill(
         float | None, typer.Option("--hours", min=0.25, max=24 * 14, help="Run each drill this long instead (hours).")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per drill instead of the table.")] = False,
+    truth_dir: Annotated[
+        Path | None, typer.Option("--truth", help="Write each drill's truth log (every 30 s) as DRILL.truth.csv here.")
+    ] = None,
 ) -> None:
     """Run drills: a site served over loopback Modbus, faults injected at their times, every write the real
     controller makes held against the plant's true state; a verdict per drill.
@@ -42,8 +46,11 @@ def drill(
         raise fail(EXIT_BAD_INPUT, "name drill files or give --library")
     loaded = _load(paths)
     results = _run(loaded, short=short, hours=hours, as_json=as_json)
+    if truth_dir is not None:
+        _write_truth(results, truth_dir)
     if not as_json:
-        out.print(_table(results), width=max(out.width, 132))  # one line per drill, also in a log
+        wide = Console(highlight=False, emoji=False, width=max(out.width, 132))  # one line per drill, also in a log
+        wide.print(_table(results))
         _details(results)
     if not all(r.as_expected for r in results):
         raise typer.Exit(EXIT_INTERNAL)
@@ -80,6 +87,15 @@ def _run(loaded: list[LoadedDrill], *, short: bool, hours: float | None, as_json
     if not as_json:
         err.print(f"{len(results)} drill(s) in {time.perf_counter() - began:.0f} s", markup=False)
     return results
+
+
+def _write_truth(results: list[DrillResult], folder: Path) -> None:
+    """The plant's truth log of each drill (one row per 30 s step: SOCs, gensets, fuel, grid, tiers)."""
+    import pandas as pd
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for r in results:
+        pd.DataFrame([row.as_dict() for row in r.truth]).to_csv(folder / f"{r.drill.name}.truth.csv", index=False)
 
 
 def _table(results: list[DrillResult]) -> Table:

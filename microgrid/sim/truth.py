@@ -13,9 +13,10 @@ state makes harmful:
 * a discharge (> :data:`KW_TOLERANCE`) while the true SOC is at or below ``soc_min``, or a charge
   at or above ``soc_max`` (both by more than :data:`SOC_TOLERANCE`: a keep-alive lands up to 30 s
   after the SOC the controller saw);
-* a charge of a battery that does not form the grid while the grid is truly down, larger than what
-  PV and the gensets running or starting (and able to start) can supply beyond the connected demand:
-  a charge "from a dead grid" only drains the grid-forming battery. The grid-forming battery
+* a charge of a battery that does not form the grid while the grid is truly down, larger by more
+  than :data:`DEAD_GRID_MARGIN_KW` than what PV and the gensets running or starting (and able to
+  start) can supply beyond the connected demand: a charge "from a dead grid" only drains the
+  grid-forming battery. The grid-forming battery
   itself (``Site.grid_forming_battery``) is exempt: islanded it carries the balance whatever its
   setpoint;
 * a genset power setpoint below 0 or above its ``max_kw``; a PV limit outside 0-100 %;
@@ -32,10 +33,14 @@ from datetime import datetime
 from microgrid.sim.physics import SitePlant
 from microgrid.site import Site
 
-__all__ = ["KW_TOLERANCE", "SOC_TOLERANCE", "TruthRow", "WriteRecord", "truth", "unsafe_write"]
+__all__ = ["DEAD_GRID_MARGIN_KW", "KW_TOLERANCE", "SOC_TOLERANCE", "TruthRow", "WriteRecord", "truth", "unsafe_write"]
 
 KW_TOLERANCE = 0.5
 """Powers within this of a limit (or of zero) are not unsafe [kW]: rounding of the register maps."""
+
+DEAD_GRID_MARGIN_KW = 10.0
+"""How much of an islanded charge may come from the grid-forming battery before it is unsafe [kW]: a plan
+made on forecast demand leaves it the forecast error for the interval (a few kW) to absorb."""
 
 SOC_TOLERANCE = 0.002
 """A battery this far past its band (fraction of capacity) before a write in the wrong direction is unsafe."""
@@ -170,6 +175,6 @@ def _battery(site: Site, write: WriteRecord, row: TruthRow) -> str | None:
         gensets = sum(g.max_kw for g in site.generators if g.id in able)
         demand = sum(kw_t for t, kw_t in row.demand_kw.items() if row.relay_closed.get(t, True))
         surplus = max(0.0, row.pv_available_kw + gensets - demand)
-        if -kw > surplus + KW_TOLERANCE:
+        if -kw > surplus + DEAD_GRID_MARGIN_KW:
             return f"{bat.id}: charge {-kw:g} kW from a dead grid (PV and gensets spare {surplus:.1f} kW)"
     return None

@@ -28,7 +28,7 @@ DRILLS = ROOT / "models" / "drills"
 T = datetime(2026, 1, 15, 0, 0, tzinfo=UTC)
 
 
-def write_drill(folder: Path, name: str = "d.yaml", **fields: Any) -> Path:
+def write_drill(folder: Path, filename: str = "d.yaml", **fields: Any) -> Path:
     """A drill file in ``folder`` against the shipped hospital, with ``fields`` (None deletes a key)."""
     raw: dict[str, Any] = {
         "name": "tiny",
@@ -38,7 +38,7 @@ def write_drill(folder: Path, name: str = "d.yaml", **fields: Any) -> Path:
         "events": [{"at": "00:00", "grid": "down"}],
     }
     raw = {k: v for k, v in (raw | fields).items() if v is not None}
-    path = folder / name
+    path = folder / filename
     path.write_text(yaml.safe_dump(raw), encoding="utf-8")
     return path
 
@@ -158,7 +158,8 @@ def battery(kw: float, asset: str = "bess1") -> WriteRecord:
         (battery(-50.0), {}, "bess1: charge 50 kW from a dead grid (PV and gensets spare 0.0 kW)"),
         (battery(-50.0), {"grid_up": True}, None),
         (battery(-15.0), {"genset_running": {"dg1": True, "dg2": False}}, None),  # 200 kW running: 20 spare
-        (battery(-25.0), {"genset_running": {"dg1": True, "dg2": False}}, "bess1: charge 25 kW from a dead grid"),
+        (battery(-35.0), {"genset_running": {"dg1": True, "dg2": False}}, "bess1: charge 35 kW from a dead grid"),
+        (battery(-28.0), {"genset_running": {"dg1": True, "dg2": False}}, None),  # 8 kW over: forecast error
         (battery(-15.0), {"genset_starting": {"dg1": True, "dg2": False}}, None),  # cranking, able to start
         (battery(-50.0, "bess2"), {}, None),  # the grid-forming battery carries the balance islanded
         (
@@ -257,9 +258,11 @@ def test_cli_runs_drills_prints_the_verdicts_and_exits_by_them(tmp_path: Path) -
         tmp_path, "known.yaml", name="known", events=events, criteria={"essential_unserved_kwh": 0}, expect="fail"
     )
     known.write_text(known.read_text() + "expect_reason: the operator's choice\n")
-    result = CliRunner().invoke(app, ["drill", str(good), "--json", "--hours", "0.25"])
+    result = CliRunner().invoke(app, ["drill", str(good), "--json", "--hours", "0.25", "--truth", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output.strip().splitlines()[-1])["verdict"] == "PASS"
+    log = (tmp_path / "good.truth.csv").read_text().splitlines()
+    assert len(log) == 1 + 30 and "soc.bess1" in log[0] and "served_kw.critical" in log[0]  # 15 min in 30 s steps
     result = CliRunner().invoke(app, ["drill", str(good), str(bad), "--hours", "0.25"])
     assert result.exit_code == 1, result.output
     assert "PASS" in result.output and "FAIL" in result.output and "essential unserved" in result.output

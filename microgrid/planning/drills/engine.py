@@ -99,6 +99,9 @@ class _Run:
         self.fallback_from: datetime | None = None
         self.actions: list[tuple[int, str]] = []
         self.seen_writes = 0
+        self.watched: tuple[str, ...] | None = None
+        """What the fallback clock waits for: these devices not ``ok``, ``("solver",)`` a cycle not on a
+        fresh plan, None anything (a source other than plan/manual, a device not ok, the grid unknown)."""
 
     async def due(self, elapsed: timedelta) -> None:
         """Apply every event whose time has come."""
@@ -108,6 +111,7 @@ class _Run:
             if event.starts_fallback_clock and self.fallback_from is None:
                 self.fallback_from = self.sim.plant.clock.to_pydatetime()
                 self.m.fallback_clock_started = True
+                self.watched = self.subject(event)
 
     async def apply(self, event: Event) -> None:
         sim, plant, action = self.sim, self.sim.plant, event.action
@@ -133,6 +137,31 @@ class _Run:
             self.solver.mode = event.solver
         elif event.operator is not None:
             self.queue(event)
+
+    def subject(self, event: Event) -> tuple[str, ...] | None:
+        """The devices (or the solver) a fallback to ``event`` must show on (:attr:`watched`)."""
+        if event.solver is not None:
+            return ("solver",)
+        device = event.offline or event.clear or (event.fault.device if event.fault else None)
+        if device is not None:
+            binding = next(d for d in self.site.devices if d.id == device)
+            if event.offline is not None:  # devices sharing the endpoint go with it
+                return tuple(d.id for d in self.site.devices if (d.host, d.port) == (binding.host, binding.port))
+            return (device,)
+        if event.trip is not None:
+            return tuple(d.id for d in self.site.devices if d.asset == event.trip)
+        return None
+
+    def shows_fallback(self, report: CycleReport) -> bool:
+        """Whether ``report`` shows the fallback the drill waits for (:attr:`watched`)."""
+        est, watched = report.estimate, self.watched
+        fresh_plan = report.source in ("plan", "manual")
+        if watched == ("solver",):
+            return not fresh_plan
+        if watched is not None:
+            return est is None or any(est.health.get(d, "lost") != "ok" for d in watched)
+        unwell = est is None or est.grid_up is None or any(h != "ok" for h in est.health.values())
+        return unwell or not fresh_plan
 
     def queue(self, event: Event) -> None:
         """An operator action through the store, as ``microgrid override`` queues it."""
@@ -164,12 +193,15 @@ class _Run:
         """Count the cycle, its source, and whether it shows the fallback the drill waits for."""
         self.m.cycles_run += 1
         self.m.sources[report.source] = self.m.sources.get(report.source, 0) + 1
+        est = report.estimate
+        unwell = {d: h for d, h in (est.health.items() if est else ()) if h != "ok"}
+        line = f"{report.start:%Y-%m-%d %H:%M} {report.source}: {report.reason}"
+        self.m.timeline.append(
+            line + (f"; {unwell}" if unwell else "") + ("" if est is None else f"; grid {est.grid_up}")
+        )
         if self.fallback_from is None or self.m.time_to_fallback is not None:
             return
-        est = report.estimate
-        shows = report.source not in ("plan", "manual") or est is None or est.grid_up is None
-        shows = shows or any(h != "ok" for h in (est.health.values() if est else ()))
-        if shows:
+        if self.shows_fallback(report):
             self.m.time_to_fallback = max(timedelta(0), report.start - self.fallback_from)
 
     async def cycle(self) -> None:

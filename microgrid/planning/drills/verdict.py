@@ -5,8 +5,9 @@ on every write a device accepted, against the plant's truth at that moment); kWh
 important and the second tier not served (tripped by the plant, or behind a relay the controller
 opened); records lost (cycles run but not in the store); cycles missed (intervals whose cycle did
 not complete); time to fallback (from the first event that starts the fallback clock to the first
-cycle whose report shows a fallback: a source other than ``plan``/``manual``, a device not ``ok``,
-or the grid unknown); operator actions that were not applied or refused as the drill expected.
+cycle whose report shows it: for a device fault that device's health not ``ok``, for a solver
+fault a cycle not on a fresh plan, otherwise a source other than ``plan``/``manual``, any device
+not ``ok`` or the grid unknown); operator actions that were not applied or refused as the drill expected.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ class Measures:
     operator_actions: int = 0
     sources: dict[str, int] = field(default_factory=dict)
     """How many cycles each setpoint source decided (plan, previous_plan, rules, manual, autonomous)."""
+    timeline: list[str] = field(default_factory=list)
+    """One line per cycle: its time, source, reason and every device not ``ok``."""
 
     @property
     def records_lost(self) -> int:
@@ -109,6 +112,7 @@ class DrillResult:
             "time_to_fallback_min": None if m.time_to_fallback is None else m.time_to_fallback / timedelta(minutes=1),
             "sources": m.sources,
             "operator_unexpected": m.operator_unexpected,
+            "timeline": m.timeline,
             "criteria": [c.__dict__ for c in self.criteria],
         }
 
