@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from microgrid.errors import ProfileError
@@ -64,6 +65,34 @@ class Profiles:
     def steps(self) -> int:
         """Number of steps T."""
         return len(self.index)
+
+    def row_at(self, when: pd.Timestamp) -> int:
+        """The row whose step covers ``when``; past the last row the profiles repeat from the first (as the
+        simulated plant replays them)."""
+        elapsed_s = (when - self.index[0]).total_seconds()
+        return int(elapsed_s // (self.step_h * 3600)) % self.steps
+
+    def take(self, rows: npt.ArrayLike, index: pd.DatetimeIndex | None = None) -> Profiles:
+        """The rows at positions ``rows``, in that order, stamped with ``index`` (default: their own times).
+        The one way profiles are cut, repeated or shifted (windows, extensions, outage windows)."""
+        positions = np.asarray(rows, dtype=int)
+        index = self.index[positions] if index is None else index
+
+        def frame(f: pd.DataFrame) -> pd.DataFrame:
+            return pd.DataFrame(f.to_numpy()[positions], index=index, columns=f.columns)
+
+        def series(v: pd.Series) -> pd.Series:
+            return pd.Series(v.to_numpy()[positions], index=index, name=v.name)
+
+        return Profiles(
+            index=index,
+            step_h=self.step_h,
+            load_kw=frame(self.load_kw),
+            pv_kw=frame(self.pv_kw),
+            grid_available=series(self.grid_available),
+            import_price_per_kwh=series(self.import_price_per_kwh),
+            export_price_per_kwh=series(self.export_price_per_kwh),
+        )
 
 
 def _classify(column: str, site: Site) -> str | None:

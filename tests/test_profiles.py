@@ -317,3 +317,17 @@ def test_frame_with_duplicate_columns_is_refused() -> None:
     frame.columns = [*frame.columns[:-1], "load.critical"]
     with pytest.raises(ProfileError, match="more than once"):
         profiles_from_frame(frame, SITE)
+
+
+def test_rows_are_taken_and_found_one_way() -> None:
+    """``take`` cuts, repeats and restamps; ``row_at`` finds the row covering a time, repeating past the end."""
+    prof = read_profiles(WINTER, SITE)
+    assert prof.row_at(prof.index[0]) == 0
+    assert prof.row_at(prof.index[5] + pd.Timedelta(minutes=14, seconds=59)) == 5
+    assert prof.row_at(prof.index[0] + pd.Timedelta(days=1, minutes=15)) == 1  # 96 steps: the day repeats
+    later = pd.date_range(prof.index[-1] + pd.Timedelta(minutes=15), periods=3, freq="15min")
+    taken = prof.take([95, 0, 1], later)
+    assert list(taken.index) == list(later) and taken.step_h == prof.step_h
+    assert taken.load_kw.to_numpy().tolist() == prof.load_kw.to_numpy()[[95, 0, 1]].tolist()
+    assert taken.grid_available.tolist() == prof.grid_available.to_numpy()[[95, 0, 1]].tolist()
+    assert list(prof.take([3, 4]).index) == list(prof.index[3:5])

@@ -96,12 +96,8 @@ class _Meter:
         self._ci, self._ce = truth.import_price_per_kwh.to_numpy(), truth.export_price_per_kwh.to_numpy()
         self.energy: dict[str, float] = {}
 
-    def _row(self, at: pd.Timestamp) -> int:
-        elapsed_h = (at - self.truth.index[0]) / pd.Timedelta(hours=1)
-        return int(elapsed_h // self.truth.step_h) % self.truth.steps
-
     def __call__(self, substep: Substep) -> None:
-        row, h = self._row(substep.started), substep.dt_s / 3600
+        row, h = self.truth.row_at(substep.started), substep.dt_s / 3600
         e, plant = self.energy, self.sim.plant
 
         def add(key: str, kwh: float) -> None:

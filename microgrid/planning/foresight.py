@@ -25,17 +25,8 @@ def extend(profiles: Profiles, steps: int) -> Profiles:
     """``profiles`` repeated from their start until they cover ``steps`` steps (as the plant repeats them)."""
     if steps <= profiles.steps:
         return profiles
-    rows = np.arange(steps) % profiles.steps
     index = pd.date_range(profiles.index[0], periods=steps, freq=pd.Timedelta(hours=profiles.step_h))
-    return Profiles(
-        index=index,
-        step_h=profiles.step_h,
-        load_kw=profiles.load_kw.iloc[rows].set_axis(index),
-        pv_kw=profiles.pv_kw.iloc[rows].set_axis(index),
-        grid_available=profiles.grid_available.iloc[rows].set_axis(index),
-        import_price_per_kwh=profiles.import_price_per_kwh.iloc[rows].set_axis(index),
-        export_price_per_kwh=profiles.export_price_per_kwh.iloc[rows].set_axis(index),
-    )
+    return profiles.take(np.arange(steps) % profiles.steps, index)
 
 
 def _perturbed(frame: pd.DataFrame, rng: np.random.Generator, level: float, phi: float) -> pd.DataFrame:

@@ -51,16 +51,7 @@ PF_WHOLE_TIME_LIMIT_S = 900.0
 
 def window(profiles: Profiles, start: int, steps: int) -> Profiles:
     """Steps ``start`` … ``start + steps − 1`` of ``profiles``."""
-    rows = slice(start, start + steps)
-    return Profiles(
-        index=profiles.index[rows],
-        step_h=profiles.step_h,
-        load_kw=profiles.load_kw.iloc[rows],
-        pv_kw=profiles.pv_kw.iloc[rows],
-        grid_available=profiles.grid_available.iloc[rows],
-        import_price_per_kwh=profiles.import_price_per_kwh.iloc[rows],
-        export_price_per_kwh=profiles.export_price_per_kwh.iloc[rows],
-    )
+    return profiles.take(np.arange(start, min(start + steps, profiles.steps)))
 
 
 def _state_after(site: Site, plan: Plan, keep: int, state: SiteState) -> SiteState:

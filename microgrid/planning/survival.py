@@ -29,6 +29,7 @@ what decides an outage's end (a step-by-step noise averages out within hours). W
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -104,24 +105,14 @@ def outage_window(
 
     Load and PV are multiplied by ``load_factor`` and ``pv_factor``; prices are kept.
     """
-    rows = (start_step + np.arange(steps)) % profiles.steps
     step = pd.Timedelta(hours=profiles.step_h)
     index = pd.DatetimeIndex(profiles.index[start_step] + step * np.arange(steps), name=profiles.index.name)
-
-    def take(frame: pd.DataFrame, factor: float) -> pd.DataFrame:
-        return pd.DataFrame(frame.to_numpy()[rows] * max(factor, 0.0), index=index, columns=frame.columns)
-
-    def series(values: pd.Series) -> pd.Series:
-        return pd.Series(values.to_numpy()[rows], index=index, name=values.name)
-
-    return Profiles(
-        index=index,
-        step_h=profiles.step_h,
-        load_kw=take(profiles.load_kw, load_factor),
-        pv_kw=take(profiles.pv_kw, pv_factor),
+    window = profiles.take((start_step + np.arange(steps)) % profiles.steps, index)
+    return dataclasses.replace(
+        window,
+        load_kw=window.load_kw * max(load_factor, 0.0),
+        pv_kw=window.pv_kw * max(pv_factor, 0.0),
         grid_available=pd.Series(np.zeros(steps), index=index),
-        import_price_per_kwh=series(profiles.import_price_per_kwh),
-        export_price_per_kwh=series(profiles.export_price_per_kwh),
     )
 
 

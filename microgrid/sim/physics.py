@@ -206,9 +206,7 @@ class SitePlant:
 
     def _row(self) -> int:
         """The profile row for the clock; past the last row the profiles repeat from the first."""
-        elapsed_s = (self.clock - self.profiles.index[0]).total_seconds()
-        step = int(elapsed_s // (self.profiles.step_h * 3600))
-        return step % self.profiles.steps
+        return self.profiles.row_at(self.clock)
 
     @property
     def grid_up(self) -> bool:
