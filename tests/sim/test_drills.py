@@ -275,3 +275,23 @@ def test_measures_are_plain_data() -> None:
     from microgrid.planning.drills import Measures
 
     assert dataclasses.asdict(Measures())["unsafe"] == []
+
+
+def test_every_accepted_write_is_held_against_the_truth(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The engine checks each write the devices logged, with the plant's truth at that moment: a checker that
+    calls every write unsafe makes them all count, and the truth it got is the plant's at the write's time."""
+    from microgrid.planning.drills import engine
+
+    seen: list[tuple[WriteRecord, TruthRow]] = []
+
+    def everything(site: Site, written: WriteRecord, now: TruthRow) -> str:
+        seen.append((written, now))
+        return "test"
+
+    monkeypatch.setattr(engine, "unsafe_write", everything)
+    result = run_drill(read_drill(write_drill(tmp_path, duration="00:15")))
+    assert not result.passed
+    assert len(result.measures.unsafe) == result.measures.writes == len(seen) > 30  # a cycle and 30 keep-alives
+    assert all(w.time == now.time for w, now in seen)
+    points = {(w.device, w.point) for w, _ in seen}
+    assert ("bess1-inverter", "power_setpoint_kw") in points and ("feeders", "feeder_1_command") in points
