@@ -7,7 +7,7 @@ import logging
 import time
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -15,7 +15,9 @@ from rich.table import Table
 
 from microgrid.cli.common import EXIT_BAD_INPUT, EXIT_INTERNAL, app, err, fail, out
 from microgrid.errors import InputError
-from microgrid.planning.drills import DrillResult, LoadedDrill, library, read_drill, run_drill
+
+if TYPE_CHECKING:  # the drills import the controller, the simulator and HiGHS: only when a drill runs
+    from microgrid.planning.drills import DrillResult, LoadedDrill
 
 _STYLE = {"PASS": "green", "XFAIL": "yellow", "FAIL": "bold red", "XPASS": "bold red"}
 
@@ -41,6 +43,8 @@ def drill(
     Exit 0 when every drill passes (or fails as its ``expect: fail`` says), 1 when one does not,
     2 on a bad drill file (naming the key).
     """
+    from microgrid.planning.drills import library
+
     paths = list(files or []) + (library() if shipped else [])
     if not paths:
         raise fail(EXIT_BAD_INPUT, "name drill files or give --library")
@@ -58,6 +62,8 @@ def drill(
 
 def _load(paths: list[Path]) -> list[LoadedDrill]:
     """Every drill read and checked before any runs; exit 2 listing every bad file."""
+    from microgrid.planning.drills import read_drill
+
     loaded, problems = [], []
     for path in paths:
         try:
@@ -70,6 +76,8 @@ def _load(paths: list[Path]) -> list[LoadedDrill]:
 
 
 def _run(loaded: list[LoadedDrill], *, short: bool, hours: float | None, as_json: bool) -> list[DrillResult]:
+    from microgrid.planning.drills import run_drill
+
     duration = None if hours is None else timedelta(hours=hours)
     quiet = logging.getLogger("microgrid")
     level, began, results = quiet.level, time.perf_counter(), []
