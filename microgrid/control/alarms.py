@@ -3,7 +3,8 @@
 An alarm is anything an operator must act on or know about now, one sentence each, most severe
 first: emergency mode; a fallback in force (any setpoint source but ``plan`` and ``manual``); every
 device whose health is not ``ok`` (``lost``, ``frozen``, ``degraded``, ``implausible`` with why,
-``ignores-writes`` with why); every write whose outcome is unknown or that was refused, with why.
+``ignores-writes`` with why, ``fault`` with the fault it reports); every write whose outcome is
+unknown or that was refused, with why.
 The store's own health is not in a cycle's summary (a failing store records nothing): ``microgrid
 status`` adds what :func:`microgrid.store.health.store_health` finds.
 """
@@ -15,7 +16,7 @@ from typing import Any
 
 __all__ = ["alarms"]
 
-_WHY_OF = {"implausible": "implausible", "ignores-writes": "ignores_writes"}
+_WHY_OF = {"implausible": "implausible", "ignores-writes": "ignores_writes", "fault": "faults"}
 """Health → the summary's key that says why."""
 
 

@@ -97,9 +97,13 @@ class Estimate:
     health
         Device id → ``ok``, ``degraded`` (stale or out-of-range values), ``frozen``,
         ``implausible`` (a reading its cross-check contradicts), ``ignores-writes`` (read-backs of its
-        writes differ: :mod:`microgrid.control.obedience`) or ``lost``.
+        writes differ: :mod:`microgrid.control.obedience`), ``fault`` (it reports itself in fault: a
+        tripped inverter) or ``lost``.
     implausible
         Device id → why a reading of it is not believed (module docstring).
+    faults
+        Device id → the fault it reports (a battery inverter whose ``operating_state`` is fault: its live
+        limits are 0 kW, whatever its limit registers say).
     ignores_writes
         Device id → why it is taken to ignore the controller's writes (not controllable).
     """
@@ -119,6 +123,7 @@ class Estimate:
     health: dict[str, str] = field(default_factory=dict)
     implausible: dict[str, str] = field(default_factory=dict)
     ignores_writes: dict[str, str] = field(default_factory=dict)
+    faults: dict[str, str] = field(default_factory=dict)
 
     def missing(self, site: Site) -> list[str]:
         """Assets whose state is unknown (a plan needs every battery's SOC and every genset's status)."""
@@ -129,6 +134,10 @@ class Estimate:
     def site_state(self) -> SiteState:
         """The state a plan starts from."""
         return SiteState(soc=dict(self.soc), generators=dict(self.generators), fuel_stock=dict(self.fuel_stock))
+
+
+INVERTER_FAULT_STATE = 3
+"""``operating_state`` of a battery inverter in fault (generic profile: 0 off, 1 standby, 2 running, 3 fault)."""
 
 
 def _value(measurements: dict[str, Measurement], name: str) -> float | None:
@@ -200,6 +209,8 @@ class Estimator:
         self._cross_check_tier_loads(est, fresh_loads, usable, by_asset)
         for device in est.implausible:
             est.health[device] = "implausible"
+        for device in est.faults:
+            est.health[device] = "fault"
         self.not_controlled(est)
         self._previous = est
         return est
@@ -256,6 +267,12 @@ class Estimator:
             est.discharge_limit_kw[bat.id] = min(
                 bat.max_discharge_kw, live_d if live_d is not None else bat.max_discharge_kw
             )
+            if _value(ms, "operating_state") == INVERTER_FAULT_STATE:
+                code = _value(ms, "fault_code")
+                est.faults[by_asset.get(bat.id, bat.id)] = f"battery {bat.id}: inverter in fault" + (
+                    f" (code {code:g})" if code else ""
+                )
+                est.charge_limit_kw[bat.id] = est.discharge_limit_kw[bat.id] = 0.0
 
     def _cross_checked_soc(
         self, bat: Battery, soc_pct: float, power_kw: float | None, est: Estimate, device: str

@@ -34,6 +34,7 @@ def summary(report: CycleReport, limits: dict[str, Any] | None = None) -> dict[s
         "health": est.health if est else {},
         "implausible": est.implausible if est else {},
         "ignores_writes": est.ignores_writes if est else {},
+        "faults": est.faults if est else {},
         "notes": report.notes,
         "refused": {d: r.refused for d, r in report.writes.items() if r.refused},
         "unknown": {d: r.unknown for d, r in report.writes.items() if r.unknown},

@@ -195,6 +195,21 @@ SINGLE_TICKS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
         {"feeders": {"feeder_3_closed": 0, "feeder_3_power_kw": 0.0, "feeder_2_power_kw": 71.5}},
         {"tier_connected.comfort": False, "load_kw.comfort": 0.0, "load_kw.essential": 71.5},
     ),
+    "inverter in fault: 0 kW both ways whatever its limit registers say, health 'fault' with the code": (
+        {"bess1-inverter": {"operating_state": 3, "fault_code": 257}},
+        {
+            "charge_limit_kw.bess1": 0.0,
+            "discharge_limit_kw.bess1": 0.0,
+            "discharge_limit_kw.bess2": 200.0,
+            "health.bess1-inverter": "fault",
+            "faults.bess1-inverter": "battery bess1: inverter in fault (code 257)",
+            "soc.bess1": 0.60,
+        },
+    ),
+    "inverter running (state 2) with a fault code: a warning, not a fault": (
+        {"bess1-inverter": {"operating_state": 2, "fault_code": 17}},
+        {"discharge_limit_kw.bess1": 125.0, "health.bess1-inverter": "ok", "faults.bess1-inverter": ABSENT},
+    ),
     "feeder readings lost: unknown demand": (
         {"feeders": {"feeder_1_power_kw": (None, LOST), "feeder_1_closed": (None, LOST)}},
         {"load_kw.critical": ABSENT, "tier_connected.critical": ABSENT, "health.feeders": "degraded"},
