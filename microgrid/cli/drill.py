@@ -109,7 +109,7 @@ def _write_truth(results: list[DrillResult], folder: Path) -> None:
 def _table(results: list[DrillResult]) -> Table:
     table = Table(title="drills", title_justify="left")
     table.add_column("drill", no_wrap=True)
-    for column in ("h", "verdict", "faults", "unsafe", "crit kWh", "ess kWh", "lost", "missed"):
+    for column in ("h", "verdict", "faults", "unsafe", "crit kWh", "ess kWh", "<floor min", "lost", "missed"):
         table.add_column(column, justify="right", no_wrap=True)
     table.add_column("fallback", justify="right", no_wrap=True)
     table.add_column("wall s", justify="right", no_wrap=True)
@@ -124,6 +124,7 @@ def _table(results: list[DrillResult]) -> Table:
             str(len(m.unsafe)),
             f"{m.critical_unserved_kwh:.1f}",
             f"{m.essential_unserved_kwh:.1f}",
+            f"{m.below_floor_min:g}",
             str(m.records_lost),
             str(m.cycles_missed),
             fallback,

@@ -40,7 +40,7 @@ from microgrid.planning.drills.verdict import DrillResult, Measures, judge
 from microgrid.plans import Plan
 from microgrid.sim.ports import on_free_ports
 from microgrid.sim.server import Fault, SimulatedSite
-from microgrid.sim.truth import TruthRow, truth, unsafe_write
+from microgrid.sim.truth import SOC_TOLERANCE, TruthRow, truth, unsafe_write
 from microgrid.site import Site
 from microgrid.state import GeneratorState, SiteState
 from microgrid.store import Store
@@ -238,8 +238,21 @@ class _Run:
                 await self.due(elapsed)
                 await self.keepalive()
 
+    def floors(self) -> None:
+        """Minutes below ``soc_min`` and the lowest SOC of each battery, from the truth log."""
+        floor = {b.id: b.soc_min - SOC_TOLERANCE for b in self.site.batteries}
+        previous = self.start
+        for row in self.truth:
+            minutes = (row.time - previous).total_seconds() / 60
+            previous = row.time
+            if any(soc < floor[b] for b, soc in row.soc.items()):
+                self.m.below_floor_min += minutes
+            for b, soc in row.soc.items():
+                self.m.lowest_soc[b] = min(soc, self.m.lowest_soc.get(b, soc))
+
     def finish(self) -> None:
-        """Unserved energy from the plant, records from the store, operator outcomes."""
+        """Unserved energy from the plant, SOC floors from the truth, records from the store, operator outcomes."""
+        self.floors()
         tiers = sorted(self.site.loads, key=lambda t: t.priority)
         totals = self.sim.plant.totals
         lost = [totals.unserved_kwh[t.id] + totals.disconnected_kwh[t.id] for t in tiers]

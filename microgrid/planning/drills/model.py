@@ -190,6 +190,8 @@ class Criteria(Frozen):
     unsafe_writes: Annotated[int, Field(strict=True, ge=0)] | None = 0
     records_lost: Annotated[int, Field(strict=True, ge=0)] | None = 0
     cycles_missed: Annotated[int, Field(strict=True, ge=0)] | None = 0
+    below_floor_min: NonNegative | None = None
+    """Minutes with a battery's true SOC below its ``soc_min`` (beyond ``sim.truth.SOC_TOLERANCE``)."""
     time_to_fallback: Offset | None = None
     """From the first event that starts the fallback clock to the first cycle showing a fallback."""
 

@@ -7,7 +7,8 @@ opened); records lost (cycles run but not in the store); cycles missed (interval
 not complete); time to fallback (from the first event that starts the fallback clock to the first
 cycle whose report shows it: for a device fault that device's health not ``ok``, for a solver
 fault a cycle not on a fresh plan, otherwise a source other than ``plan``/``manual``, any device
-not ``ok`` or the grid unknown); operator actions that were not applied or refused as the drill expected.
+not ``ok`` or the grid unknown); operator actions that were not applied or refused as the drill
+expected; minutes with a battery's true SOC below its floor.
 """
 
 from __future__ import annotations
@@ -38,6 +39,12 @@ class Measures:
     fallback_clock_started: bool = False
     operator_unexpected: list[str] = field(default_factory=list)
     operator_actions: int = 0
+    below_floor_min: float = 0.0
+    """Minutes of the truth log with a battery's true SOC below its ``soc_min`` by more than
+    :data:`~microgrid.sim.truth.SOC_TOLERANCE` (the grid-forming battery carries the balance islanded,
+    whatever its setpoint: this is where a late genset start shows)."""
+    lowest_soc: dict[str, float] = field(default_factory=dict)
+    """Each battery's lowest true SOC during the drill."""
     sources: dict[str, int] = field(default_factory=dict)
     """How many cycles each setpoint source decided (plan, previous_plan, rules, manual, autonomous)."""
     timeline: list[str] = field(default_factory=list)
@@ -109,6 +116,8 @@ class DrillResult:
             "essential_unserved_kwh": round(m.essential_unserved_kwh, 3),
             "records_lost": m.records_lost,
             "cycles_missed": m.cycles_missed,
+            "below_floor_min": m.below_floor_min,
+            "lowest_soc": {b: round(v, 4) for b, v in m.lowest_soc.items()},
             "time_to_fallback_min": None if m.time_to_fallback is None else m.time_to_fallback / timedelta(minutes=1),
             "sources": m.sources,
             "operator_unexpected": m.operator_unexpected,
@@ -142,6 +151,7 @@ def judge(m: Measures, criteria: Criteria) -> list[CriterionResult]:
         _max("unsafe writes", len(m.unsafe), criteria.unsafe_writes),
         _max("records lost", m.records_lost, criteria.records_lost),
         _max("cycles missed", m.cycles_missed, criteria.cycles_missed),
+        _max("below soc_min", m.below_floor_min, criteria.below_floor_min, " min"),
         _fallback(m, criteria.time_to_fallback),
     ]
     if m.operator_actions:
