@@ -196,7 +196,7 @@ class Plan:
     status
         How the solve ended (``OPTIMAL`` or ``TIME_LIMIT_FEASIBLE`` for a plan).
     objective
-        Objective of this plan (currency): equal to ``cost().total``.
+        Objective of this plan (currency): ``cost().total``, the spec's objective of its columns.
     mip_gap
         Relative MIP gap reached (0 when proven optimal exactly).
     solve_seconds
@@ -209,6 +209,11 @@ class Plan:
         The emergency-mode lexicographic stages, when the plan comes from one.
     reserve
         The operating reserve kept while islanded, when that extension was on.
+    solver_objective
+        HiGHS's own objective value for the model it solved (currency): the spec's objective of its
+        solution plus the terms of any extension that was on; None for a plan not from one solve.
+        ``objective`` is computed from the plan's columns instead, so the two check each other
+        (removing a simultaneous charge and discharge may only lower ``objective``).
     """
 
     frame: pd.DataFrame
@@ -223,6 +228,7 @@ class Plan:
     contingency: tuple[ContingencyWindow, ...] = ()
     stages: tuple[EmergencyStage, ...] = ()
     reserve: ReserveReport | None = None
+    solver_objective: float | None = None
 
     @property
     def steps(self) -> int:

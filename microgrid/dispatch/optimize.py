@@ -219,6 +219,7 @@ def optimize(
         timings,
         contingency=windows,
         reserve=reserve,
+        solver_objective=result.objective,
     )
 
 

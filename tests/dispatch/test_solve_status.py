@@ -114,6 +114,7 @@ def test_time_limited_solve_is_reported_as_such() -> None:
     assert plan.mip_gap > 0
     assert plan.solve_seconds < 5.0
     assert plan.objective == pytest.approx(spec_objective(plan), rel=1e-9)  # the incumbent's cost, recomputed
+    assert plan.objective == pytest.approx(plan.solver_objective, rel=1e-9)  # and HiGHS's value of it
 
 
 def test_cli_reports_time_limited_status_and_exits_0() -> None:
