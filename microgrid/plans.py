@@ -24,7 +24,7 @@ from microgrid.profiles import Profiles
 from microgrid.site import Site
 from microgrid.state import SiteState
 
-__all__ = ["ContingencyWindow", "CostSplit", "EmergencyStage", "Plan", "ReserveReport", "SolveStatus"]
+__all__ = ["ContingencyWindow", "CostSplit", "EmergencyStage", "Plan", "ReserveReport", "SolveStatus", "cost_parts"]
 
 
 class SolveStatus(enum.Enum):
@@ -70,6 +70,45 @@ class CostSplit:
     def as_dict(self) -> dict[str, float]:
         """Parts and total as a plain dict."""
         return {**{k: float(v) for k, v in self.__dict__.items()}, "total": self.total}
+
+
+Money = Any
+"""A float, or a numpy array of per-step values (:func:`cost_parts` works on either)."""
+
+
+def cost_parts(
+    site: Site,
+    *,
+    import_kwh: Money,
+    export_kwh: Money,
+    import_price: Money,
+    export_price: Money,
+    fuel: dict[str, Money],
+    starts: dict[str, Money],
+    discharge_kwh: dict[str, Money],
+    shed_kwh: dict[str, Money],
+    stored_change: dict[str, Money],
+) -> dict[str, Money]:
+    """The spec's cost, split by part [currency]: the one rule behind :meth:`Plan.cost`, the simulations' KPIs
+    (:func:`microgrid.planning.kpis.add_costs`) and the demo's running cost.
+
+    Energies [kWh] and counts per step or per interval (floats or arrays alike); ``fuel``: fuel burnt per
+    generator (fuel units), ``starts`` per generator, ``discharge_kwh`` per battery, ``shed_kwh`` per load
+    tier, ``stored_change`` per battery: the change of its SOC (fraction). Parts: ``grid`` (import cost −
+    export revenue), ``fuel``, ``startup``, ``wear`` (battery throughput), ``unserved`` (value of lost
+    load), ``storage`` (minus the value of the energy stored, at each battery's terminal value).
+    """
+    gens = {g.id: g for g in site.generators}
+    return {
+        "grid": import_price * import_kwh - export_price * export_kwh,
+        "fuel": sum((site.fuels[gens[g].fuel].price_per_unit * v for g, v in fuel.items()), start=0.0),
+        "startup": sum((gens[g].startup_cost * n for g, n in starts.items()), start=0.0),
+        "wear": sum((b.wear_cost_per_kwh * discharge_kwh[b.id] for b in site.batteries), start=0.0),
+        "unserved": sum((t.value_of_lost_load_per_kwh * shed_kwh[t.id] for t in site.loads), start=0.0),
+        "storage": -sum(
+            (b.terminal_value_per_kwh * b.capacity_kwh * stored_change[b.id] for b in site.batteries), start=0.0
+        ),
+    }
 
 
 @dataclass(frozen=True)
@@ -254,21 +293,33 @@ class Plan:
     # -- summary figures -------------------------------------------------------------------
 
     def cost(self) -> CostSplit:
-        """The objective of this plan, split by part (computed from the frame and the site)."""
+        """The objective of this plan, split by part (:func:`cost_parts` of the frame; ``terminal`` is minus the
+        value stored at the end: the storage part less the value stored at the start)."""
         f, site, dt = self.frame, self.site, self.step_hours
-        ci = self.profiles.import_price_per_kwh.to_numpy()
-        ce = self.profiles.export_price_per_kwh.to_numpy()
-        grid = dt * float(np.sum(ci * f["grid.import_kw"].to_numpy() - ce * f["grid.export_kw"].to_numpy()))
-        fuel = sum(site.fuels[g.fuel].price_per_unit * f[f"generator.{g.id}.fuel"].sum() for g in site.generators)
-        startup = sum(
-            g.startup_cost * n for g, n in zip(site.generators, self.generator_starts().values(), strict=True)
+        start = {b.id: self.state.soc_of(b) for b in site.batteries}
+        parts = cost_parts(
+            site,
+            import_kwh=dt * f["grid.import_kw"].to_numpy(),
+            export_kwh=dt * f["grid.export_kw"].to_numpy(),
+            import_price=self.profiles.import_price_per_kwh.to_numpy(),
+            export_price=self.profiles.export_price_per_kwh.to_numpy(),
+            fuel={g.id: float(f[f"generator.{g.id}.fuel"].sum()) for g in site.generators},
+            starts=dict(self.generator_starts()),
+            discharge_kwh={b.id: dt * float(f[f"battery.{b.id}.discharge_kw"].sum()) for b in site.batteries},
+            shed_kwh={t.id: dt * float(f[f"load.{t.id}.shed_kw"].sum()) for t in site.loads},
+            stored_change={b.id: float(f[f"battery.{b.id}.soc"].iloc[-1]) - start[b.id] for b in site.batteries},
         )
-        wear = dt * sum(b.wear_cost_per_kwh * f[f"battery.{b.id}.discharge_kw"].sum() for b in site.batteries)
-        shedding = dt * sum(t.value_of_lost_load_per_kwh * f[f"load.{t.id}.shed_kw"].sum() for t in site.loads)
-        terminal = -sum(
-            b.terminal_value_per_kwh * b.capacity_kwh * float(f[f"battery.{b.id}.soc"].iloc[-1]) for b in site.batteries
+        terminal = float(parts["storage"]) - sum(
+            b.terminal_value_per_kwh * b.capacity_kwh * start[b.id] for b in site.batteries
         )
-        return CostSplit(float(grid), float(fuel), float(startup), float(wear), float(shedding), float(terminal))
+        return CostSplit(
+            float(np.sum(parts["grid"])),
+            float(parts["fuel"]),
+            float(parts["startup"]),
+            float(parts["wear"]),
+            float(parts["unserved"]),
+            terminal,
+        )
 
     def energy_shed_kwh(self) -> dict[str, float]:
         """Energy not served per load tier over the plan [kWh]."""

@@ -28,6 +28,7 @@ import pandas as pd
 from microgrid.control import Controller, CycleReport
 from microgrid.control.forecast import time_of_day_rows
 from microgrid.control.runner import Runner
+from microgrid.plans import cost_parts
 from microgrid.profiles import Profiles, read_profiles
 from microgrid.resources import shipped
 from microgrid.sim.ports import on_free_ports
@@ -61,21 +62,39 @@ class DemoDay:
     site: Site
     reference: Profiles
     rows: list[dict[str, object]] = field(default_factory=list)
-    cost: dict[str, float] = field(default_factory=lambda: {"grid": 0.0, "fuel": 0.0, "shedding": 0.0})
+    cost: dict[str, float] = field(default_factory=dict)
+    """Money so far per part of the spec's cost (:func:`microgrid.plans.cost_parts`, as the simulations' KPIs)."""
     _last: dict[str, float] = field(default_factory=dict)
 
-    def account(self, sim: SimulatedSite, price_per_kwh: float) -> None:
+    def begin(self, sim: SimulatedSite) -> None:
+        """Start counting from the plant as it is now (the batteries' SOC at the start)."""
+        self._last = {f"soc.{b}": bat.soc for b, bat in sim.plant.batteries.items()}
+
+    def account(self, sim: SimulatedSite, import_price: float, export_price: float) -> None:
         """Add the cost of what the plant did since the last call (currency)."""
-        totals = sim.plant.totals
-        fuel = {f: (sim.plant.initial_fuel.get(f) or 0.0) - (sim.plant.fuel.get(f) or 0.0) for f in self.site.fuels}
-        now = {"import": totals.imported_kwh, **{f"fuel.{f}": v for f, v in fuel.items()}}
-        now |= {f"unserved.{t}": v + totals.disconnected_kwh.get(t, 0.0) for t, v in totals.unserved_kwh.items()}
+        plant, totals = sim.plant, sim.plant.totals
+        now = {"import": totals.imported_kwh, "export": totals.exported_kwh}
+        now |= {f"fuel.{g}": gen.fuel_burnt for g, gen in plant.gensets.items()}
+        now |= {f"starts.{g}": float(gen.starts) for g, gen in plant.gensets.items()}
+        now |= {f"out.{b}": bat.discharged_kwh for b, bat in plant.batteries.items()}
+        now |= {f"soc.{b}": bat.soc for b, bat in plant.batteries.items()}
+        now |= {f"shed.{t}": v + totals.disconnected_kwh.get(t, 0.0) for t, v in totals.unserved_kwh.items()}
         delta = {k: v - self._last.get(k, 0.0) for k, v in now.items()}
         self._last = now
-        self.cost["grid"] += delta["import"] * price_per_kwh
-        self.cost["fuel"] += sum(delta[f"fuel.{f}"] * spec.price_per_unit for f, spec in self.site.fuels.items())
-        voll = {t.id: t.value_of_lost_load_per_kwh for t in self.site.loads}
-        self.cost["shedding"] += sum(delta[f"unserved.{t}"] * voll[t] for t in voll)
+        parts = cost_parts(
+            self.site,
+            import_kwh=delta["import"],
+            export_kwh=delta["export"],
+            import_price=import_price,
+            export_price=export_price,
+            fuel={g: delta[f"fuel.{g}"] for g in plant.gensets},
+            starts={g: delta[f"starts.{g}"] for g in plant.gensets},
+            discharge_kwh={b: delta[f"out.{b}"] for b in plant.batteries},
+            shed_kwh={t.id: delta.get(f"shed.{t.id}", 0.0) for t in self.site.loads},
+            stored_change={b: delta[f"soc.{b}"] for b in plant.batteries},
+        )
+        for part, money in parts.items():
+            self.cost[part] = self.cost.get(part, 0.0) + float(money)
 
     def sample(self, sim: SimulatedSite, report: CycleReport, cycle_s: float) -> dict[str, object]:
         """Record the plant at the end of an interval and the cycle that drove it."""
@@ -126,6 +145,7 @@ async def run_demo(hours: float = 24.0, on_cycle: object = None, store: Store | 
     day = DemoDay(site, reference)
     interval_s = site.control.interval.total_seconds()
     async with SimulatedSite(site, reference, speed=None) as sim:
+        day.begin(sim)
         devices = connect(site)
         clock = lambda: sim.plant.clock.to_pydatetime()  # noqa: E731, PLW0108 - the plant clock is replaced as it moves
         for device in devices.devices.values():  # measurements stamped in simulated time, like the cycles
@@ -154,12 +174,15 @@ async def _advance(
 ) -> None:
     now = pd.DatetimeIndex([sim.plant.clock])
     row = time_of_day_rows(day.reference, now, day.site.site.timezone)[0]
-    price = float(day.reference.import_price_per_kwh.iloc[row])  # constant over the interval
+    prices = (  # constant over the interval
+        float(day.reference.import_price_per_kwh.iloc[row]),
+        float(day.reference.export_price_per_kwh.iloc[row]),
+    )
     for _ in range(round(interval_s / STEP_S)):
         sim.advance(STEP_S)
         _surprise(sim, start)
         await controller.keepalive()
-        day.account(sim, price)
+        day.account(sim, *prices)
 
 
 def elapsed(day: DemoDay) -> timedelta:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from microgrid.plans import cost_parts
 from microgrid.site import Site
 
 __all__ = ["COST_PARTS", "add_costs", "kpis_of", "ordered_columns", "step_hours"]
@@ -45,30 +46,28 @@ def add_costs(frame: pd.DataFrame, site: Site, initial_soc: dict[str, float]) ->
     """
     dt = step_hours(frame, site)
     out = frame.copy()
-    ci, ce = out["price.import_per_kwh"].to_numpy(), out["price.export_per_kwh"].to_numpy()
-    out["cost.grid"] = dt * (ci * out["grid.import_kw"].to_numpy() - ce * out["grid.export_kw"].to_numpy())
-    out["cost.fuel"] = sum(
-        (site.fuels[g.fuel].price_per_unit * out[f"generator.{g.id}.fuel"] for g in site.generators),
-        start=pd.Series(0.0, index=out.index),
+
+    def column(name: str) -> np.ndarray:
+        return out[name].to_numpy(dtype=float)
+
+    def change(b: str) -> np.ndarray:
+        soc = column(f"battery.{b}.soc")
+        return soc - np.concatenate(([initial_soc[b]], soc[:-1]))
+
+    parts = cost_parts(
+        site,
+        import_kwh=dt * column("grid.import_kw"),
+        export_kwh=dt * column("grid.export_kw"),
+        import_price=column("price.import_per_kwh"),
+        export_price=column("price.export_per_kwh"),
+        fuel={g.id: column(f"generator.{g.id}.fuel") for g in site.generators},
+        starts={g.id: column(f"generator.{g.id}.starts") for g in site.generators},
+        discharge_kwh={b.id: dt * column(f"battery.{b.id}.discharge_kw") for b in site.batteries},
+        shed_kwh={t.id: dt * column(f"load.{t.id}.shed_kw") for t in site.loads},
+        stored_change={b.id: change(b.id) for b in site.batteries},
     )
-    out["cost.startup"] = sum(
-        (g.startup_cost * out[f"generator.{g.id}.starts"] for g in site.generators),
-        start=pd.Series(0.0, index=out.index),
-    )
-    out["cost.wear"] = sum(
-        (dt * b.wear_cost_per_kwh * out[f"battery.{b.id}.discharge_kw"] for b in site.batteries),
-        start=pd.Series(0.0, index=out.index),
-    )
-    out["cost.unserved"] = sum(
-        (dt * t.value_of_lost_load_per_kwh * out[f"load.{t.id}.shed_kw"] for t in site.loads),
-        start=pd.Series(0.0, index=out.index),
-    )
-    storage = pd.Series(0.0, index=out.index)
-    for b in site.batteries:
-        soc = out[f"battery.{b.id}.soc"].to_numpy()
-        before = np.concatenate(([initial_soc[b.id]], soc[:-1]))
-        storage -= b.terminal_value_per_kwh * b.capacity_kwh * (soc - before)
-    out["cost.storage"] = storage
+    for part in COST_PARTS:
+        out[f"cost.{part}"] = np.broadcast_to(np.asarray(parts[part], dtype=float), len(out)).copy()
     return out[ordered_columns(out, site)]
 
 
