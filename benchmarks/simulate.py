@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--progress", action="store_true")
     args = parser.parse_args(argv)
 
-    from microgrid.planning.closed_loop import simulate
+    from microgrid.planning.baselines import run_controller
     from microgrid.planning.scenarios import hospital_winter
 
     print(f"microgrid closed-loop benchmark — python benchmarks/simulate.py {' '.join(sys.argv[1:])}".rstrip())
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         kwargs |= {"forecast": args.forecast, "forecast_error": args.forecast_error, "seed": args.seed}
         kwargs["progress"] = args.progress
     started = time.perf_counter()
-    result = simulate(site, profiles, days=args.days, controller=args.controller, **kwargs)
+    result = run_controller(args.controller, site, profiles, days=args.days, **kwargs)
     wall = time.perf_counter() - started
     n = len(result.intervals)
     print(

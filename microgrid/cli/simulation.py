@@ -119,17 +119,17 @@ def _run_simulation(
 
     Bad input exits with ``EXIT_BAD_INPUT``, a simulation without a plan with ``EXIT_NO_PLAN``.
     """
-    from microgrid.planning.closed_loop import simulate as run
+    from microgrid.planning.baselines import run_controller
 
     try:
         loaded = read_profiles(profiles_path, site)
         start = None if state_path is None else read_state(state_path, site)
-        result = run(
+        result = run_controller(
+            controller,
             site,
             loaded,
             state=start,
             days=days,
-            controller=controller,
             forecast=forecast,
             forecast_error=forecast_error,
             seed=seed,

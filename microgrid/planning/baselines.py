@@ -21,6 +21,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 
 from microgrid.planning.closed_loop import simulate
@@ -30,7 +32,38 @@ from microgrid.profiles import Profiles
 from microgrid.site import Site
 from microgrid.state import SiteState
 
-__all__ = ["compare", "perfect_foresight", "window"]
+__all__ = ["CONTROLLERS", "compare", "perfect_foresight", "run_controller", "window"]
+
+CONTROLLERS = ("mpc", "rules", "perfect_foresight")
+"""What a study can run: the closed loop (``mpc``), the rule-based peer (``rules``), perfect foresight."""
+
+
+def run_controller(
+    controller: str,
+    site: Site,
+    profiles: Profiles,
+    *,
+    state: SiteState | None = None,
+    days: float | None = None,
+    mip_gap: float | None = None,
+    time_limit_s: float | None = None,
+    **closed_loop: Any,
+) -> SimulationResult:
+    """One of :data:`CONTROLLERS` over ``profiles``: ``mpc`` and ``rules`` in closed loop
+    (:func:`~microgrid.planning.closed_loop.simulate`, which takes ``closed_loop``'s options), perfect
+    foresight as one MILP of the period (:func:`~microgrid.planning.hindsight.perfect_foresight`).
+
+    Raises
+    ------
+    ValueError
+        For a controller not in :data:`CONTROLLERS`.
+    """
+    if controller not in CONTROLLERS:
+        raise ValueError(f"controller must be one of {', '.join(CONTROLLERS)}, got {controller!r}")
+    if controller == "perfect_foresight":
+        return perfect_foresight(site, profiles, state=state, days=days, mip_gap=mip_gap, time_limit_s=time_limit_s)
+    options = {"mip_gap": mip_gap, "time_limit_s": time_limit_s} | closed_loop
+    return simulate(site, profiles, state=state, days=days, controller=controller, **options)
 
 
 def compare(

@@ -62,7 +62,6 @@ from microgrid.planning.foresight import (
     truth_schedule,
     with_solver,
 )
-from microgrid.planning.hindsight import perfect_foresight
 from microgrid.planning.kpis import add_costs, kpis_of
 from microgrid.planning.results import SimulationResult
 from microgrid.plans import Plan
@@ -81,7 +80,8 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-CONTROLLERS = ("mpc", "rules", "perfect_foresight")
+CONTROLLERS = ("mpc", "rules")
+"""The controllers a closed loop runs; perfect foresight runs none (:func:`~.baselines.run_controller` picks)."""
 
 
 # -- the plant, metered --------------------------------------------------------------------------
@@ -263,9 +263,9 @@ def simulate(
     days
         Length of the simulated period (None: as long as ``profiles``).
     controller
-        ``mpc`` (the controller in ``auto`` mode: plan, previous plan, rules, autonomous),
-        ``rules`` (``safe`` mode: the documented rules only) or ``perfect_foresight``
-        (:func:`~microgrid.planning.hindsight.perfect_foresight`, no plant).
+        ``mpc`` (the controller in ``auto`` mode: plan, previous plan, rules, autonomous) or ``rules``
+        (``safe`` mode: the documented rules only). Perfect foresight has no closed loop:
+        :func:`~microgrid.planning.baselines.run_controller` picks it or this.
     forecast
         ``controller`` (the site's own forecaster, learning from the plant) or ``oracle`` (the true
         future ± ``forecast_error``): module docstring.
@@ -299,8 +299,6 @@ def simulate(
     """
     if controller not in CONTROLLERS:
         raise ValueError(f"controller must be one of {', '.join(CONTROLLERS)}, got {controller!r}")
-    if controller == "perfect_foresight":
-        return perfect_foresight(site, profiles, state=state, days=days, mip_gap=mip_gap, time_limit_s=time_limit_s)
     site = with_solver(site, mip_gap, time_limit_s)
     n = _steps(site, profiles, days)
     truth = _truth(site, profiles, n)

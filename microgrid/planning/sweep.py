@@ -258,14 +258,14 @@ def _simulated_kpis(
     controller: str,
     options: Mapping[str, Any],
 ) -> dict[str, Any]:
-    from microgrid.planning.closed_loop import simulate  # noqa: PLC0415 - keeps task imports light
+    from microgrid.planning.baselines import run_controller  # noqa: PLC0415 - keeps task imports light
 
-    result = simulate(
+    result = run_controller(
+        controller,
         site,
         profiles,
         state=state,
         days=scenario.days,
-        controller=controller,
         forecast_error=scenario.forecast_error,
         seed=scenario.seed,
         **dict(options.get("solver", {})),

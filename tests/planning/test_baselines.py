@@ -6,13 +6,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from microgrid.planning.baselines import compare, perfect_foresight
+import microgrid
+from microgrid.planning.baselines import compare, perfect_foresight, run_controller
 from microgrid.planning.closed_loop import simulate
 from microgrid.planning.scenarios import hospital_winter
 from microgrid.profiles import Profiles
 from microgrid.site import Site
 from microgrid.telemetry.limits import site_limits
 from microgrid.telemetry.wiring import check_wiring
+from tests.conftest import HOSPITAL, WINTER
 from tests.planning.conftest import hourly, hourly_site
 
 
@@ -100,3 +102,16 @@ def test_the_rule_based_peer_never_writes_an_unsafe_setpoint() -> None:
         if row.point == "feeder_1_command":
             assert row.value == 1  # the critical tier's feeder
     assert i["load.comfort.shed_kw"].sum() > 0, "the scenario must drive the rules to their floor"
+
+
+def test_the_closed_loop_runs_closed_loops_only_and_the_baselines_pick() -> None:
+    """simulate is the closed loop (mpc, rules); run_controller picks among those and perfect foresight."""
+    site = microgrid.read_site(HOSPITAL)
+    profiles = microgrid.read_profiles(WINTER, site)
+    with pytest.raises(ValueError, match="mpc, rules"):
+        simulate(site, profiles, days=0.25, controller="perfect_foresight")
+    with pytest.raises(ValueError, match="mpc, rules, perfect_foresight"):
+        run_controller("oracle", site, profiles)
+    assert (
+        run_controller("perfect_foresight", site, profiles, days=0.25).intervals["source"] == "perfect_foresight"
+    ).all()
