@@ -28,15 +28,17 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import pandas as pd
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from microgrid.errors import ConfigError, InputError
 from microgrid.planning.designs import apply_design, design_site, design_state
 from microgrid.profiles import Profiles, read_profiles
-from microgrid.site import Site
+from microgrid.site import Site, describe_error
+from microgrid.site_types import Frozen, NonNegative, Positive, problem
 from microgrid.state import SiteState
 from microgrid.yamlio import load_yaml
 
@@ -92,104 +94,104 @@ class SweepSpec:
         return len(self.designs) * len(self.scenarios)
 
 
-_TOP_KEYS = {"designs", "scenarios", "controller", "metrics", "survival", "mip_gap", "time_limit_s"}
-_SCENARIO_KEYS = {"name", "profiles", "days", "forecast_error", "seed"}
-_SURVIVAL_KEYS = {"durations_h", "samples", "forecast_error", "method", "seed"}
+class _ScenarioFile(Frozen):
+    """One scenario of a sweep file."""
+
+    name: str | None = None
+    profiles: str
+    days: NonNegative | None = None
+    forecast_error: NonNegative = 0.0
+    seed: Annotated[int, Field(ge=0, strict=True)] = 0
 
 
-def _designs(raw: Any, problems: list[str]) -> tuple[tuple[tuple[str, dict[str, Any]], ...], tuple[str, ...]]:
+class _SurvivalFile(Frozen):
+    """The ``survival`` section (only for ``controller: survival``; checked by the survival study)."""
+
+    durations_h: tuple[Positive, ...] | None = None
+    samples: Annotated[int, Field(gt=0, strict=True)] | None = None
+    forecast_error: NonNegative | None = None
+    method: str | None = None
+    seed: Annotated[int, Field(ge=0, strict=True)] | None = None
+
+
+class _SweepFile(Frozen):
+    """A sweep file, validated like the site file: unknown keys refused, every problem named by its key path."""
+
+    designs: Any
+    scenarios: Annotated[tuple[_ScenarioFile, ...], Field(min_length=1)]
+    controller: str = "rules"
+    metrics: dict[str, str] = Field(default_factory=dict)
+    survival: _SurvivalFile = _SurvivalFile()
+    mip_gap: NonNegative | None = None
+    time_limit_s: Positive | None = None
+
+    @field_validator("controller")
+    @classmethod
+    def _known_controller(cls, value: str) -> str:
+        if value not in CONTROLLERS:
+            raise ValueError(f"must be one of {', '.join(CONTROLLERS)}, got {value!r}")
+        return value
+
+    @field_validator("designs")
+    @classmethod
+    def _designs_shape(cls, value: Any) -> Any:
+        if isinstance(value, dict) and value:
+            for key, values in value.items():
+                if not isinstance(values, list) or not values:
+                    raise problem(str(key), f"a grid key needs a non-empty list of values, got {values!r}")
+        elif isinstance(value, list) and value:
+            for i, item in enumerate(value):
+                if not isinstance(item, dict):
+                    raise ValueError(f"item {i} must be a mapping of overrides, got {item!r}")
+        else:
+            raise ValueError("must be a grid {key: [values]} or a non-empty list of mappings")
+        return value
+
+    @model_validator(mode="after")
+    def _unique_scenarios(self) -> _SweepFile:
+        names = [s.name or Path(s.profiles).stem for s in self.scenarios]
+        if twice := sorted({n for n in names if names.count(n) > 1}):
+            raise problem("scenarios", f"name {twice[0]!r} used twice")
+        return self
+
+
+def _designs(raw: Any) -> tuple[tuple[tuple[str, dict[str, Any]], ...], tuple[str, ...]]:
+    """(name, overrides) of every design, and the grid's keys (empty for a list)."""
     if isinstance(raw, dict):
         keys = list(raw)
-        for key in keys:
-            values = raw[key]
-            if not isinstance(values, list) or not values:
-                problems.append(f"designs.{key}: a grid key needs a non-empty list of values, got {values!r}")
-        if problems:
-            return (), ()
         combos = itertools.product(*(raw[k] for k in keys))
         return tuple((f"d{i:03d}", dict(zip(keys, c, strict=True))) for i, c in enumerate(combos)), tuple(keys)
-    if isinstance(raw, list) and raw:
-        designs = []
-        for i, item in enumerate(raw):
-            if not isinstance(item, dict):
-                problems.append(f"designs[{i}]: must be a mapping of overrides, got {item!r}")
-                continue
-            designs.append((str(item.get("name", f"d{i:03d}")), {k: v for k, v in item.items() if k != "name"}))
-        return tuple(designs), ()
-    problems.append("designs: must be a grid {key: [values]} or a non-empty list of mappings")
-    return (), ()
-
-
-def _scenario(i: int, raw: Any, base: Path, problems: list[str]) -> Scenario | None:
-    where = f"scenarios[{i}]"
-    if not isinstance(raw, dict):
-        problems.append(f"{where}: must be a mapping with at least 'profiles', got {raw!r}")
-        return None
-    problems += [
-        f"{where}.{k}: unknown key (known: {', '.join(sorted(_SCENARIO_KEYS))})" for k in raw if k not in _SCENARIO_KEYS
+    designs = [
+        (str(item.get("name", f"d{i:03d}")), {k: v for k, v in item.items() if k != "name"})
+        for i, item in enumerate(raw)
     ]
-    if not isinstance(raw.get("profiles"), str):
-        problems.append(f"{where}.profiles: required, a profiles CSV path relative to the sweep file")
-        return None
-    numbers = {"days": raw.get("days"), "forecast_error": raw.get("forecast_error", 0.0), "seed": raw.get("seed", 0)}
-    for key, value in numbers.items():
-        bad = value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or value < 0)
-        if bad or (key == "seed" and not isinstance(value, int)):
-            problems.append(
-                f"{where}.{key}: must be a non-negative {'integer' if key == 'seed' else 'number'}, got {value!r}"
-            )
-    path = base / raw["profiles"]
-    return Scenario(
-        name=str(raw.get("name", Path(raw["profiles"]).stem)),
-        profiles=path,
-        days=None if raw.get("days") is None else float(raw["days"]),
-        forecast_error=float(raw.get("forecast_error", 0.0))
-        if isinstance(raw.get("forecast_error", 0.0), int | float)
-        else 0.0,
-        seed=raw.get("seed", 0) if isinstance(raw.get("seed", 0), int) else 0,
-    )
+    return tuple(designs), ()
 
 
 def sweep_from_dict(raw: Any, source: str = "<sweep>", base_dir: Path | None = None) -> SweepSpec:
     """Parse a sweep mapping; raise :class:`ConfigError` naming ``source`` and every bad key."""
     if not isinstance(raw, dict):
         raise ConfigError(source, [f"(top level): must be a mapping, got {type(raw).__name__}"])
-    problems = [f"{k}: unknown key (known: {', '.join(sorted(_TOP_KEYS))})" for k in raw if k not in _TOP_KEYS]
-    designs, grid_keys = _designs(raw.get("designs"), problems)
-    scenarios_raw = raw.get("scenarios")
-    if not isinstance(scenarios_raw, list) or not scenarios_raw:
-        problems.append("scenarios: required, a non-empty list of {name, profiles, days, forecast_error, seed}")
-        scenarios_raw = []
+    try:
+        parsed = _SweepFile.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(source, [describe_error(e) for e in exc.errors()]) from None
     base = base_dir or Path.cwd()
-    scenarios = tuple(s for i, r in enumerate(scenarios_raw) if (s := _scenario(i, r, base, problems)) is not None)
-    names = [s.name for s in scenarios]
-    problems += [f"scenarios: name {n!r} used twice" for n in sorted({n for n in names if names.count(n) > 1})]
-    controller = raw.get("controller", "rules")
-    if controller not in CONTROLLERS:
-        problems.append(f"controller: must be one of {', '.join(CONTROLLERS)}, got {controller!r}")
-    metrics = raw.get("metrics", {})
-    if not isinstance(metrics, dict) or not all(isinstance(v, str) for v in metrics.values()):
-        problems.append(f"metrics: must map names (cost, risk) to KPI names, got {metrics!r}")
-        metrics = {}
-    survival_raw = raw.get("survival", {})
-    if not isinstance(survival_raw, dict):
-        problems.append(f"survival: must be a mapping ({', '.join(sorted(_SURVIVAL_KEYS))}), got {survival_raw!r}")
-        survival_raw = {}
-    problems += [
-        f"survival.{k}: unknown key (known: {', '.join(sorted(_SURVIVAL_KEYS))})"
-        for k in survival_raw
-        if k not in _SURVIVAL_KEYS
-    ]
-    if problems:
-        raise ConfigError(source, problems)
-    default_metrics = {"cost": "cost_total", "risk": "unserved_kwh.critical"}
-    solver = {k: raw[k] for k in ("mip_gap", "time_limit_s") if k in raw}
+    designs, grid_keys = _designs(parsed.designs)
+    scenarios = tuple(
+        Scenario(s.name or Path(s.profiles).stem, base / s.profiles, s.days, s.forecast_error, s.seed)
+        for s in parsed.scenarios
+    )
+    solver = {k: v for k, v in (("mip_gap", parsed.mip_gap), ("time_limit_s", parsed.time_limit_s)) if v is not None}
+    survival = parsed.survival.model_dump(exclude_none=True)
+    if "durations_h" in survival:
+        survival["durations_h"] = list(survival["durations_h"])
     return SweepSpec(
         designs=designs,
         scenarios=scenarios,
-        controller=str(controller),
-        metrics=default_metrics | dict(metrics),
-        survival=dict(survival_raw) | ({"solver": solver} if solver else {}),
+        controller=parsed.controller,
+        metrics={"cost": "cost_total", "risk": "unserved_kwh.critical"} | parsed.metrics,
+        survival=survival | ({"solver": solver} if solver else {}),
         grid_keys=grid_keys,
         source=source,
     )

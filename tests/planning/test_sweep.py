@@ -235,3 +235,24 @@ def test_two_worker_dask_sweep_equals_the_serial_one(hospital: tuple[Site, Profi
     pd.testing.assert_frame_equal(serial.drop(columns=timing), parallel.drop(columns=timing))
     stored = pd.read_parquet(tmp_path / "results.parquet")
     pd.testing.assert_frame_equal(stored.drop(columns=timing), parallel.drop(columns=timing))
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"designs": [1], "scenarios": [{"profiles": "p.csv"}]}, "designs: item 0 must be a mapping"),
+        ({"designs": {}, "scenarios": [{"profiles": "p.csv"}]}, "designs: must be a grid"),
+        ({"designs": [{}], "scenarios": []}, "scenarios: Tuple should have at least 1 item"),
+        (
+            {"designs": [{}], "scenarios": [{"profiles": "w.csv"}, {"profiles": "x/w.csv"}]},
+            "scenarios: name 'w' used twice",
+        ),
+        ({"designs": [{}], "scenarios": [{"profiles": "p.csv", "days": -1}]}, "scenarios[0].days: Input should be"),
+        ({"designs": [{}], "scenarios": [{"profiles": "p.csv"}], "survival": {"samples": 0}}, "survival.samples:"),
+        ({"designs": [{}], "scenarios": [{"profiles": "p.csv"}], "mip_gap": "tight"}, "mip_gap: Input should be"),
+    ],
+)
+def test_sweep_files_are_validated_like_the_site(tmp_path: Path, raw: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        sweep_from_dict(raw, "s.yaml", tmp_path)
+    assert any(p.startswith(message) for p in caught.value.problems), caught.value.problems
