@@ -35,7 +35,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -55,6 +55,7 @@ from microgrid.control.forecast import Forecaster, ForecastSource, Outlook
 from microgrid.control.obedience import WriteWatch
 from microgrid.control.points import hand_back_points, heartbeat_point, to_points
 from microgrid.control.safety import SafetyConfig, check
+from microgrid.control.starts import StartWatch, engine_states, mark_out
 from microgrid.dispatch import DispatchInputs, ModelCache, optimize, optimize_emergency
 from microgrid.dispatch.feeders import demand_bounds_kw
 from microgrid.dispatch.inputs import FeederInputs, ReserveInputs, TerminalValues
@@ -193,6 +194,8 @@ class Controller:
         self.heartbeat = 0
         writable = {d: frozenset(p.name for p in dev.map.points if p.writable) for d, dev in devices.devices.items()}
         self.estimator = Estimator(site, echoes=writable)
+        self.starts = StartWatch()
+        """Gensets asked to start and those that failed to (:mod:`microgrid.control.starts`)."""
         self.write_watch = WriteWatch()
         """Devices whose read-backs keep differing from the writes (:mod:`microgrid.control.obedience`)."""
         self.last_plan: Plan | None = None
@@ -275,6 +278,11 @@ class Controller:
         except Exception as exc:
             report.events.append(("fallback", f"estimate failed: {exc!r}"))
             return None
+        now = self.clock()
+        report.events += [
+            ("device", why) for why in self.starts.observe(engine_states(self.site, report.snapshot), now)
+        ]
+        mark_out(self.site, est, self.starts.out(now))
         self.forecaster.observe(est)
         return est
 
@@ -333,6 +341,7 @@ class Controller:
             feeders=self._feeders(forecast, est),
             terminal=report.terminal,
             power_now_kw={b.id: live_limits_kw(b, est) for b in self.site.batteries},
+            generators_out=frozenset(est.generators_out),
         )
         self._solving = asyncio.ensure_future(asyncio.to_thread(self.optimizer, inputs))
         done, _ = await asyncio.wait({self._solving}, timeout=self.solve_budget_s)
@@ -474,6 +483,8 @@ class Controller:
         report.writes = await self._send(report.planned_writes)
         self.last_points = report.planned_writes
         self._watch_writes(report)
+        running = {g: s.on for g, s in report.estimate.generators.items()} if report.estimate else {}
+        self.starts.commanded(report.decision.generator_on, running, self.clock())
 
     def _watch_writes(self, report: CycleReport) -> None:
         """Count the cycle's read-backs (:class:`~microgrid.control.obedience.WriteWatch`): a device that ignores
@@ -528,10 +539,39 @@ class Controller:
             points[device_id] = dict(values) | ({keep: self.heartbeat % 65536} if keep else {})
         return await self._send(points)
 
+    async def _recheck_starts(self) -> None:
+        """Read the controllers of the gensets asked to start; one that failed to start
+        (:mod:`~microgrid.control.starts`) is stopped and the other gensets are asked to run at once, without
+        waiting for the next cycle."""
+        decision = self.last_decision
+        ids = [b.id for b in self.site.devices if b.asset in self.starts.asked]
+        if decision is None or not ids:
+            return
+        try:
+            readings = await asyncio.gather(*(self.devices.devices[d].read() for d in ids))
+        except Exception as exc:
+            log.warning("keep-alive re-check: cannot read the gensets (%s)", exc)
+            return
+        now = self.clock()
+        news = self.starts.observe(engine_states(self.site, dict(zip(ids, readings, strict=True))), now)
+        if not news:
+            return
+        log.warning("keep-alive re-check: %s", "; ".join(news))
+        wanted = self.starts.substitutes(self.site, decision.generator_on, now)
+        kept = {g: kw for g, kw in decision.generator_kw.items() if decision.generator_on.get(g) and wanted.get(g)}
+        kw = {g.id: kept.get(g.id, g.max_kw) if wanted[g.id] else 0.0 for g in self.site.generators}
+        self.last_decision = replace(decision, generator_on=wanted, generator_kw=kw)
+        self.starts.commanded(wanted, {}, now)
+        fresh = to_points(self.site, self.last_decision, self.devices, self.heartbeat)
+        self.last_points = {d: fresh.get(d, values) for d, values in self.last_points.items()} | {
+            d: v for d, v in fresh.items() if d not in self.last_points
+        }
+
     async def _recheck(self) -> None:
         """Read the battery inverters and put the last decision through the safety layer on their SOC now;
         the points to keep alive follow what it changed (logged). A read that fails changes nothing here:
         the next cycle sees the device."""
+        await self._recheck_starts()
         decision = self.last_decision
         ids = [b.id for b in self.site.devices if b.asset in {bat.id for bat in self.site.batteries}]
         if decision is None or not ids:

@@ -217,7 +217,7 @@ def rules(site: Site, est: Estimate, previous: Decision | None, reason: str) -> 
     gen_on = {}
     for gen in site.generators:
         was_on = est.generators[gen.id].on if gen.id in est.generators else False
-        if grid_up:
+        if gen.id in est.generators_out or grid_up:  # failed to start: the others carry the site
             gen_on[gen.id] = False
         elif position is None:
             gen_on[gen.id] = True  # batteries unknown and no grid: run the gensets

@@ -104,6 +104,9 @@ class Estimate:
     faults
         Device id → the fault it reports (a battery inverter whose ``operating_state`` is fault: its live
         limits are 0 kW, whatever its limit registers say).
+    generators_out
+        Genset id → why it is left out of plans and rules now (it failed to start:
+        :mod:`microgrid.control.starts`).
     ignores_writes
         Device id → why it is taken to ignore the controller's writes (not controllable).
     """
@@ -124,6 +127,7 @@ class Estimate:
     implausible: dict[str, str] = field(default_factory=dict)
     ignores_writes: dict[str, str] = field(default_factory=dict)
     faults: dict[str, str] = field(default_factory=dict)
+    generators_out: dict[str, str] = field(default_factory=dict)
 
     def missing(self, site: Site) -> list[str]:
         """Assets whose state is unknown (a plan needs every battery's SOC and every genset's status)."""

@@ -30,10 +30,13 @@ def add_generators(m: pyo.ConcreteModel, inp: DispatchInputs, *, binary: bool = 
     m.GL = pyo.Set(initialize=[(g, t) for g in gens for t in range(lockable[g])], ordered=True)
     m.gen_on_min = pyo.Param(m.GL, mutable=True, initialize=0.0)
     m.gen_on_max = pyo.Param(m.GL, mutable=True, initialize=1.0)
+    m.gen_available = pyo.Param(m.G, mutable=True, initialize=1.0)
     set_generator_data(m, inp)
 
     def on_bounds(m: pyo.ConcreteModel, g: str, t: int) -> tuple[object, object]:
-        return (m.gen_on_min[g, t], m.gen_on_max[g, t]) if (g, t) in m.GL else (0, 1)
+        if (g, t) in m.GL:
+            return m.gen_on_min[g, t], m.gen_on_max[g, t]
+        return 0, m.gen_available[g]
 
     m.gen_on = pyo.Var(m.G, m.T, within=pyo.Binary if binary else pyo.UnitInterval, bounds=on_bounds)
     m.gen_start = pyo.Var(m.G, m.T, within=pyo.NonNegativeReals)
@@ -71,13 +74,16 @@ def add_generators(m: pyo.ConcreteModel, inp: DispatchInputs, *, binary: bool = 
 
 
 def set_generator_data(m: pyo.ConcreteModel, inp: DispatchInputs) -> None:
-    """The state's numbers: u[g,−1] = on0, and u[g,t] held at on0 for the initial lock's steps."""
+    """The state's numbers: u[g,−1] = on0, u[g,t] held at on0 for the initial lock's steps, and u[g,t] = 0
+    for a genset left out (``inp.generators_out``; a running one is never left out: its lock holds)."""
     on0 = {g.id: float(inp.state.generators[g.id].on) for g in inp.site.generators}
     locked = {g.id: initial_lock_steps(g, inp) for g in inp.site.generators}
     for g, on in on0.items():
         m.gen_on0[g] = on
+        m.gen_available[g] = 0.0 if g in inp.generators_out and not on else 1.0
     for g, t in m.GL:
-        m.gen_on_min[g, t], m.gen_on_max[g, t] = (on0[g], on0[g]) if t < locked[g] else (0.0, 1.0)
+        high = 1.0 if m.gen_available[g].value else 0.0
+        m.gen_on_min[g, t], m.gen_on_max[g, t] = (on0[g], on0[g]) if t < locked[g] else (0.0, high)
 
 
 def initial_lock_steps(gen: Generator, inp: DispatchInputs) -> int:

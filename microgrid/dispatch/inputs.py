@@ -198,6 +198,9 @@ class DispatchInputs:
         Battery id → (charge, discharge) [kW, ≥ 0]: what the battery can do in the first step, as its
         inverter reports it now (derated, tripped, or not under control): bounds of c[b,0] and d[b,0]
         (the controller's extension; None or a battery not named: the site's ``max_*_kw``, the spec).
+    generators_out
+        Gensets left out of this plan (one that failed to start, or reports a fault): u[g,t] = 0 at every
+        step (the controller's extension; empty: the spec).
     """
 
     site: Site
@@ -211,6 +214,7 @@ class DispatchInputs:
     feeders: FeederInputs | None = None
     terminal: TerminalValues | None = None
     power_now_kw: Mapping[str, tuple[float, float]] | None = None
+    generators_out: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         if self.possible_outage is not None:

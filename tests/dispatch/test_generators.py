@@ -9,7 +9,9 @@ from __future__ import annotations
 import pytest
 
 import microgrid
-from tests.dispatch.helpers import COMFORT, CRITICAL, battery, col, diesel, genset, grid, solve, tier
+from microgrid.dispatch import optimize
+from tests.conftest import tiny_site
+from tests.dispatch.helpers import COMFORT, CRITICAL, battery, col, diesel, genset, grid, setup, solve, tier
 
 
 def test_initial_min_up_keeps_a_just_started_genset_on() -> None:
@@ -239,3 +241,21 @@ def test_genset_locked_on_with_nowhere_to_put_its_minimum_is_infeasible() -> Non
             },
             {"load.crit": [10, 10]},
         )
+
+
+@pytest.mark.parametrize(("out", "expected_on"), [((), ("cheap",)), (("cheap",), ("dear",)), (("cheap", "dear"), ())])
+def test_a_genset_left_out_is_not_planned(out: tuple[str, ...], expected_on: tuple[str, ...]) -> None:
+    """No grid, critical load 50 kW for 2 h, value of lost load 1000: the cheaper genset (0.25 l/kWh) carries
+    it; left out (it failed to start), the dearer one (0.4 l/kWh) does; both out, the load is shed."""
+    site, profiles, state = setup(
+        tiny_site(
+            generators=[genset("cheap"), genset("dear", fuel_per_kwh=0.4)],
+            fuels=diesel(),
+            loads=[CRITICAL],
+        ),
+        {"load.crit": [50, 50]},
+    )
+    plan = optimize(microgrid.DispatchInputs(site, profiles, state, 0.0, 60.0, generators_out=frozenset(out)))
+    for gen in ("cheap", "dear"):
+        assert list(col(plan, f"generator.{gen}.on")) == ([1, 1] if gen in expected_on else [0, 0]), gen
+    assert col(plan, "load.crit.shed_kw") == pytest.approx([0, 0] if expected_on else [50, 50], abs=1e-6)

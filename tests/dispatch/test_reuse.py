@@ -97,7 +97,9 @@ def _varied(inp: DispatchInputs, draw: Any) -> DispatchInputs:
     now = {
         b.id: (draw(st.floats(0.0, b.max_charge_kw)), draw(st.floats(0.0, b.max_discharge_kw))) for b in site.batteries
     }
-    return dataclasses.replace(inp, profiles=new, state=state, power_now_kw=draw(st.sampled_from([None, now])))
+    out = frozenset(g.id for g in site.generators if draw(st.booleans()))
+    changes = {"power_now_kw": draw(st.sampled_from([None, now])), "generators_out": out}
+    return dataclasses.replace(inp, profiles=new, state=state, **changes)
 
 
 def _hospital() -> DispatchInputs:
