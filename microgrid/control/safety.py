@@ -71,6 +71,29 @@ def _battery(
     return out, notes
 
 
+def _islanded_charge(site: Site, d: Decision, est: Estimate, battery: dict[str, float]) -> list[str]:
+    """While the grid is down, the batteries that do not form the grid charge from what PV and the gensets
+    asked to run can spare beyond the connected load, no more: a charge beyond it comes from the
+    grid-forming battery (a charge "from a dead grid": energy moved with losses, the grid-former drained).
+    Their charges are scaled down together to fit; ``battery`` is changed in place."""
+    forming = site.grid_forming_battery()
+    if est.grid_up is not False or site.grid is None or forming is None:
+        return []
+    charging = {b: -kw for b, kw in battery.items() if kw < 0 and b != forming.id}
+    if not charging:
+        return []
+    gensets = sum(g.max_kw for g in site.generators if d.generator_on.get(g.id) and g.id not in est.generators_out)
+    load = sum(kw for t, kw in est.load_kw.items() if est.tier_connected.get(t, True))
+    surplus = max(0.0, sum(est.pv_kw.values()) + gensets - load)
+    wanted = sum(charging.values())
+    if wanted <= surplus + 1e-6:
+        return []
+    share = surplus / wanted
+    for b, kw in charging.items():
+        battery[b] = -kw * share
+    return [f"islanded: charges of {', '.join(charging)} scaled to the {surplus:.1f} kW PV and gensets spare"]
+
+
 def _generators(site: Site, d: Decision, est: Estimate) -> tuple[dict[str, float], list[str]]:
     out, notes = {}, []
     for gen in site.generators:
@@ -90,6 +113,7 @@ def check(
     """The decision made safe for the live state, and a note per clamp."""
     cfg = cfg or SafetyConfig()
     battery, notes = _battery(site, decision, est, last, cfg)
+    notes += _islanded_charge(site, decision, est, battery)
     gen_kw, gen_notes = _generators(site, decision, est)
     peaks = {a.id: a.peak_kw for a in site.pv}
     pv = {

@@ -238,6 +238,18 @@ def test_the_scenarios_of_issue_12_pass(name: str, hours: float) -> None:
     assert m.critical_unserved_kwh == 0.0
 
 
+def test_the_controllers_own_faults_clock_steps_a_full_store_and_kill_9() -> None:
+    """The controller's wall clock stepped back and forward, its disk full for 45 min, and a kill -9 with a
+    restart on the same store: no critical kWh lost, no unsafe write, no cycle missed, no record lost (the
+    full store's records wait in memory; the restart's cycle replaces its interval's record)."""
+    for name, hours in (("clock-steps", 2.0), ("store-full", 1.5), ("kill-9-restart", 1.25)):
+        result = run(name, hours)
+        m = result.measures
+        assert result.passed, (name, [c for c in result.criteria if not c.ok])
+        assert m.critical_unserved_kwh == 0.0 and m.unsafe == [] and m.records_lost == m.cycles_missed == 0, name
+        assert m.cycles_recorded == round(hours * 4), name
+
+
 def test_a_drill_fails_when_its_criterion_is_broken(tmp_path: Path) -> None:
     """The operator opens the essential tier's relay: its kWh behind the open relay break a 0 kWh criterion."""
     events = [{"at": "00:00", "operator": {"tier_connected": {"essential": False}}}]

@@ -38,13 +38,14 @@ from microgrid.planning.drills.files import LoadedDrill
 from microgrid.planning.drills.model import Drill, Event
 from microgrid.planning.drills.verdict import DrillResult, Measures, judge
 from microgrid.plans import Plan
+from microgrid.profiles import Profiles
 from microgrid.sim.ports import on_free_ports
 from microgrid.sim.server import Fault, SimulatedSite
 from microgrid.sim.truth import SOC_TOLERANCE, TruthRow, truth, unsafe_write
 from microgrid.site import Site
 from microgrid.state import GeneratorState, SiteState
 from microgrid.store import Store
-from microgrid.telemetry.wiring import connect
+from microgrid.telemetry.wiring import SiteDevices, connect
 
 __all__ = ["STEP_S", "SolverFaults", "run_drill"]
 
@@ -89,9 +90,14 @@ def initial_state(drill: Drill, site: Site) -> SiteState:
 class _Run:
     """One drill run in progress: the simulator, the controller, the store and what is measured."""
 
-    def __init__(self, drill: Drill, site: Site, sim: SimulatedSite, runner: Runner, solver: SolverFaults) -> None:
-        self.drill, self.site, self.sim, self.runner, self.solver = drill, site, sim, runner, solver
-        self.store = runner.store
+    def __init__(
+        self, drill: Drill, site: Site, sim: SimulatedSite, store: Store, *, devices: SiteDevices, profiles: Profiles
+    ) -> None:
+        self.drill, self.site, self.sim, self.store, self.devices = drill, site, sim, store, devices
+        self.profiles = profiles
+        self.clock_offset = timedelta(0)
+        """The controller's wall clock less the plant's (``clock_step_s`` events)."""
+        self.runner, self.solver = self.start_controller()
         self.m = Measures()
         self.truth: list[TruthRow] = []
         self.pending = sorted(drill.events, key=lambda e: e.at)
@@ -102,6 +108,44 @@ class _Run:
         self.watched: tuple[str, ...] | None = None
         """What the fallback clock waits for: these devices not ``ok``, ``("solver",)`` a cycle not on a
         fresh plan, None anything (a source other than plan/manual, a device not ok, the grid unknown)."""
+
+    def start_controller(self) -> tuple[Runner, SolverFaults]:
+        """A controller of the devices on the plant's clock (its wall clock stepped by :attr:`clock_offset`, its
+        monotonic clock the plant's), its optimizer wrapped for solver faults, and a runner on the store."""
+        sim, drill = self.sim, self.drill
+
+        def wall() -> datetime:
+            return sim.plant.clock.to_pydatetime() + self.clock_offset
+
+        def monotonic() -> float:
+            return float(sim.plant.clock.timestamp())
+
+        ctl = Controller(
+            self.site,
+            self.devices,
+            self.profiles,
+            clock=wall,
+            monotonic=monotonic,
+            solve_budget_s=drill.control.solve_budget_s,
+            threads=drill.control.threads,
+        )
+        solver = SolverFaults(ctl.optimizer, hang_s=ctl.solve_budget_s + 0.3)
+        ctl.optimizer = solver
+        return Runner(ctl, self.store), solver
+
+    async def restart(self) -> None:
+        """Kill -9 and start again: a new controller resumes from the store and runs a cycle at once (one
+        that repeats an interval already recorded replaces that record: still one per interval)."""
+        mode = self.solver.mode
+        self.runner, self.solver = self.start_controller()
+        self.solver.mode = mode
+        log.info("drill %s: %s", self.drill.name, self.runner.resume(keep_mode=False))
+        report = await self.runner.run_once()
+        await self.runner.controller.settle()
+        self.observe(report)
+        if any(kind == "restart" for kind, _ in report.events):
+            self.m.cycles_run -= 1  # the interval's cycle ran again: its record replaced, not added
+        self.check_writes()
 
     async def due(self, elapsed: timedelta) -> None:
         """Apply every event whose time has come."""
@@ -115,7 +159,8 @@ class _Run:
 
     async def apply(self, event: Event) -> None:
         sim, plant, action = self.sim, self.sim.plant, event.action
-        self.m.faults_injected += action in ("fault", "offline", "trip", "genset_fails_to_start")
+        self.m.faults_injected += action in ("fault", "offline", "trip", "genset_fails_to_start", "restart")
+        self.m.faults_injected += action in ("clock_step_s",) or (action == "store_full" and bool(event.store_full))
         self.m.faults_injected += (action == "solver" and event.solver != "ok") or event.grid == "down"
         if event.grid is not None:
             plant.force_grid({"down": False, "up": True, "profile": None}[event.grid])
@@ -137,6 +182,17 @@ class _Run:
             self.solver.mode = event.solver
         elif event.operator is not None:
             self.queue(event)
+        else:
+            await self.apply_to_the_controller(event)
+
+    async def apply_to_the_controller(self, event: Event) -> None:
+        """A fault of the controller's own world: its wall clock steps, its disk fills, it is killed."""
+        if event.clock_step_s is not None:
+            self.clock_offset += timedelta(seconds=event.clock_step_s)
+        elif event.store_full is not None:
+            self.store.set_max_bytes(self.store.path.stat().st_size if event.store_full else None)
+        elif event.restart is not None:
+            await self.restart()
 
     def subject(self, event: Event) -> tuple[str, ...] | None:
         """The devices (or the solver) a fallback to ``event`` must show on (:attr:`watched`)."""
@@ -275,18 +331,8 @@ async def _arun(loaded: LoadedDrill, duration: timedelta, folder: Path) -> tuple
         devices = connect(site)
         for device in devices.devices.values():
             device.clock = lambda: sim.plant.clock.timestamp()  # noqa: PLW0108 (a new Timestamp every step)
-        ctl = Controller(
-            site,
-            devices,
-            loaded.profiles,
-            clock=lambda: sim.plant.clock.to_pydatetime(),  # noqa: PLW0108 (likewise)
-            solve_budget_s=drill.control.solve_budget_s,
-            threads=drill.control.threads,
-        )
-        solver = SolverFaults(ctl.optimizer, hang_s=ctl.solve_budget_s + 0.3)
-        ctl.optimizer = solver
         store = Store(folder / "drill.sqlite", retention_days=None)
-        run = _Run(drill, site, sim, Runner(ctl, store), solver)
+        run = _Run(drill, site, sim, store, devices=devices, profiles=loaded.profiles)
         try:
             await run.run(duration)
             run.finish()

@@ -106,6 +106,9 @@ ACTIONS = (
     "genset_repaired",
     "solver",
     "operator",
+    "clock_step_s",
+    "store_full",
+    "restart",
 )
 """An event's possible actions (exactly one per event)."""
 
@@ -133,6 +136,15 @@ class Event(Frozen):
         raises), ``ok`` (solves work again).
     operator
         An operator action queued through the store (:class:`OperatorAction`).
+    clock_step_s
+        The controller's wall clock steps by this many seconds (an NTP correction, a dead RTC set right;
+        negative: back); its monotonic clock, the devices and the plant go on.
+    store_full
+        ``true``: the history's disk is full from now (every write fails: records wait in memory);
+        ``false``: there is room again.
+    restart
+        ``true``: the controller is killed (no hand-back, kill -9) and a new one starts on the same store
+        and resumes from it, running a cycle at once (as ``microgrid run`` after a crash).
     expect_fallback
         Time to fallback is measured from the first event with this set (default: true for
         ``fault``, ``offline``, ``trip`` and ``solver``).
@@ -150,6 +162,9 @@ class Event(Frozen):
     genset_repaired: str | None = None
     solver: Literal["timeout", "fail", "ok"] | None = None
     operator: OperatorAction | None = None
+    clock_step_s: Annotated[float, Field(strict=False, allow_inf_nan=False)] | None = None
+    store_full: bool | None = None
+    restart: Literal[True] | None = None
     expect_fallback: bool | None = None
     note: str = ""
 
