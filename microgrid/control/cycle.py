@@ -544,16 +544,11 @@ class Controller:
         (:mod:`~microgrid.control.starts`) is stopped and the other gensets are asked to run at once, without
         waiting for the next cycle."""
         decision = self.last_decision
-        ids = [b.id for b in self.site.devices if b.asset in self.starts.asked]
-        if decision is None or not ids:
-            return
-        try:
-            readings = await asyncio.gather(*(self.devices.devices[d].read() for d in ids))
-        except Exception as exc:
-            log.warning("keep-alive re-check: cannot read the gensets (%s)", exc)
+        readings = await self._reread(set(self.starts.asked), "gensets") if decision is not None else None
+        if decision is None or not readings:
             return
         now = self.clock()
-        news = self.starts.observe(engine_states(self.site, dict(zip(ids, readings, strict=True))), now)
+        news = self.starts.observe(engine_states(self.site, readings), now)
         if not news:
             return
         log.warning("keep-alive re-check: %s", "; ".join(news))
@@ -562,10 +557,7 @@ class Controller:
         kw = {g.id: kept.get(g.id, g.max_kw) if wanted[g.id] else 0.0 for g in self.site.generators}
         self.last_decision = replace(decision, generator_on=wanted, generator_kw=kw)
         self.starts.commanded(wanted, {}, now)
-        fresh = to_points(self.site, self.last_decision, self.devices, self.heartbeat)
-        self.last_points = {d: fresh.get(d, values) for d, values in self.last_points.items()} | {
-            d: v for d, v in fresh.items() if d not in self.last_points
-        }
+        self._keep(self.last_decision, add=True)
 
     async def _recheck(self) -> None:
         """Read the battery inverters and put the last decision through the safety layer on their SOC now;
@@ -573,15 +565,11 @@ class Controller:
         the next cycle sees the device."""
         await self._recheck_starts()
         decision = self.last_decision
-        ids = [b.id for b in self.site.devices if b.asset in {bat.id for bat in self.site.batteries}]
-        if decision is None or not ids:
+        batteries = {bat.id for bat in self.site.batteries}
+        readings = await self._reread(batteries, "batteries") if decision is not None else None
+        if decision is None or not readings:
             return
-        try:
-            readings = await asyncio.gather(*(self.devices.devices[d].read() for d in ids))
-        except Exception as exc:
-            log.warning("keep-alive re-check: cannot read the batteries (%s)", exc)
-            return
-        est = Estimator(self.site)(dict(zip(ids, readings, strict=True)), self.clock())
+        est = Estimator(self.site)(readings, self.clock())
         est.soc.update(self.estimator.implausible_soc())  # a register the cycle did not believe is not believed here
         if missing := [b.id for b in self.site.batteries if b.id not in est.soc]:
             log.warning("keep-alive re-check: SOC unknown for %s; setpoints kept to the next cycle", missing)
@@ -591,8 +579,26 @@ class Controller:
             return
         log.warning("keep-alive re-check: %s", "; ".join(notes))
         self.last_decision = safe
-        fresh = to_points(self.site, safe, self.devices, self.heartbeat)
-        self.last_points = {d: fresh.get(d, values) for d, values in self.last_points.items()}
+        self._keep(safe)
+
+    async def _reread(self, assets: set[str], what: str) -> Snapshot | None:
+        """A keep-alive's read of the devices serving ``assets``; None (logged) when there are none or a read fails:
+        the next cycle sees the device."""
+        ids = [b.id for b in self.site.devices if b.asset in assets]
+        if not ids:
+            return None
+        try:
+            readings = await asyncio.gather(*(self.devices.devices[d].read() for d in ids))
+        except Exception as exc:
+            log.warning("keep-alive re-check: cannot read the %s (%s)", what, exc)
+            return None
+        return dict(zip(ids, readings, strict=True))
+
+    def _keep(self, decision: Decision, *, add: bool = False) -> None:
+        """Keep ``decision``'s points alive from now (``add``: also devices the last points did not write)."""
+        fresh = to_points(self.site, decision, self.devices, self.heartbeat)
+        kept = {d: fresh.get(d, values) for d, values in self.last_points.items()}
+        self.last_points = kept | ({d: v for d, v in fresh.items() if d not in kept} if add else {})
 
     async def hand_back(self) -> dict[str, WriteReport]:
         """Return every device to its autonomous mode (clean shutdown); stop keep-alives."""
