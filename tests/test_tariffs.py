@@ -17,7 +17,7 @@ from microgrid import read_site
 from microgrid.errors import ConfigError, ProfileError
 from microgrid.profiles import profiles_from_frame
 from microgrid.site import site_from_dict
-from microgrid.site_grid import parse_clock
+from microgrid.site.grid import parse_clock
 from microgrid.tariffs import read_price_file, site_prices
 from tests.conftest import tiny_site
 

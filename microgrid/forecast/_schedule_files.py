@@ -19,7 +19,7 @@ from typing import Any, Literal, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from microgrid.errors import InputError
-from microgrid.site_grid import parse_clock
+from microgrid.site.grid import parse_clock
 
 SlotStatus = Literal["on", "off", "possible"]
 _COLUMNS = ("queue", "date", "start", "end", "status")

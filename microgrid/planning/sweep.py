@@ -38,7 +38,7 @@ from microgrid.errors import ConfigError, InputError
 from microgrid.planning.designs import apply_design, design_site, design_state
 from microgrid.profiles import Profiles, read_profiles
 from microgrid.site import Site, describe_error
-from microgrid.site_types import Frozen, NonNegative, Positive, problem
+from microgrid.site.values import Frozen, NonNegative, Positive, problem
 from microgrid.state import SiteState
 from microgrid.yamlio import load_yaml
 

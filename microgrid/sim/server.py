@@ -51,7 +51,7 @@ from microgrid.sim.physics import SitePlant
 from microgrid.sim.sunspec_image import ModelSpec, build_image
 from microgrid.sim.truth import WriteRecord
 from microgrid.site import Site
-from microgrid.site_devices import DeviceBinding
+from microgrid.site.devices import DeviceBinding
 from microgrid.state import SiteState
 from microgrid.telemetry.maps import RegisterMap, load_site_map
 from microgrid.telemetry.registers import EncodeError, Quality, decode, encode, encode_sentinel

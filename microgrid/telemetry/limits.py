@@ -8,7 +8,7 @@ not limit keeps the map's range.
 from __future__ import annotations
 
 from microgrid.site import Site
-from microgrid.site_devices import DeviceBinding
+from microgrid.site.devices import DeviceBinding
 from microgrid.telemetry.maps import RegisterMap
 
 __all__ = ["site_limits"]

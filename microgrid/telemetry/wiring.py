@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from microgrid.errors import ConfigError
 from microgrid.site import Site
-from microgrid.site_devices import DeviceBinding
+from microgrid.site.devices import DeviceBinding
 from microgrid.telemetry.devices import Device, Measurement
 from microgrid.telemetry.maps import RegisterMap, load_site_map
 from microgrid.telemetry.transport import ModbusTransport, Transport

@@ -32,7 +32,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, ValidationError, model_validator
 
 from microgrid.site import Site, describe_error
-from microgrid.site_types import Fraction, Frozen, NonNegative, Positive, parse_duration, problem
+from microgrid.site.values import Fraction, Frozen, NonNegative, Positive, parse_duration, problem
 
 __all__ = ["ACTIONS", "Criteria", "Drill", "DrillControl", "Event", "FaultSpec", "Initial", "OperatorAction"]
 

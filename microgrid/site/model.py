@@ -27,8 +27,8 @@ from pydantic import (
 )
 
 from microgrid.errors import ConfigError
-from microgrid.site_devices import DeviceBinding, device_problems
-from microgrid.site_grid import (
+from microgrid.site.devices import DeviceBinding, device_problems
+from microgrid.site.grid import (
     ForecastConfig,
     Grid,
     Location,
@@ -37,7 +37,7 @@ from microgrid.site_grid import (
     forecast_problems,
     schedule_problems,
 )
-from microgrid.site_operation import (
+from microgrid.site.operation import (
     Feeders,
     OptionalFeeders,
     OptionalOutlook,
@@ -45,7 +45,7 @@ from microgrid.site_operation import (
     Outlook,
     Reserve,
 )
-from microgrid.site_types import (
+from microgrid.site.values import (
     _NUM,
     AssetId,
     Duration,
@@ -294,7 +294,7 @@ class Site(Frozen):
     location: Location | None = None
     forecast: ForecastConfig = ForecastConfig()
     devices: tuple[DeviceBinding, ...] = ()
-    """Modbus devices serving the assets (see :mod:`microgrid.site_devices`)."""
+    """Modbus devices serving the assets (see :mod:`microgrid.site.devices`)."""
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
 
     @property

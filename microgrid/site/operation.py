@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field
 
-from microgrid.site_types import _NUM, AssetId, Duration, Frozen, NonNegative, Positive
+from microgrid.site.values import _NUM, AssetId, Duration, Frozen, NonNegative, Positive
 
 __all__ = ["Feeders", "Outlook", "Reserve", "switch_off"]
 

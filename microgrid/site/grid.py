@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, StringConstraints, model_validator
 
-from microgrid.site_types import _NUM, AssetId, Duration, Frozen, NonNegative, Positive, Real, problem
+from microgrid.site.values import _NUM, AssetId, Duration, Frozen, NonNegative, Positive, Real, problem
 
 __all__ = [
     "ClockTime",
