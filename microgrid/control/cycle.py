@@ -540,11 +540,11 @@ class Controller:
         return await self._send(points)
 
     async def _recheck_starts(self) -> None:
-        """Read the controllers of the gensets asked to start; one that failed to start
-        (:mod:`~microgrid.control.starts`) is stopped and the other gensets are asked to run at once, without
-        waiting for the next cycle."""
+        """Read the controllers of the gensets asked to start or carrying load; one that failed to start or
+        tripped (:mod:`~microgrid.control.starts`) is stopped and the other gensets are asked to run at once,
+        without waiting for the next cycle."""
         decision = self.last_decision
-        readings = await self._reread(set(self.starts.asked), "gensets") if decision is not None else None
+        readings = await self._reread(self.starts.watched(), "gensets") if decision is not None else None
         if decision is None or not readings:
             return
         now = self.clock()

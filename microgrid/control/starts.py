@@ -1,15 +1,16 @@
-"""Gensets asked to start that do not run: seen within a keep-alive, left out of plans for a while.
+"""Gensets that fail to start or trip: seen within a keep-alive, replaced, left out of plans for a while.
 
 A genset the controller asked to run (the decision turned it on while it was stopped) must be running
 within :data:`START_ALLOWANCE_S` (an emergency set is on load within 10 s: NFPA 110 type 10; one that
-synchronises with a battery inverter within 30-60 s). One that is
-not (it cranks and never fires, its controller is in fault, ``engine_state`` 4) *failed to start*:
+synchronises with a battery inverter within 30-60 s). One that is not (it cranks and never fires,
+its controller is in fault, ``engine_state`` 4) *failed to start*; one that stops while it carries
+load (wanted on and seen running) has *tripped*. Either way:
 
 * it is left out of every plan (``DispatchInputs.generators_out``) and of the rules for
   :data:`RETRY_AFTER_S`, then tried again (a fault cleared on site, or a transient one);
 * it is an alarm: health ``fault`` with why (``Estimate.faults``), a ``device`` event;
 * the keep-alive that sees it asks the other gensets that are stopped and not failed to run at once
-  (:meth:`StartWatch.substitute`), without waiting for the next cycle, which then plans without it.
+  (:meth:`StartWatch.substitutes`), without waiting for the next cycle, which then plans without it.
 
 A genset seen running is cleared at once. Pure bookkeeping: times go in, nothing is read here.
 """
@@ -44,28 +45,44 @@ class StartWatch:
     """Genset id → when the controller asked it to start (cleared once it runs or is no longer asked)."""
     failed: dict[str, tuple[datetime, str]] = field(default_factory=dict)
     """Genset id → (when it was found failed, why)."""
+    carrying: set[str] = field(default_factory=set)
+    """Gensets wanted on and seen running: one that stops while still wanted has tripped."""
 
     def commanded(self, wanted_on: dict[str, bool], running: dict[str, bool], now: datetime) -> None:
         """The gensets a decision written at ``now`` wants on (``wanted_on``) and those seen running."""
         for gen, on in wanted_on.items():
-            if not on or running.get(gen, False):
+            if not on:
                 self.asked.pop(gen, None)
+                self.carrying.discard(gen)
+            elif running.get(gen, False):
+                self.asked.pop(gen, None)
+                self.carrying.add(gen)
             else:
                 self.asked.setdefault(gen, now)
+
+    def watched(self) -> set[str]:
+        """The gensets a keep-alive re-reads: those asked to start and those carrying load."""
+        return set(self.asked) | self.carrying
 
     def observe(self, engine_state: dict[str, int], now: datetime) -> list[str]:
         """The gensets' ``engine_state`` read at ``now``; the messages of those newly found failed."""
         news = []
         for gen, state in engine_state.items():
             if state == RUNNING:
+                if gen in self.asked:
+                    self.carrying.add(gen)
                 self.asked.pop(gen, None)
                 self.failed.pop(gen, None)
                 continue
             since = self.asked.get(gen)
             late = since is not None and (now - since).total_seconds() > START_ALLOWANCE_S
-            if (late or state == FAULT) and gen not in self.failed:
+            tripped = gen in self.carrying
+            if (late or tripped or state == FAULT) and gen not in self.failed:
+                self.carrying.discard(gen)
                 why = f"genset {gen}: its controller reports a fault"
-                if late and since is not None:
+                if tripped:
+                    why = f"genset {gen}: stopped while carrying load (tripped)"
+                elif late and since is not None:
                     minutes = (now - since).total_seconds() / 60
                     why = f"genset {gen}: asked to run at {since:%H:%M:%S}, not running {minutes:.0f} min later"
                 until = now + timedelta(seconds=RETRY_AFTER_S)

@@ -70,3 +70,15 @@ def test_the_others_are_asked_to_run_in_place_of_a_failed_one(hospital: Site) ->
     now = at(START_ALLOWANCE_S + 1)
     assert watch.substitutes(hospital, {"dg1": True, "dg2": False}, now) == {"dg1": False, "dg2": True}
     assert watch.substitutes(hospital, {"dg1": False, "dg2": False}, now) == {"dg1": False, "dg2": False}
+
+
+def test_a_genset_that_stops_while_carrying_load_has_tripped() -> None:
+    """Wanted on and seen running, then stopped (or in fault) while still wanted: tripped, at once; a genset the
+    decision no longer wants may stop."""
+    watch = StartWatch()
+    watch.commanded({"dg1": True, "dg2": True}, {"dg1": True, "dg2": True}, T0)
+    assert watch.watched() == {"dg1", "dg2"}
+    watch.commanded({"dg1": True, "dg2": False}, {"dg1": True, "dg2": True}, at(900))
+    news = watch.observe({"dg1": STOPPED, "dg2": STOPPED}, at(910))
+    assert len(news) == 1 and news[0].startswith("genset dg1: stopped while carrying load (tripped)")
+    assert set(watch.out(at(910))) == {"dg1"} and watch.watched() == set()
