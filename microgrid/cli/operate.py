@@ -32,6 +32,7 @@ from microgrid.cli.common import (
     out,
     run_async,
 )
+from microgrid.cli.scada import ScadaAllowOpt, ScadaOpt, ScadaTlsOpt, ScadaWritesOpt, scada_options, scada_serving
 from microgrid.errors import InputError
 from microgrid.site import parse_duration
 
@@ -105,6 +106,10 @@ def run(
         float,
         typer.Option("--retention-days", min=0.01, help="Keep this many days of history (older rows are purged)."),
     ] = 90.0,
+    scada: ScadaOpt = None,
+    scada_writes: ScadaWritesOpt = False,
+    scada_allow: ScadaAllowOpt = None,
+    scada_tls: ScadaTlsOpt = None,
 ) -> None:
     """Run the controller on SITE: a cycle every control interval, on the clock's boundaries.
 
@@ -138,7 +143,7 @@ def run(
         else:
             runner.on_cycle = lambda report: print(report.log_line(), flush=True)  # one JSON line per cycle
             out.print(f"running {parsed.site.name} in mode {controller.mode.value}; Ctrl-C to stop", markup=False)
-            run_async(_forever(runner))
+            run_async(_forever(runner, scada_options(scada, scada_writes, scada_allow, scada_tls)))
 
 
 async def _once(runner: Any) -> Any:
@@ -150,13 +155,14 @@ async def _once(runner: Any) -> Any:
         runner.controller.devices.close()  # inside the loop: the connections belong to it
 
 
-async def _forever(runner: Any) -> None:
+async def _forever(runner: Any, scada: Any = None) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        await runner.run_forever(stop)
+        async with scada_serving(runner, scada):  # the SCADA server (--scada), if asked for
+            await runner.run_forever(stop)
     finally:
         runner.controller.devices.close()
 

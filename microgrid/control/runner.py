@@ -138,7 +138,8 @@ class Runner:
                 self.store.mark_applied(action["id"], result, ok=ok)
             except StoreError as exc:
                 result += f" (not marked in the store: {exc})"
-            done.append(f"operator {action['action']}: {result}")
+            by = f" by {action['by']}" if action.get("by") else ""  # who asked: a name, or a SCADA client
+            done.append(f"operator {action['action']}{by}: {result}")
         return done
 
     def _apply(self, action: str, payload: dict[str, Any]) -> str:

@@ -1,0 +1,205 @@
+"""The SCADA server over real TCP on 127.0.0.1, in front of a controller driving the simulated hospital.
+
+Reads come from the last cycle's snapshot; commands go the way of `microgrid override` (queued in the
+store with the client's identity, applied at the next cycle), are refused without --scada-writes
+(exception 01) or out of range (03, nothing queued); an address outside the allowlist is closed; the
+watchdog returns a SCADA-held manual island to auto.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+import time
+from pathlib import Path
+
+import pytest
+
+from microgrid.control import Mode
+from microgrid.profiles import Profiles
+from microgrid.site import Site
+from tests.control.conftest import Optimizer, synthetic_plan
+from tests.scada.conftest import ScadaRig, run_scada, s32
+
+AUTONOMY, ALARMS, CYCLES, EMERGENCY_CMD = 106, 110, 115, 201
+
+
+def test_identity_and_status_come_from_the_last_cycle(tcp_hospital: Site, winter: Profiles, tmp_path: Path) -> None:
+    async def body(s: ScadaRig) -> None:
+        assert await s.read(100) == [0xFFFF]  # no cycle yet: the mode is unknown
+        report = await s.cycle()
+        identity = await s.read(0, 80)
+        assert identity[0] == 1
+        text = b"".join(w.to_bytes(2, "big") for w in identity[41:73]).rstrip(b"\0").decode()
+        assert text == tcp_hospital.site.name
+        mode, source, reason, emergency, grid, _schedule = await s.read(100, 6)
+        assert (mode, source, reason, emergency, grid) == (1, 1, 0, 0, 1)  # auto, plan, no fallback, grid up
+        assert await s.read_u32(CYCLES) == 1
+        assert report.autonomy is not None
+        assert await s.read_u32(AUTONOMY) == round(report.autonomy.critical_h * 100)
+        assert report.estimate is not None
+        for n, bat in enumerate(("bess1", "bess2")):
+            (soc,) = await s.read(1000 + 20 * n)
+            assert soc == round(report.estimate.soc[bat] * 10000)  # 0.01 %
+            assert report.decision is not None
+            assert await s.read_s32(1003 + 20 * n) == round(report.decision.battery_kw[bat] * 1000)  # W
+        assert await s.read(1506) == [1]  # the critical tier's relay is closed
+
+    run_scada(tcp_hospital, winter, tmp_path, body)
+
+
+def test_emergency_written_by_scada_is_in_force_at_the_next_cycle_with_its_identity(
+    tcp_hospital: Site, winter: Profiles, tmp_path: Path
+) -> None:
+    async def body(s: ScadaRig) -> None:
+        await s.cycle()
+        response = await s.write(EMERGENCY_CMD, [1])
+        assert not response.isError(), response
+        assert await s.read(EMERGENCY_CMD) == [1]  # reads back the value accepted
+        actions = s.store.actions()
+        port = s.client.ctx.transport.get_extra_info("sockname")[1]  # type: ignore[union-attr]
+        assert actions[["action", "by"]].values.tolist() == [["emergency", f"scada:127.0.0.1:{port}"]]
+        report = await s.cycle()
+        assert report.emergency.get("active") is True
+        assert await s.read(103) == [1]
+        events = s.store.events()["message"].tolist()
+        assert any(m.startswith(f"operator emergency by scada:127.0.0.1:{port}:") for m in events), events
+        assert (await s.read_u32(ALARMS)) & 1  # bit 0: emergency mode
+
+    run_scada(tcp_hospital, winter, tmp_path, body, writes=True)
+
+
+def test_every_write_is_refused_without_scada_writes(tcp_hospital: Site, winter: Profiles, tmp_path: Path) -> None:
+    async def body(s: ScadaRig) -> None:
+        await s.cycle()
+        for address, words in ((EMERGENCY_CMD, [1]), (200, [3]), (1006, s32(-10_000)), (203, [5])):
+            response = await s.write(address, words)
+            assert response.isError() and response.exception_code == 1, (address, response)
+        assert s.store.actions().empty
+        assert len(s.scada.refused) == 4
+        report = await s.cycle()
+        assert report.mode is Mode.AUTO and not report.emergency.get("active")
+
+    run_scada(tcp_hospital, winter, tmp_path, body)
+
+
+def test_out_of_range_is_exception_3_and_nothing_is_applied(
+    tcp_hospital: Site, winter: Profiles, tmp_path: Path
+) -> None:
+    """bess1 takes −125 … 125 kW; a genset 0 or 60 … 200 kW; the critical tier is never switched off."""
+
+    async def body(s: ScadaRig) -> None:
+        await s.cycle()
+        refused = [
+            (1006, s32(-126_000)),  # bess1 beyond its charge limit
+            (1207, [0, 30_000]),  # dg1 at 30 kW: below its minimum, not a stop
+            (1507, [0]),  # the critical tier off
+            (200, [4]),  # dry-run is not a mode SCADA may ask for
+            (201, [2]),  # emergency is 0 or 1
+        ]
+        for address, words in refused:
+            response = await s.write(address, words)
+            assert response.isError() and response.exception_code == 3, (address, response)
+        assert s.store.actions().empty
+        response = await s.write(100, [2])  # a status point
+        assert response.isError() and response.exception_code == 2
+        response = await s.write(1007, [0])  # half of bess1's 2-register setpoint
+        assert response.isError() and response.exception_code == 2
+        report = await s.cycle()
+        assert report.mode is Mode.AUTO and report.source == "plan"
+
+    run_scada(tcp_hospital, winter, tmp_path, body, writes=True)
+
+
+def test_manual_setpoints_accumulate_and_go_through_the_safety_layer(
+    tcp_hospital: Site, winter: Profiles, tmp_path: Path
+) -> None:
+    async def body(s: ScadaRig) -> None:
+        await s.cycle()
+        assert not (await s.write(1006, s32(-40_000))).isError()  # bess1 charges 40 kW
+        assert not (await s.write(1026, s32(30_000))).isError()  # bess2 discharges 30 kW
+        report = await s.cycle()
+        assert report.mode is Mode.MANUAL
+        assert report.decision is not None
+        assert report.decision.battery_kw == pytest.approx({"bess1": -40.0, "bess2": 30.0})
+        assert report.manual == {"battery_kw": {"bess1": -40.0, "bess2": 30.0}}
+        assert await s.read(101) == [4]  # setpoint source manual
+
+    run_scada(tcp_hospital, winter, tmp_path, body, writes=True)
+
+
+def test_an_address_outside_the_allowlist_is_closed(tcp_hospital: Site, winter: Profiles, tmp_path: Path) -> None:
+    """Only 10.0.0.0/8 may connect: a client on 127.0.0.1 is closed at once (logged), before any request."""
+
+    async def body(s: ScadaRig) -> None:
+        answer = await asyncio.to_thread(closed_after_request, s.scada.options.port)
+        assert answer == b""
+        assert [(address, "allowlist" in why) for address, why in s.scada.closed][-1] == ("127.0.0.1", True)
+
+    run_scada(tcp_hospital, winter, tmp_path, body, allow=(ipaddress.ip_network("10.0.0.0/8"),))
+
+
+def closed_after_request(port: int) -> bytes:
+    """What a raw socket gets back for a read request (b"": the server closed the connection)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=3) as sock:
+        try:
+            sock.sendall(bytes([0, 1, 0, 0, 0, 6, 1, 3, 0, 0, 0, 1]))
+            return sock.recv(64)
+        except ConnectionResetError:
+            return b""
+
+
+def test_the_watchdog_returns_a_scada_held_island_to_auto(tcp_hospital: Site, winter: Profiles, tmp_path: Path) -> None:
+    """SCADA takes manual and beats for a while, then stops: after timeout_s (30 s on the test's clock) a
+    'mode auto' action by scada-watchdog is queued, applied at the next cycle, and alarm bit 5 latched
+    until acknowledged."""
+    now = [0.0]
+
+    async def body(s: ScadaRig) -> None:
+        await s.cycle()
+        assert not (await s.write(200, [2])).isError()  # mode manual
+        report = await s.cycle()
+        assert report.mode is Mode.MANUAL
+        for beat in range(1, 4):  # a heartbeat every 20 s keeps it
+            now[0] += 20.0
+            assert not (await s.write(203, [beat])).isError()
+            await asyncio.sleep(1.1)  # the watchdog looks every second
+        assert not s.scada.check_watchdog()
+        now[0] += 31.0
+        await asyncio.sleep(1.2)
+        by = s.store.actions()["by"].tolist()
+        assert by[-1].startswith("scada-watchdog"), by
+        report = await s.cycle()
+        assert report.mode is Mode.AUTO
+        alarms = await s.read_u32(ALARMS)
+        assert alarms & (1 << 5)
+        assert not (await s.write(202, [1])).isError()  # acknowledge
+        assert not (await s.read_u32(ALARMS)) & (1 << 5)
+        assert "scada" in set(s.store.events()["kind"])
+
+    run_scada(tcp_hospital, winter, tmp_path, body, writes=True, timeout_s=30.0, clock=lambda: now[0])
+
+
+def test_reads_are_answered_while_the_solver_runs(tcp_hospital: Site, winter: Profiles, tmp_path: Path) -> None:
+    """A solve of 1.5 s in its worker thread: reads meanwhile answer at once, from the previous cycle."""
+
+    def slow(inputs: object) -> object:
+        time.sleep(1.5)
+        return synthetic_plan(inputs)  # type: ignore[arg-type]
+
+    async def body(s: ScadaRig) -> None:
+        await s.cycle()
+        cycle = asyncio.create_task(s.cycle())
+        await asyncio.sleep(0.3)  # the solve is running
+        latencies = []
+        for _ in range(10):
+            started = time.perf_counter()
+            assert await s.read_u32(CYCLES) == 1
+            latencies.append(time.perf_counter() - started)
+        assert not cycle.done()
+        assert max(latencies) < 0.2, latencies
+        await cycle
+        assert await s.read_u32(CYCLES) == 2
+
+    run_scada(tcp_hospital, winter, tmp_path, body, optimizer=Optimizer("stub", slow))
