@@ -9,6 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 from microgrid.control.decisions import Decision
+from microgrid.point_names import (
+    CONTROL_MODE,
+    POWER_LIMIT_ENABLED,
+    POWER_LIMIT_PCT,
+    POWER_SETPOINT_KW,
+    RUN_COMMAND,
+    feeder_command,
+)
 from microgrid.site import Site
 from microgrid.telemetry.maps import RegisterMap
 from microgrid.telemetry.registers import Value
@@ -20,15 +28,15 @@ __all__ = ["hand_back_points", "heartbeat_point", "to_points"]
 def _asset_points(site: Site, decision: Decision, asset: str) -> dict[str, Value]:
     peaks = {a.id: a.peak_kw for a in site.pv}
     if asset in decision.battery_kw:
-        return {"power_setpoint_kw": round(decision.battery_kw[asset], 3), "control_mode": 1}
+        return {POWER_SETPOINT_KW: round(decision.battery_kw[asset], 3), CONTROL_MODE: 1}
     if asset in decision.generator_on:
         on = decision.generator_on[asset]
-        return {"run_command": int(on), "power_setpoint_kw": round(decision.generator_kw.get(asset, 0.0), 3)}
+        return {RUN_COMMAND: int(on), POWER_SETPOINT_KW: round(decision.generator_kw.get(asset, 0.0), 3)}
     if asset in peaks:
         limit = decision.pv_limit_kw.get(asset)
         if limit is None:
-            return {"power_limit_enabled": 0, "power_limit_pct": 100.0}
-        return {"power_limit_enabled": 1, "power_limit_pct": round(100 * limit / peaks[asset], 2)}
+            return {POWER_LIMIT_ENABLED: 0, POWER_LIMIT_PCT: 100.0}
+        return {POWER_LIMIT_ENABLED: 1, POWER_LIMIT_PCT: round(100 * limit / peaks[asset], 2)}
     return {}
 
 
@@ -41,7 +49,7 @@ def to_points(site: Site, decision: Decision, devices: SiteDevices, heartbeat: i
         if binding.asset:
             points = _asset_points(site, decision, binding.asset)
         for tier, number in binding.feeders.items():
-            points[f"feeder_{number}_command"] = int(decision.tier_connected.get(tier, True))
+            points[feeder_command(number)] = int(decision.tier_connected.get(tier, True))
         if (keep := heartbeat_point(regmap)) is not None:
             points[keep] = heartbeat % 65536
         out[device_id] = {p: v for p, v in points.items() if p in regmap.by_name and regmap.by_name[p].writable}
@@ -63,12 +71,12 @@ def hand_back_points(devices: SiteDevices) -> dict[str, dict[str, Value]]:
     out: dict[str, dict[str, Value]] = {}
     for device_id, device in devices.devices.items():
         names = device.map.by_name
-        ours = {f"feeder_{number}_command" for number in devices.bindings[device_id].feeders.values()}
+        ours = {feeder_command(number) for number in devices.bindings[device_id].feeders.values()}
         points: dict[str, Value] = {}
-        if "control_mode" in names and names["control_mode"].writable and device.map.device_class == "battery_inverter":
-            points["control_mode"] = 0
-        if "power_limit_enabled" in names and names["power_limit_enabled"].writable:
-            points["power_limit_enabled"] = 0
+        if CONTROL_MODE in names and names[CONTROL_MODE].writable and device.map.device_class == "battery_inverter":
+            points[CONTROL_MODE] = 0
+        if POWER_LIMIT_ENABLED in names and names[POWER_LIMIT_ENABLED].writable:
+            points[POWER_LIMIT_ENABLED] = 0
         for name, point in names.items():
             if name in ours and point.writable:  # only the site's feeders: a spare one is not ours to switch
                 points[name] = 1

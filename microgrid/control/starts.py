@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from microgrid.control.estimate import Estimate
+from microgrid.point_names import ENGINE_STATE
 from microgrid.site import Site
 from microgrid.telemetry.devices import Measurement
 from microgrid.telemetry.registers import Quality
@@ -111,7 +112,7 @@ def engine_states(site: Site, readings: dict[str, dict[str, Measurement]]) -> di
     """Genset id → ``engine_state`` read fresh (good quality) by its controller in ``readings``."""
     out = {}
     for binding in site.devices:
-        m = readings.get(binding.id, {}).get("engine_state")
+        m = readings.get(binding.id, {}).get(ENGINE_STATE)
         gen = binding.asset in {g.id for g in site.generators}
         if gen and m is not None and m.quality is Quality.OK and isinstance(m.value, int | float):
             out[str(binding.asset)] = int(m.value)

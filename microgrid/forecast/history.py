@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from microgrid.point_names import AVAILABLE_POWER_KW, OPERATING_STATE, PV_POWER_KW, feeder_closed, feeder_power_kw
 from microgrid.site import Site
 from microgrid.store import Store
 
@@ -89,8 +90,8 @@ def load_history(store_or_path: Store | str | Path, site: Site, since: datetime,
                 continue
             table = _points(store, binding.id, since, until)
             for tier, number in binding.feeders.items():
-                power = _column(table, f"feeder_{number}_power_kw")
-                shed = _column(table, f"feeder_{number}_closed") == 0
+                power = _column(table, feeder_power_kw(number))
+                shed = _column(table, feeder_closed(number)) == 0
                 parts.setdefault(tier, power.where(~shed).clip(lower=0))
     return _frame(parts, tiers)
 
@@ -111,7 +112,7 @@ def pv_history(store_or_path: Store | str | Path, site: Site, since: datetime, u
             if binding.asset is None or binding.asset not in arrays:
                 continue
             table = _points(store, binding.id, since, until)
-            delivered = _column(table, "pv_power_kw").where(_column(table, "operating_state") != _CURTAILED)
-            available = _column(table, "available_power_kw").fillna(delivered)
+            delivered = _column(table, PV_POWER_KW).where(_column(table, OPERATING_STATE) != _CURTAILED)
+            available = _column(table, AVAILABLE_POWER_KW).fillna(delivered)
             parts.setdefault(binding.asset, available.clip(lower=0))
     return _frame(parts, arrays)

@@ -19,6 +19,61 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from microgrid.point_names import (
+    AC_FREQUENCY_HZ,
+    AC_VOLTAGE_V,
+    AVAILABLE_POWER_KW,
+    BATTERY_POWER_KW,
+    BATTERY_VOLTAGE_V,
+    CAPACITY_KWH,
+    CHARGED_ENERGY_KWH,
+    CONTROL_MODE,
+    COOLANT_TEMPERATURE_C,
+    DC_CURRENT_A,
+    DC_VOLTAGE_V,
+    DEVICE_CLASS,
+    DISCHARGED_ENERGY_KWH,
+    ENERGY_TOTAL_KWH,
+    ENGINE_STATE,
+    EXPORT_ENERGY_KWH,
+    FAULT_CODE,
+    FEEDER_NUMBERS,
+    FREQUENCY_HZ,
+    FUEL_LEVEL_L,
+    FUEL_LEVEL_PCT,
+    GENERATOR_FREQUENCY_HZ,
+    GENERATOR_POWER_KW,
+    GENERATOR_VOLTAGE_V,
+    GRID_POWER_KW,
+    GRID_PRESENT,
+    HEARTBEAT_COUNT,
+    IMPORT_ENERGY_KWH,
+    MAX_CHARGE_POWER_KW,
+    MAX_DISCHARGE_POWER_KW,
+    OPERATING_STATE,
+    POWER_LIMIT_ENABLED,
+    POWER_LIMIT_PCT,
+    POWER_SETPOINT_KW,
+    PROFILE_VERSION,
+    PV_POWER_KW,
+    RATED_POWER_KW,
+    REACTIVE_POWER_KVAR,
+    REMOTE_CONTROL,
+    REVERT_TIMEOUT_S,
+    RUN_COMMAND,
+    RUNNING_HOURS_H,
+    SOC_PCT,
+    SOH_PCT,
+    START_COUNT,
+    TEMPERATURE_C,
+    VOLTAGE_L1_V,
+    VOLTAGE_L2_V,
+    VOLTAGE_L3_V,
+    feeder_closed,
+    feeder_command,
+    feeder_command_number,
+    feeder_power_kw,
+)
 from microgrid.sim.physics import BatteryPlant, GensetPlant, SitePlant
 from microgrid.telemetry.registers import Value
 
@@ -42,18 +97,18 @@ class Adapter:
 
     def values(self) -> dict[str, Value | None]:
         """Point name → value now (None: not implemented)."""
-        common: dict[str, Value | None] = {"profile_version": 1, "fault_code": 0}
+        common: dict[str, Value | None] = {PROFILE_VERSION: 1, FAULT_CODE: 0}
         return common | {
-            "remote_control": int(self.remote),
-            "heartbeat_count": self.heartbeat,
-            "revert_timeout_s": int(self.revert_timeout_s),
+            REMOTE_CONTROL: int(self.remote),
+            HEARTBEAT_COUNT: self.heartbeat,
+            REVERT_TIMEOUT_S: int(self.revert_timeout_s),
         }
 
     def write(self, name: str, value: Value) -> None:
         """Apply a write of a writable point (already range-checked against the map)."""
-        if name == "revert_timeout_s":
+        if name == REVERT_TIMEOUT_S:
             self.revert_timeout_s = float(value)
-        elif name == "heartbeat_count":
+        elif name == HEARTBEAT_COUNT:
             if int(value) != self.heartbeat:  # only a new value is a heartbeat (README: keep-alive)
                 self.since_keepalive_s = 0.0
             self.heartbeat = int(value)
@@ -91,30 +146,30 @@ class BatteryAdapter(Adapter):
         bat = self.battery
         low, high = bat.limits_kw(1.0)
         return super().values() | {
-            "device_class": 1,
-            "soc_pct": round(bat.soc * 100, 2),
-            "soh_pct": 100.0,
-            "battery_power_kw": round(bat.power_kw, 3),
-            "dc_voltage_v": 700.0,
-            "dc_current_a": round(bat.power_kw * 1000 / 700, 1),
-            "max_charge_power_kw": round(-low, 3),
-            "max_discharge_power_kw": round(high, 3),
-            "operating_state": 3 if bat.tripped else 2,
-            "fault_code": TRIP_FAULT_CODE if bat.tripped else 0,
-            "ac_frequency_hz": 50.0,
-            "ac_voltage_v": 230.0,
-            "temperature_c": 25.0,
-            "charged_energy_kwh": round(bat.charged_kwh, 1),
-            "discharged_energy_kwh": round(bat.discharged_kwh, 1),
-            "capacity_kwh": bat.spec.capacity_kwh,
-            "power_setpoint_kw": round(bat.setpoint_kw, 3),
-            "control_mode": int(self.remote),
+            DEVICE_CLASS: 1,
+            SOC_PCT: round(bat.soc * 100, 2),
+            SOH_PCT: 100.0,
+            BATTERY_POWER_KW: round(bat.power_kw, 3),
+            DC_VOLTAGE_V: 700.0,
+            DC_CURRENT_A: round(bat.power_kw * 1000 / 700, 1),
+            MAX_CHARGE_POWER_KW: round(-low, 3),
+            MAX_DISCHARGE_POWER_KW: round(high, 3),
+            OPERATING_STATE: 3 if bat.tripped else 2,
+            FAULT_CODE: TRIP_FAULT_CODE if bat.tripped else 0,
+            AC_FREQUENCY_HZ: 50.0,
+            AC_VOLTAGE_V: 230.0,
+            TEMPERATURE_C: 25.0,
+            CHARGED_ENERGY_KWH: round(bat.charged_kwh, 1),
+            DISCHARGED_ENERGY_KWH: round(bat.discharged_kwh, 1),
+            CAPACITY_KWH: bat.spec.capacity_kwh,
+            POWER_SETPOINT_KW: round(bat.setpoint_kw, 3),
+            CONTROL_MODE: int(self.remote),
         }
 
     def command(self, name: str, value: Value) -> None:
-        if name == "power_setpoint_kw":
+        if name == POWER_SETPOINT_KW:
             self.battery.command(float(value))
-        elif name == "control_mode" and int(value) == 0:
+        elif name == CONTROL_MODE and int(value) == 0:
             self.revert()
 
     def tick(self, dt_s: float) -> None:
@@ -141,27 +196,27 @@ class GensetAdapter(Adapter):
         initial = self.plant.initial_fuel.get(gen.spec.fuel)
         state = 2 if gen.running else (1 if gen.run_requested else 0)
         return super().values() | {
-            "device_class": 2,
-            "engine_state": state,
-            "generator_power_kw": round(gen.power_kw, 3),
-            "generator_frequency_hz": 50.0 if gen.running else 0.0,
-            "generator_voltage_v": 230.0 if gen.running else 0.0,
-            "running_hours_h": round(gen.running_hours, 1),
-            "fuel_level_pct": None if fuel is None or not initial else round(100 * fuel / initial, 1),
-            "fuel_level_l": None if fuel is None else round(fuel, 1),
-            "start_count": gen.starts,
-            "control_mode": 3 if self.remote else 2,
-            "rated_power_kw": gen.spec.max_kw,
-            "battery_voltage_v": 27.2,
-            "coolant_temperature_c": 82.0 if gen.running else 20.0,
-            "run_command": int(gen.run_requested),
-            "power_setpoint_kw": round(gen.setpoint_kw, 3),
+            DEVICE_CLASS: 2,
+            ENGINE_STATE: state,
+            GENERATOR_POWER_KW: round(gen.power_kw, 3),
+            GENERATOR_FREQUENCY_HZ: 50.0 if gen.running else 0.0,
+            GENERATOR_VOLTAGE_V: 230.0 if gen.running else 0.0,
+            RUNNING_HOURS_H: round(gen.running_hours, 1),
+            FUEL_LEVEL_PCT: None if fuel is None or not initial else round(100 * fuel / initial, 1),
+            FUEL_LEVEL_L: None if fuel is None else round(fuel, 1),
+            START_COUNT: gen.starts,
+            CONTROL_MODE: 3 if self.remote else 2,
+            RATED_POWER_KW: gen.spec.max_kw,
+            BATTERY_VOLTAGE_V: 27.2,
+            COOLANT_TEMPERATURE_C: 82.0 if gen.running else 20.0,
+            RUN_COMMAND: int(gen.run_requested),
+            POWER_SETPOINT_KW: round(gen.setpoint_kw, 3),
         }
 
     def command(self, name: str, value: Value) -> None:
-        if name == "run_command":
+        if name == RUN_COMMAND:
             self.genset.command(bool(int(value)))
-        elif name == "power_setpoint_kw":
+        elif name == POWER_SETPOINT_KW:
             self.genset.command(self.genset.run_requested, float(value))
 
     def tick(self, dt_s: float) -> None:
@@ -184,22 +239,22 @@ class PVAdapter(Adapter):
     def values(self) -> dict[str, Value | None]:
         peak = next(a.peak_kw for a in self.plant.site.pv if a.id == self.asset)
         return super().values() | {
-            "device_class": 3,
-            "pv_power_kw": round(self.plant.pv_kw[self.asset], 3),
-            "available_power_kw": round(self.plant.pv_available_kw.get(self.asset, 0.0), 3),
-            "ac_frequency_hz": 50.0,
-            "ac_voltage_v": 230.0,
-            "energy_total_kwh": round(self.plant.pv_energy_kwh.get(self.asset, 0.0), 1),
-            "operating_state": 3 if self.limit_enabled else 2,
-            "rated_power_kw": peak,
-            "power_limit_pct": self.limit_pct,
-            "power_limit_enabled": int(self.limit_enabled),
+            DEVICE_CLASS: 3,
+            PV_POWER_KW: round(self.plant.pv_kw[self.asset], 3),
+            AVAILABLE_POWER_KW: round(self.plant.pv_available_kw.get(self.asset, 0.0), 3),
+            AC_FREQUENCY_HZ: 50.0,
+            AC_VOLTAGE_V: 230.0,
+            ENERGY_TOTAL_KWH: round(self.plant.pv_energy_kwh.get(self.asset, 0.0), 1),
+            OPERATING_STATE: 3 if self.limit_enabled else 2,
+            RATED_POWER_KW: peak,
+            POWER_LIMIT_PCT: self.limit_pct,
+            POWER_LIMIT_ENABLED: int(self.limit_enabled),
         }
 
     def command(self, name: str, value: Value) -> None:
-        if name == "power_limit_pct":
+        if name == POWER_LIMIT_PCT:
             self.limit_pct = float(value)
-        elif name == "power_limit_enabled":
+        elif name == POWER_LIMIT_ENABLED:
             self.limit_enabled = bool(int(value))
         self._apply()
 
@@ -219,18 +274,18 @@ class GridMeterAdapter(Adapter):
     def values(self) -> dict[str, Value | None]:
         up = self.plant.grid_up
         return {
-            "profile_version": 1,
-            "device_class": 4,
-            "fault_code": 0,
-            "grid_power_kw": round(-self.plant.grid_kw, 3),
-            "voltage_l1_v": 230.0 if up else 0.0,
-            "voltage_l2_v": 230.0 if up else 0.0,
-            "voltage_l3_v": 230.0 if up else 0.0,
-            "frequency_hz": 50.0 if up else 0.0,
-            "grid_present": int(up),
-            "import_energy_kwh": round(self.plant.totals.imported_kwh, 1),
-            "export_energy_kwh": round(self.plant.totals.exported_kwh, 1),
-            "reactive_power_kvar": 0.0,
+            PROFILE_VERSION: 1,
+            DEVICE_CLASS: 4,
+            FAULT_CODE: 0,
+            GRID_POWER_KW: round(-self.plant.grid_kw, 3),
+            VOLTAGE_L1_V: 230.0 if up else 0.0,
+            VOLTAGE_L2_V: 230.0 if up else 0.0,
+            VOLTAGE_L3_V: 230.0 if up else 0.0,
+            FREQUENCY_HZ: 50.0 if up else 0.0,
+            GRID_PRESENT: int(up),
+            IMPORT_ENERGY_KWH: round(self.plant.totals.imported_kwh, 1),
+            EXPORT_ENERGY_KWH: round(self.plant.totals.exported_kwh, 1),
+            REACTIVE_POWER_KVAR: 0.0,
         }
 
 
@@ -244,19 +299,19 @@ class FeederAdapter(Adapter):
         return {n: tier for tier, n in (self.feeders or {}).items()}
 
     def values(self) -> dict[str, Value | None]:
-        out = super().values() | {"device_class": 5}
+        out = super().values() | {DEVICE_CLASS: 5}
         tiers = self._tiers()
-        for n in range(1, 5):
+        for n in FEEDER_NUMBERS:
             tier = tiers.get(n)
             closed = self.plant.relay_closed.get(tier, False) if tier else False
-            out[f"feeder_{n}_power_kw"] = round(self.plant.load_kw.get(tier, 0.0), 3) if tier else 0.0
-            out[f"feeder_{n}_closed"] = int(closed)
-            out[f"feeder_{n}_command"] = int(closed)
+            out[feeder_power_kw(n)] = round(self.plant.load_kw.get(tier, 0.0), 3) if tier else 0.0
+            out[feeder_closed(n)] = int(closed)
+            out[feeder_command(n)] = int(closed)
         return out
 
     def command(self, name: str, value: Value) -> None:
-        number = int(name.split("_")[1])
-        tier = self._tiers().get(number)
+        number = feeder_command_number(name)
+        tier = self._tiers().get(number) if number is not None else None
         if tier is not None:
             self.plant.relay_closed[tier] = bool(int(value))
 

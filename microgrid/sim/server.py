@@ -38,6 +38,7 @@ from pymodbus.constants import ExcCodes
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
+from microgrid.point_names import feeder_command_number
 from microgrid.profiles import Profiles
 from microgrid.sim.adapters import (
     Adapter,
@@ -400,8 +401,8 @@ class SimulatedSite:
         tiers = {n: tier for tier, n in binding.feeders.items()} if binding.feeders else {}
         for name, value in decoded.items():
             asset = binding.asset
-            if name.startswith("feeder_") and name.endswith("_command"):
-                asset = tiers.get(int(name.split("_")[1]))
+            if (feeder := feeder_command_number(name)) is not None:
+                asset = tiers.get(feeder)
             number = float(value) if isinstance(value, int | float) else float("nan")
             record = WriteRecord(now, binding.id, served.regmap.device_class, name, number, asset, applied)
             self.writes.append(record)

@@ -30,6 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from microgrid.point_names import POWER_LIMIT_PCT, POWER_SETPOINT_KW, feeder_command_number
 from microgrid.sim.physics import SitePlant
 from microgrid.site import Site
 
@@ -145,15 +146,15 @@ def truth(plant: SitePlant) -> TruthRow:
 
 def unsafe_write(site: Site, write: WriteRecord, row: TruthRow) -> str | None:
     """Why ``write`` is unsafe given the plant's truth ``row`` when it arrived (module docstring), or None."""
-    if write.device_class == "battery_inverter" and write.point == "power_setpoint_kw":
+    if write.device_class == "battery_inverter" and write.point == POWER_SETPOINT_KW:
         return _battery(site, write, row)
-    if write.device_class == "genset_controller" and write.point == "power_setpoint_kw":
+    if write.device_class == "genset_controller" and write.point == POWER_SETPOINT_KW:
         gen = next(g for g in site.generators if g.id == write.asset)
         if write.value < -KW_TOLERANCE or write.value > gen.max_kw + KW_TOLERANCE:
             return f"{write.asset}: {write.value:g} kW outside [0, {gen.max_kw:g}]"
-    if write.device_class == "pv_inverter" and write.point == "power_limit_pct" and not 0 <= write.value <= 100:
+    if write.device_class == "pv_inverter" and write.point == POWER_LIMIT_PCT and not 0 <= write.value <= 100:
         return f"{write.asset}: PV limit {write.value:g} % outside [0, 100]"
-    if write.device_class == "load_feeder" and write.point.endswith("_command") and write.value == 0:
+    if write.device_class == "load_feeder" and feeder_command_number(write.point) is not None and write.value == 0:
         first = min(site.loads, key=lambda t: t.priority)
         if write.asset == first.id:
             return f"the relay of {first.id}, the most important tier, commanded open"

@@ -7,6 +7,7 @@ not limit keeps the map's range.
 
 from __future__ import annotations
 
+from microgrid.point_names import POWER_SETPOINT_KW
 from microgrid.site import Site
 from microgrid.site.devices import DeviceBinding
 from microgrid.telemetry.maps import RegisterMap
@@ -21,7 +22,7 @@ def site_limits(site: Site, binding: DeviceBinding, regmap: RegisterMap) -> dict
     limits: dict[str, tuple[float, float]] = {}
     if binding.asset in batteries and regmap.device_class == "battery_inverter":
         bat = batteries[binding.asset]
-        limits["power_setpoint_kw"] = (-bat.max_charge_kw, bat.max_discharge_kw)
+        limits[POWER_SETPOINT_KW] = (-bat.max_charge_kw, bat.max_discharge_kw)
     if binding.asset in gensets and regmap.device_class == "genset_controller":
-        limits["power_setpoint_kw"] = (0.0, gensets[binding.asset].max_kw)
+        limits[POWER_SETPOINT_KW] = (0.0, gensets[binding.asset].max_kw)
     return {name: bounds for name, bounds in limits.items() if name in regmap.by_name}
