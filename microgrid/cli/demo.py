@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from microgrid.cli.scada import scada_serving
 from microgrid.control import Controller, CycleReport
 from microgrid.control.forecast import time_of_day_rows
 from microgrid.control.runner import Runner
@@ -136,10 +137,13 @@ def _surprise(sim: SimulatedSite, start: pd.Timestamp) -> None:
     sim.plant.grid_forced = False if within else None
 
 
-async def run_demo(hours: float = 24.0, on_cycle: object = None, store: Store | None = None) -> DemoDay:
+async def run_demo(
+    hours: float = 24.0, on_cycle: object = None, store: Store | None = None, scada: object = None
+) -> DemoDay:
     """Run the demo for ``hours`` simulated hours; call ``on_cycle(day, row)`` after every cycle.
 
-    With a ``store``, every cycle is recorded there as ``microgrid run`` would.
+    With a ``store``, every cycle is recorded there as ``microgrid run`` would; with ``scada``
+    (:class:`microgrid.scada.Options`), the controller is served to SCADA meanwhile (``--scada``).
     """
     site, reference = demo_site()
     day = DemoDay(site, reference)
@@ -154,15 +158,16 @@ async def run_demo(hours: float = 24.0, on_cycle: object = None, store: Store | 
         runner = Runner(controller, store)
         start = sim.plant.clock.tz_convert(site.site.timezone)
         try:
-            for _ in range(round(hours * 3600 / interval_s)):
-                _surprise(sim, start)
-                began = asyncio.get_running_loop().time()
-                report = await runner.run_once()
-                cycle_s = asyncio.get_running_loop().time() - began
-                await _advance(sim, controller, day, interval_s, start)
-                row = day.sample(sim, report, cycle_s)  # the interval as it ended
-                if callable(on_cycle):
-                    on_cycle(day, row)
+            async with scada_serving(runner, scada):
+                for _ in range(round(hours * 3600 / interval_s)):
+                    _surprise(sim, start)
+                    began = asyncio.get_running_loop().time()
+                    report = await runner.run_once()
+                    cycle_s = asyncio.get_running_loop().time() - began
+                    await _advance(sim, controller, day, interval_s, start)
+                    row = day.sample(sim, report, cycle_s)  # the interval as it ended
+                    if callable(on_cycle):
+                        on_cycle(day, row)
             await controller.hand_back()
         finally:
             devices.close()

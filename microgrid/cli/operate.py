@@ -403,16 +403,22 @@ def demo(
         "microgrid-demo"
     ),
     live: Annotated[bool, typer.Option("--live/--no-live", help="Show the live dashboard.")] = True,
+    scada: ScadaOpt = None,
+    scada_writes: ScadaWritesOpt = False,
+    scada_allow: ScadaAllowOpt = None,
+    scada_tls: ScadaTlsOpt = None,
 ) -> None:
     """Run the controller against the simulated hospital over Modbus TCP: a simulated day in about a minute.
 
     No configuration needed: the shipped hospital site is served on free loopback ports, with
     the winter sample day (4-hours-on / 4-hours-off outages) and one unannounced outage.
+    ``--scada HOST:PORT`` serves the controller to SCADA meanwhile (docs/scada-points.md).
     """
     from microgrid.cli.demo import DemoDay, run_demo
     from microgrid.cli.demo_view import dashboard, write_report
     from microgrid.store import Store
 
+    settings = scada_options(scada, scada_writes, scada_allow, scada_tls)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "history.sqlite").unlink(missing_ok=True)
     with Store(out_dir / "history.sqlite") as store:
@@ -422,14 +428,14 @@ def demo(
                 def show(day: DemoDay, row: dict[str, object]) -> None:
                     screen.update(dashboard(day, row))
 
-                day = asyncio.run(run_demo(hours, show, store))
+                day = asyncio.run(run_demo(hours, show, store, settings))
         else:
 
             def progress(day: DemoDay, row: dict[str, object]) -> None:
                 if len(day.rows) % 8 == 1:
                     out.print(dashboard(day, row))
 
-            day = asyncio.run(run_demo(hours, progress, store))
+            day = asyncio.run(run_demo(hours, progress, store, settings))
     report, chart, figures = write_report(day, out_dir)
     for name, value in figures.items():
         out.print(f"{name:>18}: {value}", markup=False)
