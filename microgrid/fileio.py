@@ -5,7 +5,9 @@ Every CSV the project reads (profiles, external PV forecasts, price files) goes 
 comment lines) and the checks below, which report into one :class:`Problems` per file; the problems
 are raised together as a :class:`~microgrid.errors.ProfileError` naming the file and listing each
 problem as ``line N, column 'c': why``. Line numbers are the file's own (header = line 1, blank and
-comment lines counted).
+comment lines counted). The outage-schedule reader (CSV and JSON files, folders of them) reports
+through the same :class:`Problems`, raising its own error class; every ISO 8601 time in an input
+file is read by :func:`parse_time`.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import NoReturn
 import numpy as np
 import pandas as pd
 
-from microgrid.errors import ProfileError
+from microgrid.errors import InputError, ProfileError
 
 __all__ = [
     "MAX_LISTED",
@@ -28,6 +30,7 @@ __all__ = [
     "check_duplicates",
     "check_spacing",
     "numeric",
+    "parse_time",
     "parse_timestamps",
     "read_text_frame",
 ]
@@ -43,16 +46,19 @@ _EARLIEST, _LATEST = datetime(1678, 1, 1, tzinfo=UTC), datetime(2262, 1, 1, tzin
 
 
 class Problems:
-    """Collects the problems of one file (``source``); raises them all at once.
+    """Collects the problems of one file or folder (``source``); raises them all at once as ``error``.
 
     ``lines``: the file line of each data row, when :func:`read_text_frame` dropped blank or comment
-    lines (otherwise row r is on line r + 2, after the header).
+    lines (otherwise row r is on line r + 2, after the header). ``hidden``: problems counted but not
+    in ``items`` (a folder's file whose own list was already cut short).
     """
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, error: type[InputError] = ProfileError) -> None:
         self.source = source
+        self.error = error
         self.items: list[str] = []
         self.lines: list[int] | None = None
+        self.hidden = 0
 
     def at(self, row: int) -> str:
         """``"line N"`` of data row ``row`` (0-based)."""
@@ -68,12 +74,13 @@ class Problems:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def raise_if_any(self) -> None:
-        """Raise :class:`~microgrid.errors.ProfileError` with every problem so far (at most :data:`MAX_LISTED`)."""
+        """Raise ``error`` with every problem so far (at most :data:`MAX_LISTED` listed, the rest counted)."""
         if self.items:
+            total = len(self.items) + self.hidden
             shown = self.items[:MAX_LISTED]
-            if len(self.items) > MAX_LISTED:
-                shown.append(f"... and {len(self.items) - MAX_LISTED} more")
-            raise ProfileError(self.source, shown, total=len(self.items))
+            if total > MAX_LISTED:
+                shown.append(f"... and {total - MAX_LISTED} more")
+            raise self.error(self.source, shown, total=total)
 
 
 def read_text_frame(path: Path, problems: Problems, *, comments: bool = False) -> pd.DataFrame:
@@ -121,13 +128,22 @@ def check_duplicates(columns: list[str], problems: Problems) -> None:
         problems.add(f"line 1: column {column!r} appears more than once")
 
 
+def parse_time(text: object) -> datetime | None:
+    """``text`` (surrounding blanks ignored) as an ISO 8601 time, with its UTC offset if it has one
+    (naive otherwise); None when it is not a string or not ISO 8601. The one reader of times in input files."""
+    if not isinstance(text, str):
+        return None
+    try:
+        return datetime.fromisoformat(text.strip())
+    except ValueError:
+        return None
+
+
 def parse_timestamps(raw: pd.Series, problems: Problems) -> pd.DatetimeIndex | None:
     """ISO 8601 times with a UTC offset, in pandas' range, as a UTC index; None when any is not."""
     stamps: list[datetime] = []
     for row, text in enumerate(raw):
-        try:
-            stamp = datetime.fromisoformat(text.strip())
-        except ValueError:
+        if (stamp := parse_time(text)) is None:
             problems.add(f"{problems.at(row)}, column 'timestamp': not an ISO 8601 time, got {text!r}")
             continue
         if stamp.tzinfo is None or stamp.utcoffset() is None:

@@ -19,6 +19,7 @@ from typing import Any, Literal, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from microgrid.errors import InputError
+from microgrid.fileio import Problems, parse_time
 from microgrid.site.grid import parse_clock
 
 SlotStatus = Literal["on", "off", "possible"]
@@ -27,8 +28,6 @@ _SLOT_KEYS = ("start", "end", "status")
 _TOP_KEYS = ("queues", "timezone", "voided", "published_at")
 _DIRECTIVE = re.compile(r"^#\s*(voided|published_at|timezone)\s*:\s*(.*?)\s*$")
 _DATE = re.compile(r"^\d{4}-\d\d-\d\d$")
-MAX_LISTED = 25
-"""How many problems an error lists before cutting the list short."""
 _Row = tuple[str, dict[str, Any], dict[str, str]]
 """One slot as written: where it is, its cells by field, and where each field is."""
 
@@ -60,17 +59,6 @@ class _File:
     timezone: str | None
 
 
-class Problems(list[str]):
-    hidden: int = 0
-    """Problems counted but not listed (a folder's files cut short)."""
-
-    def raise_if_any(self, source: str) -> None:
-        if self:
-            total = len(self) + self.hidden
-            more = [f"... and {total - MAX_LISTED} more"] if total > MAX_LISTED else []
-            raise ScheduleError(source, self[:MAX_LISTED] + more, total=total)
-
-
 def _date(text: Any) -> date | None:
     with contextlib.suppress(ValueError):
         return date.fromisoformat(text.strip()) if isinstance(text, str) and _DATE.match(text.strip()) else None
@@ -92,24 +80,24 @@ def _slot(row: _Row, problems: Problems) -> LocalSlot | None:
         parse_clock(cells["start"]),
         parse_clock(cells["end"]),
     )
-    status, before = cells["status"].strip().lower() if isinstance(cells["status"], str) else None, len(problems)
+    status, before = cells["status"].strip().lower() if isinstance(cells["status"], str) else None, len(problems.items)
     if not queue:
-        problems.append(f"{at['queue']}: must name a queue (e.g. '3.1'), got {cells['queue']!r}")
+        problems.add(f"{at['queue']}: must name a queue (e.g. '3.1'), got {cells['queue']!r}")
     if day is None:
-        problems.append(f"{at['date']}: not a local date like '2026-01-15', got {cells['date']!r}")
+        problems.add(f"{at['date']}: not a local date like '2026-01-15', got {cells['date']!r}")
     for key, value in (("start", start), ("end", end)):
         if value is None:
-            problems.append(f"{at[key]}: not a local time like '07:00' or '24:00', got {cells[key]!r}")
+            problems.add(f"{at[key]}: not a local time like '07:00' or '24:00', got {cells[key]!r}")
     if status not in ("on", "off", "possible"):
-        problems.append(f"{at['status']}: must be one of on, off, possible, got {cells['status']!r}")
+        problems.add(f"{at['status']}: must be one of on, off, possible, got {cells['status']!r}")
     if start is not None and end is not None and end <= start:
-        problems.append(f"{at['end']}: must be after start ({cells['start']}), got {cells['end']!r}")
-    if len(problems) > before or day is None or start is None or end is None:
+        problems.add(f"{at['end']}: must be after start ({cells['start']}), got {cells['end']!r}")
+    if len(problems.items) > before or day is None or start is None or end is None:
         return None
     return LocalSlot(where, queue, day, start, end, cast(SlotStatus, status))
 
 
-def _file(rows: list[_Row], settings: dict[str, Any], at: dict[str, str], problems: Problems, source: str) -> _File:
+def _file(rows: list[_Row], settings: dict[str, Any], at: dict[str, str], problems: Problems) -> _File:
     """Check every row, that slots of one queue and day do not overlap, and the file-level settings."""
     slots = [slot for row in rows if (slot := _slot(row, problems))]
     latest: LocalSlot | None = None
@@ -117,25 +105,23 @@ def _file(rows: list[_Row], settings: dict[str, Any], at: dict[str, str], proble
         same_day = latest is not None and (latest.queue, latest.day) == (slot.queue, slot.day)
         if latest is not None and same_day and slot.start < latest.end:
             span = f"{latest.start // 60:02d}:{latest.start % 60:02d}-{latest.end // 60:02d}:{latest.end % 60:02d}"
-            problems.append(f"{slot.where}: overlaps the slot at {latest.where} ({span} on {slot.day})")
+            problems.add(f"{slot.where}: overlaps the slot at {latest.where} ({span} on {slot.day})")
         if latest is None or not same_day or slot.end > latest.end:
             latest = slot
     voided, published, zone = (settings.get(key) for key in ("voided", "published_at", "timezone"))
     if "voided" in settings and not isinstance(voided, bool):
-        problems.append(f"{at['voided']}: must be true or false, got {voided!r}")
-    stamp = None
-    with contextlib.suppress(ValueError, AttributeError):
-        stamp = datetime.fromisoformat(published.strip()) if published is not None else None
+        problems.add(f"{at['voided']}: must be true or false, got {voided!r}")
+    stamp = parse_time(published) if published is not None else None
     if published is not None and (stamp is None or stamp.utcoffset() is None):
-        problems.append(f"{at['published_at']}: not an ISO 8601 time with a UTC offset, got {published!r}")
+        problems.add(f"{at['published_at']}: not an ISO 8601 time with a UTC offset, got {published!r}")
     if zone is not None and to_zone(zone) is None:
-        problems.append(f"{at['timezone']}: not an IANA time zone, got {zone!r}")
-    problems.raise_if_any(source)
+        problems.add(f"{at['timezone']}: not an IANA time zone, got {zone!r}")
+    problems.raise_if_any()
     return _File(tuple(slots), voided is True, stamp and stamp.astimezone(UTC), zone)
 
 
 def _read_csv(text: str, source: str) -> _File:
-    problems, rows, header = Problems(), [], None
+    problems, rows, header = Problems(source, ScheduleError), [], None
     settings: dict[str, Any] = {}
     places: dict[str, str] = {}
     for number, line in enumerate(text.splitlines(), start=1):
@@ -147,29 +133,29 @@ def _read_csv(text: str, source: str) -> _File:
         try:
             cells = [cell.strip() for cell in next(csv.reader([line]))]
         except csv.Error as exc:
-            problems.append(f"line {number}: not a readable CSV line: {exc}")
+            problems.add(f"line {number}: not a readable CSV line: {exc}")
             continue
         if header is None:
             header = _check_header(cells, number, source)
         elif len(cells) != len(header):
-            problems.append(f"line {number}: {len(cells)} cells, but the header has {len(header)}")
+            problems.add(f"line {number}: {len(cells)} cells, but the header has {len(header)}")
         else:
             at = {column: f"line {number}, column {column!r}" for column in header}
             rows.append((f"line {number}", dict(zip(header, cells, strict=True)), at))
     if header is None:
-        problems.append(f"no header line ({','.join(_COLUMNS)})")
-    return _file(rows, settings, places, problems, source)
+        problems.add(f"no header line ({','.join(_COLUMNS)})")
+    return _file(rows, settings, places, problems)
 
 
 def _check_header(cells: list[str], number: int, source: str) -> list[str]:
-    problems = Problems()
+    problems = Problems(source, ScheduleError)
     for column in sorted(set(cells)):
         if column not in _COLUMNS:
-            problems.append(f"line {number}: unknown column {column!r} (the columns are {', '.join(_COLUMNS)})")
+            problems.add(f"line {number}: unknown column {column!r} (the columns are {', '.join(_COLUMNS)})")
         elif cells.count(column) > 1:
-            problems.append(f"line {number}: column {column!r} appears more than once")
-    problems += [f"line {number}: no {column!r} column" for column in _COLUMNS if column not in cells]
-    problems.raise_if_any(source)
+            problems.add(f"line {number}: column {column!r} appears more than once")
+    problems.items += [f"line {number}: no {column!r} column" for column in _COLUMNS if column not in cells]
+    problems.raise_if_any()
     return cells
 
 
@@ -189,23 +175,23 @@ def _read_json(text: str, source: str) -> _File:
         raise ScheduleError(source, [str(exc)]) from None
     if not isinstance(raw, dict):
         raise ScheduleError(source, [f"(top level): must be an object with 'queues', got {type(raw).__name__}"])
-    problems = Problems()
+    problems = Problems(source, ScheduleError)
     rows = list(_json_rows(raw["queues"], problems)) if _keys(raw, "", ("queues",), _TOP_KEYS, problems) else []
-    return _file(rows, raw, {key: key for key in _TOP_KEYS}, problems, source)
+    return _file(rows, raw, {key: key for key in _TOP_KEYS}, problems)
 
 
 def _keys(obj: dict[str, Any], at: str, required: tuple[str, ...], known: tuple[str, ...], problems: Problems) -> bool:
     """Add a problem per unknown or missing key of ``obj``; True when none is missing."""
-    problems += [f"{at}{key}: unknown key (the keys are {', '.join(known)})" for key in obj if key not in known]
+    problems.items += [f"{at}{key}: unknown key (the keys are {', '.join(known)})" for key in obj if key not in known]
     missing = [f"{at}{key}: required key is missing" for key in required if key not in obj]
-    problems += missing
+    problems.items += missing
     return not missing
 
 
 def _children(value: Any, path: str, kind: type, what: str, problems: Problems) -> list[tuple[Any, str, Any]]:
     """``(key, key path, item)`` of a JSON object or array, or a problem when ``value`` is not a ``kind``."""
     if not isinstance(value, kind):
-        problems.append(f"{path}: must be {what}, got {type(value).__name__}")
+        problems.add(f"{path}: must be {what}, got {type(value).__name__}")
         return []
     pairs = value.items() if isinstance(value, dict) else enumerate(cast(list[Any], value))
     return [(key, f"{path}[{json.dumps(key, ensure_ascii=False)}]", item) for key, item in pairs]
@@ -217,7 +203,7 @@ def _json_rows(queues: Any, problems: Problems) -> Iterator[_Row]:
         for day, d_path, slots in _children(days, q_path, dict, "an object of dates", problems):
             for _, here, entry in _children(slots, d_path, list, "a list of slots", problems):
                 if not isinstance(entry, dict):
-                    problems.append(f"{here}: must be an object with start, end, status, got {type(entry).__name__}")
+                    problems.add(f"{here}: must be an object with start, end, status, got {type(entry).__name__}")
                 elif _keys(entry, f"{here}.", _SLOT_KEYS, _SLOT_KEYS, problems):
                     at = {"queue": q_path, "date": d_path} | {key: f"{here}.{key}" for key in _SLOT_KEYS}
                     yield here, {"queue": queue, "date": day, **entry}, at

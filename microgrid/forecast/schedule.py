@@ -19,10 +19,9 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
+from microgrid.fileio import MAX_LISTED, Problems
 from microgrid.forecast._schedule_files import (
-    MAX_LISTED,
     LocalSlot,
-    Problems,
     ScheduleError,
     SlotStatus,
     read_file,
@@ -180,7 +179,8 @@ def read_schedule(path: str | Path, queue: str, tz: str) -> OutageSchedule:
     ``tz``: the IANA zone of local times in files that name none. A folder's files are merged,
     newer publications replacing older ones where they overlap. Raises :class:`ScheduleError`.
     """
-    path, zone, problems, read = Path(path), to_zone(tz), Problems(), []
+    path, zone, read = Path(path), to_zone(tz), []
+    problems = Problems(str(path), ScheduleError)
     if zone is None:
         raise ScheduleError(str(path), [f"not an IANA time zone, got {tz!r}"])
     for file in schedule_files(path):
@@ -190,11 +190,11 @@ def read_schedule(path: str | Path, queue: str, tz: str) -> OutageSchedule:
             if file == path:
                 raise
             listed = exc.problems[:MAX_LISTED]
-            problems += [f"{file.name}: {problem}" for problem in listed]
+            problems.items += [f"{file.name}: {problem}" for problem in listed]
             problems.hidden += exc.total - len(listed)
             continue
         read.append((newness, file.name, data))
-    problems.raise_if_any(str(path))
+    problems.raise_if_any()
     slots: list[Slot] = []
     for _, _, data in sorted(read, key=lambda item: item[:2]):
         here = to_zone(data.timezone) or zone

@@ -23,16 +23,16 @@ __all__ = [
     "schedule_problems",
 ]
 
-_CLOCK = re.compile(r"^(\d{1,2}):([0-5]\d)$")
 
-
-def parse_clock(text: object) -> int | None:
+def parse_clock(text: object, *, hour_digits: int = 2, max_minutes: int | None = 1440) -> int | None:
     """Minutes after local midnight of a local time of day ``"HH:MM"`` or ``"H:MM"``, up to ``"24:00"``
-    (= 1440, the end of a day); None when ``text`` is not one. The one reader of times of day (site
-    file tariffs, outage schedules)."""
-    match = _CLOCK.match(text.strip()) if isinstance(text, str) else None
+    (= 1440, the end of a day); None when ``text`` is not one. The one reader of ``H:MM`` times (site
+    file tariffs, outage schedules; with ``hour_digits=3, max_minutes=None`` a drill's times from its
+    start, ``"H:MM"`` to ``"HHH:MM"``)."""
+    clock = rf"^(\d{{1,{hour_digits}}}):([0-5]\d)$"
+    match = re.match(clock, text.strip()) if isinstance(text, str) else None
     minutes = int(match[1]) * 60 + int(match[2]) if match else None
-    return minutes if minutes is not None and minutes <= 1440 else None
+    return minutes if minutes is not None and (max_minutes is None or minutes <= max_minutes) else None
 
 
 def clock_minutes(text: str) -> int:

@@ -25,18 +25,16 @@ duration (``"90min"``, ``"6h"``) or a number of minutes. Each event does exactly
 from __future__ import annotations
 
 import math
-import re
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, ValidationError, model_validator
 
 from microgrid.site import Site, describe_error
+from microgrid.site.grid import parse_clock
 from microgrid.site.values import Fraction, Frozen, NonNegative, Positive, parse_duration, problem
 
 __all__ = ["ACTIONS", "Criteria", "Drill", "DrillControl", "Event", "FaultSpec", "Initial", "OperatorAction"]
-
-_CLOCK = re.compile(r"^(\d{1,3}):([0-5]\d)$")
 
 
 def _offset(value: Any) -> timedelta:
@@ -46,8 +44,8 @@ def _offset(value: Any) -> timedelta:
         if not math.isfinite(value) or value < 0 or value > 1e6:
             raise ValueError(f"must be a number of minutes from 0 to 1e6, got {value!r}")
         return timedelta(minutes=value)
-    if isinstance(value, str) and (m := _CLOCK.match(value.strip())):
-        return timedelta(hours=int(m.group(1)), minutes=int(m.group(2)))
+    if (minutes := parse_clock(value, hour_digits=3, max_minutes=None)) is not None:
+        return timedelta(minutes=minutes)
     if isinstance(value, str):
         try:
             return parse_duration(value)
