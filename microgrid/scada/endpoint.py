@@ -62,6 +62,8 @@ class _Handler(ServerRequestHandler):
             return "no peer address"
         if not any(address in network for network in self.scada.options.allow):
             return "not in the allowlist (--scada-allow)"
+        if self.scada.options.tls is not None and not cert:
+            return "no client certificate (Modbus/TCP Security)"
         self.client = client_of(peer, cert if self.scada.options.tls else None, self.scada.options.roles)
         return "its certificate's subject has no role" if self.client is None else None
 
