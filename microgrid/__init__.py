@@ -10,9 +10,9 @@ The public API for notebooks and scripts::
     plan.summary()         # status, objective, cost split, shed energy, fuel, starts
 """
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
-from microgrid.autonomy import Autonomy, autonomy_hours
 from microgrid.errors import (
     ConfigError,
     InfeasibleError,
@@ -22,26 +22,52 @@ from microgrid.errors import (
     SolveError,
     StateError,
 )
-from microgrid.plans import CostSplit, Plan, SolveStatus
-from microgrid.profiles import Profiles, profiles_from_frame, read_profiles
-from microgrid.site import Site, read_site, site_from_dict
-from microgrid.state import GeneratorState, SiteState, read_state, state_from_dict
 
 if TYPE_CHECKING:
+    from microgrid.autonomy import Autonomy, autonomy_hours
     from microgrid.dispatch import DispatchInputs, optimize, plan
+    from microgrid.plans import CostSplit, Plan, SolveStatus
+    from microgrid.profiles import Profiles, profiles_from_frame, read_profiles
+    from microgrid.site import Site, read_site, site_from_dict
+    from microgrid.state import GeneratorState, SiteState, read_state, state_from_dict
 
 __version__ = "0.1.0"
 
-_LAZY = {"DispatchInputs", "optimize", "plan"}
-"""Loaded on first use: they import pyomo, which commands like ``validate`` or ``read`` never need."""
+_LAZY = {
+    "Autonomy": "microgrid.autonomy",
+    "autonomy_hours": "microgrid.autonomy",
+    "CostSplit": "microgrid.plans",
+    "Plan": "microgrid.plans",
+    "SolveStatus": "microgrid.plans",
+    "Profiles": "microgrid.profiles",
+    "profiles_from_frame": "microgrid.profiles",
+    "read_profiles": "microgrid.profiles",
+    "Site": "microgrid.site",
+    "read_site": "microgrid.site",
+    "site_from_dict": "microgrid.site",
+    "GeneratorState": "microgrid.state",
+    "SiteState": "microgrid.state",
+    "read_state": "microgrid.state",
+    "state_from_dict": "microgrid.state",
+    "DispatchInputs": "microgrid.dispatch",
+    "optimize": "microgrid.dispatch",
+    "plan": "microgrid.dispatch",
+}
+"""Loaded on first use (PEP 562), so ``import microgrid`` costs almost nothing (issue 14): the site and
+state models import pydantic (``--help`` needs none), profiles, plans and autonomy numpy and pandas
+(``validate``, ``status`` need none), dispatch pyomo (only the commands that solve)."""
 
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        from microgrid import dispatch  # noqa: PLC0415 - lazy on purpose
-
-        return getattr(dispatch, name)
+    if (module := _LAZY.get(name)) is not None:
+        value = getattr(importlib.import_module(module), name)
+        globals()[name] = value  # later look-ups skip this function
+        return value
     raise AttributeError(f"module 'microgrid' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
 
 
 __all__ = [

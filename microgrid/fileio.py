@@ -16,12 +16,13 @@ import csv
 import io
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import NoReturn
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING, NoReturn
 
 from microgrid.errors import InputError, ProfileError
+
+if TYPE_CHECKING:  # numpy and pandas load with the first CSV: an outage schedule (`microgrid validate`) needs neither
+    import numpy as np
+    import pandas as pd
 
 __all__ = [
     "MAX_LISTED",
@@ -91,6 +92,8 @@ def read_text_frame(path: Path, problems: Problems, *, comments: bool = False) -
     cell into an index); blank lines are skipped. Unreadable files, duplicate column names and short
     or long rows are problems, raised at once.
     """
+    import pandas as pd  # noqa: PLC0415 - lazy on purpose (start-up cost, issue 14)
+
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
@@ -141,6 +144,8 @@ def parse_time(text: object) -> datetime | None:
 
 def parse_timestamps(raw: pd.Series, problems: Problems) -> pd.DatetimeIndex | None:
     """ISO 8601 times with a UTC offset, in pandas' range, as a UTC index; None when any is not."""
+    import pandas as pd  # noqa: PLC0415 - lazy on purpose (start-up cost, issue 14)
+
     stamps: list[datetime] = []
     for row, text in enumerate(raw):
         if (stamp := parse_time(text)) is None:
@@ -160,6 +165,8 @@ def parse_timestamps(raw: pd.Series, problems: Problems) -> pd.DatetimeIndex | N
 
 def check_spacing(index: pd.DatetimeIndex, problems: Problems) -> float | None:
     """The uniform step of ``index`` [h]; None (and problems) when it has one row, goes back or is uneven."""
+    import numpy as np  # noqa: PLC0415 - lazy on purpose (start-up cost, issue 14)
+
     if len(index) < 2:
         problems.add(f"needs at least 2 rows to define the step length, got {len(index)}")
         return None
@@ -179,6 +186,9 @@ def check_spacing(index: pd.DatetimeIndex, problems: Problems) -> float | None:
 
 def numeric(raw: pd.Series, column: str, problems: Problems, *, lower: float | None) -> np.ndarray:
     """The cells of ``column`` as finite floats, at least ``lower`` and within ±:data:`MAX_MAGNITUDE`."""
+    import numpy as np  # noqa: PLC0415 - lazy on purpose (start-up cost, issue 14)
+    import pandas as pd  # noqa: PLC0415
+
     values = pd.to_numeric(raw.str.strip(), errors="coerce").to_numpy(dtype=float)
     for row in np.flatnonzero(~np.isfinite(values)):
         problems.add(f"{problems.at(int(row))}, column {column!r}: not a finite number, got {raw.iloc[row]!r}")

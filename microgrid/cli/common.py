@@ -6,19 +6,20 @@ arguments); 3 no feasible (or no trustworthy) plan; 4 a device did not answer or
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
 from microgrid.errors import InputError
-from microgrid.site import Site, read_site
-from microgrid.telemetry.wiring import SiteDevices, connect
+
+if TYPE_CHECKING:  # commands import what they use when they run: `--help` loads no model (issue 14)
+    from microgrid.site import Site
+    from microgrid.telemetry.wiring import SiteDevices
 
 T = TypeVar("T")
 
@@ -44,6 +45,7 @@ def fail(code: int, message: str) -> typer.Exit:
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
     """Run ``coro``; asyncio's own error reports go to the log, not the operator's screen."""
+    import asyncio  # only the commands that talk to devices need an event loop (start-up cost)
 
     async def wrapped() -> T:
         asyncio.get_running_loop().set_exception_handler(
@@ -56,6 +58,8 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
 
 def load_site(path: Path) -> Site:
     """The site file at ``path``, or exit 2 with every problem listed."""
+    from microgrid.site import read_site
+
     try:
         return read_site(path)
     except InputError as exc:
@@ -64,6 +68,8 @@ def load_site(path: Path) -> Site:
 
 def connect_devices(site: Site, path: Path) -> SiteDevices:
     """The site's devices (maps loaded and checked against their assets), or exit 2."""
+    from microgrid.telemetry.wiring import connect
+
     try:
         return connect(site, str(path))
     except InputError as exc:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 import signal
 from collections.abc import Awaitable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.table import Table
@@ -26,11 +25,10 @@ from microgrid.cli.common import (
     run_async,
 )
 from microgrid.errors import DeviceError, InputError
-from microgrid.profiles import read_profiles
-from microgrid.telemetry.devices import Measurement
-from microgrid.telemetry.limits import site_limits
-from microgrid.telemetry.registers import Quality
-from microgrid.telemetry.wiring import SiteDevices
+
+if TYPE_CHECKING:  # pydantic, pymodbus, numpy, pandas load only in the commands that use them (issue 14)
+    from microgrid.telemetry.devices import Measurement
+    from microgrid.telemetry.wiring import SiteDevices
 
 T = TypeVar("T")
 
@@ -72,6 +70,7 @@ def sim(
 
     A device whose host is not loopback (127.x, ::1, localhost) is refused (exit 2) unless --allow-remote.
     """
+    from microgrid.profiles import read_profiles
     from microgrid.sim.default_profiles import synthetic_day
     from microgrid.sim.server import SimulatedSite
 
@@ -114,6 +113,8 @@ def _loopback(host: str) -> bool:
 
 
 async def _serve(simulated: Any, duration_s: float | None) -> None:
+    import asyncio
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -179,6 +180,8 @@ def _as_dict(m: Measurement) -> dict[str, Any]:
 
 
 def _print_snapshot(snapshot: dict[str, dict[str, Measurement]]) -> None:
+    from microgrid.telemetry.registers import Quality
+
     table = Table(title="Measurements", title_justify="left")
     for column, justify in (
         ("device", "left"),
@@ -214,6 +217,8 @@ def write(
     read-back mismatch exits 4, and so does a write with no clear answer whose read-back fails too
     (its outcome is unknown).
     """
+    from microgrid.telemetry.limits import site_limits
+
     parsed = load_site(site)
     devices = connect_devices(parsed, site)
     if device not in devices.devices:

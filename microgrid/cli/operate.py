@@ -8,7 +8,6 @@ controller applies at its next cycle (and marks applied or refused, with why).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import re
@@ -34,7 +33,6 @@ from microgrid.cli.common import (
 )
 from microgrid.cli.scada import ScadaAllowOpt, ScadaOpt, ScadaTlsOpt, ScadaWritesOpt, scada_options, scada_serving
 from microgrid.errors import InputError
-from microgrid.site import parse_duration
 
 __all__ = ["demo", "history", "override", "run", "status"]
 
@@ -64,6 +62,8 @@ def _store_path(store: Path | None) -> Path:
 
 
 def _since(text: str | None) -> datetime | None:
+    from microgrid.site import parse_duration
+
     if text is None:
         return None
     try:
@@ -156,6 +156,8 @@ async def _once(runner: Any) -> Any:
 
 
 async def _forever(runner: Any, scada: Any = None) -> None:
+    import asyncio
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -414,6 +416,8 @@ def demo(
     the winter sample day (4-hours-on / 4-hours-off outages) and one unannounced outage.
     ``--scada HOST:PORT`` serves the controller to SCADA meanwhile (docs/scada-points.md).
     """
+    import asyncio
+
     from microgrid.cli.demo import DemoDay, run_demo
     from microgrid.cli.demo_view import dashboard, write_report
     from microgrid.store import Store

@@ -5,21 +5,21 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import numpy as np
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from microgrid.cli.common import EXIT_BAD_INPUT, EXIT_NO_PLAN, SiteArg, app, fail, out
 from microgrid.errors import ConfigError, InfeasibleError, InputError, SolveError
-from microgrid.forecast.schedule import ScheduleError, read_schedule, schedule_source
-from microgrid.plans import Plan
-from microgrid.profiles import Profiles, read_profiles
-from microgrid.site import Site, read_site
-from microgrid.state import read_state
-from microgrid.telemetry.wiring import check_wiring
+
+if TYPE_CHECKING:  # what a command needs loads when it runs: pydantic for a site, pandas for profiles (issue 14)
+    import numpy as np
+
+    from microgrid.plans import Plan
+    from microgrid.profiles import Profiles
+    from microgrid.site import Site
 
 
 @app.command()
@@ -32,11 +32,17 @@ def validate(
 ) -> None:
     """Check a site file (its device maps and the outage schedule it names too; optionally profiles and
     state): exit 0, or 2 listing every problem."""
+    from microgrid.site import read_site
+    from microgrid.state import read_state
+    from microgrid.telemetry.wiring import check_wiring
+
     try:
         parsed = read_site(site)
         check_wiring(parsed, str(site))
         _check_schedule(parsed, site)
         if profiles is not None:
+            from microgrid.profiles import read_profiles
+
             read_profiles(profiles, parsed)
         if state is not None:
             read_state(state, parsed)
@@ -48,6 +54,8 @@ def validate(
 
 def _check_schedule(parsed: Site, path: Path) -> None:
     """The outage schedule the site names must be readable (the controller would run without it)."""
+    from microgrid.forecast.schedule import ScheduleError, read_schedule, schedule_source
+
     if (schedule := schedule_source(parsed)) is None:
         return
     try:
@@ -110,6 +118,9 @@ def plan_command(
     Exit 0 with a plan, 2 on bad input (message on stderr), 3 when no feasible plan exists.
     """
     from microgrid.dispatch import plan as make_plan  # pyomo loads only for the commands that solve
+    from microgrid.profiles import read_profiles
+    from microgrid.site import read_site
+    from microgrid.state import read_state
 
     try:
         parsed = read_site(site)
@@ -143,6 +154,8 @@ def plan_command(
 
 def _possible_mask(site: Site, profiles: Profiles) -> np.ndarray:
     """The steps of ``profiles`` in a ``possible`` window of the site's outage schedule."""
+    import numpy as np
+
     from microgrid.forecast.schedule import read_schedule
 
     config = site.grid.schedule if site.grid is not None else None

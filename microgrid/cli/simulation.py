@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from microgrid.cli.common import EXIT_BAD_INPUT, EXIT_NO_PLAN, SiteArg, app, fail, load_site, out
 from microgrid.errors import InputError, SolveError
-from microgrid.profiles import Profiles, read_profiles
-from microgrid.site import Site
-from microgrid.state import SiteState, read_state
+
+if TYPE_CHECKING:  # pydantic, numpy and pandas load only when a command runs (start-up cost, issue 14)
+    from microgrid.profiles import Profiles
+    from microgrid.site import Site
+    from microgrid.state import SiteState
 
 ProfilesOpt = Annotated[
     Path,
@@ -120,6 +122,8 @@ def _run_simulation(
     Bad input exits with ``EXIT_BAD_INPUT``, a simulation without a plan with ``EXIT_NO_PLAN``.
     """
     from microgrid.planning.baselines import run_controller
+    from microgrid.profiles import read_profiles
+    from microgrid.state import read_state
 
     try:
         loaded = read_profiles(profiles_path, site)
@@ -194,6 +198,7 @@ def sweep(
     """
     from microgrid.planning.report import write_sweep_report
     from microgrid.planning.sweep import check_designs, read_sweep, run_sweep
+    from microgrid.state import read_state
 
     parsed = load_site(site)
     try:

@@ -13,11 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal, Protocol, cast
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 from zoneinfo import ZoneInfo
-
-import numpy as np
-import pandas as pd
 
 from microgrid.fileio import MAX_LISTED, Problems
 from microgrid.forecast._schedule_files import (
@@ -29,6 +26,9 @@ from microgrid.forecast._schedule_files import (
     to_zone,
 )
 from microgrid.site import Site
+
+if TYPE_CHECKING:  # numpy and pandas load on first use: `microgrid validate` reads schedules without them
+    import pandas as pd
 
 __all__ = [
     "OutageSchedule",
@@ -87,6 +87,9 @@ class OutageSchedule:
         A step overlapping several slots takes the worst: ``off`` > ``possible`` > ``unknown``
         > ``on``, where any part of the step no slot covers counts as ``unknown``.
         """
+        import numpy as np  # noqa: PLC0415 - lazy on purpose (start-up cost, issue 14)
+        import pandas as pd  # noqa: PLC0415
+
         if index.tz is None:
             raise ValueError("the index must be tz-aware")
         starts = index.tz_convert(UTC).as_unit("ns").asi8

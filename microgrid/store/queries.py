@@ -8,12 +8,13 @@ from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, Literal
 
 from microgrid.store.rows import _decode_frame, _json, _ts
 from microgrid.store.schema import StoreError
+
+if TYPE_CHECKING:  # pandas loads with the first frame read: `microgrid status` reads records only (issue 14)
+    import pandas as pd
 
 _TIMES = ("ts", "done_ts")
 _FLOATS = ("value", "objective", "mip_gap", "solve_seconds")
@@ -22,6 +23,8 @@ _JSONS = ("phases_s", "summary", "detail", "payload")
 
 def _frame(cursor: sqlite3.Cursor) -> pd.DataFrame:
     """Rows of a query as a frame: times tz-aware UTC, floats float64, JSON columns decoded."""
+    import pandas as pd  # noqa: PLC0415 - lazy on purpose (start-up cost, issue 14)
+
     columns = [d[0] for d in cursor.description]
     frame = pd.DataFrame.from_records(cursor.fetchall(), columns=columns)
     for col in columns:
@@ -146,6 +149,8 @@ class StoreQueries:
 
     def plan_steps(self, since: datetime | None = None, until: datetime | None = None) -> pd.DataFrame:
         """Every stored plan frame in one long frame: ``plan_id``, ``plan_ts``, ``step`` then its columns."""
+        import pandas as pd  # noqa: PLC0415 - lazy on purpose (start-up cost, issue 14)
+
         where, params = _where(since, until)
         with self._guard("read plans"):
             sql = f"SELECT id, ts, frame FROM plans{where} ORDER BY ts, id"

@@ -7,9 +7,10 @@ import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas loads with the first plan frame: `microgrid status` and `override` need none (issue 14)
+    import pandas as pd
 
 OUTCOMES = frozenset({"written", "skipped", "refused", "mismatch", "unknown", "dry-run"})
 
@@ -93,6 +94,8 @@ class PlanRow:
     frame: pd.DataFrame | None = None
 
     def __post_init__(self) -> None:
+        import pandas as pd  # noqa: PLC0415 - lazy on purpose (start-up cost, issue 14)
+
         _ts(self.ts)
         if self.frame is not None and not (
             isinstance(self.frame.index, pd.DatetimeIndex) and self.frame.index.tz is not None
@@ -137,6 +140,8 @@ class _Batch:
 
 
 def _encode_frame(frame: pd.DataFrame) -> bytes:
+    import pandas as pd  # noqa: PLC0415 - lazy on purpose (start-up cost, issue 14)
+
     index = pd.DatetimeIndex(frame.index)
     doc = {
         "index": [_ts(t) for t in index],
@@ -148,6 +153,8 @@ def _encode_frame(frame: pd.DataFrame) -> bytes:
 
 
 def _decode_frame(blob: bytes) -> pd.DataFrame:
+    import pandas as pd  # noqa: PLC0415 - lazy on purpose (start-up cost, issue 14)
+
     doc = json.loads(zlib.decompress(blob))
     index = pd.DatetimeIndex(pd.to_datetime(doc["index"], utc=True, format="ISO8601"), name=doc["name"])
     return pd.DataFrame(dict(zip(doc["columns"], doc["data"], strict=True)), index=index)

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from microgrid.errors import ConfigError
 from microgrid.site import Site
 from microgrid.site.devices import DeviceBinding
-from microgrid.telemetry.devices import Device, Measurement
 from microgrid.telemetry.maps import RegisterMap, load_site_map
-from microgrid.telemetry.transport import ModbusTransport, Transport
+
+if TYPE_CHECKING:  # pymodbus loads only when devices are connected: `microgrid validate` checks maps without it
+    from microgrid.telemetry.devices import Device, Measurement
+    from microgrid.telemetry.transport import Transport
 
 __all__ = ["SiteDevices", "check_wiring", "connect"]
 
@@ -93,6 +96,9 @@ class SiteDevices:
 
 def connect(site: Site, source: str = "<site>") -> SiteDevices:
     """Build the devices of ``site`` (connections open lazily, on the first request)."""
+    from microgrid.telemetry.devices import Device  # noqa: PLC0415 - lazy on purpose (start-up cost, issue 14)
+    from microgrid.telemetry.transport import ModbusTransport  # noqa: PLC0415
+
     maps = check_wiring(site, source)
     transports: dict[tuple[str, int], Transport] = {}
     devices: dict[str, Device] = {}
