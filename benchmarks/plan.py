@@ -3,6 +3,15 @@
     python benchmarks/plan.py               # cases a, b, c at the site's gap (0.001), 60 s limit
     python benchmarks/plan.py --quick       # CI smoke: case a only, gap 0.01; exit 1 unless optimal
     python benchmarks/plan.py --repeat 3    # median timings of 3 runs per case
+    python benchmarks/plan.py --suite       # 13 generated cases against the straightforward model
+    python benchmarks/plan.py --suite --suite-case s01 s02 --mip-gap 1e-4
+
+``--suite`` (``benchmarks/_suite.py``): 96-672 steps, 2+2 to 20+20 assets, grid-tied, islanded,
+exporting and fuel-short sites; per case HiGHS time, Python overhead (build + hand-off + extract)
+and wall time of ``microgrid.plan`` and of the spec built the obvious way in raw highspy
+(``benchmarks/_straight.py``: every binary, HiGHS defaults), in the same worker process, to the
+same gap (default 0.001) and time limit; ``ratio`` = plan's wall / straightforward wall; the optima
+must agree (exit 1 otherwise).
 
 Cases (``benchmarks/_sites.py``): (a) the shipped hospital, 96 × 15 min, 2 batteries + 2 gensets;
 (b) the hospital ×5, 96 × 15 min, 10 + 10; (c) the hospital ×2, 576 × 5 min (48 h), 4 + 4.
@@ -141,13 +150,14 @@ _HEAD = ["case", "T", "B+G", "build s", "solve s", "highs s", "extract s", "py%"
 _HEAD += ["objective", "peak MiB", "what"]
 
 
-def _table(rows: list[list[str]]) -> str:
+def _table(rows: list[list[str]], head: list[str] | None = None) -> str:
     """Right-aligned columns, the last one (free text) left-aligned."""
-    widths = [max(len(r[i]) for r in [_HEAD, *rows]) for i in range(len(_HEAD))]
-    last = len(_HEAD) - 1
+    head = _HEAD if head is None else head
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+    last = len(head) - 1
     return "\n".join(
         "  ".join(c if i == last else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
-        for r in [_HEAD, *rows]
+        for r in [head, *rows]
     )
 
 
@@ -177,6 +187,36 @@ def _header(args: argparse.Namespace, keys: list[str]) -> str:
     )
 
 
+def _spawn_suite(key: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Run suite case ``key`` (both formulations) in a fresh interpreter, guarding the wall clock."""
+    command = [sys.executable, str(Path(__file__).resolve()), "--suite-worker", key]
+    command += ["--time-limit", str(args.time_limit), "--mip-gap", str(args.mip_gap)]
+    guard = 4 * args.time_limit + 120  # two solves, each may overrun its limit inside presolve
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=guard, check=False)
+    except subprocess.TimeoutExpired:
+        return {"key": key, "error": f"no answer within the {guard:.0f} s wall-clock guard"}
+    if done.returncode != 0:
+        return {"key": key, "error": (done.stderr.strip().splitlines() or ["(no stderr)"])[-1]}
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _suite(args: argparse.Namespace) -> int:
+    """``--suite``: every (or each ``--suite-case``) generated case, one worker each; the table, the ratios."""
+    import _suite
+
+    keys = args.suite_case or [c.key for c in _suite.SUITE]
+    print(_header(args, keys).replace("plan benchmark", "plan suite (vs the straightforward model)"), flush=True)
+    results = []
+    for key in keys:
+        results.append(_spawn_suite(key, args))
+        print(f"  {key} done", file=sys.stderr, flush=True)
+    print(_table([_suite.row(r) for r in results], _suite.HEAD))
+    print(_suite.summary(results))
+    return 0 if all(r.get("agree") in ("yes", "bounds") for r in results) else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--quick", action="store_true", help="CI smoke: case a only, gap 0.01")
@@ -185,7 +225,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mip-gap", type=float, default=None, help="override the site's gap (0.001)")
     parser.add_argument("--time-limit", type=float, default=60.0, help="HiGHS time limit per plan [s]")
     parser.add_argument("--worker", choices=("a", "b", "c"), help=argparse.SUPPRESS)
+    parser.add_argument("--suite", action="store_true", help="generated cases against the straightforward model")
+    parser.add_argument("--suite-case", nargs="+", metavar="KEY", help="only these suite cases (s01 …)")
+    parser.add_argument("--suite-worker", metavar="KEY", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    sys.path.insert(0, str(HERE))
+    if args.suite or args.suite_worker:
+        args.mip_gap = 0.001 if args.mip_gap is None else args.mip_gap
+    if args.suite_worker:
+        import _suite
+
+        print(json.dumps(_suite.run_suite_case(args.suite_worker, mip_gap=args.mip_gap, time_limit_s=args.time_limit)))
+        return 0
+    if args.suite:
+        return _suite(args)
     if args.repeat < 1:
         parser.error("--repeat must be ≥ 1")
     if args.worker:
