@@ -1,0 +1,107 @@
+"""``microgrid centre ...``: the Situation Centre's commands (here: ``fuel-plan``, issue 17).
+
+Imports stay light at the top (typer, the shared console): the logistics model, pandas and pyomo
+load inside the command.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from microgrid.cli.common import EXIT_BAD_INPUT, EXIT_NO_PLAN, app, fail, out
+
+if TYPE_CHECKING:
+    from microgrid.logistics import FuelPlan
+
+__all__ = ["centre_app", "fuel_plan"]
+
+centre_app = typer.Typer(
+    name="centre", help="The Situation Centre: plans across the city's islands.", no_args_is_help=True
+)
+app.add_typer(centre_app, name="centre")
+
+
+@centre_app.command("fuel-plan")
+def fuel_plan(
+    fleet: Annotated[Path, typer.Argument(help="Fleet YAML: depot and islands (docs/fuel-logistics.md).")],
+    trucks: Annotated[Path, typer.Option("--trucks", help="Trucks YAML (docs/fuel-logistics.md).", show_default=False)],
+    days: Annotated[int, typer.Option("--days", min=1, max=3, help="Horizon [days].")] = 2,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", help="Write route.csv, route.json, islands.csv, summary.json (and the chart) here."),
+    ] = None,
+    time_limit_s: Annotated[float, typer.Option("--time-limit-s", min=0.1, help="HiGHS's time limit [s].")] = 60.0,
+    mip_gap: Annotated[float, typer.Option("--mip-gap", min=0.0, max=0.999, help="Relative MIP gap.")] = 0.01,
+    step_h: Annotated[float, typer.Option("--step-h", min=0.25, max=6.0, help="The MILP's time step [h].")] = 1.0,
+    chart: Annotated[bool, typer.Option("--chart", help="With --out: hours-to-dry.png (before/after).")] = False,
+    compare: Annotated[bool, typer.Option("--compare", help="Also print nearest-first's figures.")] = False,
+) -> None:
+    """Plan the diesel deliveries of the next --days: which island gets how much, from which truck,
+    in what order. Exit 0 with a plan, 2 on bad input, 3 when an island's must_last_h cannot be
+    kept (the constraint named)."""
+    from microgrid.errors import InfeasibleError, InputError, SolveError
+    from microgrid.logistics import baseline, plan_deliveries, read_fleet, read_trucks
+
+    try:
+        parsed, vehicles = read_fleet(fleet), read_trucks(trucks)
+    except InputError as exc:
+        raise fail(EXIT_BAD_INPUT, str(exc)) from None
+    try:
+        plan = plan_deliveries(parsed, vehicles, days, step_h=step_h, time_limit_s=time_limit_s, mip_gap=mip_gap)
+    except InfeasibleError as exc:
+        raise fail(EXIT_NO_PLAN, f"infeasible: {exc}") from None
+    except SolveError as exc:
+        raise fail(EXIT_NO_PLAN, str(exc)) from None
+    near = baseline(parsed, vehicles, days) if compare or chart else None
+    _print(plan, near if compare else None)
+    if out_dir is not None:
+        _write(plan, out_dir, near if chart else None, chart)
+
+
+def _print(plan: FuelPlan, near: FuelPlan | None) -> None:
+    from rich.table import Table
+
+    table = Table("truck", "trip", "stop", "island", "arrival [h]", "litres", title="Route")
+    for truck, trip, stop, island, arrival_h, litres in plan.route_table().itertuples(index=False):
+        table.add_row(str(truck), str(trip), str(stop), str(island), f"{arrival_h:.2f}", f"{litres:,.0f}")
+    out.print(table)
+    s = plan.summary()
+    gap = "n/a" if plan.mip_gap is None else f"{plan.mip_gap:.1%}"
+    out.print(
+        f"{s['method']}: {s['status']}, gap {gap}, {s['solve_s']} s; {s['trips']} trips, {s['stops']} stops, "
+        f"{s['litres']:,.0f} l, {s['km']:,.0f} km",
+        markup=False,
+    )
+    out.print(
+        f"minimum weighted hours-to-dry: before {s['min_weighted_hours_to_dry_before']} h, "
+        f"after {s['min_weighted_hours_to_dry_after']} h; dry hours {s['dry_hours_before']} → {s['dry_hours_after']}",
+        markup=False,
+    )
+    if s["unreachable"]:
+        out.print(f"unreachable within a trip: {', '.join(s['unreachable'])}", markup=False)  # type: ignore[arg-type]
+    if near is not None:
+        n = near.summary()
+        out.print(
+            f"nearest-first: minimum weighted hours-to-dry after {n['min_weighted_hours_to_dry_after']} h; "
+            f"dry hours {n['dry_hours_after']}; {n['stops']} stops, {n['km']:,.0f} km",
+            markup=False,
+        )
+
+
+def _write(plan: FuelPlan, out_dir: Path, near: FuelPlan | None, chart: bool) -> None:
+    import json
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    route = plan.route_table()
+    route.to_csv(out_dir / "route.csv", index=False)
+    (out_dir / "route.json").write_text(route.to_json(orient="records", indent=1) + "\n", encoding="utf-8")
+    plan.islands_table().to_csv(out_dir / "islands.csv")
+    (out_dir / "summary.json").write_text(json.dumps(plan.summary(), indent=1) + "\n", encoding="utf-8")
+    if chart:
+        from microgrid.logistics.chart import save_chart
+
+        save_chart(plan, out_dir / "hours-to-dry.png", near)
+    out.print(f"wrote {out_dir}", markup=False)
