@@ -20,6 +20,7 @@ from microgrid.errors import ConfigError
 from microgrid.scada.endpoint import serving
 from microgrid.scada.security import load_roles, server_context
 from microgrid.scada.server import LOOPBACK, Options, ScadaServer
+from microgrid.store import Store
 
 __all__ = ["LOOPBACK", "Options", "ScadaServer", "options", "serve_runner"]
 
@@ -65,7 +66,13 @@ def options(
 async def serve_runner(runner: Any, settings: Options) -> AsyncIterator[ScadaServer]:
     """Serve ``runner``'s controller (a :class:`~microgrid.control.runner.Runner`) while the block runs:
     its cycles published, SCADA's commands queued in its store."""
-    scada = ScadaServer(runner.controller.site, settings, runner.store)
-    scada.attach(runner)
-    async with serving(scada):
-        yield scada
+    store = runner.store
+    sink = None if store is None else Store(store.path, retention_days=None)  # the server thread's own connection
+    try:
+        scada = ScadaServer(runner.controller.site, settings, sink)
+        scada.attach(runner)
+        async with serving(scada):
+            yield scada
+    finally:
+        if sink is not None:
+            sink.close()

@@ -73,6 +73,8 @@ class CommandState:
     heartbeat: int | None = None
     heartbeat_at_s: float = 0.0
     """Monotonic s of the last heartbeat that counted (or of taking the island into manual)."""
+    version: int = 0
+    """Counts the writes committed (the server re-encodes what it reads back when it changes)."""
 
     def decode(self, address: int, words: list[int]) -> dict[str, Value]:
         """The writable points ``words`` at ``address`` cover, decoded; :class:`Refused` 02 or 03."""
@@ -140,6 +142,7 @@ class CommandState:
     def commit(self, planned: Planned, values: dict[str, Value], now_s: float) -> None:
         """Remember a write whose actions were queued: values read back, manual setpoints, watchdog."""
         self.accepted.update(values)
+        self.version += 1
         if planned.manual is not None:
             self.manual = planned.manual
         if planned.holds is not None:

@@ -10,10 +10,12 @@ gets exception 01.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import contextvars
 import ipaddress
 import logging
+import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -126,15 +128,49 @@ async def _watch(scada: ScadaServer) -> None:
 
 @contextlib.asynccontextmanager
 async def serving(scada: ScadaServer) -> AsyncIterator[ScadaServer]:
-    """Serve ``scada`` on its address while the block runs (with its watchdog)."""
-    server = _server(scada)
-    await server.serve_forever(background=True)
-    watchdog = asyncio.create_task(_watch(scada))
+    """Serve ``scada`` on its address while the block runs, with its watchdog, in a thread of its own.
+
+    The thread has its own event loop: the controller's loop may be busy (estimating, forecasting,
+    writing to devices) and reads are answered all the same. The two threads share only the
+    snapshot, which :meth:`ScadaServer.publish` replaces whole; the server's sink (a store) must be
+    its own connection.
+
+    Raises
+    ------
+    RuntimeError
+        The address cannot be listened on.
+    """
+    ready: concurrent.futures.Future[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = concurrent.futures.Future()
+    thread = threading.Thread(target=_serve_in_thread, args=(scada, ready), name="scada-server", daemon=True)
+    thread.start()
+    loop, stop = await asyncio.wrap_future(ready)
     log.info("SCADA server on %s:%d (writes %s)", scada.options.host, scada.options.port, scada.options.writes)
     try:
         yield scada
     finally:
-        watchdog.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watchdog
-        await server.shutdown()  # type: ignore[no-untyped-call]
+        loop.call_soon_threadsafe(stop.set)
+        await asyncio.to_thread(thread.join, 10.0)
+
+
+def _serve_in_thread(
+    scada: ScadaServer, ready: concurrent.futures.Future[tuple[asyncio.AbstractEventLoop, asyncio.Event]]
+) -> None:
+    async def main() -> None:
+        stop = asyncio.Event()
+        try:
+            server = _server(scada)
+            await server.serve_forever(background=True)
+        except Exception as exc:  # the caller raises it
+            ready.set_exception(exc)
+            return
+        watchdog = asyncio.create_task(_watch(scada))
+        ready.set_result((asyncio.get_running_loop(), stop))
+        try:
+            await stop.wait()
+        finally:
+            watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watchdog
+            await server.shutdown()  # type: ignore[no-untyped-call]
+
+    asyncio.run(main())

@@ -2,7 +2,8 @@
 
 * **Reads never wait for the solver**: they are answered from :class:`Snapshot`, an immutable
   register image built once after each cycle (:meth:`ScadaServer.publish`, chained to the runner's
-  ``on_cycle``) and swapped in whole; the solve runs in a worker thread, the server in the event loop.
+  ``on_cycle``) and swapped in whole; the server answers from a thread and event loop of its own
+  (:func:`microgrid.scada.endpoint.serving`), so neither a solve nor the cycle's other phases hold it.
   A few points are the server's own and computed at read time: ``heartbeat_count``,
   ``last_cycle_age_s``, the alarms the watchdog latched or a late cycle sets, and the commands read back.
 * **Writes** (functions 6 and 16) are refused with exception 01 (ILLEGAL FUNCTION) unless the server
@@ -138,6 +139,7 @@ class ScadaServer:
         self.closed: list[tuple[str, str]] = []
         """(address, why) of every connection closed at once (allowlist, TLS role)."""
         self._buckets: dict[str, _Bucket] = {}
+        self._live: tuple[tuple[int, int, int, int], dict[int, int]] | None = None
         self.span = max(p.address + p.words for p in self.scada.regmap.points)
 
     # -- the snapshot ----------------------------------------------------------------------------
@@ -182,8 +184,15 @@ class ScadaServer:
         runner.on_cycle = on_cycle
 
     def live(self) -> dict[int, int]:
-        """The server's own points now (module docstring)."""
-        snap, now = self.snapshot, self.clock()
+        """The server's own points now (module docstring); encoded at most every 0.25 s or when they change."""
+        now = self.clock()
+        key = (id(self.snapshot), self.latched, self.commands.version, int(now * 4))
+        if self._live is None or self._live[0] != key:
+            self._live = (key, self._encode_live(now))
+        return self._live[1]
+
+    def _encode_live(self, now: float) -> dict[int, int]:
+        snap = self.snapshot
         age = None if snap.at_s is None else max(0.0, now - snap.at_s)
         late = age is not None and age > 2 * self.interval_s
         bits = snap.alarm_bits | self.latched | ((1 << ALARM_BITS["late"]) if late else 0)

@@ -9,8 +9,8 @@ client written from the Modbus TCP specification (MBAP header + PDU) with a plai
 
 from __future__ import annotations
 
-import asyncio
 import struct
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,9 +80,10 @@ def run_scada(
     port = free_ports(1)[0]
 
     async def go(rig: Rig) -> T:
-        with Store(tmp_path / "history.sqlite", retention_days=None) as store:
-            runner = Runner(rig.ctl, store)
-            scada = ScadaServer(site, Options(port=port, **options), store, clock=clock or _mono)
+        path = tmp_path / "history.sqlite"
+        with Store(path, retention_days=None) as store, Store(path, retention_days=None) as sink:
+            runner = Runner(rig.ctl, store)  # the server's thread has its own connection (sink), as in serve_runner
+            scada = ScadaServer(site, Options(port=port, **options), sink, clock=clock or time.monotonic)
             scada.attach(runner)
             async with serving(scada):
                 client = AsyncModbusTcpClient("127.0.0.1", port=port, timeout=2, retries=0)
@@ -93,10 +94,6 @@ def run_scada(
                     client.close()
 
     return run_rig(site, profiles, go, optimizer=optimizer or Optimizer("stub"))
-
-
-def _mono() -> float:
-    return asyncio.get_running_loop().time()
 
 
 def raw_request(port: int, pdu: bytes, *, transaction: int = 7, unit: int = 1) -> bytes:
