@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -24,6 +25,14 @@ ProfilesOpt = Annotated[
 ]
 StateOpt = Annotated[
     Path | None, typer.Option("--state", help="Starting state JSON (SOC, gensets, fuel stock); default the site's.")
+]
+DeterministicOpt = Annotated[
+    bool,
+    typer.Option(
+        "--deterministic",
+        help="Solve on work limits (1,000 branch-and-bound nodes per solve) instead of the time limit, so "
+        "that two runs give the same result on any machine (a hard solve then takes as long as it needs).",
+    ),
 ]
 
 
@@ -60,6 +69,7 @@ def simulate(
     time_limit_s: Annotated[
         float | None, typer.Option("--time-limit-s", min=0.01, help="Solver time limit per solve [s].")
     ] = None,
+    deterministic: DeterministicOpt = False,
     out_dir: Annotated[Path, typer.Option("--out", help="Report folder.")] = Path("microgrid-simulation"),
     as_html: Annotated[bool, typer.Option("--html", help="Write report.html instead of report.md.")] = False,
 ) -> None:
@@ -85,9 +95,12 @@ def simulate(
         seed=seed,
         mip_gap=mip_gap,
         time_limit_s=time_limit_s,
+        deterministic=deterministic,
     )
     inputs = {"site": str(site), "profiles": str(profiles), "state": str(state or "the site's initial state")}
     inputs |= {"forecast": forecast, "forecast error": f"{forecast_error:g}", "seed": str(seed)}
+    if deterministic:
+        inputs["solves"] = "deterministic (work limits, no time limit)"
     path = _write_report(parsed, result, out_dir, table=table, inputs=inputs, as_html=as_html)
     _print_summary(parsed, result, time.perf_counter() - began, path)
 
@@ -116,49 +129,55 @@ def _run_simulation(
     seed: int,
     mip_gap: float | None,
     time_limit_s: float | None,
+    deterministic: bool = False,
 ) -> tuple[Any, Any]:
     """Read the profiles and state, simulate, and with ``compare`` the baselines: (result, KPI table or None).
 
+    ``deterministic``: every solve on work limits (:func:`microgrid.dispatch.effort.deterministic`).
     Bad input exits with ``EXIT_BAD_INPUT``, a simulation without a plan with ``EXIT_NO_PLAN``.
     """
+    from contextlib import nullcontext
+
+    from microgrid.dispatch.effort import deterministic as work_limits
     from microgrid.planning.baselines import run_controller
     from microgrid.profiles import read_profiles
     from microgrid.state import read_state
 
-    try:
-        loaded = read_profiles(profiles_path, site)
-        start = None if state_path is None else read_state(state_path, site)
-        result = run_controller(
-            controller,
-            site,
-            loaded,
-            state=start,
-            days=days,
-            forecast=forecast,
-            forecast_error=forecast_error,
-            seed=seed,
-            mip_gap=mip_gap,
-            time_limit_s=time_limit_s,
-            progress=True,
-        )
-        solver = {"mip_gap": mip_gap, "time_limit_s": time_limit_s}
-        table = None
-        if compare:
-            table = _baselines(
+    with work_limits() if deterministic else nullcontext():  # the baselines of --compare too
+        try:
+            loaded = read_profiles(profiles_path, site)
+            start = None if state_path is None else read_state(state_path, site)
+            result = run_controller(
+                controller,
                 site,
                 loaded,
-                result,
-                start,
+                state=start,
                 days=days,
                 forecast=forecast,
                 forecast_error=forecast_error,
                 seed=seed,
-                **solver,
+                mip_gap=mip_gap,
+                time_limit_s=time_limit_s,
+                progress=True,
             )
-    except InputError as exc:
-        raise fail(EXIT_BAD_INPUT, str(exc)) from None
-    except SolveError as exc:
-        raise fail(EXIT_NO_PLAN, str(exc)) from None
+            solver = {"mip_gap": mip_gap, "time_limit_s": time_limit_s}
+            table = None
+            if compare:
+                table = _baselines(
+                    site,
+                    loaded,
+                    result,
+                    start,
+                    days=days,
+                    forecast=forecast,
+                    forecast_error=forecast_error,
+                    seed=seed,
+                    **solver,
+                )
+        except InputError as exc:
+            raise fail(EXIT_BAD_INPUT, str(exc)) from None
+        except SolveError as exc:
+            raise fail(EXIT_NO_PLAN, str(exc)) from None
     return result, table
 
 
@@ -191,6 +210,7 @@ def sweep(
     out_dir: Annotated[Path, typer.Option("--out", help="Result folder.")] = Path("microgrid-sweep"),
     as_html: Annotated[bool, typer.Option("--html", help="Write report.html instead of report.md.")] = False,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
+    deterministic: DeterministicOpt = False,
 ) -> None:
     """Evaluate every design × scenario of SPEC on SITE (on Dask); write results.parquet, plots, a report.
 
@@ -207,6 +227,9 @@ def sweep(
         check_designs(parsed, plan)  # refuse bad designs before a cluster starts
     except InputError as exc:
         raise fail(EXIT_BAD_INPUT, str(exc)) from None
+    if deterministic:  # the solver options travel with every task (to the Dask workers too)
+        solver = {**plan.survival.get("solver", {}), "deterministic": True}
+        plan = replace(plan, survival={**plan.survival, "solver": solver})
     began = time.perf_counter()
     out.print(f"{plan.tasks} tasks ({len(plan.designs)} designs × {len(plan.scenarios)} scenarios), {plan.controller}")
     try:

@@ -21,6 +21,7 @@ import pyomo.environ as pyo
 from pyomo.common.errors import InfeasibleConstraintException
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
+from microgrid.dispatch.effort import effort_options
 from microgrid.dispatch.highs_process import fit_scheduler, new_highs
 from microgrid.errors import SolveError
 from microgrid.plans import SolveStatus
@@ -227,7 +228,8 @@ def solve_model(
         Relative MIP gap at which HiGHS stops.
     time_limit_s
         HiGHS's own time limit [s]. HiGHS does not always honour it inside presolve:
-        a controller must guard the wall clock itself.
+        a controller must guard the wall clock itself. Inside :func:`microgrid.dispatch.effort.deterministic`
+        work limits replace it.
     threads
         HiGHS threads (None: HiGHS's default); honoured in any thread, whatever earlier solves of that
         thread asked for (:mod:`microgrid.dispatch.highs_process`).
@@ -252,7 +254,7 @@ def solve_model(
     if not compiled.columns:  # nothing left to decide (HiGHS would say "empty" and drop the offset)
         offset = float(compiled.lp.offset_)
         return SolveResult(SolveStatus.OPTIMAL, offset, offset, time.perf_counter() - started, 0.0)
-    options: dict[str, Any] = {**DEFAULT_HIGHS_OPTIONS, "mip_rel_gap": mip_gap, "time_limit": time_limit_s}
+    options: dict[str, Any] = {**DEFAULT_HIGHS_OPTIONS, "mip_rel_gap": mip_gap, **effort_options(time_limit_s)}
     if start and compiled.mip:
         options |= WITH_START_HIGHS_OPTIONS
     if fit_scheduler(threads) is not None:

@@ -21,10 +21,12 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import pandas as pd
 
+from microgrid.dispatch.effort import deterministic as work_limits
 from microgrid.planning.closed_loop import simulate
 from microgrid.planning.hindsight import perfect_foresight, window
 from microgrid.planning.results import SimulationResult
@@ -47,11 +49,15 @@ def run_controller(
     days: float | None = None,
     mip_gap: float | None = None,
     time_limit_s: float | None = None,
+    deterministic: bool = False,
     **closed_loop: Any,
 ) -> SimulationResult:
     """One of :data:`CONTROLLERS` over ``profiles``: ``mpc`` and ``rules`` in closed loop
     (:func:`~microgrid.planning.closed_loop.simulate`, which takes ``closed_loop``'s options), perfect
     foresight as one MILP of the period (:func:`~microgrid.planning.hindsight.perfect_foresight`).
+
+    ``deterministic``: every solve on work limits instead of ``time_limit_s``
+    (:func:`microgrid.dispatch.effort.deterministic`), so that two runs give the same result on any machine.
 
     Raises
     ------
@@ -60,10 +66,11 @@ def run_controller(
     """
     if controller not in CONTROLLERS:
         raise ValueError(f"controller must be one of {', '.join(CONTROLLERS)}, got {controller!r}")
-    if controller == "perfect_foresight":
-        return perfect_foresight(site, profiles, state=state, days=days, mip_gap=mip_gap, time_limit_s=time_limit_s)
-    options = {"mip_gap": mip_gap, "time_limit_s": time_limit_s} | closed_loop
-    return simulate(site, profiles, state=state, days=days, controller=controller, **options)
+    with work_limits() if deterministic else contextlib.nullcontext():
+        if controller == "perfect_foresight":
+            return perfect_foresight(site, profiles, state=state, days=days, mip_gap=mip_gap, time_limit_s=time_limit_s)
+        options = {"mip_gap": mip_gap, "time_limit_s": time_limit_s} | closed_loop
+        return simulate(site, profiles, state=state, days=days, controller=controller, **options)
 
 
 def compare(
