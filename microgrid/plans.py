@@ -4,7 +4,8 @@ Columns (``shared/spec/site-and-profiles.md``), kW unless named otherwise:
 ``battery.<id>.charge_kw``, ``battery.<id>.discharge_kw``, ``battery.<id>.soc`` (fraction,
 end of step), ``generator.<id>.kw``, ``generator.<id>.on`` (0/1), ``generator.<id>.fuel``
 (fuel units burnt in the step), ``pv.<id>.kw``, ``load.<id>.served_kw``,
-``load.<id>.shed_kw``, ``grid.import_kw``, ``grid.export_kw``.
+``load.<id>.shed_kw``, ``grid.import_kw``, ``grid.export_kw``; their names are written once in
+:mod:`microgrid.plan_columns`.
 
 Sign convention: every power is ≥ 0 and its direction is in its name.
 """
@@ -20,6 +21,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from microgrid.plan_columns import (
+    GRID_EXPORT_KW,
+    GRID_IMPORT_KW,
+    battery_discharge_kw,
+    battery_soc,
+    generator_fuel,
+    generator_on,
+    load_shed_kw,
+)
 from microgrid.profiles import Profiles
 from microgrid.site import Site
 from microgrid.state import SiteState
@@ -299,15 +309,15 @@ class Plan:
         start = {b.id: self.state.soc_of(b) for b in site.batteries}
         parts = cost_parts(
             site,
-            import_kwh=dt * f["grid.import_kw"].to_numpy(),
-            export_kwh=dt * f["grid.export_kw"].to_numpy(),
+            import_kwh=dt * f[GRID_IMPORT_KW].to_numpy(),
+            export_kwh=dt * f[GRID_EXPORT_KW].to_numpy(),
             import_price=self.profiles.import_price_per_kwh.to_numpy(),
             export_price=self.profiles.export_price_per_kwh.to_numpy(),
-            fuel={g.id: float(f[f"generator.{g.id}.fuel"].sum()) for g in site.generators},
+            fuel={g.id: float(f[generator_fuel(g.id)].sum()) for g in site.generators},
             starts=dict(self.generator_starts()),
-            discharge_kwh={b.id: dt * float(f[f"battery.{b.id}.discharge_kw"].sum()) for b in site.batteries},
-            shed_kwh={t.id: dt * float(f[f"load.{t.id}.shed_kw"].sum()) for t in site.loads},
-            stored_change={b.id: float(f[f"battery.{b.id}.soc"].iloc[-1]) - start[b.id] for b in site.batteries},
+            discharge_kwh={b.id: dt * float(f[battery_discharge_kw(b.id)].sum()) for b in site.batteries},
+            shed_kwh={t.id: dt * float(f[load_shed_kw(t.id)].sum()) for t in site.loads},
+            stored_change={b.id: float(f[battery_soc(b.id)].iloc[-1]) - start[b.id] for b in site.batteries},
         )
         terminal = float(parts["storage"]) - sum(
             b.terminal_value_per_kwh * b.capacity_kwh * start[b.id] for b in site.batteries
@@ -323,12 +333,12 @@ class Plan:
 
     def energy_shed_kwh(self) -> dict[str, float]:
         """Energy not served per load tier over the plan [kWh]."""
-        return {t.id: float(self.frame[f"load.{t.id}.shed_kw"].sum() * self.step_hours) for t in self.site.loads}
+        return {t.id: float(self.frame[load_shed_kw(t.id)].sum() * self.step_hours) for t in self.site.loads}
 
     def fuel_burnt(self) -> dict[str, float]:
         """Fuel burnt per fuel over the plan (fuel units)."""
         return {
-            name: float(sum(self.frame[f"generator.{g.id}.fuel"].sum() for g in self.site.generators if g.fuel == name))
+            name: float(sum(self.frame[generator_fuel(g.id)].sum() for g in self.site.generators if g.fuel == name))
             for name in self.site.fuels
         }
 
@@ -336,7 +346,7 @@ class Plan:
         """Number of off → on transitions per generator (from the initial state)."""
         starts = {}
         for gen in self.site.generators:
-            on = self.frame[f"generator.{gen.id}.on"].to_numpy().astype(int)
+            on = self.frame[generator_on(gen.id)].to_numpy().astype(int)
             before = np.concatenate(([int(self.state.generators[gen.id].on)], on[:-1]))
             starts[gen.id] = int(np.sum((on == 1) & (before == 0)))
         return starts

@@ -28,6 +28,15 @@ from typing import Any
 import pandas as pd
 
 from microgrid.control.estimate import Estimate
+from microgrid.plan_columns import (
+    battery_charge_kw,
+    battery_discharge_kw,
+    battery_soc,
+    generator_kw,
+    generator_on,
+    load_shed_kw,
+    pv_kw,
+)
 from microgrid.site import Battery, Site
 
 __all__ = [
@@ -86,17 +95,17 @@ def from_plan_row(
     """The decision of one step of a plan frame (spec column names)."""
     pv_limit: dict[str, float | None] = {}
     for array in site.pv:
-        kw = float(row[f"pv.{array.id}.kw"])
+        kw = float(row[pv_kw(array.id)])
         pv_limit[array.id] = kw if kw < available_pv_kw.get(array.id, 0.0) - 0.5 else None
     return Decision(
         battery_kw={
-            b.id: float(row[f"battery.{b.id}.discharge_kw"] - row[f"battery.{b.id}.charge_kw"]) for b in site.batteries
+            b.id: float(row[battery_discharge_kw(b.id)] - row[battery_charge_kw(b.id)]) for b in site.batteries
         },
-        generator_on={g.id: bool(row[f"generator.{g.id}.on"]) for g in site.generators},
-        generator_kw={g.id: float(row[f"generator.{g.id}.kw"]) for g in site.generators},
+        generator_on={g.id: bool(row[generator_on(g.id)]) for g in site.generators},
+        generator_kw={g.id: float(row[generator_kw(g.id)]) for g in site.generators},
         pv_limit_kw=pv_limit,
         tier_connected={
-            t.id: not float(row[f"load.{t.id}.shed_kw"]) >= SHED_ALL * max(demand_kw.get(t.id, 0.0), 1e-9)
+            t.id: not float(row[load_shed_kw(t.id)]) >= SHED_ALL * max(demand_kw.get(t.id, 0.0), 1e-9)
             or demand_kw.get(t.id, 0.0) <= 0.0
             for t in site.loads
         },
@@ -117,11 +126,11 @@ def state_matches(plan: Any, row: int, est: Estimate) -> bool:
         return False
     for gen in site.generators:
         state = est.generators.get(gen.id)
-        if state is None or state.on != bool(before[f"generator.{gen.id}.on"]):
+        if state is None or state.on != bool(before[generator_on(gen.id)]):
             return False
     for bat in site.batteries:
         soc = est.soc.get(bat.id)
-        if soc is None or abs(soc - float(before[f"battery.{bat.id}.soc"])) > SOC_MATCH:
+        if soc is None or abs(soc - float(before[battery_soc(bat.id)])) > SOC_MATCH:
             return False
     return True
 

@@ -42,6 +42,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import microgrid.point_names as pt
 from microgrid.control.plausibility import (
     GENSET_IDLE_FRACTION,
     GRID_CHECK_FRACTION,
@@ -52,24 +53,6 @@ from microgrid.control.plausibility import (
     RunningCheck,
     SocTrack,
     balance_tolerance_kw,
-)
-from microgrid.point_names import (
-    AVAILABLE_POWER_KW,
-    BATTERY_POWER_KW,
-    ENGINE_STATE,
-    FAULT_CODE,
-    FUEL_LEVEL_L,
-    GENERATOR_POWER_KW,
-    GRID_POWER_KW,
-    GRID_PRESENT,
-    MAX_CHARGE_POWER_KW,
-    MAX_DISCHARGE_POWER_KW,
-    OPERATING_STATE,
-    POWER_SETPOINT_KW,
-    PV_POWER_KW,
-    SOC_PCT,
-    feeder_closed,
-    feeder_power_kw,
 )
 from microgrid.site import Battery, Generator, Site
 from microgrid.state import GeneratorState, SiteState
@@ -266,15 +249,15 @@ class Estimator:
             self._unchanged.add(device)
         else:
             self._unchanged.discard(device)
-        power = dict(values).get(BATTERY_POWER_KW)
+        power = dict(values).get(pt.BATTERY_POWER_KW)
         moving = isinstance(power, float | int) and abs(float(power)) > 1.0
         return bool(values) and values == before and moving
 
     def _batteries(self, est: Estimate, usable: Snapshot, by_asset: dict[str, str]) -> None:
         for bat in self.site.batteries:
             ms = usable.get(by_asset.get(bat.id, ""), {})
-            soc_pct, power = _value(ms, SOC_PCT), _value(ms, BATTERY_POWER_KW)
-            fresh = all(ms[n].quality is Quality.OK for n in (SOC_PCT, BATTERY_POWER_KW) if n in ms)
+            soc_pct, power = _value(ms, pt.SOC_PCT), _value(ms, pt.BATTERY_POWER_KW)
+            fresh = all(ms[n].quality is Quality.OK for n in (pt.SOC_PCT, pt.BATTERY_POWER_KW) if n in ms)
             if soc_pct is not None and fresh:
                 est.soc[bat.id] = self._cross_checked_soc(bat, soc_pct, power, est, by_asset.get(bat.id, ""))
             elif soc_pct is not None:  # a stale copy is no evidence either way: the check starts again
@@ -284,13 +267,13 @@ class Estimator:
                 self._soc_tracks.pop(bat.id, None)
             if power is not None:
                 est.battery_kw[bat.id] = power
-            live_c, live_d = _value(ms, MAX_CHARGE_POWER_KW), _value(ms, MAX_DISCHARGE_POWER_KW)
+            live_c, live_d = _value(ms, pt.MAX_CHARGE_POWER_KW), _value(ms, pt.MAX_DISCHARGE_POWER_KW)
             est.charge_limit_kw[bat.id] = min(bat.max_charge_kw, live_c if live_c is not None else bat.max_charge_kw)
             est.discharge_limit_kw[bat.id] = min(
                 bat.max_discharge_kw, live_d if live_d is not None else bat.max_discharge_kw
             )
-            if _value(ms, OPERATING_STATE) == INVERTER_FAULT_STATE:
-                code = _value(ms, FAULT_CODE)
+            if _value(ms, pt.OPERATING_STATE) == INVERTER_FAULT_STATE:
+                code = _value(ms, pt.FAULT_CODE)
                 est.faults[by_asset.get(bat.id, bat.id)] = f"battery {bat.id}: inverter in fault" + (
                     f" (code {code:g})" if code else ""
                 )
@@ -318,11 +301,11 @@ class Estimator:
         for gen in self.site.generators:
             device = by_asset.get(gen.id, "")
             ms = usable.get(device, {})
-            if (state := _value(ms, ENGINE_STATE)) is None:
+            if (state := _value(ms, pt.ENGINE_STATE)) is None:
                 self._running.forget(gen.id)
                 continue
-            kw = _fresh(ms, GENERATOR_POWER_KW) if _fresh(ms, ENGINE_STATE) is not None else None
-            if why := self._running(gen, int(state), kw, _fresh(ms, POWER_SETPOINT_KW), now):
+            kw = _fresh(ms, pt.GENERATOR_POWER_KW) if _fresh(ms, pt.ENGINE_STATE) is not None else None
+            if why := self._running(gen, int(state), kw, _fresh(ms, pt.POWER_SETPOINT_KW), now):
                 _flag(est, device, why)  # status unknown: no plan counts on it
                 continue
             on = int(state) == 2
@@ -335,7 +318,7 @@ class Estimator:
         for gen in self.site.generators:
             device = by_asset.get(gen.id, "")
             ms = usable.get(device, {})
-            if (level := _value(ms, FUEL_LEVEL_L)) is None or _fresh(ms, FUEL_LEVEL_L) is None:
+            if (level := _value(ms, pt.FUEL_LEVEL_L)) is None or _fresh(ms, pt.FUEL_LEVEL_L) is None:
                 self._fuel.forget(device)
             else:
                 burners = [g for g in self.site.generators if g.fuel == gen.fuel]
@@ -353,7 +336,7 @@ class Estimator:
     def _burn_rate(gen: Generator, est: Estimate, ms: dict[str, Measurement]) -> float:
         """``gen``'s burn now [fuel units/h]: its measured power through the fuel curve while it runs (its
         status as estimated; unknown: running when it delivers); power unread: at ``min_kw``."""
-        kw = _fresh(ms, GENERATOR_POWER_KW)
+        kw = _fresh(ms, pt.GENERATOR_POWER_KW)
         state = est.generators.get(gen.id)
         on = state.on if state is not None else kw is not None and kw >= GENSET_IDLE_FRACTION * gen.max_kw
         return gen.fuel_per_hour(kw if kw is not None else gen.min_kw, on)
@@ -386,7 +369,7 @@ class Estimator:
     def _cross_check_grid(self, est: Estimate, usable: Snapshot, by_asset: dict[str, str]) -> None:
         """A frozen grid meter that the site's balance contradicts: grid state unknown (module docstring)."""
         meter = by_asset.get("grid", "")
-        export_kw = _value(usable.get(meter, {}), GRID_POWER_KW)
+        export_kw = _value(usable.get(meter, {}), pt.GRID_POWER_KW)
         if est.grid_up is None or export_kw is None or meter not in self._unchanged:
             self._distrusted.discard(meter)  # it shows life (or is not read): judged afresh
             return
@@ -394,8 +377,8 @@ class Estimator:
             est.implausible[meter] = f"grid meter frozen at {export_kw:+.1f} kW since it was contradicted; grid unknown"
             est.grid_up = None
             return
-        terms = [_value(usable.get(by_asset.get(a.id, ""), {}), PV_POWER_KW) for a in self.site.pv]
-        terms += [_value(usable.get(by_asset.get(g.id, ""), {}), GENERATOR_POWER_KW) for g in self.site.generators]
+        terms = [_value(usable.get(by_asset.get(a.id, ""), {}), pt.PV_POWER_KW) for a in self.site.pv]
+        terms += [_value(usable.get(by_asset.get(g.id, ""), {}), pt.GENERATOR_POWER_KW) for g in self.site.generators]
         terms += [est.battery_kw.get(b.id) for b in self.site.batteries]
         loads = [est.load_kw.get(t.id) if est.tier_connected.get(t.id, True) else 0.0 for t in self.site.loads]
         load_kw = sum(v for v in loads if v is not None)
@@ -410,7 +393,7 @@ class Estimator:
         former = self.site.grid_forming_battery()
         if est.grid_up and former is not None and meter not in est.implausible:
             ms = usable.get(by_asset.get(former.id, ""), {})
-            asked, kw = _value(ms, POWER_SETPOINT_KW), est.battery_kw.get(former.id)
+            asked, kw = _value(ms, pt.POWER_SETPOINT_KW), est.battery_kw.get(former.id)
             if asked is not None and kw is not None and kw > max(asked, 0.0) + tolerance_kw:
                 est.implausible[meter] = (
                     f"{said} while the grid-forming battery {former.id} discharges {kw:.1f} kW against its setpoint "
@@ -421,22 +404,22 @@ class Estimator:
             self._distrusted.add(meter)
 
     def _grid_and_loads(self, est: Estimate, usable: Snapshot, by_asset: dict[str, str]) -> None:
-        present = _value(usable.get(by_asset.get("grid", ""), {}), GRID_PRESENT)
+        present = _value(usable.get(by_asset.get("grid", ""), {}), pt.GRID_PRESENT)
         if self.site.grid is None:
             est.grid_up = False  # an off-grid site: no grid, known
         elif present is not None:
             est.grid_up = bool(int(present))
         for array in self.site.pv:
             ms = usable.get(by_asset.get(array.id, ""), {})
-            kw = _value(ms, AVAILABLE_POWER_KW)
-            if (kw := kw if kw is not None else _value(ms, PV_POWER_KW)) is not None:
+            kw = _value(ms, pt.AVAILABLE_POWER_KW)
+            if (kw := kw if kw is not None else _value(ms, pt.PV_POWER_KW)) is not None:
                 est.pv_kw[array.id] = max(kw, 0.0)
         for binding in self.site.devices:
             ms = usable.get(binding.id, {})
             for tier, number in binding.feeders.items():
-                if (kw := _value(ms, feeder_power_kw(number))) is not None:
+                if (kw := _value(ms, pt.feeder_power_kw(number))) is not None:
                     est.load_kw[tier] = kw
-                if (closed := _value(ms, feeder_closed(number))) is not None:
+                if (closed := _value(ms, pt.feeder_closed(number))) is not None:
                     est.tier_connected[tier] = bool(int(closed))
                     est.tier_hours[tier] = self._relay_hours(tier, est.tier_connected[tier], est.time)
 
@@ -446,10 +429,10 @@ class Estimator:
         for binding in self.site.devices:
             ms = usable.get(binding.id, {})
             for tier, number in binding.feeders.items():
-                if (kw := _fresh(ms, feeder_power_kw(number))) is None:
+                if (kw := _fresh(ms, pt.feeder_power_kw(number))) is None:
                     continue
                 fresh[tier] = kw
-                if (closed := _fresh(ms, feeder_closed(number))) is None:
+                if (closed := _fresh(ms, pt.feeder_closed(number))) is None:
                     continue
                 if why := self._feeders.relay(tier, bool(int(closed)), kw, est.time):
                     _flag(est, binding.id, why)
@@ -475,11 +458,11 @@ class Estimator:
         def read(asset: str, name: str) -> float | None:
             return _fresh(usable.get(by_asset.get(asset, ""), {}), name)
 
-        terms = [read(a.id, PV_POWER_KW) for a in self.site.pv]
-        terms += [read(g.id, GENERATOR_POWER_KW) for g in self.site.generators]
-        terms += [read(b.id, BATTERY_POWER_KW) for b in self.site.batteries]
+        terms = [read(a.id, pt.PV_POWER_KW) for a in self.site.pv]
+        terms += [read(g.id, pt.GENERATOR_POWER_KW) for g in self.site.generators]
+        terms += [read(b.id, pt.BATTERY_POWER_KW) for b in self.site.batteries]
         if self.site.grid is not None:
-            meter, export_kw = by_asset.get("grid", ""), read("grid", GRID_POWER_KW)
+            meter, export_kw = by_asset.get("grid", ""), read("grid", pt.GRID_POWER_KW)
             doubtful = meter in est.implausible or (est.grid_up is not False and meter in self._unchanged)
             terms.append(None if export_kw is None or doubtful else -export_kw)
         return None if any(t is None for t in terms) else sum(t for t in terms if t is not None)

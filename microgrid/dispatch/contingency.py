@@ -17,6 +17,17 @@ import pyomo.environ as pyo
 from microgrid.dispatch.batteries import energy_path_kwh
 from microgrid.dispatch.generators import initial_lock_steps
 from microgrid.dispatch.inputs import DispatchInputs, ceil_steps
+from microgrid.plan_columns import (
+    battery_charge_kw,
+    battery_discharge_kw,
+    battery_soc,
+    generator_fuel,
+    generator_kw,
+    generator_on,
+    load_served_kw,
+    load_shed_kw,
+    pv_kw,
+)
 from microgrid.plans import ContingencyWindow
 
 __all__ = ["add_contingency", "contingency_windows", "has_contingency"]
@@ -231,27 +242,27 @@ def _shadow_frame(
     steps, dt, cols = range(a, b + 1), inp.step_h, {}
     for bat in inp.site.batteries:
         charge, discharge = _column(m.cont_charge_kw, bat.id, steps), _column(m.cont_discharge_kw, bat.id, steps)
-        start = float(main[f"battery.{bat.id}.soc"].iloc[a - 1]) if a > 0 else inp.state.soc_of(bat)
+        start = float(main[battery_soc(bat.id)].iloc[a - 1]) if a > 0 else inp.state.soc_of(bat)
         if net:
             both = np.minimum(charge, discharge)
             charge, discharge = charge - both, discharge - both
         energy = energy_path_kwh(bat, start * bat.capacity_kwh, charge, discharge, dt)
         if np.any(energy > inp.state.energy_band_kwh(bat)[1] + _ABS_TOL_KW):
             return None
-        cols[f"battery.{bat.id}.charge_kw"], cols[f"battery.{bat.id}.discharge_kw"] = charge, discharge
-        cols[f"battery.{bat.id}.soc"] = energy / bat.capacity_kwh
+        cols[battery_charge_kw(bat.id)], cols[battery_discharge_kw(bat.id)] = charge, discharge
+        cols[battery_soc(bat.id)] = energy / bat.capacity_kwh
     for gen in inp.site.generators:
         on = np.round(_column(m.cont_gen_on, gen.id, steps))
         kw = _column(m.cont_gen_kw, gen.id, steps) * on
-        cols[f"generator.{gen.id}.kw"], cols[f"generator.{gen.id}.on"] = kw, on.astype(int)
-        cols[f"generator.{gen.id}.fuel"] = dt * (gen.fuel_per_kwh * kw + gen.fuel_per_hour_running * on)
+        cols[generator_kw(gen.id)], cols[generator_on(gen.id)] = kw, on.astype(int)
+        cols[generator_fuel(gen.id)] = dt * (gen.fuel_per_kwh * kw + gen.fuel_per_hour_running * on)
     for arr in inp.site.pv:
-        cols[f"pv.{arr.id}.kw"] = _column(m.cont_pv_kw, arr.id, steps)
+        cols[pv_kw(arr.id)] = _column(m.cont_pv_kw, arr.id, steps)
     for tier in inp.protected_tiers():
         demand = inp.profiles.load_kw[tier].to_numpy()[a : b + 1]
         shed = np.minimum(_column(m.cont_shed_kw, tier, steps), demand)
-        cols[f"load.{tier}.served_kw"], cols[f"load.{tier}.shed_kw"] = demand - shed, shed
-    cols["load.other.served_kw"] = np.array([m.cont_other_kw[t].value or 0.0 for t in steps], dtype=float)
+        cols[load_served_kw(tier)], cols[load_shed_kw(tier)] = demand - shed, shed
+    cols[load_served_kw("other")] = np.array([m.cont_other_kw[t].value or 0.0 for t in steps], dtype=float)
     frame = pd.DataFrame(cols, index=inp.profiles.index[a : b + 1].copy())
     frame.index.name = "timestamp"
     return frame
@@ -260,7 +271,7 @@ def _shadow_frame(
 def _window_report(inp: DispatchInputs, frame: pd.DataFrame, a: int, b: int) -> ContingencyWindow:
     dt, tiers = inp.step_h, inp.protected_tiers()
     voll = {t.id: t.value_of_lost_load_per_kwh for t in inp.site.loads}
-    shed = {i: float(frame[f"load.{i}.shed_kw"].sum() * dt) for i in tiers}
+    shed = {i: float(frame[load_shed_kw(i)].sum() * dt) for i in tiers}
     demand = float(inp.profiles.load_kw[list(tiers)].to_numpy()[a : b + 1].sum() * dt) if tiers else 0.0
     return ContingencyWindow(
         start=inp.profiles.index[a],

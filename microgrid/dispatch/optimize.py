@@ -39,6 +39,14 @@ from microgrid.dispatch.results import check_plan, extract, net_batteries, net_g
 from microgrid.dispatch.reuse import ModelCache, new_model
 from microgrid.dispatch.solve import MipStart, SolveResult, solve_model
 from microgrid.errors import InfeasibleError, SolveError
+from microgrid.plan_columns import (
+    GRID_IMPORT_KW,
+    battery_charge_kw,
+    battery_soc,
+    generator_fuel,
+    generator_on,
+    load_shed_kw,
+)
 from microgrid.plans import ContingencyWindow, Plan, ReserveReport, SolveStatus
 from microgrid.profiles import Profiles, profiles_from_frame, read_profiles
 from microgrid.site import Site, read_site
@@ -71,13 +79,13 @@ def mip_start(previous: Plan, inp: DispatchInputs) -> MipStart | None:
     rows = frame.iloc[frame.index.get_indexer(index, method="ffill")]
     start: dict[str, dict[Any, float]] = {"gen_on": {}, "mode": {}, "grid_dir": {}}
     for gen in inp.site.generators:
-        if (col := f"generator.{gen.id}.on") in rows:
+        if (col := generator_on(gen.id)) in rows:
             on = respect_min_times(rows[col].to_numpy().tolist(), gen, inp)
             start["gen_on"] |= {(gen.id, t): v for t, v in enumerate(on)}
     for bat in inp.site.batteries:
-        if (col := f"battery.{bat.id}.charge_kw") in rows:
+        if (col := battery_charge_kw(bat.id)) in rows:
             start["mode"] |= {(bat.id, t): float(v > 0) for t, v in enumerate(rows[col].to_numpy())}
-    start["grid_dir"] = {t: float(v > 0) for t, v in enumerate(rows["grid.import_kw"].to_numpy())}
+    start["grid_dir"] = {t: float(v > 0) for t, v in enumerate(rows[GRID_IMPORT_KW].to_numpy())}
     if inp.feeders is not None:
         start["feeder_open"] = _feeder_start(rows, inp, inp.feeders)
     return start
@@ -87,7 +95,7 @@ def _feeder_start(rows: pd.DataFrame, inp: DispatchInputs, feeders: FeederInputs
     """Relays open where the previous plan shed a tier whole, walked from the relays now (min open/closed times)."""
     n, out = feeders.discrete_steps, {}
     for tier in feeders.tiers:
-        shed = rows[f"load.{tier}.shed_kw"].to_numpy()[:n]
+        shed = rows[load_shed_kw(tier)].to_numpy()[:n]
         demand = inp.profiles.load_kw[tier].to_numpy()[:n]
         wanted = [float(x >= SHED_WHOLE * d and d > 0) for x, d in zip(shed, demand, strict=True)]
         opened = walk_min_times(
@@ -232,13 +240,13 @@ def terminal_terms(frame: pd.DataFrame, inp: DispatchInputs) -> float:
         return 0.0
     fuel = 0.0
     for name in inp.site.fuels:
-        burnt = sum(float(frame[f"generator.{g.id}.fuel"].sum()) for g in inp.site.generators if g.fuel == name)
+        burnt = sum(float(frame[generator_fuel(g.id)].sum()) for g in inp.site.generators if g.fuel == name)
         value, budget = inp.fuel_value(name), inp.terminal.fuel_budget.get(name)
         fuel += value * (1 - BUDGET_PREMIUM) * burnt
         if budget is not None and inp.fuel_stock(name) is not None:
             fuel += 2 * BUDGET_PREMIUM * value * max(0.0, burnt - budget)
     energy = sum(
-        (inp.energy_value(b) - b.terminal_value_per_kwh) * b.capacity_kwh * float(frame[f"battery.{b.id}.soc"].iloc[-1])
+        (inp.energy_value(b) - b.terminal_value_per_kwh) * b.capacity_kwh * float(frame[battery_soc(b.id)].iloc[-1])
         for b in inp.site.batteries
     )
     return fuel - energy

@@ -25,6 +25,7 @@ from microgrid.dispatch.results import extract
 from microgrid.dispatch.reuse import KeptModel, ModelCache, new_model
 from microgrid.dispatch.solve import CompiledModel, solve_model
 from microgrid.errors import InfeasibleError, SolveError
+from microgrid.plan_columns import battery_soc, generator_fuel, generator_kw, generator_on
 from microgrid.plans import SolveStatus
 from microgrid.profiles import Profiles
 from microgrid.site import Site
@@ -179,8 +180,8 @@ def _relaxed_generators(frame: pd.DataFrame, m: pyo.ConcreteModel, inp: Dispatch
     for g in inp.site.generators:
         kw = np.maximum(np.array([m.gen_kw[g.id, t].value or 0.0 for t in steps]), 0.0)
         on = np.array([m.gen_on[g.id, t].value or 0.0 for t in steps])
-        out[f"generator.{g.id}.kw"], out[f"generator.{g.id}.on"] = kw, on
-        out[f"generator.{g.id}.fuel"] = inp.step_h * (g.fuel_per_kwh * kw + g.fuel_per_hour_running * on)
+        out[generator_kw(g.id)], out[generator_on(g.id)] = kw, on
+        out[generator_fuel(g.id)] = inp.step_h * (g.fuel_per_kwh * kw + g.fuel_per_hour_running * on)
     return out
 
 
@@ -220,11 +221,11 @@ def _solve(kept: KeptModel, inp: DispatchInputs, at_h: float, started: float) ->
     values = _capped(_duals(model, compiled, result.row_duals, inp, k), serve_first_cap(inp))
     frame = _relaxed_generators(extract(model, inp), model, inp)
     burnt = {
-        f: float(sum(frame[f"generator.{g.id}.fuel"].iloc[: k + 1].sum() for g in inp.site.generators if g.fuel == f))
+        f: float(sum(frame[generator_fuel(g.id)].iloc[: k + 1].sum() for g in inp.site.generators if g.fuel == f))
         for f in inp.site.fuels
     }
     limited = {f: b for f, b in burnt.items() if inp.fuel_stock(f) is not None}
     terminal = dataclasses.replace(values, fuel_budget=limited)
-    energy = {b.id: float(frame[f"battery.{b.id}.soc"].iloc[k]) * b.capacity_kwh for b in inp.site.batteries}
+    energy = {b.id: float(frame[battery_soc(b.id)].iloc[k]) * b.capacity_kwh for b in inp.site.batteries}
     objective = float(result.objective) if result.objective is not None else float("nan")
     return OutlookValues(terminal, burnt, energy, frame, objective, time.perf_counter() - started)

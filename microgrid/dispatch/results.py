@@ -12,6 +12,19 @@ import pyomo.environ as pyo
 
 from microgrid.dispatch.batteries import energy_path_kwh
 from microgrid.dispatch.inputs import DispatchInputs
+from microgrid.plan_columns import (
+    GRID_EXPORT_KW,
+    GRID_IMPORT_KW,
+    battery_charge_kw,
+    battery_discharge_kw,
+    battery_soc,
+    generator_fuel,
+    generator_kw,
+    generator_on,
+    load_served_kw,
+    load_shed_kw,
+    pv_kw,
+)
 
 __all__ = ["check_plan", "extract", "net_batteries", "net_grid"]
 
@@ -36,24 +49,24 @@ def extract(m: pyo.ConcreteModel, inp: DispatchInputs) -> pd.DataFrame:
     site, steps, dt = inp.site, inp.steps, inp.step_h
     cols: dict[str, np.ndarray] = {}
     for bat in site.batteries:
-        cols[f"battery.{bat.id}.charge_kw"] = _nonneg(_values(m.charge_kw, bat.id, steps))
-        cols[f"battery.{bat.id}.discharge_kw"] = _nonneg(_values(m.discharge_kw, bat.id, steps))
-        cols[f"battery.{bat.id}.soc"] = _values(m.energy_kwh, bat.id, steps) / bat.capacity_kwh
+        cols[battery_charge_kw(bat.id)] = _nonneg(_values(m.charge_kw, bat.id, steps))
+        cols[battery_discharge_kw(bat.id)] = _nonneg(_values(m.discharge_kw, bat.id, steps))
+        cols[battery_soc(bat.id)] = _values(m.energy_kwh, bat.id, steps) / bat.capacity_kwh
     for gen in site.generators:
         on = np.round(_values(m.gen_on, gen.id, steps))
         kw = _nonneg(_values(m.gen_kw, gen.id, steps)) * on
-        cols[f"generator.{gen.id}.kw"] = kw
-        cols[f"generator.{gen.id}.on"] = on.astype(int)
-        cols[f"generator.{gen.id}.fuel"] = dt * (gen.fuel_per_kwh * kw + gen.fuel_per_hour_running * on)
+        cols[generator_kw(gen.id)] = kw
+        cols[generator_on(gen.id)] = on.astype(int)
+        cols[generator_fuel(gen.id)] = dt * (gen.fuel_per_kwh * kw + gen.fuel_per_hour_running * on)
     for arr in site.pv:
-        cols[f"pv.{arr.id}.kw"] = _nonneg(_values(m.pv_kw, arr.id, steps))
+        cols[pv_kw(arr.id)] = _nonneg(_values(m.pv_kw, arr.id, steps))
     for tier in site.loads:
         demand = inp.profiles.load_kw[tier.id].to_numpy()
         shed = np.clip(_values(m.shed_kw, tier.id, steps), 0.0, demand) + 0.0
-        cols[f"load.{tier.id}.served_kw"] = demand - shed + _pickup_kw(m, tier.id, steps)
-        cols[f"load.{tier.id}.shed_kw"] = shed
-    cols["grid.import_kw"] = _nonneg(_values(m.import_kw, None, steps))
-    cols["grid.export_kw"] = _nonneg(_values(m.export_kw, None, steps))
+        cols[load_served_kw(tier.id)] = demand - shed + _pickup_kw(m, tier.id, steps)
+        cols[load_shed_kw(tier.id)] = shed
+    cols[GRID_IMPORT_KW] = _nonneg(_values(m.import_kw, None, steps))
+    cols[GRID_EXPORT_KW] = _nonneg(_values(m.export_kw, None, steps))
     frame = pd.DataFrame(cols, index=inp.profiles.index.copy())
     frame.index.name = "timestamp"
     return frame
@@ -75,9 +88,9 @@ def net_grid(frame: pd.DataFrame) -> pd.DataFrame:
     Valid whenever ci[t] ≥ ce[t]: the net flow is the same power at no higher cost.
     """
     out = frame.copy()
-    both = np.minimum(out["grid.import_kw"], out["grid.export_kw"])
-    out["grid.import_kw"] -= both
-    out["grid.export_kw"] -= both
+    both = np.minimum(out[GRID_IMPORT_KW], out[GRID_EXPORT_KW])
+    out[GRID_IMPORT_KW] -= both
+    out[GRID_EXPORT_KW] -= both
     return out
 
 
@@ -90,7 +103,7 @@ def net_batteries(frame: pd.DataFrame, inp: DispatchInputs) -> pd.DataFrame | No
     """
     out = frame.copy()
     for bat in inp.site.batteries:
-        c_col, d_col = f"battery.{bat.id}.charge_kw", f"battery.{bat.id}.discharge_kw"
+        c_col, d_col = battery_charge_kw(bat.id), battery_discharge_kw(bat.id)
         both = np.minimum(out[c_col].to_numpy(), out[d_col].to_numpy())
         if not np.any(both > _ABS_TOL_KW):
             continue
@@ -99,7 +112,7 @@ def net_batteries(frame: pd.DataFrame, inp: DispatchInputs) -> pd.DataFrame | No
         if np.any(energy > inp.state.energy_band_kwh(bat)[1] + _ABS_TOL_KW):
             return None
         out[c_col], out[d_col] = charge, discharge
-        out[f"battery.{bat.id}.soc"] = energy / bat.capacity_kwh
+        out[battery_soc(bat.id)] = energy / bat.capacity_kwh
     return out
 
 
@@ -110,24 +123,24 @@ def power_residual_kw(frame: pd.DataFrame, inp: DispatchInputs) -> np.ndarray:
         values: np.ndarray = frame[name].to_numpy(dtype=float)
         return values
 
-    residual: np.ndarray = col("grid.import_kw") - col("grid.export_kw")
+    residual: np.ndarray = col(GRID_IMPORT_KW) - col(GRID_EXPORT_KW)
     for bat in inp.site.batteries:
-        residual = residual + col(f"battery.{bat.id}.discharge_kw") - col(f"battery.{bat.id}.charge_kw")
+        residual = residual + col(battery_discharge_kw(bat.id)) - col(battery_charge_kw(bat.id))
     for gen in inp.site.generators:
-        residual = residual + col(f"generator.{gen.id}.kw")
+        residual = residual + col(generator_kw(gen.id))
     for arr in inp.site.pv:
-        residual = residual + col(f"pv.{arr.id}.kw")
+        residual = residual + col(pv_kw(arr.id))
     for tier in inp.site.loads:
-        residual = residual - col(f"load.{tier.id}.served_kw")
+        residual = residual - col(load_served_kw(tier.id))
     return residual
 
 
 def _battery_problems(frame: pd.DataFrame, inp: DispatchInputs) -> list[str]:
     problems = []
     for bat in inp.site.batteries:
-        charge = frame[f"battery.{bat.id}.charge_kw"].to_numpy()
-        discharge = frame[f"battery.{bat.id}.discharge_kw"].to_numpy()
-        energy = frame[f"battery.{bat.id}.soc"].to_numpy() * bat.capacity_kwh
+        charge = frame[battery_charge_kw(bat.id)].to_numpy()
+        discharge = frame[battery_discharge_kw(bat.id)].to_numpy()
+        energy = frame[battery_soc(bat.id)].to_numpy() * bat.capacity_kwh
         path = energy_path_kwh(bat, inp.state.soc_of(bat) * bat.capacity_kwh, charge, discharge, inp.step_h)
         drift = np.abs(energy - path)
         if drift.max(initial=0) > _ABS_TOL_KW * max(1.0, bat.capacity_kwh):
@@ -156,16 +169,16 @@ def check_plan(frame: pd.DataFrame, inp: DispatchInputs) -> list[str]:
         problems.append(f"power balance off by {worst:.3g} kW at step {step}")
     problems += _battery_problems(frame, inp)
     for gen in inp.site.generators:
-        kw, on = frame[f"generator.{gen.id}.kw"].to_numpy(), frame[f"generator.{gen.id}.on"].to_numpy()
+        kw, on = frame[generator_kw(gen.id)].to_numpy(), frame[generator_on(gen.id)].to_numpy()
         if np.any(kw < gen.min_kw * on - _ABS_TOL_KW) or np.any(kw > gen.max_kw * on + _ABS_TOL_KW):
             problems.append(f"generator {gen.id}: output outside [min_kw, max_kw] while on, or nonzero while off")
     for fuel, spec in inp.site.fuels.items():
         stock = inp.fuel_stock(fuel)
-        burnt = sum(frame[f"generator.{g.id}.fuel"].sum() for g in inp.site.generators if g.fuel == fuel)
+        burnt = sum(frame[generator_fuel(g.id)].sum() for g in inp.site.generators if g.fuel == fuel)
         if stock is not None and burnt > stock + _ABS_TOL_KW * max(1.0, stock):
             problems.append(f"fuel {fuel}: burns {burnt:.6g} {spec.unit}, stock is {stock:g}")
     for arr in inp.site.pv:
-        if np.any(frame[f"pv.{arr.id}.kw"].to_numpy() > inp.profiles.pv_kw[arr.id].to_numpy() + _ABS_TOL_KW):
+        if np.any(frame[pv_kw(arr.id)].to_numpy() > inp.profiles.pv_kw[arr.id].to_numpy() + _ABS_TOL_KW):
             problems.append(f"pv {arr.id}: output above the forecast")
     problems += _grid_problems(frame, inp)
     problems += _feeder_problems(frame, inp)
@@ -179,7 +192,7 @@ def _feeder_problems(frame: pd.DataFrame, inp: DispatchInputs) -> list[str]:
     problems = []
     n = inp.feeders.discrete_steps
     for tier in inp.feeders.tiers:
-        shed = frame[f"load.{tier}.shed_kw"].to_numpy()[:n]
+        shed = frame[load_shed_kw(tier)].to_numpy()[:n]
         demand = inp.profiles.load_kw[tier].to_numpy()[:n]
         partial = (shed > _ABS_TOL_KW) & (shed < demand - _ABS_TOL_KW * max(1.0, float(demand.max(initial=1.0))))
         if partial.any():
@@ -191,7 +204,7 @@ def _grid_problems(frame: pd.DataFrame, inp: DispatchInputs) -> list[str]:
     grid = inp.site.grid
     gi, ge = (grid.max_import_kw, grid.max_export_kw) if grid else (0.0, 0.0)
     alpha = inp.profiles.grid_available.to_numpy()
-    y, q = frame["grid.import_kw"].to_numpy(), frame["grid.export_kw"].to_numpy()
+    y, q = frame[GRID_IMPORT_KW].to_numpy(), frame[GRID_EXPORT_KW].to_numpy()
     problems = []
     if np.any(y > gi * alpha + _ABS_TOL_KW) or np.any(q > ge * alpha + _ABS_TOL_KW):
         problems.append("grid: import or export above its limit (or during an outage)")

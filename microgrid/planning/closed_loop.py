@@ -51,6 +51,7 @@ from typing import Any, TypeVar
 
 import pandas as pd
 
+import microgrid.plan_columns as col
 from microgrid.control import Controller, CycleReport, Mode
 from microgrid.control.forecast import Forecaster
 from microgrid.dispatch import DispatchInputs
@@ -104,22 +105,22 @@ class _Meter:
             e[key] = e.get(key, 0.0) + kwh
 
         for b, bat in plant.batteries.items():
-            add(f"battery.{b}.charge_kw", max(-bat.power_kw, 0.0) * h)
-            add(f"battery.{b}.discharge_kw", max(bat.power_kw, 0.0) * h)
+            add(col.battery_charge_kw(b), max(-bat.power_kw, 0.0) * h)
+            add(col.battery_discharge_kw(b), max(bat.power_kw, 0.0) * h)
         for g, gen in plant.gensets.items():
-            add(f"generator.{g}.kw", gen.power_kw * h)
+            add(col.generator_kw(g), gen.power_kw * h)
             add(f"generator.{g}.ran", float(gen.running))
         for k, kw in plant.pv_kw.items():
-            add(f"pv.{k}.kw", kw * h)
-            add(f"pv.{k}.available_kw", plant.pv_available_kw.get(k, 0.0) * h)
+            add(col.pv_kw(k), kw * h)
+            add(col.pv_available_kw(k), plant.pv_available_kw.get(k, 0.0) * h)
         for t, kw in plant.load_kw.items():
-            add(f"load.{t}.served_kw", kw * h)
-            add(f"load.{t}.demand_kw", float(self._load[t][row]) * h)
-        add("grid.import_kw", max(plant.grid_kw, 0.0) * h)
-        add("grid.export_kw", max(-plant.grid_kw, 0.0) * h)
-        add("grid.available", float(substep.grid_up) * h)
-        add("price.import_per_kwh", float(self._ci[row]) * h)
-        add("price.export_per_kwh", float(self._ce[row]) * h)
+            add(col.load_served_kw(t), kw * h)
+            add(col.load_demand_kw(t), float(self._load[t][row]) * h)
+        add(col.GRID_IMPORT_KW, max(plant.grid_kw, 0.0) * h)
+        add(col.GRID_EXPORT_KW, max(-plant.grid_kw, 0.0) * h)
+        add(col.GRID_AVAILABLE, float(substep.grid_up) * h)
+        add(col.PRICE_IMPORT_PER_KWH, float(self._ci[row]) * h)
+        add(col.PRICE_EXPORT_PER_KWH, float(self._ce[row]) * h)
 
 
 @dataclass
@@ -146,17 +147,17 @@ class _Recorder:
             if not key.endswith(".ran"):
                 row[key] = kwh / hours
         for b, bat in plant.batteries.items():
-            row[f"battery.{b}.soc"] = bat.soc
+            row[col.battery_soc(b)] = bat.soc
         for g, gen in plant.gensets.items():
-            row[f"generator.{g}.on"] = int(energy.get(f"generator.{g}.ran", 0.0) > 0)
-            row[f"generator.{g}.fuel"] = gen.fuel_burnt - start[f"{g}.fuel"]
-            row[f"generator.{g}.hours"] = gen.running_hours - start[f"{g}.hours"]
-            row[f"generator.{g}.starts"] = gen.starts - start[f"{g}.starts"]
+            row[col.generator_on(g)] = int(energy.get(f"generator.{g}.ran", 0.0) > 0)
+            row[col.generator_fuel(g)] = gen.fuel_burnt - start[f"{g}.fuel"]
+            row[col.generator_hours(g)] = gen.running_hours - start[f"{g}.hours"]
+            row[col.generator_starts(g)] = gen.starts - start[f"{g}.starts"]
         for name in self.sim.site.fuels:
             stock = plant.fuel.get(name)
-            row[f"fuel.{name}.stock"] = float("nan") if stock is None else stock
+            row[col.fuel_stock(name)] = float("nan") if stock is None else stock
         for t in plant.load_kw:
-            row[f"load.{t}.shed_kw"] = max(row[f"load.{t}.demand_kw"] - row[f"load.{t}.served_kw"], 0.0)
+            row[col.load_shed_kw(t)] = max(row[col.load_demand_kw(t)] - row[col.load_served_kw(t)], 0.0)
         self._finish(row, report)
         self.timings.append(
             dict(report.phases_s)
@@ -164,13 +165,13 @@ class _Recorder:
         )
 
     def _finish(self, row: dict[str, Any], report: CycleReport) -> None:
-        supply = row["grid.import_kw"] - row["grid.export_kw"]
+        supply = row[col.GRID_IMPORT_KW] - row[col.GRID_EXPORT_KW]
         supply += sum(
-            row[f"battery.{b}.discharge_kw"] - row[f"battery.{b}.charge_kw"] for b in self.sim.plant.batteries
+            row[col.battery_discharge_kw(b)] - row[col.battery_charge_kw(b)] for b in self.sim.plant.batteries
         )
-        supply += sum(row[f"generator.{g}.kw"] for g in self.sim.plant.gensets)
-        supply += sum(row[f"pv.{k}.kw"] for k in self.sim.plant.pv_kw)
-        row["spill_kw"] = supply - sum(row[f"load.{t}.served_kw"] for t in self.sim.plant.load_kw)
+        supply += sum(row[col.generator_kw(g)] for g in self.sim.plant.gensets)
+        supply += sum(row[col.pv_kw(k)] for k in self.sim.plant.pv_kw)
+        row["spill_kw"] = supply - sum(row[col.load_served_kw(t)] for t in self.sim.plant.load_kw)
         row["source"], row["reason"] = report.source, report.reason
         row["emergency"] = bool(report.emergency.get("active"))
         reserve = report.plan.reserve if report.plan is not None else None

@@ -24,6 +24,27 @@ import pandas as pd
 
 from microgrid.autonomy import Autonomy
 from microgrid.dispatch import DispatchInputs, optimize
+from microgrid.plan_columns import (
+    GRID_AVAILABLE,
+    GRID_EXPORT_KW,
+    GRID_IMPORT_KW,
+    PRICE_EXPORT_PER_KWH,
+    PRICE_IMPORT_PER_KWH,
+    battery_charge_kw,
+    battery_discharge_kw,
+    battery_soc,
+    fuel_stock,
+    generator_fuel,
+    generator_hours,
+    generator_kw,
+    generator_on,
+    generator_starts,
+    load_demand_kw,
+    load_served_kw,
+    load_shed_kw,
+    pv_available_kw,
+    pv_kw,
+)
 from microgrid.planning.foresight import extend
 from microgrid.planning.kpis import add_costs, kpis_of
 from microgrid.planning.results import SimulationResult
@@ -57,10 +78,10 @@ def window(profiles: Profiles, start: int, steps: int) -> Profiles:
 def _state_after(site: Site, plan: Plan, keep: int, state: SiteState) -> SiteState:
     """The state at the end of row ``keep − 1`` of ``plan`` (which started from ``state``)."""
     frame, dt = plan.frame.iloc[:keep], plan.step_hours
-    soc = {b.id: float(frame[f"battery.{b.id}.soc"].iloc[-1]) for b in site.batteries}
+    soc = {b.id: float(frame[battery_soc(b.id)].iloc[-1]) for b in site.batteries}
     gens = {}
     for gen in site.generators:
-        on = frame[f"generator.{gen.id}.on"].to_numpy().astype(int)
+        on = frame[generator_on(gen.id)].to_numpy().astype(int)
         last = int(on[-1])
         changed = np.flatnonzero(on != last)
         run = keep - 1 - int(changed[-1]) if len(changed) else keep
@@ -70,7 +91,7 @@ def _state_after(site: Site, plan: Plan, keep: int, state: SiteState) -> SiteSta
     fuel: dict[str, float | None] = {}
     for name in site.fuels:
         stock = state.fuel_stock.get(name, site.fuels[name].stock)
-        burnt = sum(float(frame[f"generator.{g.id}.fuel"].sum()) for g in site.generators if g.fuel == name)
+        burnt = sum(float(frame[generator_fuel(g.id)].sum()) for g in site.generators if g.fuel == name)
         fuel[name] = None if stock is None else max(stock - burnt, 0.0)
     return SiteState(soc=soc, generators=gens, fuel_stock=fuel)
 
@@ -80,35 +101,35 @@ def _intervals(site: Site, truth: Profiles, plan: Plan, *, keep: int, state: Sit
     f, dt = plan.frame.iloc[:keep], plan.step_hours
     out = pd.DataFrame(index=f.index)
     for b in site.batteries:
-        for col in ("charge_kw", "discharge_kw", "soc"):
-            out[f"battery.{b.id}.{col}"] = f[f"battery.{b.id}.{col}"]
+        for col in (battery_charge_kw(b.id), battery_discharge_kw(b.id), battery_soc(b.id)):
+            out[col] = f[col]
     stock = dict(state.fuel_stock)
     for g in site.generators:
-        on = f[f"generator.{g.id}.on"].to_numpy().astype(int)
+        on = f[generator_on(g.id)].to_numpy().astype(int)
         before = np.concatenate(([int(state.generators[g.id].on)], on[:-1]))
-        out[f"generator.{g.id}.kw"] = f[f"generator.{g.id}.kw"]
-        out[f"generator.{g.id}.on"] = on
-        out[f"generator.{g.id}.fuel"] = f[f"generator.{g.id}.fuel"]
-        out[f"generator.{g.id}.hours"] = on * dt
-        out[f"generator.{g.id}.starts"] = ((on == 1) & (before == 0)).astype(int)
+        out[generator_kw(g.id)] = f[generator_kw(g.id)]
+        out[generator_on(g.id)] = on
+        out[generator_fuel(g.id)] = f[generator_fuel(g.id)]
+        out[generator_hours(g.id)] = on * dt
+        out[generator_starts(g.id)] = ((on == 1) & (before == 0)).astype(int)
     for name in site.fuels:
         burnt = sum(
-            (out[f"generator.{g.id}.fuel"] for g in site.generators if g.fuel == name),
+            (out[generator_fuel(g.id)] for g in site.generators if g.fuel == name),
             start=pd.Series(0.0, index=out.index),
         )
         start = stock.get(name, site.fuels[name].stock)
-        out[f"fuel.{name}.stock"] = np.nan if start is None else start - np.cumsum(np.asarray(burnt, dtype=float))
+        out[fuel_stock(name)] = np.nan if start is None else start - np.cumsum(np.asarray(burnt, dtype=float))
     for a in site.pv:
-        out[f"pv.{a.id}.available_kw"] = truth.pv_kw[a.id].loc[f.index]
-        out[f"pv.{a.id}.kw"] = f[f"pv.{a.id}.kw"]
+        out[pv_available_kw(a.id)] = truth.pv_kw[a.id].loc[f.index]
+        out[pv_kw(a.id)] = f[pv_kw(a.id)]
     for t in site.loads:
-        out[f"load.{t.id}.demand_kw"] = truth.load_kw[t.id].loc[f.index]
-        out[f"load.{t.id}.served_kw"] = f[f"load.{t.id}.served_kw"]
-        out[f"load.{t.id}.shed_kw"] = f[f"load.{t.id}.shed_kw"]
-    out["grid.available"] = truth.grid_available.loc[f.index].astype(float)
-    out["grid.import_kw"], out["grid.export_kw"] = f["grid.import_kw"], f["grid.export_kw"]
-    out["price.import_per_kwh"] = truth.import_price_per_kwh.loc[f.index]
-    out["price.export_per_kwh"] = truth.export_price_per_kwh.loc[f.index]
+        out[load_demand_kw(t.id)] = truth.load_kw[t.id].loc[f.index]
+        out[load_served_kw(t.id)] = f[load_served_kw(t.id)]
+        out[load_shed_kw(t.id)] = f[load_shed_kw(t.id)]
+    out[GRID_AVAILABLE] = truth.grid_available.loc[f.index].astype(float)
+    out[GRID_IMPORT_KW], out[GRID_EXPORT_KW] = f[GRID_IMPORT_KW], f[GRID_EXPORT_KW]
+    out[PRICE_IMPORT_PER_KWH] = truth.import_price_per_kwh.loc[f.index]
+    out[PRICE_EXPORT_PER_KWH] = truth.export_price_per_kwh.loc[f.index]
     out["spill_kw"] = 0.0
     out["source"], out["reason"] = "perfect_foresight", ""
     out["solve_s"] = np.where(np.arange(keep) == 0, solve_s, np.nan)
@@ -127,12 +148,12 @@ def _autonomy(site: Site, truth: Profiles, intervals: pd.DataFrame, initial: Sit
         state = SiteState(soc=soc, generators={}, fuel_stock=fuel)
         auto = Autonomy.of(site, window(truth, position, horizon), state)
         rows.append((auto.critical_h, auto.critical_essential_h))
-        soc = {b.id: float(intervals[f"battery.{b.id}.soc"].iloc[i]) for b in site.batteries}
+        soc = {b.id: float(intervals[battery_soc(b.id)].iloc[i]) for b in site.batteries}
     return pd.DataFrame(rows, index=intervals.index, columns=["autonomy.critical_h", "autonomy.critical_essential_h"])
 
 
 def _stock(intervals: pd.DataFrame, name: str, row: int) -> float | None:
-    value = float(intervals[f"fuel.{name}.stock"].iloc[row])
+    value = float(intervals[fuel_stock(name)].iloc[row])
     return None if math.isnan(value) else value
 
 

@@ -23,12 +23,34 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from microgrid.plan_columns import (
+    GRID_AVAILABLE,
+    GRID_EXPORT_KW,
+    GRID_IMPORT_KW,
+    PRICE_EXPORT_PER_KWH,
+    PRICE_IMPORT_PER_KWH,
+    battery_charge_kw,
+    battery_discharge_kw,
+    battery_soc,
+    fuel_stock,
+    generator_fuel,
+    generator_hours,
+    generator_kw,
+    generator_on,
+    generator_starts,
+    load_demand_kw,
+    load_served_kw,
+    load_shed_kw,
+    pv_available_kw,
+    pv_kw,
+)
 from microgrid.plans import cost_parts
 from microgrid.site import Site
 
 __all__ = ["COST_PARTS", "add_costs", "kpis_of", "ordered_columns", "step_hours"]
 
 COST_PARTS = ("grid", "fuel", "startup", "wear", "unserved", "storage")
+_GENERATOR_COLUMNS = (generator_kw, generator_on, generator_fuel, generator_hours, generator_starts)
 """The money columns ``cost.<part>`` of an intervals table, in order."""
 
 
@@ -51,19 +73,19 @@ def add_costs(frame: pd.DataFrame, site: Site, initial_soc: dict[str, float]) ->
         return out[name].to_numpy(dtype=float)
 
     def change(b: str) -> np.ndarray:
-        soc = column(f"battery.{b}.soc")
+        soc = column(battery_soc(b))
         return soc - np.concatenate(([initial_soc[b]], soc[:-1]))
 
     parts = cost_parts(
         site,
-        import_kwh=dt * column("grid.import_kw"),
-        export_kwh=dt * column("grid.export_kw"),
-        import_price=column("price.import_per_kwh"),
-        export_price=column("price.export_per_kwh"),
-        fuel={g.id: column(f"generator.{g.id}.fuel") for g in site.generators},
-        starts={g.id: column(f"generator.{g.id}.starts") for g in site.generators},
-        discharge_kwh={b.id: dt * column(f"battery.{b.id}.discharge_kw") for b in site.batteries},
-        shed_kwh={t.id: dt * column(f"load.{t.id}.shed_kw") for t in site.loads},
+        import_kwh=dt * column(GRID_IMPORT_KW),
+        export_kwh=dt * column(GRID_EXPORT_KW),
+        import_price=column(PRICE_IMPORT_PER_KWH),
+        export_price=column(PRICE_EXPORT_PER_KWH),
+        fuel={g.id: column(generator_fuel(g.id)) for g in site.generators},
+        starts={g.id: column(generator_starts(g.id)) for g in site.generators},
+        discharge_kwh={b.id: dt * column(battery_discharge_kw(b.id)) for b in site.batteries},
+        shed_kwh={t.id: dt * column(load_shed_kw(t.id)) for t in site.loads},
         stored_change={b.id: change(b.id) for b in site.batteries},
     )
     for part in COST_PARTS:
@@ -73,12 +95,12 @@ def add_costs(frame: pd.DataFrame, site: Site, initial_soc: dict[str, float]) ->
 
 def ordered_columns(frame: pd.DataFrame, site: Site) -> list[str]:
     """``frame``'s columns in the documented order: assets, grid, prices, costs, then the rest as they come."""
-    order = [f"battery.{b.id}.{k}" for b in site.batteries for k in ("charge_kw", "discharge_kw", "soc")]
-    order += [f"generator.{g.id}.{k}" for g in site.generators for k in ("kw", "on", "fuel", "hours", "starts")]
-    order += [f"fuel.{name}.stock" for name in site.fuels]
-    order += [f"pv.{a.id}.{k}" for a in site.pv for k in ("available_kw", "kw")]
-    order += [f"load.{t.id}.{k}" for t in site.loads for k in ("demand_kw", "served_kw", "shed_kw")]
-    order += ["grid.available", "grid.import_kw", "grid.export_kw", "price.import_per_kwh", "price.export_per_kwh"]
+    order = [c(b.id) for b in site.batteries for c in (battery_charge_kw, battery_discharge_kw, battery_soc)]
+    order += [c(g.id) for g in site.generators for c in _GENERATOR_COLUMNS]
+    order += [fuel_stock(name) for name in site.fuels]
+    order += [c(a.id) for a in site.pv for c in (pv_available_kw, pv_kw)]
+    order += [c(t.id) for t in site.loads for c in (load_demand_kw, load_served_kw, load_shed_kw)]
+    order += [GRID_AVAILABLE, GRID_IMPORT_KW, GRID_EXPORT_KW, PRICE_IMPORT_PER_KWH, PRICE_EXPORT_PER_KWH]
     order += [f"cost.{part}" for part in COST_PARTS]
     known = [c for c in order if c in frame.columns]
     return known + [c for c in frame.columns if c not in set(known)]
@@ -91,8 +113,8 @@ def _sum(intervals: pd.DataFrame, column: str) -> float:
 def _generator_kpis(intervals: pd.DataFrame, site: Site, dt: float) -> dict[str, float]:
     out: dict[str, float] = {}
     for gen in site.generators:
-        on = intervals[f"generator.{gen.id}.on"].to_numpy(dtype=float)
-        hours_col, starts_col = f"generator.{gen.id}.hours", f"generator.{gen.id}.starts"
+        on = intervals[generator_on(gen.id)].to_numpy(dtype=float)
+        hours_col, starts_col = generator_hours(gen.id), generator_starts(gen.id)
         out[f"generator_hours.{gen.id}"] = (
             _sum(intervals, hours_col) if hours_col in intervals else float(on.sum() * dt)
         )
@@ -107,14 +129,14 @@ def _below_floor(intervals: pd.DataFrame, site: Site) -> float:
     """Intervals the grid-forming battery ended more than 0.5 % of its capacity below ``soc_min`` while a
     genset had fuel to carry the site (every fuel with a stock has some left)."""
     forming = site.grid_forming_battery()
-    column = f"battery.{forming.id}.soc" if forming is not None else ""
+    column = battery_soc(forming.id) if forming is not None else ""
     if forming is None or column not in intervals or not site.generators:
         return 0.0
     below = intervals[column].to_numpy(dtype=float) < forming.soc_min - 0.005
     fuelled = np.ones(len(intervals), dtype=bool)
     for name in {g.fuel for g in site.generators}:
-        if f"fuel.{name}.stock" in intervals:
-            stock = intervals[f"fuel.{name}.stock"].to_numpy(dtype=float)
+        if fuel_stock(name) in intervals:
+            stock = intervals[fuel_stock(name)].to_numpy(dtype=float)
             fuelled &= np.isnan(stock) | (stock > 1e-6)
     return float(np.sum(below & fuelled))
 
@@ -129,16 +151,16 @@ def kpis_of(intervals: pd.DataFrame, site: Site) -> pd.Series:
     k = {"cost_total": sum(k.values()), **k}
     for name in site.fuels:
         burners = [g.id for g in site.generators if g.fuel == name]
-        k[f"fuel_burnt.{name}"] = sum(_sum(intervals, f"generator.{g}.fuel") for g in burners)
-        stock = intervals[f"fuel.{name}.stock"] if f"fuel.{name}.stock" in intervals else pd.Series(dtype=float)
+        k[f"fuel_burnt.{name}"] = sum(_sum(intervals, generator_fuel(g)) for g in burners)
+        stock = intervals[fuel_stock(name)] if fuel_stock(name) in intervals else pd.Series(dtype=float)
         k[f"fuel_left.{name}"] = float(stock.iloc[-1]) if len(stock) else float("nan")
     for tier in site.loads:
-        k[f"unserved_kwh.{tier.id}"] = _sum(intervals, f"load.{tier.id}.shed_kw") * dt
-    available = intervals["grid.available"].to_numpy(dtype=float) if "grid.available" in intervals else np.zeros(0)
+        k[f"unserved_kwh.{tier.id}"] = _sum(intervals, load_shed_kw(tier.id)) * dt
+    available = intervals[GRID_AVAILABLE].to_numpy(dtype=float) if GRID_AVAILABLE in intervals else np.zeros(0)
     k["hours_islanded"] = float(np.sum(1.0 - available) * dt)
     k |= _generator_kpis(intervals, site, dt)
     for bat in site.batteries:
-        k[f"battery_cycles.{bat.id}"] = _sum(intervals, f"battery.{bat.id}.discharge_kw") * dt / bat.capacity_kwh
+        k[f"battery_cycles.{bat.id}"] = _sum(intervals, battery_discharge_kw(bat.id)) * dt / bat.capacity_kwh
     k["grid_forming_below_floor"] = _below_floor(intervals, site)
     autonomy = intervals.get("autonomy.critical_h", pd.Series(dtype=float)).dropna()
     k["min_autonomy_critical_h"] = float(autonomy.min()) if len(autonomy) else float("nan")

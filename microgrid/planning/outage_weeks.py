@@ -38,6 +38,7 @@ import pandas as pd
 from microgrid.dispatch import DispatchInputs
 from microgrid.dispatch.outlook import coarsen, solve_outlook
 from microgrid.forecast.schedule import OutageSchedule, schedule_from_availability
+from microgrid.plan_columns import generator_fuel
 from microgrid.planning.scenarios import multi_day
 from microgrid.profiles import Profiles, read_profiles
 from microgrid.resources import shipped
@@ -178,7 +179,7 @@ def full_service_fuel(site: Site, truth: Profiles, state: SiteState | None = Non
     start = state or SiteState.initial(unlimited)
     start = dataclasses.replace(start, fuel_stock={k: None for k in fuels})
     values = solve_outlook(DispatchInputs(unlimited, coarsen(truth, 1.0), start, 0.0, 120.0), at_h=0.0)
-    return float(sum(values.frame[f"generator.{g.id}.fuel"].sum() for g in site.generators))
+    return float(sum(values.frame[generator_fuel(g.id)].sum() for g in site.generators))
 
 
 def _spring_site(site: Site) -> Site:

@@ -11,7 +11,7 @@ frame. Powers in kW, SOC in %, fuel in the fuel's unit.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -20,6 +20,20 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from numpy.typing import ArrayLike
 
+from microgrid.plan_columns import (
+    GRID_AVAILABLE,
+    GRID_EXPORT_KW,
+    GRID_IMPORT_KW,
+    battery_charge_kw,
+    battery_discharge_kw,
+    battery_soc,
+    fuel_stock,
+    generator_kw,
+    load_demand_kw,
+    load_served_kw,
+    load_shed_kw,
+    pv_kw,
+)
 from microgrid.planning.survival import SurvivalResult
 
 __all__ = [
@@ -40,21 +54,21 @@ def _intervals(result: Any) -> pd.DataFrame:
     return frame
 
 
-def _ids(frame: pd.DataFrame, kind: str, suffix: str) -> list[str]:
-    """Asset ids of the columns ``<kind>.<id>.<suffix>``, in column order."""
-    head, tail = f"{kind}.", f".{suffix}"
+def _ids(frame: pd.DataFrame, column: Callable[[str], str]) -> list[str]:
+    """Asset ids of the columns ``column(id)`` (a :mod:`microgrid.plan_columns` function), in column order."""
+    head, tail = column("\0").split("\0")
     return [c[len(head) : -len(tail)] for c in frame.columns if c.startswith(head) and c.endswith(tail)]
 
 
-def _sum(frame: pd.DataFrame, kind: str, suffix: str) -> np.ndarray:
-    columns = [f"{kind}.{i}.{suffix}" for i in _ids(frame, kind, suffix)]
+def _sum(frame: pd.DataFrame, column: Callable[[str], str]) -> np.ndarray:
+    columns = [column(i) for i in _ids(frame, column)]
     return frame[columns].sum(axis=1).to_numpy(dtype=float) if columns else np.zeros(len(frame))
 
 
 def _shade_outages(ax: Axes, frame: pd.DataFrame) -> None:
-    if "grid.available" not in frame.columns:
+    if GRID_AVAILABLE not in frame.columns:
         return
-    down = frame["grid.available"].to_numpy(dtype=float) < 0.5
+    down = frame[GRID_AVAILABLE].to_numpy(dtype=float) < 0.5
     if down.any():
         ax.fill_between(
             frame.index, 0, 1, where=down, step="post", transform=ax.get_xaxis_transform(), color="red", alpha=0.08
@@ -80,19 +94,19 @@ def dispatch_stack(result: Any, title: str = "Dispatch") -> Figure:
     frame = _intervals(result)
     fig, (ax,) = _figure()
     supply = {
-        "pv": _sum(frame, "pv", "kw"),
-        "batteries": _sum(frame, "battery", "discharge_kw"),
-        "gensets": _sum(frame, "generator", "kw"),
-        "grid import": frame.get("grid.import_kw", pd.Series(0.0, index=frame.index)).to_numpy(dtype=float),
+        "pv": _sum(frame, pv_kw),
+        "batteries": _sum(frame, battery_discharge_kw),
+        "gensets": _sum(frame, generator_kw),
+        "grid import": frame.get(GRID_IMPORT_KW, pd.Series(0.0, index=frame.index)).to_numpy(dtype=float),
     }
     ax.stackplot(frame.index, *supply.values(), labels=list(supply), step="post", alpha=0.8)
     sinks = {
-        "battery charge": -_sum(frame, "battery", "charge_kw"),
-        "grid export": -frame.get("grid.export_kw", pd.Series(0.0, index=frame.index)).to_numpy(dtype=float),
+        "battery charge": -_sum(frame, battery_charge_kw),
+        "grid export": -frame.get(GRID_EXPORT_KW, pd.Series(0.0, index=frame.index)).to_numpy(dtype=float),
     }
     ax.stackplot(frame.index, *sinks.values(), labels=list(sinks), step="post", alpha=0.5)
-    ax.step(frame.index, _sum(frame, "load", "demand_kw"), where="post", color="black", lw=1.2, label="demand")
-    ax.step(frame.index, _sum(frame, "load", "served_kw"), where="post", color="black", ls="--", lw=1, label="served")
+    ax.step(frame.index, _sum(frame, load_demand_kw), where="post", color="black", lw=1.2, label="demand")
+    ax.step(frame.index, _sum(frame, load_served_kw), where="post", color="black", ls="--", lw=1, label="served")
     _shade_outages(ax, frame)
     ax.set_ylabel("power [kW]")
     ax.set_title(f"{title} (red: grid down)")
@@ -105,13 +119,13 @@ def soc_and_fuel(result: Any, title: str = "Storage") -> Figure:
     """Battery SOC [%] (top) and fuel stock (bottom) over time."""
     frame = _intervals(result)
     fig, (top, bottom) = _figure(2, 3.0)
-    for battery in _ids(frame, "battery", "soc"):
-        top.step(frame.index, frame[f"battery.{battery}.soc"] * 100, where="post", label=battery)
+    for battery in _ids(frame, battery_soc):
+        top.step(frame.index, frame[battery_soc(battery)] * 100, where="post", label=battery)
     top.set_ylabel("SOC [%]")
     top.set_ylim(0, 100)
     top.set_title(title)
-    for fuel in _ids(frame, "fuel", "stock"):
-        bottom.step(frame.index, frame[f"fuel.{fuel}.stock"], where="post", label=fuel)
+    for fuel in _ids(frame, fuel_stock):
+        bottom.step(frame.index, frame[fuel_stock(fuel)], where="post", label=fuel)
     bottom.set_ylabel("fuel stock")
     for ax in (top, bottom):
         _shade_outages(ax, frame)
@@ -125,8 +139,8 @@ def shedding(result: Any, title: str = "Load shed per tier") -> Figure:
     """Power shed per tier [kW] (one line per tier, in the frame's tier order)."""
     frame = _intervals(result)
     fig, (ax,) = _figure(1, 3.0)
-    for tier in _ids(frame, "load", "shed_kw"):
-        ax.step(frame.index, frame[f"load.{tier}.shed_kw"], where="post", label=tier)
+    for tier in _ids(frame, load_shed_kw):
+        ax.step(frame.index, frame[load_shed_kw(tier)], where="post", label=tier)
     _shade_outages(ax, frame)
     ax.set_ylabel("shed [kW]")
     ax.set_title(title)

@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from microgrid.autonomy import autonomy_hours
+from microgrid.plan_columns import load_shed_kw
 from microgrid.profiles import Profiles
 from microgrid.site import Site
 from microgrid.state import SiteState
@@ -130,7 +131,7 @@ def _simulated_hours(
     from microgrid.planning.closed_loop import simulate  # noqa: PLC0415 - the simulation engine loads only when asked
 
     result = simulate(site, window, state=state, controller=method, seed=seed)
-    shed = result.intervals[[f"load.{t}.shed_kw" for t in tiers]].sum(axis=1).to_numpy()
+    shed = result.intervals[[load_shed_kw(t) for t in tiers]].sum(axis=1).to_numpy()
     failed = np.flatnonzero(shed > _SHED_TOLERANCE_KW)
     return float(failed[0] if len(failed) else len(shed)) * window.step_h
 
