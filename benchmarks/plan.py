@@ -202,7 +202,7 @@ def _spawn_suite(key: str, args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
-def _suite(args: argparse.Namespace) -> int:
+def _run_suite(args: argparse.Namespace) -> int:
     """``--suite``: every (or each ``--suite-case``) generated case, one worker each; the table, the ratios."""
     import _suite
 
@@ -238,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(_suite.run_suite_case(args.suite_worker, mip_gap=args.mip_gap, time_limit_s=args.time_limit)))
         return 0
     if args.suite:
-        return _suite(args)
+        return _run_suite(args)
     if args.repeat < 1:
         parser.error("--repeat must be ≥ 1")
     if args.worker:
