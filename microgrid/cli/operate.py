@@ -125,6 +125,7 @@ def run(
 
     if mode is not None and mode not in MODES:
         raise fail(EXIT_BAD_INPUT, f"--mode: one of {', '.join(MODES)}, got {mode!r}")
+    served = scada_options(scada, scada_writes, scada_allow, scada_tls)  # checked before anything starts
     parsed = load_site(site)
     devices = connect_devices(parsed, site)
     try:
@@ -143,7 +144,7 @@ def run(
         else:
             runner.on_cycle = lambda report: print(report.log_line(), flush=True)  # one JSON line per cycle
             out.print(f"running {parsed.site.name} in mode {controller.mode.value}; Ctrl-C to stop", markup=False)
-            run_async(_forever(runner, scada_options(scada, scada_writes, scada_allow, scada_tls)))
+            run_async(_forever(runner, served))
 
 
 async def _once(runner: Any) -> Any:
