@@ -197,16 +197,17 @@ def status(
     the last cycle's (emergency mode, a fallback in force, devices not ok with why, writes refused or
     without a clear outcome).
     """
-    from microgrid.control.alarms import alarms
+    from microgrid.control.alarms import alarms, event_alarms
     from microgrid.store.health import store_health
 
     with _open(store) as history:
         last = history.last_cycle()
         pending = history.pending_actions()
         health = store_health(history, datetime.now(UTC))
+        between = event_alarms(history.last_event("scada"))  # the SCADA watchdog's, until acknowledged
     if last is None:
         raise fail(EXIT_BAD_INPUT, "; ".join(["the history holds no cycle yet", *health.problems]))
-    active = [f"store: {problem}" for problem in health.problems] + alarms(last["summary"])
+    active = [f"store: {problem}" for problem in health.problems] + between + alarms(last["summary"])
     if as_json:
         record = {**last, "ts": last["ts"].isoformat(), "pending_actions": len(pending)}
         print(json.dumps({**record, "alarms": active, "store": health.as_dict()}, default=str))

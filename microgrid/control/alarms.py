@@ -6,7 +6,8 @@ device whose health is not ``ok`` (``lost``, ``frozen``, ``degraded``, ``implaus
 ``ignores-writes`` with why, ``fault`` with the fault it reports); every write whose outcome is
 unknown or that was refused, with why.
 The store's own health is not in a cycle's summary (a failing store records nothing): ``microgrid
-status`` adds what :func:`microgrid.store.health.store_health` finds.
+status`` adds what :func:`microgrid.store.health.store_health` finds, and the alarms raised between
+cycles (:func:`event_alarms`: the SCADA watchdog's, until SCADA acknowledges it).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["alarms"]
+__all__ = ["alarms", "event_alarms"]
 
 _WHY_OF = {"implausible": "implausible", "ignores-writes": "ignores_writes", "fault": "faults"}
 """Health → the summary's key that says why."""
@@ -37,3 +38,12 @@ def alarms(summary: Mapping[str, Any]) -> list[str]:
         for device, points in summary.get(kind, {}).items():
             out += [f"write {device}.{point} {said}: {why}" for point, why in points.items()]
     return out
+
+
+def event_alarms(last: Mapping[str, Any] | None) -> list[str]:
+    """The alarm a kind of event raises between cycles: the last event of that kind (a store row, e.g.
+    ``Store.last_event("scada")``) is an alarm while its ``detail`` says ``{"alarm": true}``; a later
+    event of the kind without it (an acknowledgement) clears it."""
+    if last is None or not (last.get("detail") or {}).get("alarm"):
+        return []
+    return [f"{last['kind']}: {last['message']} (since {last['ts']:%Y-%m-%d %H:%M} UTC)"]

@@ -233,7 +233,7 @@ class ScadaServer:
         self.commands.commit(planned, values, self.clock())
         if planned.acknowledge:
             self.latched = 0
-            self._event(f"alarms acknowledged by {client.identity}")
+            self._event(f"alarms acknowledged by {client.identity}", alarm=False)
         log.info("SCADA write from %s at %d: %s", client.identity, address, values)
         return None
 
@@ -259,11 +259,12 @@ class ScadaServer:
         except Exception as exc:  # a store that cannot take it (locked, full): SCADA must know
             raise Refused(DEVICE_FAILURE, f"cannot queue the {action} action: {exc}") from exc
 
-    def _event(self, message: str) -> None:
+    def _event(self, message: str, *, alarm: bool) -> None:
+        """A ``scada`` event in the store; ``alarm``: ``microgrid status`` lists it until a later one clears it."""
         record = getattr(self.sink, "record_events", None)
         if record is not None:
             try:
-                record(EventRow(datetime.now(UTC), "scada", message))
+                record(EventRow(datetime.now(UTC), "scada", message, {"alarm": alarm}))
             except Exception as exc:  # the event is also logged
                 log.warning("cannot record the SCADA event: %s", exc)
         log.warning(message)
@@ -283,5 +284,7 @@ class ScadaServer:
             self._queue("mode", {"mode": "auto"}, f"scada-watchdog (no SCADA heartbeat for {silent_s:.0f} s)")
         except Refused as exc:
             log.error("the SCADA watchdog cannot return control to auto: %s", exc.why)
-        self._event(f"SCADA watchdog: no heartbeat for {silent_s:.0f} s while SCADA held manual: back to auto")
+        self._event(
+            f"SCADA watchdog: no heartbeat for {silent_s:.0f} s while SCADA held manual: back to auto", alarm=True
+        )
         return True

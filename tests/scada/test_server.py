@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from microgrid.control import Mode
+from microgrid.control.alarms import event_alarms
 from microgrid.profiles import Profiles
 from microgrid.site import Site
 from tests.control.conftest import Optimizer, synthetic_plan
@@ -174,9 +175,11 @@ def test_the_watchdog_returns_a_scada_held_island_to_auto(tcp_hospital: Site, wi
         assert report.mode is Mode.AUTO
         alarms = await s.read_u32(ALARMS)
         assert alarms & (1 << 5)
+        (shown,) = event_alarms(s.store.last_event("scada"))  # what `microgrid status` lists
+        assert shown.startswith("scada: SCADA watchdog: no heartbeat for 31 s")
         assert not (await s.write(202, [1])).isError()  # acknowledge
         assert not (await s.read_u32(ALARMS)) & (1 << 5)
-        assert "scada" in set(s.store.events()["kind"])
+        assert event_alarms(s.store.last_event("scada")) == []
 
     run_scada(tcp_hospital, winter, tmp_path, body, writes=True, timeout_s=30.0, clock=lambda: now[0])
 
@@ -203,3 +206,22 @@ def test_reads_are_answered_while_the_solver_runs(tcp_hospital: Site, winter: Pr
         assert await s.read_u32(CYCLES) == 2
 
     run_scada(tcp_hospital, winter, tmp_path, body, optimizer=Optimizer("stub", slow))
+
+
+def test_writes_beyond_the_rate_limit_get_exception_6_and_are_logged(
+    tcp_hospital: Site, winter: Profiles, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A burst of 3 at 0.5 writes/s: the fourth write at once is refused busy; two seconds later one more passes."""
+    now = [0.0]
+
+    async def body(s: ScadaRig) -> None:
+        codes = [(await s.write(203, [beat])).exception_code for beat in range(1, 5)]
+        assert codes == [0, 0, 0, 6]  # 0: no exception
+        now[0] += 2.0
+        assert not (await s.write(203, [9])).isError()
+        assert [code for _, code, _ in s.scada.refused] == [6]
+        assert "SCADA write refused (exception 06)" in caplog.text
+        assert s.store.actions().empty  # heartbeats are the server's own
+
+    with caplog.at_level("WARNING", logger="microgrid.scada"):
+        run_scada(tcp_hospital, winter, tmp_path, body, writes=True, rate_per_s=0.5, burst=3, clock=lambda: now[0])
