@@ -41,7 +41,7 @@ def options(
     tls_dir: Path | None = None,
 ) -> Options:
     """Settings from the CLI: ``HOST:PORT``, writes on, allowlist CIDRs (default loopback only), the
-    watchdog's timeout, and a TLS folder (``server.crt``, ``server.key``, ``ca.crt``, ``roles.yaml``).
+    watchdog's timeout, and a TLS folder (``server.crt``, ``server.key``, ``ca.crt``; ``roles.yaml`` optional).
 
     Raises
     ------
@@ -58,7 +58,7 @@ def options(
             tls = server_context(tls_dir / "server.crt", tls_dir / "server.key", tls_dir / "ca.crt")
         except OSError as exc:
             raise ConfigError(str(tls_dir), [f"server.crt, server.key and ca.crt: {exc}"]) from None
-        roles = load_roles(tls_dir / "roles.yaml")
+        roles = load_roles(tls_dir / "roles.yaml") if (tls_dir / "roles.yaml").exists() else {}
     return Options(host, port, writes, networks, timeout_s, tls=tls, roles=roles)
 
 

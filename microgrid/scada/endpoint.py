@@ -66,8 +66,10 @@ class _Handler(ServerRequestHandler):
             return "not in the allowlist (--scada-allow)"
         if self.scada.options.tls is not None and not cert:
             return "no client certificate (Modbus/TCP Security)"
-        self.client = client_of(peer, cert if self.scada.options.tls else None, self.scada.options.roles)
-        return "its certificate's subject has no role" if self.client is None else None
+        ssl_object = self.transport.get_extra_info("ssl_object") if self.transport else None
+        der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+        self.client = client_of(peer, cert if self.scada.options.tls else None, self.scada.options.roles, der)
+        return "its certificate has no role (roles.yaml, role extension)" if self.client is None else None
 
     async def handle_request(self) -> None:
         token = _CLIENT.set(self.client)

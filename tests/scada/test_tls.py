@@ -24,14 +24,16 @@ from pymodbus.client import AsyncModbusTlsClient
 
 from microgrid.profiles import Profiles
 from microgrid.scada import options
+from microgrid.scada.security import ROLE_OID, role_from_der
 from microgrid.site import Site
 from tests.scada.conftest import ScadaRig, run_scada
 
 Issued = tuple[x509.Certificate, ec.EllipticCurvePrivateKey]
 
 
-def issue(name: str, ca: Issued | None = None, *, server: bool = False) -> Issued:
-    """A certificate for CN=``name`` (self-signed CA when ``ca`` is None), valid for a day."""
+def issue(name: str, ca: Issued | None = None, *, server: bool = False, role: str | None = None) -> Issued:
+    """A certificate for CN=``name`` (self-signed CA when ``ca`` is None), valid for a day; ``role`` in the
+    Modbus/TCP Security role extension (a DER UTF8String)."""
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     issuer_cert, issuer_key = ca if ca else (None, key)
@@ -48,6 +50,10 @@ def issue(name: str, ca: Issued | None = None, *, server: bool = False) -> Issue
     )
     if server:
         builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+    if role is not None:
+        utf8 = bytes([0x0C, len(role.encode())]) + role.encode()
+        extension = x509.UnrecognizedExtension(x509.ObjectIdentifier(ROLE_OID), utf8)
+        builder = builder.add_extension(extension, critical=False)
     return builder.sign(issuer_key, hashes.SHA256()), key
 
 
@@ -69,6 +75,9 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
     save(folder, "bms", issue("bms-1", ca))
     save(folder, "hmi", issue("hmi-lobby", ca))
     save(folder, "stranger", issue("bms-1", issue("another CA")))  # the right name, the wrong CA
+    save(folder, "plc", issue("plc-water", ca, role="operator"))  # roles from the certificates alone
+    save(folder, "kiosk", issue("kiosk", ca, role="viewer"))
+    save(folder, "odd", issue("odd", ca, role="admin"))  # a role the server does not know
     (folder / "roles.yaml").write_text("CN=bms-1: operator\nhmi-lobby: viewer\n")
     return folder
 
@@ -117,8 +126,33 @@ def test_roles_and_refused_clients_over_tls(tcp_hospital: Site, winter: Profiles
         read, write = await tls_read_write(port, client_context(pki, "bms"))
         assert not write.isError()  # type: ignore[attr-defined]
         assert s.store.actions()["by"].tolist() == ["scada:CN=bms-1"]
+        _, write = await tls_read_write(port, client_context(pki, "kiosk"))
+        assert write.isError() and write.exception_code == 1  # type: ignore[attr-defined]
+        assert await refused(port, client_context(pki, "odd"))
+        _, write = await tls_read_write(port, client_context(pki, "plc"))
+        assert not write.isError()  # type: ignore[attr-defined]
+        assert s.store.actions()["by"].tolist() == ["scada:CN=bms-1", "scada:CN=plc-water"]
         report = await s.cycle()
         assert report.emergency.get("active") is True
         await asyncio.sleep(0)
 
     run_scada(tcp_hospital, winter, tmp_path, body, writes=True, tls=settings.tls, roles=settings.roles)
+
+
+@pytest.mark.parametrize("critical", [False, True])
+@pytest.mark.parametrize("role", ["operator", "viewer", "a role of more than 127 bytes " * 6])
+def test_the_role_extension_is_read_from_der(role: str, critical: bool) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "x")])
+    now = dt.datetime.now(dt.UTC)
+    raw = role.encode()
+    length = bytes([len(raw)]) if len(raw) < 0x80 else bytes([0x81, len(raw)])
+    extension = x509.UnrecognizedExtension(x509.ObjectIdentifier(ROLE_OID), bytes([0x0C]) + length + raw)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(1).not_valid_before(now).not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(extension, critical=critical).sign(key, hashes.SHA256())
+    )  # fmt: skip
+    assert role_from_der(cert.public_bytes(serialization.Encoding.DER)) == role
+    plain = issue("no role")[0].public_bytes(serialization.Encoding.DER)
+    assert role_from_der(plain) is None
