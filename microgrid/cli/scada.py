@@ -36,7 +36,7 @@ ScadaTlsOpt = Annotated[
     typer.Option(
         "--scada-tls",
         metavar="DIR",
-        help="Modbus/TCP Security: server.crt, server.key, ca.crt (clients' CA) and roles.yaml in DIR.",
+        help="Modbus/TCP Security: server.crt, server.key, ca.crt (clients' CA), optionally roles.yaml, in DIR.",
     ),
 ]
 

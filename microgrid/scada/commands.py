@@ -74,6 +74,8 @@ class CommandState:
     heartbeat_at_s: float = 0.0
     """Monotonic s of the last heartbeat that counted (or of taking the island into manual)."""
     version: int = 0
+    held_from_cycle: int = 0
+    """The server's cycle count when SCADA last asked for manual (the next cycle applies it)."""
     """Counts the writes committed (the server re-encodes what it reads back when it changes)."""
 
     def decode(self, address: int, words: list[int]) -> dict[str, Value]:
@@ -139,13 +141,16 @@ class CommandState:
         group = _GROUPS[prefix]
         return group, asset, bool(value) if group == "tier_connected" else float(value)
 
-    def commit(self, planned: Planned, values: dict[str, Value], now_s: float) -> None:
-        """Remember a write whose actions were queued: values read back, manual setpoints, watchdog."""
+    def commit(self, planned: Planned, values: dict[str, Value], now_s: float, cycles: int = 0) -> None:
+        """Remember a write whose actions were queued (``cycles``: the server's cycle count then): values read
+        back, manual setpoints, watchdog."""
         self.accepted.update(values)
         self.version += 1
         if planned.manual is not None:
             self.manual = planned.manual
         if planned.holds is not None:
+            if planned.holds:
+                self.held_from_cycle = cycles
             if planned.holds and not self.holding:
                 self.heartbeat_at_s = now_s  # a full timeout from taking the island over
             self.holding = planned.holds

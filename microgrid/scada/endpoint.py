@@ -4,7 +4,7 @@ pymodbus serves the frames; every request reaches :meth:`ScadaServer.read` / :me
 through the simulator's action hook, with the connection's :class:`~microgrid.scada.security.Client`
 (set per request by the connection handler, which also closes connections from addresses outside
 the allowlist and TLS clients without a role). Functions 3 and 4 read, 6 and 16 write; any other
-gets exception 01.
+gets exception 01. Every unit id answers (1 by convention; gateways often send 0 or 255).
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ def _device(scada: ScadaServer) -> SimDevice:
         registers[address - start : address - start + count] = scada.read(address, count)
         return None
 
-    return SimDevice(scada.scada.regmap.unit_id or 1, simdata=[block], action=action)
+    return SimDevice(0, simdata=[block], action=action)  # id 0: pymodbus's default device, any unit id answers
 
 
 def _server(scada: ScadaServer) -> ModbusTcpServer:

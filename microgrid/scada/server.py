@@ -59,6 +59,8 @@ class Snapshot:
     cycles: int = 0
     alarm_bits: int = 0
     alarm_count: int = 0
+    mode: str | None = None
+    """The controller's mode after the cycle."""
 
 
 def _loose(codec: Codec) -> Codec:
@@ -168,7 +170,8 @@ class ScadaServer:
         values = cycle_values(self.site, self.scada, report, recorded)
         image = self._blank() | encode_values(self.scada, values)
         bits, count = int(values["alarms"] or 0), int(values["active_alarm_count"] or 0)
-        self.snapshot = Snapshot(image, self.clock(), self.snapshot.cycles + 1, bits, count)
+        cycles = self.snapshot.cycles + 1
+        self.snapshot = Snapshot(image, self.clock(), cycles, bits, count, report.mode.value)
         return self.snapshot
 
     def attach(self, runner: Any) -> None:
@@ -230,7 +233,7 @@ class ScadaServer:
             )
             self.refused.append((client.identity, exc.code, exc.why))
             return exc.code
-        self.commands.commit(planned, values, self.clock())
+        self.commands.commit(planned, values, self.clock(), self.snapshot.cycles)
         if planned.acknowledge:
             self.latched = 0
             self._event(f"alarms acknowledged by {client.identity}", alarm=False)
@@ -274,7 +277,9 @@ class ScadaServer:
     def check_watchdog(self) -> bool:
         """Return control to auto when SCADA holds the island in manual without a heartbeat for ``timeout_s``;
         True when it fired."""
-        state = self.commands
+        state, snap = self.commands, self.snapshot
+        if state.holding and snap.cycles > state.held_from_cycle and snap.mode != "manual":
+            state.holding = False  # someone else (an operator, a refusal) took the island out of manual: nothing held
         silent_s = self.clock() - state.heartbeat_at_s
         if not state.holding or silent_s < self.timeout_s:
             return False

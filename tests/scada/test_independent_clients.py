@@ -71,6 +71,8 @@ def test_a_raw_socket_client_reads_and_writes_by_the_specification(
 
         answer = await request(struct.pack(">BHH", 3, 100, 2))
         assert answer == bytes([3, 4]) + struct.pack(">HH", 1, 1)  # mode auto, source plan
+        for unit in (0, 255):  # what gateways send: any unit id answers
+            assert await asyncio.to_thread(raw_request, port, struct.pack(">BHH", 3, 100, 2), unit=unit) == answer
         answer = await request(struct.pack(">BHH", 3, 1000, 1))
         assert report.estimate is not None
         assert struct.unpack(">BBH", answer)[2] == round(report.estimate.soc["bess1"] * 10000)

@@ -225,3 +225,23 @@ def test_writes_beyond_the_rate_limit_get_exception_6_and_are_logged(
 
     with caplog.at_level("WARNING", logger="microgrid.scada"):
         run_scada(tcp_hospital, winter, tmp_path, body, writes=True, rate_per_s=0.5, burst=3, clock=lambda: now[0])
+
+
+def test_the_watchdog_stands_down_when_an_operator_took_the_island_out_of_manual(
+    tcp_hospital: Site, winter: Profiles, tmp_path: Path
+) -> None:
+    now = [0.0]
+
+    async def body(s: ScadaRig) -> None:
+        await s.cycle()
+        assert not (await s.write(200, [2])).isError()  # SCADA: manual
+        assert (await s.cycle()).mode is Mode.MANUAL
+        s.store.add_action("mode", {"mode": "safe"}, by="duty engineer")  # `microgrid override --mode safe`
+        assert (await s.cycle()).mode is Mode.SAFE
+        now[0] += 120.0  # SCADA silent far beyond its timeout
+        await asyncio.sleep(1.2)
+        assert not s.scada.check_watchdog()
+        assert s.store.actions()["by"].tolist()[-1] == "duty engineer"  # no watchdog action
+        assert not (await s.read_u32(ALARMS)) & (1 << 5)
+
+    run_scada(tcp_hospital, winter, tmp_path, body, writes=True, timeout_s=30.0, clock=lambda: now[0])
