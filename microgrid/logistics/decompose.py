@@ -3,7 +3,7 @@
 The islands are sorted by their bearing from the depot and cut into as many contiguous sectors as
 there are trucks, each sector's share of the fleet's need (litres short over the horizon) in
 proportion to its truck's capacity. Each sector gets the depot's stock in the same proportion and
-is planned alone (the whole time limit shared equally). Limits: a truck never helps a
+is planned alone (what is left of the time budget shared equally by the sectors left). Limits: a truck never helps a
 neighbouring sector, and the reported gap is the worst sector's own gap, not a bound on what the
 cut itself costs.
 """
@@ -11,6 +11,7 @@ cut itself costs.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Sequence
 
 from microgrid.logistics.fleet import Fleet, Truck
@@ -48,7 +49,7 @@ def sectors(problem: Problem) -> list[list[int]]:
 
 def solve_by_sector(problem: Problem, time_limit_s: float, solve: SubSolve) -> FuelPlan:
     """The plan made of one MILP per truck's sector (see the module's docstring)."""
-    parts = sectors(problem)
+    parts, deadline = sectors(problem), time.monotonic() + time_limit_s
     cap = sum(t.capacity_l for t in problem.trucks)
     trips: list[Trip] = []
     plans: list[FuelPlan] = []
@@ -60,7 +61,8 @@ def solve_by_sector(problem: Problem, time_limit_s: float, solve: SubSolve) -> F
         fleet = problem.fleet.model_copy(
             update={"depot": depot, "islands": [problem.fleet.islands[i] for i in members]}
         )
-        plan = solve(fleet, [truck], time_limit_s / len(parts))
+        left = len([m for m in parts[k:] if m])
+        plan = solve(fleet, [truck], max(0.5, (deadline - time.monotonic()) / left))
         plans.append(plan)
         trips += [
             Trip(

@@ -43,7 +43,8 @@ def _nearest_trip(
     problem: Problem, truck: int, start_h: float, end_h: float, got: dict[int, list[tuple[float, float]]]
 ) -> Trip | None:
     t = problem.trucks[truck]
-    clock, load, here = start_h + t.load_h, t.capacity_l, None
+    depot_l = problem.fleet.depot.stock_l - sum(q for deliveries in got.values() for _, q in deliveries)
+    clock, load, here = start_h + t.load_h, min(t.capacity_l, depot_l), None
     stops: list[tuple[int, float, float]] = []
     while len(stops) < t.max_stops and load >= MIN_DROP_L:
         best = None
@@ -52,7 +53,10 @@ def _nearest_trip(
             if arrive + t.unload_h + problem.depot_km[i] / t.speed_kmh > end_h or any(i == s[0] for s in stops):
                 continue
             stock = stock_at(problem, i, arrive, got[i])
-            litres = min(load, problem.fleet.islands[i].capacity_l - stock - 0.5, _need_l(problem, i, arrive, stock))
+            later = sum(q for at, q in got[i] if at > arrive)  # another truck's, planned first: it must still fit
+            litres = min(
+                load, problem.fleet.islands[i].capacity_l - stock - later - 0.5, _need_l(problem, i, arrive, stock)
+            )
             if litres >= MIN_DROP_L:
                 best = (i, arrive, litres)
                 break

@@ -8,6 +8,7 @@ capacity``, or, when only the solver finds it, all three with ``tank capacity``.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 from microgrid.errors import InfeasibleError, SolveError
@@ -98,7 +99,8 @@ def plan_deliveries(
     step_h
         The MILP's time step [h] (hours-to-dry are resolved to it; the judge works by the minute).
     time_limit_s, mip_gap
-        HiGHS's limits for the whole plan [s] and each stage's relative gap.
+        The whole plan's time budget [s] (building the model included: the first stage gets half of
+        what is left, the second the rest) and each stage's relative MIP gap.
     decompose
         One MILP per truck's sector (:mod:`microgrid.logistics.decompose`); None: when the whole
         model would have more than :data:`MAX_PAIRS` (slot, island) pairs and more than one truck.
@@ -134,20 +136,24 @@ def _solve_whole(problem: Problem, time_limit_s: float, mip_gap: float, threads:
     from microgrid.dispatch.solve import solve_model  # noqa: PLC0415 - pyomo and highspy load on first plan
     from microgrid.logistics.milp import build_model, second_stage  # noqa: PLC0415
 
-    fleet = problem.fleet
+    fleet, started = problem.fleet, time.monotonic()
     model, pairs = build_model(problem)
     start = _start(problem, most_urgent_first(problem), pairs)
-    first = solve_model(model, mip_gap=mip_gap, time_limit_s=time_limit_s / 2, threads=threads, start=start)
+
+    def left() -> float:
+        """What is left of the time budget [s]."""
+        return max(0.5, time_limit_s - (time.monotonic() - started))
+
+    first = solve_model(model, mip_gap=mip_gap, time_limit_s=left() / 2, threads=threads, start=start)
     if first.status.value == "infeasible":
         raise FuelPlanInfeasible(
             "truck capacity, tank capacity and shift time", "together they cannot keep every island to its must_last_h"
         )
     if not first.status.has_solution:
-        raise SolveError(f"HiGHS found no plan ({first.status.value}) in {time_limit_s / 2:g} s")
+        raise SolveError(f"HiGHS found no plan ({first.status.value}) in {first.wall_seconds:.1f} s")
     second_stage(model, problem, float(model.z.value))
     start = {name: {i: float(v.value or 0.0) for i, v in getattr(model, name).items()} for name in ("trip", "q")}
-    remaining = max(1.0, time_limit_s - first.wall_seconds)
-    second = solve_model(model, mip_gap=mip_gap, time_limit_s=remaining, threads=threads, start=start)
+    second = solve_model(model, mip_gap=mip_gap, time_limit_s=left(), threads=threads, start=start)
     if not second.status.has_solution:
         raise SolveError(f"HiGHS lost the first stage's plan in the second ({second.status.value})")
     loads = _loads(model, pairs)
@@ -158,7 +164,7 @@ def _solve_whole(problem: Problem, time_limit_s: float, mip_gap: float, threads:
         status=_worse(first.status.value, second.status.value),
         mip_gap=second.mip_gap,
         first_gap=first.mip_gap,
-        solve_s=first.wall_seconds + second.wall_seconds,
+        solve_s=time.monotonic() - started,
         unreachable=tuple(fleet.islands[i].id for i in unreachable(problem)),
     )
 
