@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from microgrid.cli.common import EXIT_BAD_INPUT, SiteArg, app, fail, load_site
+from microgrid.cli.common import EXIT_BAD_INPUT, SiteArg, app, err, fail, load_site
 
 __all__ = ["ScadaAllowOpt", "ScadaOpt", "ScadaTlsOpt", "ScadaWritesOpt", "scada_map", "scada_options", "scada_serving"]
 
@@ -51,9 +51,14 @@ def scada_options(endpoint: str | None, writes: bool, allow: list[str] | None, t
     from microgrid.scada import options
 
     try:
-        return options(endpoint, writes=writes, allow=allow or (), tls_dir=tls)
+        settings = options(endpoint, writes=writes, allow=allow or (), tls_dir=tls)
     except (ValueError, ConfigError) as exc:
         raise fail(EXIT_BAD_INPUT, str(exc)) from None
+    if not allow and settings.host not in ("127.0.0.1", "localhost", "::1"):
+        err.print(
+            f"note: --scada {endpoint} accepts connections from loopback only: add --scada-allow CIDR", markup=False
+        )
+    return settings
 
 
 @contextlib.asynccontextmanager
