@@ -207,7 +207,14 @@ def _run_suite(args: argparse.Namespace) -> int:
     import _suite
 
     keys = args.suite_case or [c.key for c in _suite.SUITE]
-    print(_header(args, keys).replace("plan benchmark", "plan suite (vs the straightforward model)"), flush=True)
+    if unknown := [k for k in keys if k not in _suite.BY_KEY]:
+        print(f"--suite-case: no case {', '.join(unknown)} (cases: {', '.join(_suite.BY_KEY)})", file=sys.stderr)
+        return 2
+    header = _header(args, keys).replace("plan benchmark", "plan suite (vs the straightforward model)")
+    header = header.replace(f"; {args.repeat} run(s) per case, median timings", "")
+    lines = [line for line in header.splitlines() if not line.startswith(("peak MiB", "py% ="))]
+    lines.append("py s = build + hand-off + read-back; wall = py + HiGHS; ratio = plan's wall / straightforward wall")
+    print("\n".join(lines), flush=True)
     results = []
     for key in keys:
         results.append(_spawn_suite(key, args))
