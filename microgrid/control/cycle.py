@@ -436,14 +436,15 @@ class Controller:
             pv = {k: float(forecast.pv_kw[k].iloc[0]) for k in forecast.pv_kw.columns}
             row = report.plan.frame.iloc[0]
             return from_plan_row(self.site, row, demand, pv).with_source("plan", report.plan.status.value)
-        shifted = self._previous_plan(report.start, est)
+        shifted = self._from_last_plan(report.start, est)
         if shifted is not None:
             return shifted.with_source("previous_plan", report.reason or "no new plan")
         return rules(self.site, est, self.last_decision, report.reason or "no plan")
 
-    def _previous_plan(self, start: datetime, est: Estimate) -> Decision | None:
-        """The previous plan's row for ``start``, while it still covers it, is younger than half the horizon,
-        was made in the same mode (emergency or not) and the state still matches it (:func:`state_matches`)."""
+    def _from_last_plan(self, start: datetime, est: Estimate) -> Decision | None:
+        """The decision of the last plan's row for ``start`` (source ``previous_plan``), while that plan still
+        covers it, is younger than half the horizon, was made in the same mode (emergency or not) and the
+        state still matches it (:func:`state_matches`)."""
         plan = self.last_plan
         if plan is None:
             return None

@@ -207,10 +207,10 @@ def optimize_emergency(inp: DispatchInputs, *, threads: int | None = None, shed_
             setattr(model, f"stage_cap_{k}", pyo.Constraint(expr=expr <= bound))
         gap = _gap(value, result.dual_bound)
         done.append(EmergencyStage(stage.name, stage.unit, value, bound, result.status, gap, result.wall_seconds))
-    return _plan(model, einp, tuple(done), timings, complete=len(done) == len(stages))
+    return _extract_plan(model, einp, tuple(done), timings, complete=len(done) == len(stages))
 
 
-def _plan(
+def _extract_plan(
     model: pyo.ConcreteModel,
     inp: DispatchInputs,
     done: tuple[EmergencyStage, ...],

@@ -45,7 +45,7 @@ __all__ = [
     "Keepalive",
     "Point",
     "ReadBlock",
-    "ReadPlan",
+    "ReadLimits",
     "RegisterMap",
     "Sign",
     "SunSpecModel",
@@ -67,7 +67,7 @@ class SunSpecModel(_Frozen):
     length: Annotated[int, Field(strict=True, ge=0, le=65533)]
 
 
-class ReadPlan(_Frozen):
+class ReadLimits(_Frozen):
     """How the device may be read: largest request and the unused registers a request may span."""
 
     max_registers: Annotated[int, Field(strict=True, ge=1, le=125)] = 125
@@ -101,7 +101,7 @@ class RegisterMap(_Frozen):
     word_order: WordOrder = WordOrder.BIG
     sentinels: Literal["sunspec", "none"] = "none"
     """Default not-implemented sentinel of points that give none."""
-    read: ReadPlan = ReadPlan()
+    read: ReadLimits = ReadLimits()
     keepalive: Keepalive | None = None
     points: tuple[Point, ...]
 
