@@ -29,13 +29,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 from pymodbus.constants import ExcCodes
-from pymodbus.server import ModbusTcpServer
+from pymodbus.server import ModbusTcpServer, ModbusTlsServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
 from microgrid.point_names import feeder_command_number
@@ -143,6 +144,8 @@ class SimulatedSite:
     substep_s
         Largest physics step [simulated s] (2 s; a simulation's 30 s keeps a genset's 30-s start delay
         and 5 kW/s ramp meaningful at a fifteenth of the cost).
+    tls
+        ``(host, port)`` → server TLS context: those endpoints speak Modbus/TCP Security.
     """
 
     def __init__(
@@ -156,8 +159,10 @@ class SimulatedSite:
         sunspec: bool = False,
         start: pd.Timestamp | None = None,
         substep_s: float = MAX_SUBSTEP_S,
+        tls: Mapping[tuple[str, int], ssl.SSLContext] | None = None,
     ) -> None:
         self.site, self.speed, self.tick_s, self.sunspec = site, speed, tick_s, sunspec
+        self.tls = dict(tls or {})
         self.plant = SitePlant(site, profiles, state, start=start)
         self.faults: dict[str, Fault] = {}
         self.writes: list[WriteRecord] = []
@@ -257,7 +262,12 @@ class SimulatedSite:
         here = [s for s in self.served.values() if (s.binding.host, s.binding.port) == endpoint]
         devices = [self._sim_device(s) for s in here]
         units = {s.binding.unit: s.binding.id for s in here}
-        server = ModbusTcpServer(devices, address=endpoint, trace_packet=self._garbler(units))
+        if endpoint in self.tls:
+            server: ModbusTcpServer = ModbusTlsServer(
+                devices, address=endpoint, sslctx=self.tls[endpoint], trace_packet=self._garbler(units)
+            )
+        else:
+            server = ModbusTcpServer(devices, address=endpoint, trace_packet=self._garbler(units))
         await server.serve_forever(background=True)
         self._servers[endpoint] = server
 

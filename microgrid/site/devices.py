@@ -15,8 +15,11 @@
         feeders: {critical: 1, essential: 2, comfort: 3}   # load tier → feeder number on the device
 
 Several devices may share one ``host:port`` (a gateway) with different unit ids: they then
-share one connection. Checks here are the ones the site file alone allows; whether a map
-exists and fits the asset is checked by :func:`microgrid.telemetry.wiring.check_wiring`.
+share one connection. A device that speaks Modbus/TCP Security (TLS 1.2+, mutual X.509; port 802
+by convention) says so with ``tls: {ca: ..., cert: ..., key: ...}`` (:class:`DeviceTls`: paths
+relative to the site file); devices sharing a ``host:port`` share the first one's connection and
+its TLS. Checks here are the ones the site file alone allows; whether a map exists and fits the
+asset is checked by :func:`microgrid.telemetry.wiring.check_wiring`.
 """
 
 from __future__ import annotations
@@ -26,10 +29,21 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from pydantic_core import PydanticCustomError
 
-__all__ = ["DeviceBinding", "device_problems"]
+__all__ = ["DeviceBinding", "DeviceTls", "device_problems"]
 
 _ID = r"^[A-Za-z][A-Za-z0-9_-]{0,63}$"
 _HOST = r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$|^\[?[0-9a-fA-F:]+\]?$"
+
+
+class DeviceTls(BaseModel):
+    """Modbus/TCP Security to a device: the CA its certificate must be signed by (its certificate must name
+    its ``host``), and the controller's own certificate and key. Paths are relative to the site file."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    ca: Annotated[str, StringConstraints(strict=True, min_length=1)]
+    cert: Annotated[str, StringConstraints(strict=True, min_length=1)]
+    key: Annotated[str, StringConstraints(strict=True, min_length=1)]
 
 
 class DeviceBinding(BaseModel):
@@ -49,6 +63,8 @@ class DeviceBinding(BaseModel):
     retries: Annotated[int, Field(strict=True, ge=0, le=5)] = 1
     keepalive_s: Annotated[float, Field(gt=0, le=3600, strict=True, allow_inf_nan=False)] = 20.0
     """Unchanged setpoints are rewritten at most this often [s]; keep it below the revert timeout."""
+    tls: DeviceTls | None = None
+    """Modbus/TCP Security to this device (None: plain Modbus TCP)."""
 
     @model_validator(mode="after")
     def _one_target(self) -> DeviceBinding:

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from pymodbus.client import AsyncModbusTcpClient
+from pymodbus.client import AsyncModbusTcpClient, AsyncModbusTlsClient
 from pymodbus.exceptions import ModbusException
 from pymodbus.pdu import ModbusPDU
 
@@ -120,9 +121,13 @@ class ModbusTransport:
         Extra attempts after a failed request (bounded); a reconnect precedes each.
     """
 
-    def __init__(self, host: str, port: int, *, timeout_s: float = 0.5, retries: int = 1) -> None:
+    def __init__(
+        self, host: str, port: int, *, timeout_s: float = 0.5, retries: int = 1, sslctx: ssl.SSLContext | None = None
+    ) -> None:
         self.host, self.port = host, port
         self.timeout_s, self.retries = timeout_s, retries
+        self.sslctx = sslctx
+        """Modbus/TCP Security (TLS) when given: the client context (CA, our certificate)."""
         self._client: AsyncModbusTcpClient | None = None
         self._lock = asyncio.Lock()
 
@@ -130,7 +135,12 @@ class ModbusTransport:
         if self._client is not None and self._client.connected:
             return self._client
         self.close()
-        client = AsyncModbusTcpClient(self.host, port=self.port, timeout=self.timeout_s, retries=0)
+        if self.sslctx is not None:
+            client: AsyncModbusTcpClient = AsyncModbusTlsClient(
+                self.host, port=self.port, sslctx=self.sslctx, timeout=self.timeout_s, retries=0
+            )
+        else:
+            client = AsyncModbusTcpClient(self.host, port=self.port, timeout=self.timeout_s, retries=0)
         try:
             ok = await asyncio.wait_for(client.connect(), timeout=self.timeout_s * 2)
         except (TimeoutError, OSError, ModbusException) as exc:

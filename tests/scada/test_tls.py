@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import ipaddress
 import ssl
 from pathlib import Path
 
@@ -49,7 +50,8 @@ def issue(name: str, ca: Issued | None = None, *, server: bool = False, role: st
         .add_extension(x509.BasicConstraints(ca=ca is None, path_length=None), critical=True)
     )
     if server:
-        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        names = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
     if role is not None:
         utf8 = bytes([0x0C, len(role.encode())]) + role.encode()
         extension = x509.UnrecognizedExtension(x509.ObjectIdentifier(ROLE_OID), utf8)
