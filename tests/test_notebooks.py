@@ -16,6 +16,7 @@ import pytest
 from jupyter_client.kernelspec import KernelSpecManager
 
 import microgrid
+import microgrid.logistics
 import microgrid.planning
 from tests.conftest import ROOT
 
@@ -63,17 +64,19 @@ def _public_names(module: object) -> set[str]:
 
 @pytest.mark.parametrize("path", SCRIPTS, ids=ids)
 def test_only_the_public_api(path: Path) -> None:
-    """Notebooks import ``microgrid`` and ``microgrid.planning`` and use only names they export."""
+    """Notebooks import ``microgrid``, ``microgrid.planning`` and ``microgrid.logistics`` and use only names
+    they export."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    modules = {"microgrid": microgrid, "planning": microgrid.planning}
+    modules = {"microgrid": microgrid, "planning": microgrid.planning, "logistics": microgrid.logistics}
+    subpackages = {"planning", "logistics"}
     used: list[tuple[str, str]] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             assert all(not a.name.startswith("microgrid.") for a in node.names), ast.unparse(node)
         elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("microgrid"):
-            assert node.module in ("microgrid", "microgrid.planning"), ast.unparse(node)
-            owner = "microgrid" if node.module == "microgrid" else "planning"
-            used += [(owner, a.name) for a in node.names if (owner, a.name) != ("microgrid", "planning")]
+            assert node.module in ("microgrid", "microgrid.planning", "microgrid.logistics"), ast.unparse(node)
+            owner = "microgrid" if node.module == "microgrid" else node.module.rsplit(".", 1)[1]
+            used += [(owner, a.name) for a in node.names if not (owner == "microgrid" and a.name in subpackages)]
         elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in modules:
             used.append((node.value.id, node.attr))
     missing = sorted({f"{owner}.{name}" for owner, name in used if name not in _public_names(modules[owner])})

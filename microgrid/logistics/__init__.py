@@ -4,6 +4,7 @@ Pure: the fleet snapshot and trucks in, a delivery plan out. The MILP (Pyomo, Hi
 :func:`plan_deliveries` first runs.
 """
 
+from microgrid.logistics.chart import hours_to_dry_figure
 from microgrid.logistics.city import city_fleet, city_trucks
 from microgrid.logistics.evaluate import Delivery, Outcome
 from microgrid.logistics.fleet import (
@@ -34,6 +35,7 @@ __all__ = [
     "city_fleet",
     "city_trucks",
     "fleet_from_dict",
+    "hours_to_dry_figure",
     "plan_deliveries",
     "read_fleet",
     "read_trucks",

@@ -15,13 +15,13 @@ from microgrid.errors import InfeasibleError, SolveError
 from microgrid.logistics.decompose import solve_by_sector
 from microgrid.logistics.fleet import Fleet, Truck
 from microgrid.logistics.heuristics import MIN_DROP_L, Loads, loads_to_trips, most_urgent_first, nearest_first
-from microgrid.logistics.problem import Problem, candidate_pairs, needy
+from microgrid.logistics.problem import Problem, needy
 from microgrid.logistics.routes import FuelPlan
 
 __all__ = ["MAX_PAIRS", "FuelPlanInfeasible", "baseline", "plan_deliveries", "unreachable"]
 
 MAX_PAIRS = 1500
-"""Above this many (slot, island) pairs a fleet is planned sector by sector (one MILP per truck)."""
+"""Above this many slots × needy islands a fleet is planned sector by sector (one MILP per truck)."""
 
 
 class FuelPlanInfeasible(InfeasibleError):  # noqa: N818 - an InfeasibleError, named like its siblings' role
@@ -103,17 +103,20 @@ def plan_deliveries(
         what is left, the second the rest) and each stage's relative MIP gap.
     decompose
         One MILP per truck's sector (:mod:`microgrid.logistics.decompose`); None: when the whole
-        model would have more than :data:`MAX_PAIRS` (slot, island) pairs and more than one truck.
+        model would have more than :data:`MAX_PAIRS` slots × needy islands and more than one truck.
 
     Raises :class:`FuelPlanInfeasible` (the constraint named) when an island's ``must_last_h``
     cannot be kept, :class:`SolveError` when HiGHS fails.
     """
     if not 1 <= days <= 3:
         raise ValueError(f"days must be 1 to 3, got {days}")
+    entered = time.monotonic()
     problem = Problem(fleet, tuple(trucks), days, step_h)
     _check(problem)
     if decompose is None:
-        decompose = len(trucks) > 1 and len(candidate_pairs(problem, needy(problem))) > MAX_PAIRS
+        decompose = len(trucks) > 1 and len(problem.slots) * len(needy(problem)) > MAX_PAIRS
+    judging_s = min(1.0, 0.05 * time_limit_s)  # kept for the minute-by-minute judge of the result
+    budget_s = max(0.5, time_limit_s - judging_s - (time.monotonic() - entered))
     if decompose:
 
         def solve(part: Fleet, truck: Sequence[Truck], limit_s: float) -> FuelPlan:
@@ -128,8 +131,8 @@ def plan_deliveries(
                 decompose=False,
             )
 
-        return solve_by_sector(problem, time_limit_s, solve)
-    return _solve_whole(problem, time_limit_s, mip_gap, threads)
+        return solve_by_sector(problem, budget_s, solve)
+    return _solve_whole(problem, budget_s, mip_gap, threads)
 
 
 def _solve_whole(problem: Problem, time_limit_s: float, mip_gap: float, threads: int | None) -> FuelPlan:
