@@ -81,11 +81,14 @@ class Depot(_Frozen):
 
 
 class Fleet(_Frozen):
-    """The snapshot: a depot, the islands and the road factor (road km / great-circle km, ≥ 1)."""
+    """The snapshot: a depot, the islands, the road factor (road km / great-circle km, ≥ 1) and,
+    optionally, measured road distances ``road_km[a][b]`` [km] between places (``depot`` or island
+    ids): each given pair replaces great-circle × road factor, both ways."""
 
     depot: Depot
     islands: Annotated[list[Island], Field(min_length=1)]
     road_factor: Annotated[float, Field(ge=1, le=3, strict=True)] = DEFAULT_ROAD_FACTOR
+    road_km: dict[str, dict[str, Positive]] | None = None
 
 
 class Truck(_Frozen):
@@ -122,6 +125,20 @@ def _fleet_problems(fleet: Fleet) -> list[str]:
             problems.append(f"{where}.stock_l: {island.stock_l:g} l is more than its tank ({island.capacity_l:g} l)")
         if (island.burn_l_per_h is None) == (island.burn_profile_l_per_h is None):
             problems.append(f"{where}: give exactly one of burn_l_per_h and burn_profile_l_per_h")
+    return problems + _road_problems(fleet)
+
+
+def _road_problems(fleet: Fleet) -> list[str]:
+    """Places in ``road_km`` must be ``depot`` or an island id (and no island may be called ``depot``)."""
+    if not fleet.road_km:
+        return []
+    ids = {i.id for i in fleet.islands}
+    problems = ["islands: id 'depot' is reserved when road_km is given"] if "depot" in ids else []
+    for a, row in fleet.road_km.items():
+        problems += [f"road_km.{a}: unknown place (not depot nor an island id)"] if a not in ids | {"depot"} else []
+        problems += [
+            f"road_km.{a}.{b}: unknown place (not depot nor an island id)" for b in row if b not in ids | {"depot"}
+        ]
     return problems
 
 

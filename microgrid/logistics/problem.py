@@ -111,21 +111,30 @@ class Problem:
         return math.ceil(self.horizon_h / self.step_h - 1e-9)
 
     @cached_property
-    def depot_km(self) -> np.ndarray:
-        """Road distance depot → island [km], by island index."""
-        d, f = self.fleet.depot, self.fleet.road_factor
-        return np.array([f * haversine_km(d.lat, d.lon, i.lat, i.lon) for i in self.fleet.islands])
-
-    @cached_property
-    def island_km(self) -> np.ndarray:
-        """Road distance island → island [km] (square, by island index)."""
-        isl, f = self.fleet.islands, self.fleet.road_factor
-        n = len(isl)
+    def _road_km(self) -> np.ndarray:
+        """Road distances between the depot (0) and the islands (1…n) [km]: the fleet's ``road_km``
+        where given (both ways), great-circle × road factor elsewhere."""
+        places = [(self.fleet.depot.lat, self.fleet.depot.lon)] + [(i.lat, i.lon) for i in self.fleet.islands]
+        f, n = self.fleet.road_factor, len(places)
         out = np.zeros((n, n))
         for a in range(n):
             for b in range(a + 1, n):
-                out[a, b] = out[b, a] = f * haversine_km(isl[a].lat, isl[a].lon, isl[b].lat, isl[b].lon)
+                out[a, b] = out[b, a] = f * haversine_km(*places[a], *places[b])
+        index = {"depot": 0} | {i.id: k + 1 for k, i in enumerate(self.fleet.islands)}
+        for here, row in (self.fleet.road_km or {}).items():
+            for there, km in row.items():
+                out[index[here], index[there]] = out[index[there], index[here]] = km
         return out
+
+    @property
+    def depot_km(self) -> np.ndarray:
+        """Road distance depot → island [km], by island index."""
+        return self._road_km[0, 1:]
+
+    @property
+    def island_km(self) -> np.ndarray:
+        """Road distance island → island [km] (square, by island index)."""
+        return self._road_km[1:, 1:]
 
     @cached_property
     def cumulative_burn_l(self) -> np.ndarray:

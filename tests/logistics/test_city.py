@@ -13,8 +13,8 @@ def test_the_plan_beats_nearest_first_on_the_simulated_city() -> None:
     # 24 islands, 2 trucks: more need than the trucks can carry in time (no plan keeps everyone running)
     fleet, trucks = city_fleet(24, seed=0), city_trucks(2)
     started = time.monotonic()
-    plan = plan_deliveries(fleet, trucks, 2, time_limit_s=8)
-    assert time.monotonic() - started < 12
+    plan = plan_deliveries(fleet, trucks, 2, time_limit_s=5)
+    assert time.monotonic() - started < 8
     near = baseline(fleet, trucks, 2)
     assert plan.before.total_dry_h == near.before.total_dry_h > 100  # the same city, in trouble without trucks
     assert plan.after.total_dry_h < near.after.total_dry_h

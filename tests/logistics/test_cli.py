@@ -31,7 +31,7 @@ def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_plans_the_sample_city_and_writes_the_route(tmp_path: Path) -> None:
-    proc = run(FLEET, "--trucks", TRUCKS, "--days", "2", "--time-limit-s", "8", "--out", tmp_path, "--chart")
+    proc = run(FLEET, "--trucks", TRUCKS, "--days", "2", "--time-limit-s", "4", "--out", tmp_path, "--chart")
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
     assert "minimum weighted hours-to-dry: before 6.1 h, after" in proc.stdout

@@ -39,6 +39,9 @@ def _fleet() -> dict[str, Any]:
         (("islands", 5, "weight"), 0, "islands[5].weight: Input should be greater than 0"),
         (("depot", "stock_l"), "lots", "depot.stock_l: Input should be a valid number"),
         (("road_factor",), 0.5, "road_factor: Input should be greater than or equal to 1"),
+        (("road_km",), {"depot": {"island-404": 3.0}}, "road_km.depot.island-404: unknown place"),
+        (("road_km",), {"dpot": {"island-002": 3.0}}, "road_km.dpot: unknown place"),
+        (("road_km",), {"depot": {"island-002": -3.0}}, "road_km.depot.island-002: Input should be greater than 0"),
     ],
 )
 def test_a_bad_fleet_names_the_place(path: tuple[Any, ...], value: Any, expected: str) -> None:

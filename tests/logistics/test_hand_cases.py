@@ -104,3 +104,14 @@ def test_must_last_that_can_be_kept_is_kept() -> None:
         time_limit_s=20,
     )
     assert plan.after.hours_to_dry[0] == pytest.approx(24.0)
+
+
+def test_a_given_road_distance_replaces_the_great_circle() -> None:
+    # "near" is 3 km away as the crow flies, but its bridge is down: 70 km by road, beyond the shift
+    near = fleet(island("near", 3, 0, stock_l=10.0), island("B", 0, 6, stock_l=10.0))
+    closed = near.model_copy(update={"road_km": {"depot": {"near": 70.0}}})
+    assert plan_deliveries(near, [truck()], 1, time_limit_s=20).unreachable == ()
+    plan = plan_deliveries(closed, [truck()], 1, time_limit_s=20)
+    assert plan.unreachable == ("near",)
+    assert set(plan.route_table()["island"]) == {"B"}
+    assert plan.problem.depot_km.tolist() == pytest.approx([70.0, 6.0], abs=0.01)
