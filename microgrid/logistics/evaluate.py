@@ -58,7 +58,7 @@ def hours_to_dry(fleet: Fleet, horizon_h: float, deliveries: Sequence[Delivery])
     islands = fleet.islands
     minutes = math.ceil(horizon_h * MINUTES_PER_H - 1e-9)
     hours = math.ceil(horizon_h)
-    rate = np.array([[i.burn_at(h) / MINUTES_PER_H for h in range(hours)] for i in islands])  # l/min
+    rate = np.array([[fleet.burn_in_hour(i, h) / MINUTES_PER_H for h in range(hours)] for i in islands])  # l/min
     arrivals: dict[int, list[Delivery]] = {}
     for d in deliveries:
         arrivals.setdefault(max(0, math.floor(d.arrival_h * MINUTES_PER_H + 1e-9)), []).append(d)

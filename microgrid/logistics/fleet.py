@@ -53,6 +53,8 @@ class Island(_Frozen):
     ``weight`` is the criticality (> 0; a hospital 3, a shelter 1): weighted hours-to-dry are
     hours-to-dry / weight, so a heavier island must last longer to count as much.
     ``must_last_h`` (optional) is a hard requirement: never dry before this many hours.
+    ``queue`` (optional) names the island's outage queue: it then burns only while its queue is
+    off the grid (the fleet's ``outages``), its burn being the burn while islanded.
     """
 
     id: AssetId
@@ -64,9 +66,10 @@ class Island(_Frozen):
     burn_l_per_h: NonNegative | None = None
     burn_profile_l_per_h: Annotated[list[NonNegative], Field(min_length=1, max_length=24 * 3)] | None = None
     must_last_h: NonNegative | None = None
+    queue: Annotated[str, Field(min_length=1, max_length=32, strict=True)] | None = None
 
     def burn_at(self, hour: int) -> float:
-        """Burn during hour ``hour`` (from time 0) [l/h]."""
+        """Burn during hour ``hour`` (from time 0) while it runs on diesel [l/h]."""
         if self.burn_profile_l_per_h is not None:
             return self.burn_profile_l_per_h[hour % len(self.burn_profile_l_per_h)]
         return self.burn_l_per_h or 0.0
@@ -89,6 +92,22 @@ class Fleet(_Frozen):
     islands: Annotated[list[Island], Field(min_length=1)]
     road_factor: Annotated[float, Field(ge=1, le=3, strict=True)] = DEFAULT_ROAD_FACTOR
     road_km: dict[str, dict[str, Positive]] | None = None
+    outages: dict[str, list[tuple[NonNegative, NonNegative]]] | None = None
+    """The outage outlook: per queue, its outages as (start, end) hours from the snapshot."""
+
+    def burn_in_hour(self, island: Island, hour: int) -> float:
+        """What ``island`` burns during hour ``hour`` [l/h]: its burn, times the share of the hour its
+        queue is off the grid when it has a queue (outages overlapping are counted once)."""
+        burn = island.burn_at(hour)
+        if island.queue is None:
+            return burn
+        spans = sorted((max(s, hour), min(e, hour + 1)) for s, e in (self.outages or {}).get(island.queue, ()))
+        off, until = 0.0, float(hour)
+        for start, end in spans:
+            if end > max(start, until):
+                off += end - max(start, until)
+                until = end
+        return burn * off
 
 
 class Truck(_Frozen):
@@ -125,6 +144,15 @@ def _fleet_problems(fleet: Fleet) -> list[str]:
             problems.append(f"{where}.stock_l: {island.stock_l:g} l is more than its tank ({island.capacity_l:g} l)")
         if (island.burn_l_per_h is None) == (island.burn_profile_l_per_h is None):
             problems.append(f"{where}: give exactly one of burn_l_per_h and burn_profile_l_per_h")
+    for n, island in enumerate(fleet.islands):
+        if island.queue is not None and island.queue not in (fleet.outages or {}):
+            problems.append(f"islands[{n}] ({island.id}).queue: {island.queue!r} has no entry in outages")
+    for queue, spans in (fleet.outages or {}).items():
+        problems += [
+            f"outages.{queue}[{k}]: ends ({e:g} h) before it starts ({s:g} h)"
+            for k, (s, e) in enumerate(spans)
+            if e < s
+        ]
     return problems + _road_problems(fleet)
 
 

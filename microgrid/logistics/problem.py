@@ -140,7 +140,7 @@ class Problem:
     def cumulative_burn_l(self) -> np.ndarray:
         """Litres each island burns from time 0 to each whole hour (islands × (hours + 1)) [l]."""
         hours = math.ceil(self.horizon_h)
-        hourly = np.array([[i.burn_at(h) for h in range(hours)] for i in self.fleet.islands])
+        hourly = np.array([[self.fleet.burn_in_hour(i, h) for h in range(hours)] for i in self.fleet.islands])
         return np.concatenate([np.zeros((len(hourly), 1)), np.cumsum(hourly, axis=1)], axis=1)
 
     def burnt_l(self, island: int, from_h: float, to_h: float) -> float:

@@ -22,10 +22,9 @@ def island(name: str, east_km: float, north_km: float, **fields: Any) -> dict[st
     return base | fields
 
 
-def fleet(*islands: dict[str, Any], depot_l: float = 10_000.0) -> Fleet:
-    return fleet_from_dict(
-        {"depot": {"lat": DEPOT[0], "lon": DEPOT[1], "stock_l": depot_l}, "road_factor": 1.0, "islands": list(islands)}
-    )
+def fleet(*islands: dict[str, Any], depot_l: float = 10_000.0, **more: Any) -> Fleet:
+    depot = {"lat": DEPOT[0], "lon": DEPOT[1], "stock_l": depot_l}
+    return fleet_from_dict({"depot": depot, "road_factor": 1.0, "islands": list(islands), **more})
 
 
 def truck(**fields: Any) -> Truck:

@@ -42,6 +42,8 @@ def _fleet() -> dict[str, Any]:
         (("road_km",), {"depot": {"island-404": 3.0}}, "road_km.depot.island-404: unknown place"),
         (("road_km",), {"dpot": {"island-002": 3.0}}, "road_km.dpot: unknown place"),
         (("road_km",), {"depot": {"island-002": -3.0}}, "road_km.depot.island-002: Input should be greater than 0"),
+        (("islands", 6, "queue"), "3", "islands[6] (island-006).queue: '3' has no entry in outages"),
+        (("outages",), {"3": [[5.0, 2.0]]}, "outages.3[0]: ends (2 h) before it starts (5 h)"),
     ],
 )
 def test_a_bad_fleet_names_the_place(path: tuple[Any, ...], value: Any, expected: str) -> None:

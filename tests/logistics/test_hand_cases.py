@@ -115,3 +115,17 @@ def test_a_given_road_distance_replaces_the_great_circle() -> None:
     assert plan.unreachable == ("near",)
     assert set(plan.route_table()["island"]) == {"B"}
     assert plan.problem.depot_km.tolist() == pytest.approx([70.0, 6.0], abs=0.01)
+
+
+def test_an_island_on_an_outage_queue_burns_only_while_its_queue_is_off() -> None:
+    # 5 l/h while islanded; queue 2 is off 0-4 h and 10.5-12 h (and 11-12 h again: counted once): 27.5 l
+    # over the day (hourly: 2.5 l spread over hour 10). With 25 l: 20 l by 4 h, 2.5 l in hour 10, the last
+    # 2.5 l gone at 11.5 h, dry until 12 h. With 30 l it lasts the day and needs no truck.
+    outages = {"2": [[0.0, 4.0], [10.5, 12.0], [11.0, 12.0]]}
+    tight = fleet(island("A", 6, 0, stock_l=25.0, queue="2"), outages=outages)
+    late = plan_deliveries(tight, [truck(shift_start_h=14.0)], 1, time_limit_s=20)  # trucks come too late
+    assert late.before.hours_to_dry[0] == pytest.approx(11.5, abs=0.02)
+    assert late.before.dry_h[0] == pytest.approx(0.5, abs=0.02)
+    easy = fleet(island("A", 6, 0, stock_l=30.0, queue="2"), outages=outages)
+    plan = plan_deliveries(easy, [truck()], 1, time_limit_s=20)
+    assert plan.before.hours_to_dry[0] == pytest.approx(24.0) and plan.trips == ()
