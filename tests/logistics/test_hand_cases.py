@@ -129,3 +129,11 @@ def test_an_island_on_an_outage_queue_burns_only_while_its_queue_is_off() -> Non
     easy = fleet(island("A", 6, 0, stock_l=30.0, queue="2"), outages=outages)
     plan = plan_deliveries(easy, [truck()], 1, time_limit_s=20)
     assert plan.before.hours_to_dry[0] == pytest.approx(24.0) and plan.trips == ()
+
+
+def test_must_last_that_only_the_solver_finds_infeasible() -> None:
+    # Each alone could be kept (one trip before 2 h), not both: one stop per trip, one trip before 2 h.
+    both = fleet(island("A", 6, 0, stock_l=10.0, must_last_h=24.0), island("B", 0, 6, stock_l=10.0, must_last_h=24.0))
+    with pytest.raises(FuelPlanInfeasible) as caught:
+        plan_deliveries(both, [truck()], 1, time_limit_s=20)
+    assert caught.value.constraint == "truck capacity, tank capacity and shift time"
