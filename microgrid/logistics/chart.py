@@ -27,7 +27,7 @@ def hours_to_dry_figure(plan: FuelPlan, baseline: FuelPlan | None = None) -> Fig
     ax.bar(x, plan.after.hours_to_dry[order], color="tab:blue", label=f"with the plan ({plan.method})")
     ax.bar(x, plan.before.hours_to_dry[order], color="0.6", label="no delivery")
     if baseline is not None:
-        ax.plot(x, baseline.after.hours_to_dry[order], ".", color="tab:orange", label=baseline.method)
+        ax.plot(x, baseline.after.hours_to_dry[order], "o", ms=4, color="tab:orange", label=baseline.method, zorder=3)
     ax.axhline(plan.problem.horizon_h, color="k", lw=0.8, ls="--")
     ax.set_xlabel("island (sorted by hours-to-dry with no delivery)")
     ax.set_ylabel("hours to dry [h]")
@@ -38,7 +38,8 @@ def hours_to_dry_figure(plan: FuelPlan, baseline: FuelPlan | None = None) -> Fig
     if len(order) <= 40:
         ids = [plan.problem.fleet.islands[i].id for i in order]
         ax.set_xticks(x, ids, rotation=90, fontsize=7)
-    ax.legend(loc="upper left", fontsize=8)
+    ax.set_ylim(0, plan.problem.horizon_h * 1.25)
+    ax.legend(loc="upper left", fontsize=8, ncols=3)
     return fig
 
 
