@@ -39,6 +39,7 @@ per interval; HiGHS runs on one thread.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import math
 import statistics
 import sys
@@ -378,13 +379,15 @@ def _result(site: Site, state: SiteState | None, rec: _Recorder, controller: str
 
 def run_blocking(coro: Coroutine[Any, Any, T]) -> T:
     """Run ``coro`` to completion from synchronous code, also inside a running event loop (a Jupyter
-    kernel has one: there the coroutine runs on a worker thread with its own loop)."""
+    kernel has one: there the coroutine runs on a worker thread with its own loop, in a copy of the
+    caller's context, so that e.g. :func:`microgrid.dispatch.effort.deterministic` holds there too)."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
         return asyncio.run(coro)
+    context = contextvars.copy_context()
     with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coro).result()
+        return pool.submit(context.run, asyncio.run, coro).result()
 
 
 def median_split(result: SimulationResult) -> dict[str, float]:

@@ -64,3 +64,20 @@ def test_simulate_deterministic_from_the_command_line(tmp_path: Path) -> None:
     intervals = pd.read_parquet(out / "intervals.parquet")
     assert len(intervals) >= 2 and (intervals["source"] == "plan").all()
     assert "deterministic" in (out / "report.md").read_text(encoding="utf-8")
+
+
+def test_the_mode_holds_where_a_notebook_runs_the_simulation() -> None:
+    """Inside a running event loop (a Jupyter kernel) ``run_blocking`` runs the coroutine on a worker
+    thread; the caller's deterministic block must hold there too (a fresh thread has no context)."""
+    import asyncio
+
+    from microgrid.planning.closed_loop import run_blocking
+
+    async def options_seen() -> dict[str, object]:
+        return effort_options(7.5)
+
+    async def in_a_kernel() -> dict[str, object]:  # a loop is running, as in Jupyter
+        with deterministic(WorkLimits(max_nodes=42)):
+            return run_blocking(options_seen())
+
+    assert asyncio.run(in_a_kernel()) == {"time_limit": float("inf"), "mip_max_nodes": 42}
