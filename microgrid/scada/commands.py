@@ -74,9 +74,10 @@ class CommandState:
     heartbeat_at_s: float = 0.0
     """Monotonic s of the last heartbeat that counted (or of taking the island into manual)."""
     version: int = 0
-    held_from_cycle: int = 0
-    """The server's cycle count when SCADA last asked for manual (the next cycle applies it)."""
     """Counts the writes committed (the server re-encodes what it reads back when it changes)."""
+    held_from_cycle: int = 0
+    """The server's cycle count when SCADA last asked for manual (the next cycle to start applies it: the
+    next published, or the one after when a cycle was running at the write)."""
 
     def decode(self, address: int, words: list[int]) -> dict[str, Value]:
         """The writable points ``words`` at ``address`` cover, decoded; :class:`Refused` 02 or 03."""

@@ -278,8 +278,11 @@ class ScadaServer:
         """Return control to auto when SCADA holds the island in manual without a heartbeat for ``timeout_s``;
         True when it fired."""
         state, snap = self.commands, self.snapshot
-        if state.holding and snap.cycles > state.held_from_cycle and snap.mode != "manual":
-            state.holding = False  # someone else (an operator, a refusal) took the island out of manual: nothing held
+        # A write may come while a cycle runs, after it applied its actions: that cycle still ends in auto, and
+        # only the one after it applies SCADA's manual. Only from the second cycle published since the write is
+        # a mode other than manual someone else's doing (an operator, a refusal): then SCADA holds nothing.
+        if state.holding and snap.cycles > state.held_from_cycle + 1 and snap.mode != "manual":
+            state.holding = False
         silent_s = self.clock() - state.heartbeat_at_s
         if not state.holding or silent_s < self.timeout_s:
             return False

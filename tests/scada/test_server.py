@@ -246,3 +246,46 @@ def test_the_watchdog_stands_down_when_an_operator_took_the_island_out_of_manual
         assert not (await s.read_u32(ALARMS)) & (1 << 5)
 
     run_scada(tcp_hospital, winter, tmp_path, body, writes=True, timeout_s=30.0, clock=lambda: now[0])
+
+
+def test_a_manual_request_written_while_a_cycle_runs_is_still_watched(
+    tcp_hospital: Site, winter: Profiles, tmp_path: Path
+) -> None:
+    """SCADA asks for manual while a cycle solves: that cycle ends in auto (it applied its actions before the
+    write), the next one applies manual, and the watchdog still guards it: SCADA silent for its timeout, back
+    to auto. (The watchdog must not take the first cycle's auto for someone else leaving manual.)"""
+    now, slow = [0.0], [False]
+
+    def solve(inputs: object) -> object:
+        if slow[0]:
+            time.sleep(1.0)
+        return synthetic_plan(inputs)  # type: ignore[arg-type]
+
+    async def body(s: ScadaRig) -> None:
+        await s.cycle()
+        slow[0] = True
+        cycle = asyncio.create_task(s.cycle())
+        await asyncio.sleep(0.4)  # the cycle has applied its actions; its solve runs
+        assert not (await s.write(200, [2])).isError()  # SCADA: manual
+        assert (await cycle).mode is Mode.AUTO  # not yet: the request is for the next cycle
+        slow[0] = False
+        await asyncio.sleep(1.2)  # the server thread's watchdog looks at the cycle just published
+        assert s.scada.commands.holding
+        assert (await s.cycle()).mode is Mode.MANUAL
+        now[0] += 31.0  # SCADA silent beyond its timeout
+        deadline = time.monotonic() + 10
+        while not (by := s.store.actions()["by"].tolist())[-1].startswith("scada-watchdog"):
+            assert time.monotonic() < deadline, by
+            await asyncio.sleep(0.1)
+        assert (await s.cycle()).mode is Mode.AUTO
+
+    run_scada(
+        tcp_hospital,
+        winter,
+        tmp_path,
+        body,
+        optimizer=Optimizer("stub", solve),
+        writes=True,
+        timeout_s=30.0,
+        clock=lambda: now[0],
+    )
