@@ -282,7 +282,7 @@ class ScadaServer:
         # only the one after it applies SCADA's manual. Only from the second cycle published since the write is
         # a mode other than manual someone else's doing (an operator, a refusal): then SCADA holds nothing.
         if state.holding and snap.cycles > state.held_from_cycle + 1 and snap.mode != "manual":
-            state.holding = False
+            state.holding, state.manual = False, {}  # SCADA's next setpoint must not bring back the old ones
         silent_s = self.clock() - state.heartbeat_at_s
         if not state.holding or silent_s < self.timeout_s:
             return False

@@ -289,3 +289,25 @@ def test_a_manual_request_written_while_a_cycle_runs_is_still_watched(
         timeout_s=30.0,
         clock=lambda: now[0],
     )
+
+
+def test_setpoints_from_before_an_operator_left_manual_are_not_sent_again(
+    tcp_hospital: Site, winter: Profiles, tmp_path: Path
+) -> None:
+    """SCADA sets bess1, an operator returns the island to auto (SCADA holds nothing now); SCADA's next
+    setpoint (bess2) is all it asks for: bess1's old setpoint is not re-applied behind the operator's back."""
+
+    async def body(s: ScadaRig) -> None:
+        await s.cycle()
+        assert not (await s.write(1006, s32(-40_000))).isError()  # SCADA: bess1 charges 40 kW
+        assert (await s.cycle()).mode is Mode.MANUAL
+        s.store.add_action("mode", {"mode": "auto"}, by="duty engineer")  # `microgrid override --mode auto`
+        assert (await s.cycle()).mode is Mode.AUTO
+        s.scada.check_watchdog()  # SCADA no longer holds the island
+        assert not s.scada.commands.holding
+        assert not (await s.write(1026, s32(30_000))).isError()  # SCADA: bess2 discharges 30 kW
+        report = await s.cycle()
+        assert report.mode is Mode.MANUAL
+        assert report.manual == {"battery_kw": {"bess2": 30.0}}
+
+    run_scada(tcp_hospital, winter, tmp_path, body, writes=True)
