@@ -8,7 +8,8 @@
   ``last_cycle_age_s``, the alarms the watchdog latched or a late cycle sets, and the commands read back.
 * **Writes** (functions 6 and 16) are refused with exception 01 (ILLEGAL FUNCTION) unless the server
   was started with writes on and the client's role is ``operator``; more than ``burst`` writes at
-  ``rate_per_s`` get 06 (busy). Accepted writes are checked and queued as operator actions by
+  ``rate_per_s`` get 06 (busy); modes and setpoints get 01 too while the controller runs in dry-run
+  (emergency mode, planning only, is still taken). Accepted writes are checked and queued as operator actions by
   :class:`~microgrid.scada.commands.CommandState` (02 / 03 when refused: nothing queued), with the
   client named in ``by`` (``scada:127.0.0.1:50123``, or ``scada:CN=...`` over TLS). Every refusal is logged.
 * **Who may connect**: an IP allowlist (default: loopback only); others are closed and logged. Over
@@ -225,6 +226,7 @@ class ScadaServer:
             self._admit_write(client)
             values = self.commands.decode(address, words)
             planned = self.commands.plan(values)
+            self._admit_actions(planned.actions)
             for action, payload in planned.actions:
                 self._queue(action, payload, client.identity)
         except Refused as exc:
@@ -254,6 +256,11 @@ class ScadaServer:
         if bucket.tokens < 1.0:
             raise Refused(DEVICE_BUSY, f"more than {self.options.burst} writes at {self.options.rate_per_s:g}/s")
         bucket.tokens -= 1.0
+
+    def _admit_actions(self, actions: list[tuple[str, dict[str, Any]]]) -> None:
+        """A controller in dry-run refuses modes and setpoints (the runner would mark them refused): say so now."""
+        if self.snapshot.mode == "dry-run" and any(action != "emergency" for action, _ in actions):
+            raise Refused(ILLEGAL_FUNCTION, "the controller runs in dry-run: modes and setpoints are not applied")
 
     def _queue(self, action: str, payload: dict[str, Any], by: str) -> None:
         assert self.sink is not None

@@ -311,3 +311,25 @@ def test_setpoints_from_before_an_operator_left_manual_are_not_sent_again(
         assert report.manual == {"battery_kw": {"bess2": 30.0}}
 
     run_scada(tcp_hospital, winter, tmp_path, body, writes=True)
+
+
+def test_a_dry_run_controller_refuses_what_it_cannot_apply(
+    tcp_hospital: Site, winter: Profiles, tmp_path: Path
+) -> None:
+    """A controller in dry-run drives nothing and the runner refuses modes and setpoints: SCADA hears so at
+    once (exception 01, nothing queued) instead of an acknowledgement for a command never applied. Emergency
+    mode is planning only and is still taken."""
+
+    async def body(s: ScadaRig) -> None:
+        s.rig.ctl.mode = Mode.DRY_RUN  # `microgrid run --dry-run`
+        await s.cycle()
+        for address, words in ((200, [2]), (1006, s32(-40_000)), (1507, [1])):
+            answer = await s.write(address, words)
+            assert answer.isError() and answer.exception_code == 1, (address, answer)
+        assert s.store.actions().empty
+        assert "dry-run" in s.scada.refused[-1][2]
+        assert not (await s.write(EMERGENCY_CMD, [1])).isError()
+        report = await s.cycle()
+        assert report.mode is Mode.DRY_RUN and report.emergency.get("active") is True
+
+    run_scada(tcp_hospital, winter, tmp_path, body, writes=True)
