@@ -25,7 +25,7 @@ import microgrid.control
 from microgrid.store import CycleRow, Store
 from tests.conftest import HOSPITAL, WINTER
 
-HEAVY = ("pandas", "numpy", "pyomo", "pvlib", "dask", "matplotlib", "highspy", "pymodbus", "pyarrow", "scipy")
+HEAVY = ("pandas", "numpy", "pyomo", "pvlib", "dask", "matplotlib", "highspy", "pymodbus", "pyarrow", "scipy", "paho")
 
 _PROBE = """
 import json, sys

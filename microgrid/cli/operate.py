@@ -32,6 +32,7 @@ from microgrid.cli.common import (
     run_async,
 )
 from microgrid.cli.scada import ScadaAllowOpt, ScadaOpt, ScadaTlsOpt, ScadaWritesOpt, scada_options, scada_serving
+from microgrid.cli.uplink import IslandIdOpt, IslandKindOpt, PublishOpt, publish_options, publishing
 from microgrid.errors import InputError
 
 __all__ = ["demo", "history", "override", "run", "status"]
@@ -110,6 +111,9 @@ def run(
     scada_writes: ScadaWritesOpt = False,
     scada_allow: ScadaAllowOpt = None,
     scada_tls: ScadaTlsOpt = None,
+    publish: PublishOpt = None,
+    island_id: IslandIdOpt = None,
+    island_kind: IslandKindOpt = "other",
 ) -> None:
     """Run the controller on SITE: a cycle every control interval, on the clock's boundaries.
 
@@ -127,6 +131,7 @@ def run(
         raise fail(EXIT_BAD_INPUT, f"--mode: one of {', '.join(MODES)}, got {mode!r}")
     served = scada_options(scada, scada_writes, scada_allow, scada_tls)  # checked before anything starts
     parsed = load_site(site)
+    uplink = publish_options(publish, island_id, island_kind, parsed)
     devices = connect_devices(parsed, site)
     try:
         reference = read_profiles(profiles, parsed) if profiles else synthetic_day(parsed)
@@ -138,13 +143,15 @@ def run(
         runner = Runner(controller, history, keepalive_s=keepalive_s)
         if resumed := runner.resume(keep_mode=explicit_mode):
             out.print(resumed, markup=False)
-        if once:
-            report = run_async(_once(runner))
-            out.print(report.log_line(), markup=False)
-        else:
+        if not once:
             runner.on_cycle = lambda report: print(report.log_line(), flush=True)  # one JSON line per cycle
-            out.print(f"running {parsed.site.name} in mode {controller.mode.value}; Ctrl-C to stop", markup=False)
-            run_async(_forever(runner, served))
+        with publishing(runner, uplink, history.path):  # --publish: each cycle to the Situation Centre
+            if once:
+                report = run_async(_once(runner))
+                out.print(report.log_line(), markup=False)
+            else:
+                out.print(f"running {parsed.site.name} in mode {controller.mode.value}; Ctrl-C to stop", markup=False)
+                run_async(_forever(runner, served))
 
 
 async def _once(runner: Any) -> Any:

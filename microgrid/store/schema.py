@@ -6,7 +6,7 @@ import sqlite3
 
 from microgrid.errors import MicrogridError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 APPLICATION_ID = 0x4D475244  # "MGRD": marks the file as a microgrid store
 
 
@@ -46,6 +46,10 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE TABLE actions (id INTEGER PRIMARY KEY AUTOINCREMENT, ts TEXT NOT NULL, by TEXT, action TEXT NOT NULL,"
         " payload TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'pending', done_ts TEXT, result TEXT)",
         "CREATE INDEX actions_status ON actions(status, id)",
+    ),
+    (  # 1 → 2: the outbox of messages to the Situation Centre (microgrid.store.outbox); seq never reused
+        "CREATE TABLE outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, ts TEXT NOT NULL, topic TEXT NOT NULL,"
+        " payload BLOB NOT NULL, qos INTEGER NOT NULL, retain INTEGER NOT NULL)",
     ),
 )
 

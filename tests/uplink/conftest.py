@@ -1,0 +1,168 @@
+"""Real MQTT parts for the uplink's tests, all on 127.0.0.1: an amqtt broker (pure Python, from PyPI) in a
+thread of its own, a subscriber standing for the centre (paho), and a TCP proxy that a test can cut and
+restore (the broker unreachable from the island while the centre stays connected)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from microgrid.centre import Arrival, parse_topic
+from microgrid.sim.ports import free_ports
+
+T = TypeVar("T")
+
+
+class _LoopThread:
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout_s: float = 10.0) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout_s)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+        self.loop.close()
+
+
+class AmqttBroker:
+    """amqtt on ``port``, anonymous; :meth:`start` and :meth:`stop` (a broker that dies and comes back)."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_ports(1)[0]
+        self._rt: _LoopThread | None = None
+        self._broker: Any = None
+
+    def start(self) -> AmqttBroker:
+        from amqtt.broker import Broker
+
+        config = {
+            "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{self.port}"}},
+            "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
+        }
+
+        async def go() -> Any:
+            broker = Broker(config)
+            await broker.start()
+            return broker
+
+        self._rt = _LoopThread()
+        self._broker = self._rt.run(go())
+        return self
+
+    def stop(self) -> None:
+        if self._rt is not None:
+            self._rt.run(self._broker.shutdown())
+            self._rt.close()
+            self._rt = None
+
+
+class Proxy:
+    """A TCP proxy 127.0.0.1:``port`` → 127.0.0.1:``target``: :meth:`cut` drops every connection and refuses
+    new ones; :meth:`restore` listens again on the same port."""
+
+    def __init__(self, target: int) -> None:
+        self.target, self.port = target, free_ports(1)[0]
+        self._rt = _LoopThread()
+        self._server: asyncio.Server | None = None
+        self._open: set[asyncio.StreamWriter] = set()
+        self.restore()
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except OSError:
+            pass
+        finally:
+            writer.close()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target)
+        except OSError:
+            writer.close()
+            return
+        self._open |= {writer, up_writer}
+        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+
+    def restore(self) -> None:
+        async def go() -> asyncio.Server:
+            return await asyncio.start_server(self._handle, "127.0.0.1", self.port)
+
+        self._server = self._rt.run(go())
+
+    def cut(self) -> None:
+        async def go() -> None:
+            assert self._server is not None
+            self._server.close()
+            for writer in self._open:
+                writer.transport.abort()
+            self._open.clear()
+
+        self._rt.run(go())
+
+    def close(self) -> None:
+        self.cut()
+        self._rt.close()
+
+
+class Centre:
+    """A subscriber to ``<city>/#`` (QoS 1) that keeps every arrival, in order, with its retain flag."""
+
+    def __init__(self, port: int, city: str = "kharkiv", client_id: str = "centre") -> None:
+        self.arrivals: list[tuple[Arrival, bool]] = []
+        self._lock = threading.Lock()
+        self._subscribed = threading.Event()
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
+        self.client.on_message = self._on_message
+        self.client.on_subscribe = lambda *args: self._subscribed.set()
+        self.client.connect("127.0.0.1", port, keepalive=10)
+        self.client.subscribe(f"{city}/#", qos=1)
+        self.client.loop_start()
+        assert self._subscribed.wait(5), "the centre could not subscribe"
+
+    def _on_message(self, client: Any, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        arrival = parse_topic(message.topic, message.payload)
+        assert arrival is not None, (message.topic, message.payload)
+        with self._lock:
+            self.arrivals.append((arrival, bool(message.retain)))
+
+    def of(self, kind: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return [a.payload for a, _ in self.arrivals if a.kind == kind]
+
+    def seqs(self) -> list[int]:
+        """The seq of every sequenced arrival, in the order they came."""
+        with self._lock:
+            return [a.payload["seq"] for a, _ in self.arrivals if "seq" in a.payload]
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def wait_until(condition: Callable[[], bool], timeout_s: float = 10.0, what: str = "condition") -> None:
+    """Poll ``condition`` every 20 ms; fail the test after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def dumps(payload: dict[str, Any]) -> str:
+    return json.dumps(payload, sort_keys=True)
+
+
+from tests.control.conftest import hospital, tcp_hospital, winter  # noqa: E402, F401 - fixtures for the real cycles
