@@ -110,6 +110,8 @@ class Runner:
         self.last: CycleReport | None = None
         self._recorded: tuple[int, datetime] | None = None
         """(id, interval start) of the last cycle recorded before this run (a restart replaces it)."""
+        self.mode_resumed = False
+        """The mode came from the last cycle recorded (:meth:`resume`), not from the command line."""
 
     def _now(self) -> datetime:
         return self.controller.clock()
@@ -175,7 +177,7 @@ class Runner:
         self._recorded = (int(last["id"]), last["ts"])
         summary = last["summary"]
         if not keep_mode:
-            self.controller.mode = Mode(last["mode"])
+            self.controller.mode, self.mode_resumed = Mode(last["mode"]), True
         if self.controller.mode is Mode.MANUAL and summary.get("manual"):
             try:
                 self.controller.manual = manual_decision(self.controller, summary["manual"])

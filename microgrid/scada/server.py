@@ -16,7 +16,9 @@
   TLS the client's certificate is required and its role comes from :mod:`microgrid.scada.security`.
 * **Watchdog**: while SCADA holds the island in manual it must change ``scada_heartbeat`` at least
   every ``timeout_s``; when it stops, a ``mode auto`` action is queued by ``scada-watchdog``, the
-  alarm bit 5 is latched until ``alarm_acknowledge`` and a ``scada`` event is recorded.
+  alarm bit 5 is latched until ``alarm_acknowledge`` and a ``scada`` event is recorded. After a restart that
+  resumed manual mode last asked for by a ``scada:`` client, SCADA holds the island again
+  (:meth:`ScadaServer.resume_hold`): the timeout runs from the server's start.
 """
 
 from __future__ import annotations
@@ -186,6 +188,31 @@ class ScadaServer:
                 before(report)
 
         runner.on_cycle = on_cycle
+        self.resume_hold(runner)
+
+    def resume_hold(self, runner: Any) -> bool:
+        """After a restart, watch the manual SCADA held before it: True when held.
+
+        ``runner`` resumed manual mode from its store (not ``--mode``) and the last mode or manual action applied
+        was a ``scada:`` client's: SCADA holds the island again, with its setpoints in force, and has
+        ``timeout_s`` from the server's start to show its heartbeat, else the watchdog returns control to auto.
+        """
+        store = runner.store
+        if store is None or not runner.mode_resumed or runner.controller.mode.value != "manual":
+            return False
+        try:
+            last = store.last_applied_action("mode", "manual")
+            cycle = store.last_cycle()
+        except Exception as exc:  # a store that cannot tell: nobody is taken to hold the island
+            log.warning("cannot tell whether SCADA held manual before the restart: %s", exc)
+            return False
+        if last is None or not str(last.get("by") or "").startswith("scada:"):
+            return False
+        state = self.commands
+        state.holding, state.heartbeat_at_s, state.held_from_cycle = True, self.started_s, self.snapshot.cycles
+        state.manual = dict((cycle or {}).get("summary", {}).get("manual") or {})
+        log.warning("SCADA (%s) held manual before the restart: watching its heartbeat again", last["by"])
+        return True
 
     def live(self) -> dict[int, int]:
         """The server's own points now (module docstring); encoded at most every 0.25 s or when they change."""

@@ -96,6 +96,15 @@ class StoreQueries:
             rows = _records(self._open().execute(sql, kinds))
         return rows[0] if rows else None
 
+    def last_applied_action(self, *actions: str) -> dict[str, Any] | None:
+        """The operator action of one of ``actions`` ('mode', 'manual'…) applied last, as a dict (``by``: who
+        asked); None when there is none."""
+        marks = ",".join("?" * len(actions))
+        with self._guard("read"):
+            sql = f"SELECT * FROM actions WHERE status = 'applied' AND action IN ({marks}) ORDER BY id DESC LIMIT 1"
+            rows = _records(self._open().execute(sql, actions))
+        return rows[0] if rows else None
+
     def cycles(self, since: datetime | None = None, until: datetime | None = None) -> pd.DataFrame:
         """Cycles with ``since <= ts < until``, oldest first."""
         where, params = _where(since, until)

@@ -74,15 +74,19 @@ def run_scada(
     *,
     optimizer: Any = None,
     clock: Callable[[], float] | None = None,
+    resume: bool = False,
     **options: Any,
 ) -> T:
-    """Serve ``site``, run its controller with a store and a SCADA server (``options``), run ``body``."""
+    """Serve ``site``, run its controller with a store and a SCADA server (``options``), run ``body``;
+    ``resume``: the runner resumes from the store left in ``tmp_path`` first (a restart)."""
     port = free_ports(1)[0]
 
     async def go(rig: Rig) -> T:
         path = tmp_path / "history.sqlite"
         with Store(path, retention_days=None) as store, Store(path, retention_days=None) as sink:
             runner = Runner(rig.ctl, store)  # the server's thread has its own connection (sink), as in serve_runner
+            if resume:
+                runner.resume(keep_mode=False)
             scada = ScadaServer(site, Options(port=port, **options), sink, clock=clock or time.monotonic)
             scada.attach(runner)
             async with serving(scada):

@@ -333,3 +333,50 @@ def test_a_dry_run_controller_refuses_what_it_cannot_apply(
         assert report.mode is Mode.DRY_RUN and report.emergency.get("active") is True
 
     run_scada(tcp_hospital, winter, tmp_path, body, writes=True)
+
+
+def test_a_restart_keeps_watching_the_manual_scada_held(tcp_hospital: Site, winter: Profiles, tmp_path: Path) -> None:
+    """SCADA takes manual with a battery setpoint, then the controller restarts: it resumes manual and the new
+    server holds it for SCADA. No heartbeat for timeout_s from the server's start: back to auto, alarm bit 5."""
+    now = [0.0]
+
+    async def before(s: ScadaRig) -> None:
+        await s.cycle()
+        assert not (await s.write(1006, s32(-10_000))).isError()  # bess1 charges 10 kW: manual
+        assert (await s.cycle()).mode is Mode.MANUAL
+
+    async def after(s: ScadaRig) -> None:
+        assert s.runner.controller.mode is Mode.MANUAL  # resumed
+        assert s.scada.commands.holding
+        assert s.scada.commands.manual == {"battery_kw": {"bess1": -10.0}}  # SCADA's next setpoint adds to it
+        assert (await s.cycle()).mode is Mode.MANUAL
+        now[0] += 29.0
+        assert not s.scada.check_watchdog()  # the timeout runs from the server's start
+        now[0] += 2.0
+        deadline = time.monotonic() + 10  # the watchdog looks every second, in the server's thread
+        while not (by := s.store.actions()["by"].tolist())[-1].startswith("scada-watchdog"):
+            assert time.monotonic() < deadline, by
+            await asyncio.sleep(0.1)
+        assert (await s.cycle()).mode is Mode.AUTO
+        assert await s.read_u32(ALARMS) & (1 << 5)
+
+    run_scada(tcp_hospital, winter, tmp_path, before, writes=True)
+    run_scada(tcp_hospital, winter, tmp_path, after, writes=True, timeout_s=30.0, clock=lambda: now[0], resume=True)
+
+
+def test_a_restart_does_not_hand_an_operators_manual_to_the_watchdog(
+    tcp_hospital: Site, winter: Profiles, tmp_path: Path
+) -> None:
+    """Manual last asked for by an operator (`microgrid override`), not SCADA: after a restart nobody watches."""
+
+    async def before(s: ScadaRig) -> None:
+        await s.cycle()
+        s.store.add_action("mode", {"mode": "manual"}, by="alice")
+        assert (await s.cycle()).mode is Mode.MANUAL
+
+    async def after(s: ScadaRig) -> None:
+        assert s.runner.controller.mode is Mode.MANUAL
+        assert not s.scada.commands.holding
+
+    run_scada(tcp_hospital, winter, tmp_path, before, writes=True)
+    run_scada(tcp_hospital, winter, tmp_path, after, writes=True, resume=True)
