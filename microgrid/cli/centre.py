@@ -105,3 +105,27 @@ def _write(plan: FuelPlan, out_dir: Path, near: FuelPlan | None, chart: bool) ->
 
         save_chart(plan, out_dir / "hours-to-dry.png", near)
     out.print(f"wrote {out_dir}", markup=False)
+
+
+@centre_app.command("serve")
+def serve(
+    broker: Annotated[str, typer.Argument(metavar="mqtt://HOST:PORT/CITY", help="The city's MQTT broker.")],
+    db: Annotated[Path, typer.Option("--db", help="The fleet's SQLite file (created if missing).")] = Path(
+        "centre.sqlite"
+    ),
+    http: Annotated[str, typer.Option("--http", metavar="HOST:PORT", help="Serve the screen here.")] = "127.0.0.1:8080",
+) -> None:
+    """Subscribe to every island of the city and serve the situation screen (docs/situation-centre.md):
+    islands sorted by risk, a JSON API (/api/islands), live updates (/events). Ctrl-C stops."""
+    from microgrid.centre.serve import serve as run_centre
+    from microgrid.uplink import parse_url
+
+    host, _, port = http.rpartition(":")
+    try:
+        parsed = parse_url(broker)
+    except ValueError as exc:
+        raise fail(EXIT_BAD_INPUT, str(exc).replace("--publish: ", "")) from None
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise fail(EXIT_BAD_INPUT, f"--http: HOST:PORT, e.g. 127.0.0.1:8080, got {http!r}")
+    out.print(f"the situation screen: http://{host}:{port}/ (islands of {parsed.city}); Ctrl-C to stop", markup=False)
+    run_centre(parsed, db, host.strip("[]"), int(port))

@@ -1,0 +1,40 @@
+"""The situation screen's page: HTML, CSS and a little JavaScript, all served by the centre (no CDN, no tiles)."""
+
+__all__ = ["PAGE"]
+
+PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Situation Centre</title>
+<style>
+body{font-family:system-ui,sans-serif;margin:1em;background:#111;color:#eee}
+table{border-collapse:collapse;width:100%}th,td{padding:.3em .6em;border-bottom:1px solid #333;text-align:left}
+tr.offline td{color:#888}tr.critical td.autonomy{color:#f55;font-weight:bold}td.alarms{color:#fc5}
+</style></head>
+<body><h1>Situation Centre</h1><p id="summary">waiting for the islands…</p>
+<table><thead><tr><th>island</th><th>kind</th><th>online</th><th>grid</th><th>source</th><th>mode</th><th>emergency</th>
+<th>critical autonomy [h]</th><th>SOC [%]</th><th>fuel to dry [h]</th><th>alarms</th><th>last cycle</th>
+</tr></thead><tbody id="islands"></tbody></table>
+<script>
+function cell(text, cls){const td=document.createElement('td');td.textContent=text;if(cls)td.className=cls;return td;}
+function hours(x){return x===null||x===undefined?'–':Number(x).toFixed(1);}
+function render(rows){
+  const body=document.getElementById('islands');body.replaceChildren();
+  for(const r of rows){
+    const s=r.status||{};const a=s.autonomy||{};const tr=document.createElement('tr');
+    tr.id='island-'+r.island;
+    if(r.online===false)tr.classList.add('offline');
+    if(a.critical_h!==undefined&&a.critical_h<6)tr.classList.add('critical');
+    const fuel=Object.values(s.fuel||{}).map(f=>f.hours_to_dry).filter(h=>h!==null);
+    tr.append(cell(r.island),cell(s.kind||''),cell(r.online===false?'OFFLINE':r.online?'online':'?'),
+      cell(s.grid||''),cell(s.source||''),cell(s.mode||''),cell(s.emergency&&s.emergency.active?'EMERGENCY':''),
+      cell(hours(a.critical_h),'autonomy'),cell(Object.values(s.soc_pct||{}).map(v=>v.toFixed(0)).join(' / ')),
+      cell(fuel.length?hours(Math.min(...fuel)):'–'),cell((s.alarms||r.alarms||[]).join('; '),'alarms'),
+      cell(s.ts||r.seen_ts));
+    body.append(tr);
+  }
+  document.getElementById('summary').textContent=rows.length+' islands, '+
+    rows.filter(r=>r.online===false).length+' offline, updated '+new Date().toISOString();
+}
+fetch('api/islands').then(r=>r.json()).then(render);
+new EventSource('events').addEventListener('fleet',e=>render(JSON.parse(e.data)));
+</script></body></html>
+"""

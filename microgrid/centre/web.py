@@ -1,0 +1,62 @@
+"""The situation screen: a Starlette app over the :class:`~microgrid.centre.fleet.FleetStore`, served by uvicorn.
+
+* ``GET /``: the page; every island a row, most at risk first (:func:`~microgrid.centre.fleet.risk_key`),
+  plain HTML and a few lines of JavaScript shipped here (nothing fetched from elsewhere), updated live.
+* ``GET /api/islands``: the rows as JSON; ``GET /api/islands/{island}``: one island's latest state and
+  its statuses of the last 24 h.
+* ``GET /events``: server-sent events; an ``fleet`` event with the rows at once and after every change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from microgrid.centre.fleet import FleetStore
+from microgrid.centre.page import PAGE
+
+__all__ = ["app"]
+
+
+def app(fleet: FleetStore, *, poll_s: float = 0.25) -> Starlette:
+    """The screen's ASGI app over ``fleet``; live updates look for changes every ``poll_s`` [s]."""
+
+    async def page(request: Request) -> Response:
+        return HTMLResponse(PAGE)
+
+    async def islands(request: Request) -> Response:
+        return JSONResponse(fleet.islands())
+
+    async def island(request: Request) -> Response:
+        name = request.path_params["island"]
+        row = next((r for r in fleet.islands() if r["island"] == name), None)
+        if row is None:
+            return JSONResponse({"error": f"no island {name!r}"}, status_code=404)
+        since = (datetime.now(UTC) - timedelta(hours=24)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return JSONResponse(row | {"history": fleet.history(name, since)})
+
+    async def events(request: Request) -> Response:
+        async def stream() -> AsyncIterator[str]:
+            last = -1
+            while not await request.is_disconnected():
+                if fleet.version != last:
+                    last = fleet.version
+                    yield f"event: fleet\ndata: {json.dumps(fleet.islands(), separators=(',', ':'))}\n\n"
+                await asyncio.sleep(poll_s)
+
+        return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+    routes = [
+        Route("/", page),
+        Route("/api/islands", islands),
+        Route("/api/islands/{island}", island),
+        Route("/events", events),
+    ]
+    return Starlette(routes=routes)
