@@ -1,17 +1,24 @@
-"""Real MQTT parts for the uplink's tests, all on 127.0.0.1: an amqtt broker (pure Python, from PyPI) in a
-thread of its own, a subscriber standing for the centre (paho), and a TCP proxy that a test can cut and
-restore (the broker unreachable from the island while the centre stays connected)."""
+"""Real MQTT parts for the uplink's tests, all on 127.0.0.1: two brokers, amqtt (pure Python, from PyPI) in a
+thread of its own and Mosquitto (Debian's package; its tests are skipped where it is not installed) as a
+process with a generated config; a subscriber standing for the centre (paho), and a TCP proxy that a test can
+cut, freeze and restore (the broker unreachable from the island while the centre stays connected)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import shutil
+import socket
+import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any, TypeVar
 
 import paho.mqtt.client as mqtt
+import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from microgrid.centre import Arrival, parse_topic
@@ -67,6 +74,52 @@ class AmqttBroker:
             self._rt = None
 
 
+class MosquittoBroker:
+    """Mosquitto (``/usr/sbin/mosquitto``) on ``port``: anonymous, no persistence; :meth:`start`, :meth:`stop`."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_ports(1)[0]
+        self._folder = tempfile.TemporaryDirectory()
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> MosquittoBroker:
+        exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        conf = f"{self._folder.name}/mosquitto.conf"
+        with open(conf, "w", encoding="utf-8") as f:
+            f.write(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest stderr\n")
+        self._proc = subprocess.Popen([exe, "-c", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return self
+            except OSError:
+                assert time.monotonic() < deadline and self._proc.poll() is None, "mosquitto did not start"
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self._proc is not None:
+            self._proc.terminate()
+            self._proc.wait(10)
+            self._proc = None
+
+
+def has_mosquitto() -> bool:
+    return shutil.which("mosquitto") is not None or Path("/usr/sbin/mosquitto").exists()
+
+
+BROKERS: dict[str, Callable[..., Any]] = {"amqtt": AmqttBroker, "mosquitto": MosquittoBroker}
+"""Broker kind → class (``(port=None)``, ``start()``, ``stop()``, ``port``)."""
+
+
+@pytest.fixture(params=["amqtt", "mosquitto"])
+def broker_kind(request: pytest.FixtureRequest) -> str:
+    """Each test that takes it runs against both brokers; Mosquitto's run is skipped where it is not installed."""
+    if request.param == "mosquitto" and not has_mosquitto():
+        pytest.skip("mosquitto is not installed (.ci/run installs it from Debian's packages)")
+    return str(request.param)
+
+
 class Proxy:
     """A TCP proxy 127.0.0.1:``port`` → 127.0.0.1:``target``: :meth:`cut` drops every connection and refuses
     new ones; :meth:`restore` listens again on the same port."""
@@ -76,13 +129,16 @@ class Proxy:
         self._rt = _LoopThread()
         self._server: asyncio.Server | None = None
         self._open: set[asyncio.StreamWriter] = set()
+        self.frozen = False
+        """While true, bytes are swallowed in both directions and connections stay open (a silent network)."""
         self.restore()
 
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
+                if not self.frozen:
+                    writer.write(data)
+                    await writer.drain()
         except OSError:
             pass
         finally:

@@ -27,13 +27,14 @@ from microgrid.store.outbox import Outbox
 from microgrid.uplink import Broker, Island
 from microgrid.uplink.publish import Publisher
 from tests.control.conftest import Optimizer, Rig, run_rig
-from tests.uplink.conftest import AmqttBroker, Centre, Proxy, wait_until
+from tests.uplink.conftest import BROKERS, Centre, Proxy, wait_until
 from tests.uplink.test_payloads import ISLAND, SCHEMAS, T0, cycle, small_site
 
 
 @pytest.fixture
-def broker() -> Iterator[AmqttBroker]:
-    running = AmqttBroker().start()
+def broker(broker_kind: str) -> Iterator[Any]:
+    """A broker on a free loopback port: amqtt, then Mosquitto (``broker_kind``)."""
+    running = BROKERS[broker_kind]().start()
     yield running
     running.stop()
 
@@ -56,7 +57,7 @@ def accepted(centre: Centre) -> list[int]:
 
 
 def test_the_centre_sees_every_cycle_of_a_real_controller(
-    broker: AmqttBroker, tcp_hospital: Site, winter: Profiles, tmp_path: Path
+    broker: Any, tcp_hospital: Site, winter: Profiles, tmp_path: Path
 ) -> None:
     """Two cycles of the controller on the simulated hospital: status, alarms and cycle arrive, valid, in seq
     order; the outbox lives in the history's file and is empty once the broker acknowledged everything."""
@@ -97,7 +98,7 @@ def test_the_centre_sees_every_cycle_of_a_real_controller(
         assert conn.execute("SELECT count(*) FROM outbox").fetchone()[0] == 0
 
 
-def test_an_unreachable_broker_loses_nothing_and_duplicates_nothing(broker: AmqttBroker, tmp_path: Path) -> None:
+def test_an_unreachable_broker_loses_nothing_and_duplicates_nothing(broker: Any, tmp_path: Path) -> None:
     """The island's link is cut (the centre stays connected): five cycles wait in SQLite, the controller restarts
     meanwhile, the link returns: every message arrives once, in seq order, and the retained status is the last."""
     centre = Centre(broker.port)
@@ -143,10 +144,10 @@ def test_an_unreachable_broker_loses_nothing_and_duplicates_nothing(broker: Amqt
     last.close()
 
 
-def test_a_broker_that_dies_and_comes_back(tmp_path: Path) -> None:
+def test_a_broker_that_dies_and_comes_back(broker_kind: str, tmp_path: Path) -> None:
     """The broker itself is stopped (its retained messages gone) and started again on the same port: the waiting
     messages are replayed in order, so the retained status on the new broker is the latest."""
-    broker = AmqttBroker().start()
+    broker = BROKERS[broker_kind]().start()
     pub = publisher(tmp_path / "history.sqlite", broker.port)
     pub.start()
     try:
@@ -157,7 +158,7 @@ def test_a_broker_that_dies_and_comes_back(tmp_path: Path) -> None:
         wait_until(lambda: not pub.connected, what="the broker's death")
         seqs = [s for n in range(1, 4) for s in pub.queue(replace(cycle(), start=T0 + timedelta(minutes=15 * n)))]
         assert len(pub.outbox) == len(seqs) == 6
-        broker = AmqttBroker(broker.port).start()
+        broker = BROKERS[broker_kind](broker.port).start()
         wait_until(lambda: len(pub.outbox) == 0, 15, "the replay")
         centre = Centre(broker.port)
         wait_until(lambda: bool(centre.of("status")) and bool(centre.of("online")), what="retained messages")
@@ -187,7 +188,7 @@ time.sleep(60)
 """
 
 
-def test_the_last_will_marks_a_dead_island_offline(broker: AmqttBroker, tmp_path: Path) -> None:
+def test_the_last_will_marks_a_dead_island_offline(broker: Any, tmp_path: Path) -> None:
     """A publisher process killed (SIGKILL: no goodbye): the broker publishes its Will, online false, retained."""
     centre = Centre(broker.port)
     args = [sys.executable, "-c", _DYING, str(tmp_path / "h.sqlite"), str(broker.port)]
@@ -204,3 +205,24 @@ def test_the_last_will_marks_a_dead_island_offline(broker: AmqttBroker, tmp_path
     wait_until(lambda: len(late.of("online")) >= 1, what="the retained Will")
     assert {p["online"] for p in late.of("online")} == {False}  # amqtt may hand a retained message over twice
     late.close()
+
+
+def test_a_silent_island_is_marked_offline_within_its_keep_alive(broker: Any, tmp_path: Path) -> None:
+    """The island's network goes silent (connection open, nothing passes): the broker sends the Will after at
+    most 1.5 × the keep-alive (2 s here) without a packet."""
+    centre = Centre(broker.port)
+    proxy = Proxy(broker.port)
+    pub = publisher(tmp_path / "h.sqlite", proxy.port)
+    pub.start()
+    try:
+        wait_until(lambda: [p["online"] for p in centre.of("online")] == [True], what="online")
+        proxy.frozen = True
+        started = time.monotonic()
+        wait_until(lambda: [p["online"] for p in centre.of("online")] == [True, False], 10, "the Will")
+        silent_s = time.monotonic() - started
+    finally:
+        pub.close()
+        pub.outbox.close()
+        proxy.close()
+        centre.close()
+    assert silent_s <= 1.5 * pub.keepalive_s + 1.0, silent_s
