@@ -5,7 +5,8 @@ else Modbus exception 02; a value outside the point's range or not one of its va
 into the operator actions ``microgrid override`` queues (``mode``, ``emergency``, ``manual``) and
 checked with the same rule (:func:`microgrid.control.decisions.override_problems` against the site's
 :func:`~microgrid.control.decisions.asset_limits`: 03 when it refuses, and nothing is queued). A
-write is all or nothing: every point it covers is checked before any action is queued.
+write is all or nothing: every point it covers is checked before any action is queued, and its
+actions are queued in one store transaction (:meth:`ActionSink.add_actions`: none when the store fails).
 
 Manual setpoints accumulate: SCADA writing bess1's setpoint, then bess2's, holds both (the
 runner's manual decision is replaced by each ``manual`` action, so each one carries everything
@@ -35,8 +36,8 @@ _GROUPS = {"battery": "battery_kw", "genset": "generator_kw", "tier": "tier_conn
 class ActionSink(Protocol):
     """Where accepted commands go: the store the running controller reads (``microgrid.store.Store``)."""
 
-    def add_action(self, action: str, payload: dict[str, Any], *, by: str | None = None) -> int:
-        """Queue an operator action; its id."""
+    def add_actions(self, actions: list[tuple[str, dict[str, Any]]], *, by: str | None = None) -> list[int]:
+        """Queue (action, payload) operator actions all together or, when it fails, none; their ids."""
 
 
 class Refused(Exception):  # noqa: N818 - a refusal, with its Modbus exception code

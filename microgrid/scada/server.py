@@ -254,8 +254,7 @@ class ScadaServer:
             values = self.commands.decode(address, words)
             planned = self.commands.plan(values)
             self._admit_actions(planned.actions)
-            for action, payload in planned.actions:
-                self._queue(action, payload, client.identity)
+            self._queue(planned.actions, client.identity)  # all of them or none
         except Refused as exc:
             log.warning(
                 "SCADA write refused (exception %02d) from %s at %d: %s", exc.code, client.identity, address, exc.why
@@ -289,12 +288,16 @@ class ScadaServer:
         if self.snapshot.mode == "dry-run" and any(action != "emergency" for action, _ in actions):
             raise Refused(ILLEGAL_FUNCTION, "the controller runs in dry-run: modes and setpoints are not applied")
 
-    def _queue(self, action: str, payload: dict[str, Any], by: str) -> None:
+    def _queue(self, actions: list[tuple[str, dict[str, Any]]], by: str) -> None:
+        """Queue ``actions`` in one store transaction: when the store fails part-way, none of them is queued."""
         assert self.sink is not None
+        if not actions:
+            return
         try:
-            self.sink.add_action(action, payload, by=by)
-        except Exception as exc:  # a store that cannot take it (locked, full): SCADA must know
-            raise Refused(DEVICE_FAILURE, f"cannot queue the {action} action: {exc}") from exc
+            self.sink.add_actions(actions, by=by)
+        except Exception as exc:  # a store that cannot take them (locked, full): SCADA must know
+            names = ", ".join(action for action, _ in actions)
+            raise Refused(DEVICE_FAILURE, f"cannot queue the {names} action(s), none queued: {exc}") from exc
 
     def _event(self, message: str, *, alarm: bool) -> None:
         """A ``scada`` event in the store; ``alarm``: ``microgrid status`` lists it until a later one clears it."""
@@ -323,7 +326,7 @@ class ScadaServer:
         state.holding, state.manual = False, {}
         self.latched |= 1 << ALARM_BITS["watchdog"]
         try:
-            self._queue("mode", {"mode": "auto"}, f"scada-watchdog (no SCADA heartbeat for {silent_s:.0f} s)")
+            self._queue([("mode", {"mode": "auto"})], f"scada-watchdog (no SCADA heartbeat for {silent_s:.0f} s)")
         except Refused as exc:
             log.error("the SCADA watchdog cannot return control to auto: %s", exc.why)
         self._event(

@@ -297,10 +297,17 @@ class Store(StoreQueries):
 
     def add_action(self, action: str, payload: dict[str, Any], *, by: str | None = None) -> int:
         """Queue an operator action for the running controller (e.g. 'mode' ``{"mode": "safe"}``); return its id."""
-        with self._guard("store the action"), self._transaction() as conn:
+        return self.add_actions([(action, payload)], by=by)[0]
+
+    def add_actions(self, actions: list[tuple[str, dict[str, Any]]], *, by: str | None = None) -> list[int]:
+        """Queue several (action, payload) in one transaction: all of them or, when the store fails, none; their ids."""
+        ids = []
+        with self._guard("store the actions"), self._transaction() as conn:
             sql = "INSERT INTO actions(ts, by, action, payload) VALUES (?,?,?,?)"
-            cursor = conn.execute(sql, (_ts(datetime.now(UTC)), by, action, _json(payload)))
-        return int(cursor.lastrowid or 0)
+            for action, payload in actions:
+                cursor = conn.execute(sql, (_ts(datetime.now(UTC)), by, action, _json(payload)))
+                ids.append(int(cursor.lastrowid or 0))
+        return ids
 
     def pending_actions(self, *, max_age_s: float | None = None) -> list[dict[str, Any]]:
         """Actions not yet applied, oldest first; those older than ``max_age_s`` [s] are marked 'expired' instead."""

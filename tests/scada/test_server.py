@@ -380,3 +380,21 @@ def test_a_restart_does_not_hand_an_operators_manual_to_the_watchdog(
 
     run_scada(tcp_hospital, winter, tmp_path, before, writes=True)
     run_scada(tcp_hospital, winter, tmp_path, after, writes=True, resume=True)
+
+
+def test_a_write_the_store_fails_part_way_queues_nothing(tcp_hospital: Site, winter: Profiles, tmp_path: Path) -> None:
+    """Function 16 over mode_request and emergency_command: the store refuses the second insert (an SQLite
+    trigger), so the write gets exception 04 and the mode action queued before it is not left behind."""
+
+    async def body(s: ScadaRig) -> None:
+        await s.cycle()
+        s.store._open().execute(  # a store failing part-way: only the emergency action cannot be inserted
+            "CREATE TRIGGER no_emergency BEFORE INSERT ON actions WHEN NEW.action = 'emergency'"
+            " BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+        )
+        response = await s.write(200, [3, 1])  # mode safe + emergency on
+        assert response.isError() and response.exception_code == 4
+        assert s.store.actions().empty
+        assert (await s.cycle()).mode is Mode.AUTO
+
+    run_scada(tcp_hospital, winter, tmp_path, body, writes=True)
