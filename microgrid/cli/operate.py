@@ -129,6 +129,8 @@ def run(
 
     if mode is not None and mode not in MODES:
         raise fail(EXIT_BAD_INPUT, f"--mode: one of {', '.join(MODES)}, got {mode!r}")
+    if once and scada is not None:
+        raise fail(EXIT_BAD_INPUT, "--scada serves a running controller: leave out --once (one cycle, then exit)")
     served = scada_options(scada, scada_writes, scada_allow, scada_tls)  # checked before anything starts
     parsed = load_site(site)
     uplink = publish_options(publish, island_id, island_kind, parsed)

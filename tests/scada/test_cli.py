@@ -44,6 +44,7 @@ def test_scada_map_prints_the_committed_point_list() -> None:
         (["--scada-writes"], "need --scada HOST:PORT"),
         (["--scada", "127.0.0.1:1502", "--scada-allow", "10.0.0.300/8"], "10.0.0.300/8"),
         (["--scada", "127.0.0.1:1502", "--scada-tls", "/nonexistent"], "server.crt"),
+        (["--scada", "127.0.0.1:1502", "--once"], "leave out --once"),
     ],
 )
 def test_bad_scada_options_exit_2_before_anything_starts(
