@@ -45,6 +45,8 @@ def fuel_plan(
     from microgrid.errors import InfeasibleError, InputError, SolveError
     from microgrid.logistics import baseline, plan_deliveries, read_fleet, read_trucks
 
+    if chart and out_dir is None:
+        raise fail(EXIT_BAD_INPUT, "--chart needs --out DIR (the chart is written there)")
     try:
         parsed, vehicles = read_fleet(fleet), read_trucks(trucks)
     except InputError as exc:

@@ -56,6 +56,12 @@ def test_bad_fleet_exits_2_naming_the_key(tmp_path: Path) -> None:
     assert str(bad) in proc.stderr.replace("\n", "")
 
 
+def test_chart_without_out_exits_2(tmp_path: Path) -> None:
+    proc = run(FLEET, "--trucks", TRUCKS, "--time-limit-s", "1", "--chart")
+    assert proc.returncode == 2, proc.stdout
+    assert "--chart needs --out" in proc.stderr.replace("\n", "")
+
+
 def test_infeasible_exits_3_naming_the_constraint(tmp_path: Path) -> None:
     raw = yaml.safe_load(FLEET.read_text(encoding="utf-8"))
     raw["islands"].append(island("hospital-far", 90, 0, stock_l=10.0, must_last_h=24.0) | {"lat": 49.95})
