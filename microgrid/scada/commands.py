@@ -117,7 +117,7 @@ class CommandState:
             elif name == "emergency_command":
                 planned.actions.append(("emergency", {"on": bool(value)}))
             elif name == "alarm_acknowledge":
-                planned.acknowledge = True
+                planned.acknowledge = bool(value)  # 0: no-op (a write of the whole command block)
             elif name == "scada_heartbeat":
                 planned.heartbeat = int(value)
             else:

@@ -398,3 +398,22 @@ def test_a_write_the_store_fails_part_way_queues_nothing(tcp_hospital: Site, win
         assert (await s.cycle()).mode is Mode.AUTO
 
     run_scada(tcp_hospital, winter, tmp_path, body, writes=True)
+
+
+def test_a_write_of_the_whole_command_block_with_acknowledge_0_is_taken(
+    tcp_hospital: Site, winter: Profiles, tmp_path: Path
+) -> None:
+    """Function 16 over 200…203 (mode auto, emergency off, acknowledge 0, heartbeat): accepted, and
+    acknowledge 0 clears nothing; a later 1 does."""
+
+    async def body(s: ScadaRig) -> None:
+        await s.cycle()
+        s.scada.latched = 1 << 5  # as the watchdog latches it
+        response = await s.write(200, [1, 0, 0, 7])
+        assert not response.isError(), response
+        assert s.store.actions()["action"].tolist() == ["mode", "emergency"]
+        assert await s.read_u32(ALARMS) & (1 << 5)
+        assert not (await s.write(202, [1])).isError()
+        assert not (await s.read_u32(ALARMS)) & (1 << 5)
+
+    run_scada(tcp_hospital, winter, tmp_path, body, writes=True)
