@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 
 from microgrid.logistics import baseline, city_fleet, city_trucks, plan_deliveries
-from microgrid.logistics.plan import MAX_PAIRS
 from tests.logistics.test_properties import _assert_invariants
 
 
@@ -40,4 +39,3 @@ def test_a_big_city_is_planned_sector_by_sector_within_the_time_limit() -> None:
     assert {t.truck for t in plan.trips} == {0, 1, 2}
     _assert_invariants(plan, tank_slack_l=1e-6)
     assert plan.after.weighted_dry_h < baseline(fleet, trucks, 1).after.weighted_dry_h
-    assert MAX_PAIRS > 0
