@@ -1,4 +1,4 @@
-"""The centre's MQTT subscriber: ``<city>/#`` at QoS 1, each message into :class:`~microgrid.centre.fleet.FleetStore`.
+"""The centre's MQTT subscriber: ``<city>/islands/#`` at QoS 1, each message into the fleet store.
 
 paho-mqtt runs its own network thread (reconnecting by itself); a persistent session (``clean_session``
 false, a fixed client id) lets the broker keep QoS 1 messages for the centre while it is away.
@@ -42,7 +42,7 @@ class Listener:
         if reason.is_failure:
             log.warning("the broker refused the centre: %s", reason)
             return
-        client.subscribe(f"{self.broker.city}/#", qos=1)
+        client.subscribe(f"{self.broker.city}/islands/#", qos=1)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         arrival = parse_topic(message.topic, bytes(message.payload))

@@ -131,3 +131,31 @@ def serve(
         raise fail(EXIT_BAD_INPUT, f"--http: HOST:PORT, e.g. 127.0.0.1:8080, got {http!r}")
     out.print(f"the situation screen: http://{host}:{port}/ (islands of {parsed.city}); Ctrl-C to stop", markup=False)
     run_centre(parsed, db, host.strip("[]"), int(port))
+
+
+@centre_app.command("emergency")
+def emergency(
+    state: Annotated[str, typer.Argument(metavar="on|off", help="on: plan for no grid; off: back to the schedule.")],
+    broker: Annotated[str, typer.Argument(metavar="mqtt://HOST:PORT/CITY", help="The city's MQTT broker.")],
+    islands: Annotated[str, typer.Option("--islands", help="Island ids, comma-separated, or 'all'.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (shown with the islands' emergency).")] = "",
+) -> None:
+    """Declare or lift emergency mode on a set of islands (docs/situation-centre.md): each takes it at its
+    next cycle, as `microgrid override --emergency` would queue it, and its status shows it."""
+    from microgrid.centre.commands import send_emergency
+    from microgrid.uplink import parse_url
+
+    if state not in ("on", "off"):
+        raise fail(EXIT_BAD_INPUT, f"on or off, got {state!r}")
+    targets: list[str] | str = "all" if islands == "all" else [i.strip() for i in islands.split(",") if i.strip()]
+    try:
+        parsed = parse_url(broker)
+    except ValueError as exc:
+        raise fail(EXIT_BAD_INPUT, str(exc).replace("--publish: ", "")) from None
+    try:
+        sent = send_emergency(parsed, targets, state == "on", reason)
+    except ValueError as exc:
+        raise fail(EXIT_BAD_INPUT, f"not a valid command: {exc}") from None
+    except OSError as exc:
+        raise fail(EXIT_BAD_INPUT, f"{broker}: cannot reach the broker: {exc}") from None
+    out.print(f"command {sent['id']}: emergency {state} for {islands}", markup=False)

@@ -13,6 +13,9 @@
 * On connect the island publishes ``online: true`` (retained); the Last Will, registered with the
   broker at connect, is ``online: false`` (retained): the broker sends it when the connection dies
   (within 1.5 × ``keepalive_s`` for a silent one). A clean :meth:`Publisher.close` publishes it itself.
+* Commands: the island subscribes to ``<city>/commands`` (QoS 1); a valid command meant for it is
+  queued in its store as the operator action ``microgrid override`` would queue, by ``centre:<id>``
+  (:mod:`microgrid.uplink.commands`); an invalid one is ignored, logged and recorded as a ``centre`` event.
 
 paho-mqtt (2.x) is imported here only: the CLI loads this module inside ``run --publish``.
 """
@@ -34,8 +37,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 from microgrid.control.alarms import alarms
 from microgrid.control.cycle import CycleReport
 from microgrid.site import Site
-from microgrid.store import StoreError
+from microgrid.store import EventRow, Store, StoreError
 from microgrid.store.outbox import Outbox, Outgoing, Queued
+from microgrid.uplink.commands import COMMANDS, verdict
 from microgrid.uplink.payloads import (
     CycleFacts,
     Island,
@@ -104,6 +108,12 @@ class Publisher:
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_publish = self._on_publish
+        self._client.on_message = self._on_command
+        self.listening = threading.Event()
+        """Set once the broker confirmed the subscription to the centre's commands."""
+        self._client.on_subscribe = lambda *args: self.listening.set()
+        self._sink: Store | None = None
+        """The store's connection of paho's thread, for the centre's commands (opened at the first one)."""
 
     def topic(self, kind: str) -> str:
         """This island's topic of ``kind`` (status, alarms, cycle, online)."""
@@ -172,6 +182,7 @@ class Publisher:
             return
         log.info("connected to the centre's broker %s:%d", self.broker.host, self.broker.port)
         client.publish(self.topic("online"), _json(online_payload(self.island, True, self.clock())), 1, True)
+        client.subscribe(f"{self.broker.city}/{COMMANDS}", qos=1)
         self._connected.set()
         self._wake.set()
 
@@ -184,6 +195,24 @@ class Publisher:
         with self._ack:
             self._acked.add(mid)
             self._ack.notify_all()
+
+    def _on_command(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        """A command from the centre: queue it as an operator action when it is for this island (module docstring)."""
+        command, why = verdict(bytes(message.payload), self.island.island)
+        try:
+            if self._sink is None:
+                self._sink = Store(self.outbox.path, retention_days=None)
+            if why is not None:
+                log.warning("ignored a command from the centre: %s", why)
+                self._sink.record_events(EventRow(self.clock(), "centre", f"ignored a command: {why}"))
+            elif command is not None:
+                by = f"centre:{command['id']}"
+                self._sink.add_action(command["action"], {"on": command["on"]}, by=by)
+                log.info(
+                    "the centre's command %s queued: emergency %s", command["id"], "on" if command["on"] else "off"
+                )
+        except StoreError as exc:
+            log.error("cannot queue the centre's command: %s", exc)
 
     def _send(self, message: Queued) -> bool:
         """Publish ``message`` and wait for its PUBACK (paho re-sends it after a reconnect); False if stopped.
@@ -243,3 +272,5 @@ class Publisher:
                 info.wait_for_publish(timeout_s)
         self._client.disconnect()
         self._client.loop_stop()
+        if self._sink is not None:
+            self._sink.close()

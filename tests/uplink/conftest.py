@@ -13,7 +13,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -120,6 +120,14 @@ def broker_kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+@pytest.fixture
+def broker(broker_kind: str) -> Iterator[Any]:
+    """A broker on a free loopback port: amqtt, then Mosquitto (``broker_kind``)."""
+    running = BROKERS[broker_kind]().start()
+    yield running
+    running.stop()
+
+
 class Proxy:
     """A TCP proxy 127.0.0.1:``port`` → 127.0.0.1:``target``: :meth:`cut` drops every connection and refuses
     new ones; :meth:`restore` listens again on the same port."""
@@ -142,7 +150,8 @@ class Proxy:
         except OSError:
             pass
         finally:
-            writer.close()
+            if not self.frozen:  # a silent network does not pass on a close either
+                writer.close()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -175,7 +184,7 @@ class Proxy:
 
 
 class Centre:
-    """A subscriber to ``<city>/#`` (QoS 1) that keeps every arrival, in order, with its retain flag."""
+    """A subscriber to ``<city>/islands/#`` (QoS 1) that keeps every arrival, in order, with its retain flag."""
 
     def __init__(self, port: int, city: str = "kharkiv", client_id: str = "centre") -> None:
         self.arrivals: list[tuple[Arrival, bool]] = []
@@ -185,7 +194,7 @@ class Centre:
         self.client.on_message = self._on_message
         self.client.on_subscribe = lambda *args: self._subscribed.set()
         self.client.connect("127.0.0.1", port, keepalive=10)
-        self.client.subscribe(f"{city}/#", qos=1)
+        self.client.subscribe(f"{city}/islands/#", qos=1)
         self.client.loop_start()
         assert self._subscribed.wait(5), "the centre could not subscribe"
 
