@@ -1,7 +1,8 @@
 """The situation screen: a Starlette app over the :class:`~microgrid.centre.fleet.FleetStore`, served by uvicorn.
 
 * ``GET /``: the page; every island a row, most at risk first (:func:`~microgrid.centre.fleet.risk_key`),
-  plain HTML and a few lines of JavaScript shipped here (nothing fetched from elsewhere), updated live.
+  a filter by kind, plain HTML and a few lines of JavaScript shipped here (nothing fetched from elsewhere),
+  updated live; ``GET /island/{island}``: one island's statuses of the last 24 h, newest first.
 * ``GET /api/islands``: the rows as JSON; ``GET /api/islands/{island}``: one island's latest state and
   its statuses of the last 24 h.
 * ``GET /events``: server-sent events; an ``fleet`` event with the rows at once and after every change.
@@ -20,7 +21,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Route
 
 from microgrid.centre.fleet import FleetStore
-from microgrid.centre.page import PAGE
+from microgrid.centre.page import ISLAND_PAGE, PAGE
 
 __all__ = ["app"]
 
@@ -53,8 +54,12 @@ def app(fleet: FleetStore, *, poll_s: float = 0.25) -> Starlette:
 
         return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
+    async def island_page(request: Request) -> Response:
+        return HTMLResponse(ISLAND_PAGE)
+
     routes = [
         Route("/", page),
+        Route("/island/{island}", island_page),
         Route("/api/islands", islands),
         Route("/api/islands/{island}", island),
         Route("/events", events),

@@ -69,6 +69,9 @@ def test_the_screen_shows_the_city_sorted_by_risk_and_live(tmp_path: Path) -> No
         one = httpx.get(f"{api}/hospital-7").json()
         assert one["status"]["kind"] == "hospital" and [h["seq"] for h in one["history"]] == [1]
         assert httpx.get(f"{api}/nowhere").status_code == 404
+        detail = httpx.get(f"{url}/island/hospital-7")
+        assert detail.status_code == 200 and "../api/islands/" in detail.text and "last 24 h" in detail.text
+        assert 'id="kind"' in page.text and "island/'+encodeURIComponent" in page.text
         with httpx.stream("GET", f"{url}/events", timeout=10) as response:
             stream = events(response)
             assert [r["island"] for r in next(stream)] == ["shelter-9", "hospital-7"]
@@ -90,3 +93,28 @@ def test_the_screen_shows_the_city_sorted_by_risk_and_live(tmp_path: Path) -> No
         listener.close()
         fleet.close()
         broker.stop()
+
+
+def test_the_pages_scripts_parse(tmp_path: Path) -> None:
+    """The pages' JavaScript is at least valid syntax (node --check; no browser here: the rendering is untested)."""
+    import re
+    import shutil
+    import subprocess
+
+    import pytest
+
+    from microgrid.centre.page import ISLAND_PAGE, PAGE
+
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed")
+    for n, page in enumerate((PAGE, ISLAND_PAGE)):
+        script = re.search(r"<script>(.*)</script>", page, re.S)
+        assert script is not None
+        path = tmp_path / f"page{n}.js"
+        path.write_text(script.group(1), encoding="utf-8")
+        done = subprocess.run([node, "--check", str(path)], capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stderr
+    broken = tmp_path / "broken.js"
+    broken.write_text("function (", encoding="utf-8")
+    assert subprocess.run([node, "--check", str(broken)], capture_output=True, check=False).returncode != 0
