@@ -262,9 +262,11 @@ class Publisher:
     def close(self, timeout_s: float = 2.0) -> None:
         """Say goodbye (``online: false``, retained), stop the sender and disconnect; unsent rows stay queued."""
         self._stop.set()
+        self._wake.set()  # the sender may be waiting for work: let it see the stop at once
         if self._thread is not None:
             self._thread.join(timeout_s)
         if self._connected.is_set():
+            self._connected.clear()  # a disconnection of our own: not worth a warning
             info = self._client.publish(
                 self.topic("online"), _json(online_payload(self.island, False, self.clock())), 1, True
             )
