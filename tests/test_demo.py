@@ -54,6 +54,10 @@ def test_demo_day_keeps_critical_load(tmp_path: Path) -> None:
     assert emergency.iloc[41:].all()  # the second cycle that sees the cut in an 'on' hour (10:15) enters
     assert list(frame["schedule"].iloc[32:36]) == ["possible"] * 4  # 08:00-09:00 published as possible
     assert frame["autonomy_critical_h"].min() > 10.0
+    # the report's fuel figure is the fuel the cost was charged for (it once read a key that never existed: 0.0 l)
+    burnt = day.fuel_burnt()["diesel"]
+    assert burnt > 0.0  # the gensets ran in the outages
+    assert burnt * day.site.fuels["diesel"].price_per_unit == pytest.approx(day.cost["fuel"], rel=1e-9)
 
 
 def test_restart_seeds_the_forecast_history_from_the_store(tmp_path: Path) -> None:

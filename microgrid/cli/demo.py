@@ -97,6 +97,13 @@ class DemoDay:
         for part, money in parts.items():
             self.cost[part] = self.cost.get(part, 0.0) + float(money)
 
+    def fuel_burnt(self) -> dict[str, float]:
+        """Fuel burnt so far, per fuel [its unit]: the plant's gensets burning it, as last accounted."""
+        return {
+            name: sum(self._last.get(f"fuel.{g.id}", 0.0) for g in self.site.generators if g.fuel == name)
+            for name in self.site.fuels
+        }
+
     def sample(self, sim: SimulatedSite, report: CycleReport, cycle_s: float) -> dict[str, object]:
         """Record the plant at the end of an interval and the cycle that drove it."""
         plant = sim.plant

@@ -69,9 +69,7 @@ def _figures(day: DemoDay, frame: pd.DataFrame) -> dict[str, str]:
         + "("
         + ", ".join(f"{k} {v:,.0f}" for k, v in day.cost.items())
         + ")",
-        "fuel burnt": ", ".join(
-            f"{(day._last.get(f'fuel.{f}', 0.0)):.1f} {spec.unit} {f}" for f, spec in site.fuels.items()
-        ),
+        "fuel burnt": ", ".join(f"{burnt:.1f} {site.fuels[f].unit} {f}" for f, burnt in day.fuel_burnt().items()),
         "unserved energy (tripped by the plant)": ", ".join(
             f"{t.id} {float(last[f'unserved_kwh.{t.id}']):.1f} kWh" for t in site.loads
         ),
