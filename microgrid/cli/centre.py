@@ -14,7 +14,8 @@ import typer
 from microgrid.cli.common import EXIT_BAD_INPUT, EXIT_NO_PLAN, app, fail, out
 
 if TYPE_CHECKING:
-    from microgrid.logistics import FuelPlan
+    from microgrid.centre.snapshot import CentreSnapshot
+    from microgrid.logistics import Fleet, FuelPlan, Truck
 
 __all__ = ["centre_app", "fuel_plan"]
 
@@ -26,8 +27,20 @@ app.add_typer(centre_app, name="centre")
 
 @centre_app.command("fuel-plan")
 def fuel_plan(
-    fleet: Annotated[Path, typer.Argument(help="Fleet YAML: depot and islands (docs/fuel-logistics.md).")],
     trucks: Annotated[Path, typer.Option("--trucks", help="Trucks YAML (docs/fuel-logistics.md).", show_default=False)],
+    fleet: Annotated[
+        Path | None, typer.Argument(help="Fleet YAML: depot and islands (docs/fuel-logistics.md).", show_default=False)
+    ] = None,
+    from_centre: Annotated[
+        Path | None,
+        typer.Option(
+            "--from-centre", help="Instead of FLEET: the centre's store (centre serve --db).", show_default=False
+        ),
+    ] = None,
+    fleet_extra: Annotated[
+        Path | None,
+        typer.Option("--fleet-extra", help="With --from-centre: depot, tanks, weights (YAML).", show_default=False),
+    ] = None,
     days: Annotated[int, typer.Option("--days", min=1, max=3, help="Horizon [days].")] = 2,
     out_dir: Annotated[
         Path | None,
@@ -42,15 +55,12 @@ def fuel_plan(
     """Plan the diesel deliveries of the next --days: which island gets how much, from which truck,
     in what order. Exit 0 with a plan, 2 on bad input, 3 when an island's must_last_h cannot be
     kept (the constraint named)."""
-    from microgrid.errors import InfeasibleError, InputError, SolveError
-    from microgrid.logistics import baseline, plan_deliveries, read_fleet, read_trucks
+    from microgrid.errors import InfeasibleError, SolveError
+    from microgrid.logistics import baseline, plan_deliveries
 
     if chart and out_dir is None:
         raise fail(EXIT_BAD_INPUT, "--chart needs --out DIR (the chart is written there)")
-    try:
-        parsed, vehicles = read_fleet(fleet), read_trucks(trucks)
-    except InputError as exc:
-        raise fail(EXIT_BAD_INPUT, str(exc)) from None
+    parsed, vehicles = _load(fleet, from_centre, fleet_extra, trucks)
     try:
         plan = plan_deliveries(parsed, vehicles, days, step_h=step_h, time_limit_s=time_limit_s, mip_gap=mip_gap)
     except InfeasibleError as exc:
@@ -61,6 +71,44 @@ def fuel_plan(
     _print(plan, near if compare else None)
     if out_dir is not None:
         _write(plan, out_dir, near if chart else None, chart)
+
+
+def _load(fleet: Path | None, store: Path | None, extra: Path | None, trucks: Path) -> tuple[Fleet, list[Truck]]:
+    """The fleet (from FLEET, or from the centre's store and the extra file) and the trucks; exit 2 on bad input."""
+    from microgrid.errors import InputError
+    from microgrid.logistics import read_fleet, read_trucks
+
+    if (fleet is None) == (store is None):
+        raise fail(EXIT_BAD_INPUT, "give either FLEET or --from-centre CENTRE.sqlite (with --fleet-extra)")
+    if (store is None) != (extra is None):
+        raise fail(EXIT_BAD_INPUT, "--from-centre and --fleet-extra go together (docs/fuel-logistics.md)")
+    try:
+        if fleet is not None:
+            return read_fleet(fleet), read_trucks(trucks)
+        from microgrid.centre.snapshot import fleet_from_centre
+
+        vehicles = read_trucks(trucks)
+        snapshot = fleet_from_centre(store, extra)  # type: ignore[arg-type]
+    except InputError as exc:
+        raise fail(EXIT_BAD_INPUT, str(exc)) from None
+    _print_seen(snapshot)
+    return snapshot.fleet, vehicles
+
+
+def _print_seen(snapshot: CentreSnapshot) -> None:
+    from rich.table import Table
+
+    table = Table(
+        "island", "state", r"status age \[h]", r"stock \[l]", r"burn \[l/h]", "", title="From the centre's store"
+    )
+    for s in snapshot.seen:
+        age = "" if s.age_h is None else f"{s.age_h:.2f}"
+        stock = "" if s.stock_l is None else f"{s.stock_l:,.0f}"
+        burn = "" if s.burn_l_per_h is None else f"{s.burn_l_per_h:.1f}"
+        table.add_row(s.island, s.state, age, stock, burn, s.action)
+    out.print(table)
+    if snapshot.unknown_extra:
+        out.print(f"in --fleet-extra but not in the store: {', '.join(snapshot.unknown_extra)}", markup=False)
 
 
 def _print(plan: FuelPlan, near: FuelPlan | None) -> None:
