@@ -41,14 +41,14 @@ def fuel_plan(
         Path | None,
         typer.Option("--fleet-extra", help="With --from-centre: depot, tanks, weights (YAML).", show_default=False),
     ] = None,
-    days: Annotated[int, typer.Option("--days", min=1, max=3, help="Horizon [days].")] = 2,
+    days: Annotated[int, typer.Option("--days", min=1, max=3, help="Horizon (days).")] = 2,
     out_dir: Annotated[
         Path | None,
         typer.Option("--out", help="Write route.csv, route.json, islands.csv, summary.json (and the chart) here."),
     ] = None,
-    time_limit_s: Annotated[float, typer.Option("--time-limit-s", min=0.1, help="HiGHS's time limit [s].")] = 60.0,
+    time_limit_s: Annotated[float, typer.Option("--time-limit-s", min=0.1, help="HiGHS's time limit (s).")] = 60.0,
     mip_gap: Annotated[float, typer.Option("--mip-gap", min=0.0, max=0.999, help="Relative MIP gap.")] = 0.01,
-    step_h: Annotated[float, typer.Option("--step-h", min=0.25, max=6.0, help="The MILP's time step [h].")] = 1.0,
+    step_h: Annotated[float, typer.Option("--step-h", min=0.25, max=6.0, help="The MILP's time step (h).")] = 1.0,
     chart: Annotated[bool, typer.Option("--chart", help="With --out: hours-to-dry.png (before/after).")] = False,
     compare: Annotated[bool, typer.Option("--compare", help="Also print nearest-first's figures.")] = False,
 ) -> None:
@@ -114,7 +114,7 @@ def _print_seen(snapshot: CentreSnapshot) -> None:
 def _print(plan: FuelPlan, near: FuelPlan | None) -> None:
     from rich.table import Table
 
-    table = Table("truck", "trip", "stop", "island", "arrival [h]", "litres", title="Route")
+    table = Table("truck", "trip", "stop", "island", r"arrival \[h]", "litres", title="Route")
     for truck, trip, stop, island, arrival_h, litres in plan.route_table().itertuples(index=False):
         table.add_row(str(truck), str(trip), str(stop), str(island), f"{arrival_h:.2f}", f"{litres:,.0f}")
     out.print(table)

@@ -67,7 +67,7 @@ def simulate(
         float | None, typer.Option("--mip-gap", min=0.0, max=0.999, help="MIP gap per solve (overrides the site's).")
     ] = None,
     time_limit_s: Annotated[
-        float | None, typer.Option("--time-limit-s", min=0.01, help="Solver time limit per solve [s].")
+        float | None, typer.Option("--time-limit-s", min=0.01, help="Solver time limit per solve (s).")
     ] = None,
     deterministic: DeterministicOpt = False,
     out_dir: Annotated[Path, typer.Option("--out", help="Report folder.")] = Path("microgrid-simulation"),
