@@ -61,7 +61,8 @@ def _add_batteries(h: Any, site: Any, state: Any, dt: float, steps: int) -> tupl
             e = h.addVariable(low, high, obj=tau)
             h.addConstr(c <= b.max_charge_kw * m)
             h.addConstr(d <= b.max_discharge_kw * (1 - m))
-            h.addConstr(e == before + dt * (b.charge_efficiency * c - d / b.discharge_efficiency))
+            out = (1.0 / b.discharge_efficiency) * d  # not d / eff: highspy 1.11's variables have no __truediv__
+            h.addConstr(e == before + dt * (b.charge_efficiency * c - out))
             before = e
             net[t] = net[t] + d - c
             for name, var in (("c", c), ("d", d), ("e", e)):

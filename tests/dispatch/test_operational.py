@@ -211,4 +211,7 @@ def test_with_the_grid_up_and_enough_supply_the_extensions_change_nothing() -> N
     spec = _solve(inp)
     both = _solve(inp, feeders=_feeders(4), reserve=_reserve(10.0))
     assert both.objective == pytest.approx(spec.objective)
-    assert np.allclose(both.frame.to_numpy(), spec.frame.to_numpy())
+    # what is served and shed is the spec's; the battery (and the grid feeding it) may sit on another
+    # vertex of equal cost (HiGHS 1.11 charges 50 kW at step 1 where 1.16 does not: the same objective)
+    same = [c for c in spec.frame.columns if c.startswith("load.")]
+    assert np.allclose(both.frame[same].to_numpy(), spec.frame[same].to_numpy())
