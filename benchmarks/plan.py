@@ -106,13 +106,8 @@ def run_case(key: str, *, repeat: int, mip_gap: float | None, time_limit_s: floa
     }
 
 
-def _spawn(key: str, args: argparse.Namespace) -> dict[str, Any]:
-    """Run one case in a fresh interpreter (clean peak-RSS baseline), guarding the wall clock."""
-    command = [sys.executable, str(Path(__file__).resolve()), "--worker", key, "--repeat", str(args.repeat)]
-    command += ["--time-limit", str(args.time_limit)]
-    if args.mip_gap is not None:
-        command += ["--mip-gap", str(args.mip_gap)]
-    guard = args.repeat * (2 * args.time_limit + 30) + 60  # HiGHS may overrun its limit inside presolve
+def _run_worker(key: str, command: list[str], guard: float) -> dict[str, Any]:
+    """Run a worker command: its last stdout line (JSON), or ``{"key", "error"}`` (failed, or past ``guard`` s)."""
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=guard, check=False)
     except subprocess.TimeoutExpired:
@@ -121,6 +116,16 @@ def _spawn(key: str, args: argparse.Namespace) -> dict[str, Any]:
         return {"key": key, "error": (done.stderr.strip().splitlines() or ["(no stderr)"])[-1]}
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
+
+
+def _spawn(key: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Run one case in a fresh interpreter (clean peak-RSS baseline), guarding the wall clock."""
+    command = [sys.executable, str(Path(__file__).resolve()), "--worker", key, "--repeat", str(args.repeat)]
+    command += ["--time-limit", str(args.time_limit)]
+    if args.mip_gap is not None:
+        command += ["--mip-gap", str(args.mip_gap)]
+    guard = args.repeat * (2 * args.time_limit + 30) + 60  # HiGHS may overrun its limit inside presolve
+    return _run_worker(key, command, guard)
 
 
 def _row(res: dict[str, Any]) -> list[str]:
@@ -192,14 +197,7 @@ def _spawn_suite(key: str, args: argparse.Namespace) -> dict[str, Any]:
     command = [sys.executable, str(Path(__file__).resolve()), "--suite-worker", key]
     command += ["--time-limit", str(args.time_limit), "--mip-gap", str(args.mip_gap)]
     guard = 4 * args.time_limit + 120  # two solves, each may overrun its limit inside presolve
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=guard, check=False)
-    except subprocess.TimeoutExpired:
-        return {"key": key, "error": f"no answer within the {guard:.0f} s wall-clock guard"}
-    if done.returncode != 0:
-        return {"key": key, "error": (done.stderr.strip().splitlines() or ["(no stderr)"])[-1]}
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
+    return _run_worker(key, command, guard)
 
 
 def _run_suite(args: argparse.Namespace) -> int:
