@@ -7,8 +7,10 @@ import uuid
 from typing import Any
 
 import paho.mqtt.publish as mqtt_publish
+from paho.mqtt import MQTTException
 
 from microgrid.uplink.commands import COMMANDS, command_payload, verdict
+from microgrid.uplink.security import publish_kwargs
 from microgrid.uplink.topics import Broker
 
 __all__ = ["send_emergency"]
@@ -24,17 +26,22 @@ def send_emergency(
     ValueError
         The command would fail its schema (an island id, a reason too long): nothing sent.
     OSError
-        The broker cannot be reached.
+        The broker cannot be reached (:class:`ssl.SSLError`: TLS failed; :class:`PermissionError`: it refused
+        the login). A publish the broker's ACL denies is dropped silently (MQTT 3.1.1): no error.
     """
     command = command_payload(command_id or uuid.uuid4().hex[:12], on, islands, reason)
     if (why := verdict(json.dumps(command).encode(), "")[1]) is not None:
         raise ValueError(why)
-    mqtt_publish.single(
-        f"{broker.city}/{COMMANDS}",
-        json.dumps(command, separators=(",", ":")),
-        qos=1,
-        hostname=broker.host,
-        port=broker.port,
-        client_id=f"microgrid-centre-command-{command['id']}",
-    )
+    try:
+        mqtt_publish.single(
+            f"{broker.city}/{COMMANDS}",
+            json.dumps(command, separators=(",", ":")),
+            qos=1,
+            hostname=broker.host,
+            port=broker.port,
+            client_id=f"microgrid-centre-command-{command['id']}",
+            **publish_kwargs(broker.tls, broker.credentials),  # mqtts://: TLS; the centre's certificate/login
+        )
+    except MQTTException as exc:  # the broker refused the login
+        raise PermissionError(f"the broker refused the centre's connection: {exc}") from None
     return command

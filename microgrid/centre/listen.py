@@ -15,6 +15,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from microgrid.centre.fleet import FleetStore
 from microgrid.centre.ingest import parse_topic
+from microgrid.uplink.security import apply
 from microgrid.uplink.topics import Broker
 
 __all__ = ["Listener"]
@@ -30,6 +31,10 @@ class Listener:
         self.subscribed = threading.Event()
         self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
         self._client.reconnect_delay_set(1, 10)
+        apply(self._client, broker.tls, broker.credentials)  # mqtts://: TLS; the centre's certificate and/or login
+        self._client.on_connect_fail = lambda *args: log.warning(
+            "cannot reach the broker %s:%d%s; retrying", broker.host, broker.port, " (TLS)" if broker.tls else ""
+        )
         self._client.on_connect = self._on_connect
         self._client.on_subscribe = lambda *args: self.subscribed.set()
         self._client.on_message = self._on_message

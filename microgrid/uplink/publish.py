@@ -49,6 +49,7 @@ from microgrid.uplink.payloads import (
     online_payload,
     status_payload,
 )
+from microgrid.uplink.security import apply
 from microgrid.uplink.topics import Broker, island_topic
 
 __all__ = ["Publisher"]
@@ -66,7 +67,7 @@ class Publisher:
     Parameters
     ----------
     broker
-        Host, port and city (from ``--publish mqtt://host:port/<city>``).
+        Host, port and city (from ``--publish mqtt[s]://host:port/<city>``), TLS and credentials.
     island
         The island's id, kind and position.
     site
@@ -104,6 +105,9 @@ class Publisher:
         self._thread: threading.Thread | None = None
         self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"microgrid-{broker.city}-{island.island}")
         self._client.reconnect_delay_set(min_delay=reconnect_min_s, max_delay=reconnect_max_s)
+        apply(self._client, broker.tls, broker.credentials)  # mqtts://: TLS; a certificate and/or a login
+        self._client.on_connect_fail = self._on_connect_fail
+        self._failing = False
         self._client.will_set(self.topic("online"), _json(online_payload(island, False, self.clock())), 1, True)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
@@ -180,11 +184,20 @@ class Publisher:
         if reason.is_failure:
             log.warning("the centre's broker refused the connection: %s", reason)
             return
+        self._failing = False
         log.info("connected to the centre's broker %s:%d", self.broker.host, self.broker.port)
         client.publish(self.topic("online"), _json(online_payload(self.island, True, self.clock())), 1, True)
         client.subscribe(f"{self.broker.city}/{COMMANDS}", qos=1)
         self._connected.set()
         self._wake.set()
+
+    def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
+        if not self._failing:  # once per streak: paho retries on its own
+            self._failing = True
+            how = "TLS: the broker's certificate, --mqtt-ca, --mqtt-cert" if self.broker.tls else "TCP"
+            log.warning(
+                "cannot reach the centre's broker %s:%d (%s); retrying", self.broker.host, self.broker.port, how
+            )
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
         if self._connected.is_set():

@@ -11,8 +11,10 @@ Topics, one island (``<city>`` and ``<island>``: lower-case letters, digits, ``-
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
+
+from microgrid.uplink.security import Credentials
 
 __all__ = ["KINDS", "SEQUENCED", "Broker", "island_topic", "parse_url", "slug"]
 
@@ -25,11 +27,16 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 @dataclass(frozen=True)
 class Broker:
-    """Where to publish: ``mqtt://host:port/<city>`` (port 1883 by default)."""
+    """Where to publish: ``mqtt://host:port/<city>`` (port 1883 by default) or ``mqtts://host:port/<city>`` (TLS,
+    port 8883 by default), and how to log in (:mod:`microgrid.uplink.security`)."""
 
     host: str
     port: int
     city: str
+    tls: bool = False
+    """``mqtts://``: TLS, the broker's certificate verified."""
+    credentials: Credentials | None = field(default=None, compare=False)
+    """The client's certificate and/or login (None: anonymous)."""
 
 
 def _checked(name: str, what: str) -> str:
@@ -45,17 +52,20 @@ def slug(text: str) -> str:
 
 
 def parse_url(url: str) -> Broker:
-    """``mqtt://host[:port]/<city>`` → :class:`Broker`; ValueError says what is wrong."""
+    """``mqtt[s]://host[:port]/<city>`` → :class:`Broker` (no credentials); ValueError says what is wrong."""
     parts = urlsplit(url)
-    if parts.scheme != "mqtt":
-        raise ValueError(f"--publish: mqtt://host:port/<city> (mqtts: not yet), got {url!r}")
+    if parts.scheme not in ("mqtt", "mqtts"):
+        raise ValueError(f"--publish: mqtt://host:port/<city> or mqtts://host:port/<city> (TLS), got {url!r}")
+    tls = parts.scheme == "mqtts"
     try:
-        port = parts.port or 1883
+        port = parts.port or (8883 if tls else 1883)
     except ValueError:
         raise ValueError(f"--publish: a port in 1..65535, got {url!r}") from None
     if not parts.hostname:
         raise ValueError(f"--publish: a host is missing in {url!r}")
-    return Broker(parts.hostname, port, _checked(parts.path.strip("/"), "--publish: the city"))
+    if parts.username is not None or parts.password is not None:  # a password in argv: `ps` shows it to everyone
+        raise ValueError("--publish: no user or password in the URL (--mqtt-username, --mqtt-password-file)")
+    return Broker(parts.hostname, port, _checked(parts.path.strip("/"), "--publish: the city"), tls)
 
 
 def island_topic(city: str, island: str, kind: str) -> str:
