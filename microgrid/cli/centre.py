@@ -7,17 +7,29 @@ load inside the command.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from microgrid.cli.common import EXIT_BAD_INPUT, EXIT_NO_PLAN, app, fail, out
+from microgrid.cli.uplink import (
+    MqttCaOpt,
+    MqttCertOpt,
+    MqttKeyOpt,
+    MqttLogin,
+    MqttPasswordFileOpt,
+    MqttUsernameOpt,
+    secured,
+)
 
 if TYPE_CHECKING:
     from microgrid.centre.snapshot import CentreSnapshot
     from microgrid.logistics import Fleet, FuelPlan, Truck
 
 __all__ = ["centre_app", "fuel_plan"]
+
+CENTRE = "centre"
+"""The centre's identity at the broker: its certificate's CN, its default user name (``broker-config``'s ACL)."""
 
 centre_app = typer.Typer(
     name="centre", help="The Situation Centre: plans across the city's islands.", no_args_is_help=True
@@ -159,11 +171,16 @@ def _write(plan: FuelPlan, out_dir: Path, near: FuelPlan | None, chart: bool) ->
 
 @centre_app.command("serve")
 def serve(
-    broker: Annotated[str, typer.Argument(metavar="mqtt://HOST:PORT/CITY", help="The city's MQTT broker.")],
+    broker: Annotated[str, typer.Argument(metavar="mqtt[s]://HOST:PORT/CITY", help="The city's MQTT broker.")],
     db: Annotated[Path, typer.Option("--db", help="The fleet's SQLite file (created if missing).")] = Path(
         "centre.sqlite"
     ),
     http: Annotated[str, typer.Option("--http", metavar="HOST:PORT", help="Serve the screen here.")] = "127.0.0.1:8080",
+    mqtt_ca: MqttCaOpt = None,
+    mqtt_cert: MqttCertOpt = None,
+    mqtt_key: MqttKeyOpt = None,
+    mqtt_username: MqttUsernameOpt = None,
+    mqtt_password_file: MqttPasswordFileOpt = None,
 ) -> None:
     """Subscribe to every island of the city and serve the situation screen (docs/situation-centre.md):
     islands sorted by risk, a JSON API (/api/islands), live updates (/events). Ctrl-C stops."""
@@ -177,6 +194,7 @@ def serve(
         raise fail(EXIT_BAD_INPUT, str(exc).replace("--publish: ", "")) from None
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise fail(EXIT_BAD_INPUT, f"--http: HOST:PORT, e.g. 127.0.0.1:8080, got {http!r}")
+    parsed = secured(parsed, MqttLogin(mqtt_ca, mqtt_cert, mqtt_key, mqtt_username, mqtt_password_file), CENTRE)
     out.print(f"the situation screen: http://{host}:{port}/ (islands of {parsed.city}); Ctrl-C to stop", markup=False)
     run_centre(parsed, db, host.strip("[]"), int(port))
 
@@ -184,9 +202,17 @@ def serve(
 @centre_app.command("emergency")
 def emergency(
     state: Annotated[str, typer.Argument(metavar="on|off", help="on: plan for no grid; off: back to the schedule.")],
-    broker: Annotated[str, typer.Argument(metavar="mqtt://HOST:PORT/CITY", help="The city's MQTT broker.")],
-    islands: Annotated[str, typer.Option("--islands", help="Island ids, comma-separated, or 'all'.")],
+    broker: Annotated[str, typer.Argument(metavar="mqtt[s]://HOST:PORT/CITY", help="The city's MQTT broker.")],
+    islands: Annotated[str | None, typer.Option("--islands", help="Island ids, comma-separated (or 'all').")] = None,
+    districts: Annotated[str | None, typer.Option("--districts", help="Districts, comma-separated.")] = None,
+    queues: Annotated[str | None, typer.Option("--queues", help="Outage queues, comma-separated (3.1,4.2).")] = None,
+    all_islands: Annotated[bool, typer.Option("--all", help="Every island of the city.")] = False,
     reason: Annotated[str, typer.Option("--reason", help="Why (shown with the islands' emergency).")] = "",
+    mqtt_ca: MqttCaOpt = None,
+    mqtt_cert: MqttCertOpt = None,
+    mqtt_key: MqttKeyOpt = None,
+    mqtt_username: MqttUsernameOpt = None,
+    mqtt_password_file: MqttPasswordFileOpt = None,
 ) -> None:
     """Declare or lift emergency mode on a set of islands (docs/situation-centre.md): each takes it at its
     next cycle, as `microgrid override --emergency` would queue it, and its status shows it."""
@@ -195,15 +221,35 @@ def emergency(
 
     if state not in ("on", "off"):
         raise fail(EXIT_BAD_INPUT, f"on or off, got {state!r}")
-    targets: list[str] | str = "all" if islands == "all" else [i.strip() for i in islands.split(",") if i.strip()]
+    targets = _targets(islands, districts, queues, all_islands)
     try:
         parsed = parse_url(broker)
     except ValueError as exc:
         raise fail(EXIT_BAD_INPUT, str(exc).replace("--publish: ", "")) from None
+    parsed = secured(parsed, MqttLogin(mqtt_ca, mqtt_cert, mqtt_key, mqtt_username, mqtt_password_file), CENTRE)
     try:
         sent = send_emergency(parsed, targets, state == "on", reason)
     except ValueError as exc:
         raise fail(EXIT_BAD_INPUT, f"not a valid command: {exc}") from None
     except OSError as exc:
         raise fail(EXIT_BAD_INPUT, f"{broker}: cannot reach the broker: {exc}") from None
-    out.print(f"command {sent['id']}: emergency {state} for {islands}", markup=False)
+    named = "; ".join(f"{k} {v if isinstance(v, str) else ','.join(v)}" for k, v in targets.items())
+    out.print(f"command {sent['id']}: emergency {state} for {named}", markup=False)
+
+
+def _targets(islands: str | None, districts: str | None, queues: str | None, all_islands: bool) -> dict[str, Any]:
+    """The command's targets from ``--islands``, ``--districts``, ``--queues`` (comma-separated) or ``--all``
+    (alone); exit 2 when none, or ``--all`` with others, is given."""
+    from microgrid.uplink.commands import targets_of
+
+    def split(text: str | None) -> list[str] | None:
+        return None if text is None else [item.strip() for item in text.split(",") if item.strip()]
+
+    if islands == "all":
+        islands, all_islands = None, True  # the old spelling of --all
+    if all_islands and (islands or districts or queues):
+        raise fail(EXIT_BAD_INPUT, "--all stands alone (not with --islands, --districts or --queues)")
+    try:
+        return targets_of("all" if all_islands else split(islands), split(districts), split(queues))
+    except ValueError:
+        raise fail(EXIT_BAD_INPUT, "whom: give --islands, --districts, --queues (comma-separated) or --all") from None

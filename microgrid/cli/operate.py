@@ -32,7 +32,19 @@ from microgrid.cli.common import (
     run_async,
 )
 from microgrid.cli.scada import ScadaAllowOpt, ScadaOpt, ScadaTlsOpt, ScadaWritesOpt, scada_options, scada_serving
-from microgrid.cli.uplink import IslandIdOpt, IslandKindOpt, PublishOpt, publish_options, publishing
+from microgrid.cli.uplink import (
+    IslandIdOpt,
+    IslandKindOpt,
+    MqttCaOpt,
+    MqttCertOpt,
+    MqttKeyOpt,
+    MqttLogin,
+    MqttPasswordFileOpt,
+    MqttUsernameOpt,
+    PublishOpt,
+    publish_options,
+    publishing,
+)
 from microgrid.errors import InputError
 
 __all__ = ["demo", "history", "override", "run", "status"]
@@ -114,6 +126,11 @@ def run(
     publish: PublishOpt = None,
     island_id: IslandIdOpt = None,
     island_kind: IslandKindOpt = "other",
+    mqtt_ca: MqttCaOpt = None,
+    mqtt_cert: MqttCertOpt = None,
+    mqtt_key: MqttKeyOpt = None,
+    mqtt_username: MqttUsernameOpt = None,
+    mqtt_password_file: MqttPasswordFileOpt = None,
 ) -> None:
     """Run the controller on SITE: a cycle every control interval, on the clock's boundaries.
 
@@ -133,7 +150,8 @@ def run(
         raise fail(EXIT_BAD_INPUT, "--scada serves a running controller: leave out --once (one cycle, then exit)")
     served = scada_options(scada, scada_writes, scada_allow, scada_tls)  # checked before anything starts
     parsed = load_site(site)
-    uplink = publish_options(publish, island_id, island_kind, parsed)
+    login = MqttLogin(mqtt_ca, mqtt_cert, mqtt_key, mqtt_username, mqtt_password_file)
+    uplink = publish_options(publish, island_id, island_kind, parsed, login)
     devices = connect_devices(parsed, site)
     try:
         reference = read_profiles(profiles, parsed) if profiles else synthetic_day(parsed)
