@@ -1,4 +1,5 @@
-"""Sending commands to islands: one MQTT message on ``<city>/commands`` (QoS 1), published and acknowledged."""
+"""Sending commands to islands: one MQTT message on ``<city>/commands`` (QoS 1), published and acknowledged;
+the day's outage schedule of a queue as a retained message on ``<city>/schedules/<queue>``."""
 
 from __future__ import annotations
 
@@ -9,17 +10,35 @@ from typing import Any
 import paho.mqtt.publish as mqtt_publish
 from paho.mqtt import MQTTException
 
-from microgrid.uplink.commands import COMMANDS, command_payload, verdict
+from microgrid.uplink.commands import COMMANDS, Targets, check, command_payload
 from microgrid.uplink.security import publish_kwargs
 from microgrid.uplink.topics import Broker
 
 __all__ = ["send_emergency"]
 
 
+def _publish(broker: Broker, topic: str, payload: dict[str, Any], *, retain: bool, client_id: str) -> None:
+    """One message, QoS 1, published and acknowledged (the connection's options in one place)."""
+    try:
+        mqtt_publish.single(
+            topic,
+            json.dumps(payload, separators=(",", ":"), ensure_ascii=False),
+            qos=1,
+            retain=retain,
+            hostname=broker.host,
+            port=broker.port,
+            client_id=client_id,
+            **publish_kwargs(broker.tls, broker.credentials),  # mqtts://: TLS; the centre's certificate/login
+        )
+    except MQTTException as exc:  # the broker refused the login
+        raise PermissionError(f"the broker refused the centre's connection: {exc}") from None
+
+
 def send_emergency(
-    broker: Broker, islands: list[str] | str, on: bool, reason: str, *, command_id: str | None = None
+    broker: Broker, islands: list[str] | str | Targets, on: bool, reason: str, *, command_id: str | None = None
 ) -> dict[str, Any]:
-    """Declare (``on``) or lift emergency mode on ``islands`` (ids or ``"all"``); return the command sent.
+    """Declare (``on``) or lift emergency mode on ``islands`` (ids, ``"all"``, or targets of
+    :func:`~microgrid.uplink.commands.targets_of`: islands, districts, queues); return the command sent.
 
     Raises
     ------
@@ -30,18 +49,13 @@ def send_emergency(
         the login). A publish the broker's ACL denies is dropped silently (MQTT 3.1.1): no error.
     """
     command = command_payload(command_id or uuid.uuid4().hex[:12], on, islands, reason)
-    if (why := verdict(json.dumps(command).encode(), "")[1]) is not None:
+    if (why := check(command, "command.schema.json")) is not None:
         raise ValueError(why)
-    try:
-        mqtt_publish.single(
-            f"{broker.city}/{COMMANDS}",
-            json.dumps(command, separators=(",", ":")),
-            qos=1,
-            hostname=broker.host,
-            port=broker.port,
-            client_id=f"microgrid-centre-command-{command['id']}",
-            **publish_kwargs(broker.tls, broker.credentials),  # mqtts://: TLS; the centre's certificate/login
-        )
-    except MQTTException as exc:  # the broker refused the login
-        raise PermissionError(f"the broker refused the centre's connection: {exc}") from None
+    _publish(
+        broker,
+        f"{broker.city}/{COMMANDS}",
+        command,
+        retain=False,
+        client_id=f"microgrid-centre-command-{command['id']}",
+    )
     return command

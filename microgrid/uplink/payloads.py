@@ -45,13 +45,16 @@ AUTONOMY_CAP_H = 10000.0
 
 @dataclass(frozen=True)
 class Island:
-    """Who publishes: the island's id (topic-safe), its kind (:data:`~microgrid.uplink.topics.KINDS`) and
-    position [° WGS84] (None: unknown)."""
+    """Who publishes: the island's id (topic-safe), its kind (:data:`~microgrid.uplink.topics.KINDS`),
+    position [° WGS84], district and outage queue (``"3.1"``; None: unknown or none)."""
 
     island: str
     kind: str = "other"
     latitude: float | None = None
     longitude: float | None = None
+    district: str | None = None
+    queue: str | None = None
+    """The outage queue: the centre's commands for it and its published schedules reach this island."""
 
 
 @dataclass(frozen=True)
@@ -171,6 +174,8 @@ def status_payload(island: Island, site: Site, cycle: CycleFacts, seq: int) -> d
         "name": site.site.name,
         "kind": island.kind,
         "position": position,
+        "district": island.district,
+        "queue": island.queue,
         "ts": _iso(cycle.start),
         "mode": cycle.mode,
         "grid": _grid(cycle),

@@ -211,7 +211,8 @@ class Publisher:
 
     def _on_command(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         """A command from the centre: queue it as an operator action when it is for this island (module docstring)."""
-        command, why = verdict(bytes(message.payload), self.island.island)
+        island = self.island
+        command, why = verdict(bytes(message.payload), island.island, island.district, island.queue)
         try:
             if self._sink is None:
                 self._sink = Store(self.outbox.path, retention_days=None)
