@@ -3,6 +3,7 @@
 * ``GET /``: the page; every island a row, most at risk first (:func:`~microgrid.centre.fleet.risk_key`),
   a filter by kind, plain HTML and a few lines of JavaScript shipped here (nothing fetched from elsewhere),
   updated live; ``GET /island/{island}``: one island's statuses of the last 24 h, newest first.
+* ``GET /plan.svg?kind=&district=&queue=``: the plan of the city (:mod:`~microgrid.centre.plan`), filtered.
 * ``GET /api/islands``: the rows as JSON; ``GET /api/islands/{island}``: one island's latest state and
   its statuses of the last 24 h.
 * ``GET /events``: server-sent events; an ``fleet`` event with the rows at once and after every change.
@@ -22,8 +23,20 @@ from starlette.routing import Route
 
 from microgrid.centre.fleet import FleetStore
 from microgrid.centre.page import ISLAND_PAGE, PAGE
+from microgrid.centre.plan import matches, plan_svg
 
 __all__ = ["app"]
+
+
+def _plan_route(fleet: FleetStore) -> Route:
+    """``/plan.svg``: the plan of the islands that pass the query's filters (kind, district, queue)."""
+
+    async def plan(request: Request) -> Response:
+        q = request.query_params
+        rows = [r for r in fleet.islands() if matches(r, q.get("kind", ""), q.get("district", ""), q.get("queue", ""))]
+        return Response(plan_svg(rows), media_type="image/svg+xml", headers={"Cache-Control": "no-cache"})
+
+    return Route("/plan.svg", plan)
 
 
 def app(fleet: FleetStore, *, poll_s: float = 0.25) -> Starlette:
@@ -61,6 +74,7 @@ def app(fleet: FleetStore, *, poll_s: float = 0.25) -> Starlette:
         Route("/", page),
         Route("/island/{island}", island_page),
         Route("/api/islands", islands),
+        _plan_route(fleet),
         Route("/api/islands/{island}", island),
         Route("/events", events),
     ]
