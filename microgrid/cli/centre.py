@@ -253,3 +253,55 @@ def _targets(islands: str | None, districts: str | None, queues: str | None, all
         return targets_of("all" if all_islands else split(islands), split(districts), split(queues))
     except ValueError:
         raise fail(EXIT_BAD_INPUT, "whom: give --islands, --districts, --queues (comma-separated) or --all") from None
+
+
+@centre_app.command("broker-config")
+def broker_config(
+    out_dir: Annotated[Path, typer.Argument(help="Write mosquitto.conf, acl (and certs/, passwd) here.")],
+    city: Annotated[str, typer.Option("--city", help="The city (the topics' first level).", show_default=False)],
+    islands: Annotated[str | None, typer.Option("--islands", help="Island ids, comma-separated.")] = None,
+    islands_file: Annotated[
+        Path | None, typer.Option("--islands-file", help="Island ids, one a line (# comments).", show_default=False)
+    ] = None,
+    listen: Annotated[str, typer.Option("--listen", metavar="HOST:PORT", help="The TLS listener.")] = "0.0.0.0:8883",
+    auth: Annotated[
+        str, typer.Option("--auth", help="certificate (CN = user) or password (over TLS).")
+    ] = "certificate",
+    make_certs: Annotated[
+        bool, typer.Option("--make-certs", help="Make a CA, the server's and every identity's certificate.")
+    ] = False,
+    server_name: Annotated[
+        list[str] | None,
+        typer.Option("--server-name", help="With --make-certs: a name or address of the broker (repeat)."),
+    ] = None,
+    days: Annotated[int, typer.Option("--days", min=1, help="With --make-certs: certificates' validity (days).")] = 825,
+    run_as: Annotated[
+        str, typer.Option("--run-as", help="The user Mosquitto runs as (started as root, it drops to it).")
+    ] = "mosquitto",
+) -> None:
+    """Write a Mosquitto 2 configuration for the city (docs/situation-centre.md, Security): a TLS listener,
+    no anonymous clients, an ACL where each island writes only its own topics and only the centre
+    sends commands. Run it with `mosquitto -c OUT_DIR/mosquitto.conf`."""
+    from microgrid.centre.broker import BrokerPlan, hand_over, read_islands, write_config
+
+    host, _, port = listen.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise fail(EXIT_BAD_INPUT, f"--listen: HOST:PORT, e.g. 0.0.0.0:8883, got {listen!r}")
+    try:
+        ids = [i.strip() for i in (islands or "").split(",") if i.strip()]
+        ids += read_islands(islands_file) if islands_file is not None else []
+        plan = BrokerPlan(city, tuple(ids), CENTRE, host.strip("[]"), int(port), auth, run_as)  # type: ignore[arg-type]
+        written = write_config(plan, out_dir, make_certs=make_certs, server_names=server_name, days=days)
+        handed = hand_over(plan, out_dir)
+    except ValueError as exc:
+        raise fail(EXIT_BAD_INPUT, str(exc)) from None
+    except OSError as exc:
+        raise fail(EXIT_BAD_INPUT, f"{out_dir}: cannot write: {exc}") from None
+    for path in written:
+        out.print(f"wrote {path}", markup=False)
+    if handed:
+        out.print(handed, markup=False)
+    certs = out_dir / "certs"
+    if missing := [n for n in ("ca.crt", "server.crt", "server.key") if not (certs / n).exists()]:
+        out.print(f"still needed in {certs}: {', '.join(missing)} (or run again with --make-certs)", markup=False)
+    out.print(f"{len(plan.islands)} islands and {CENTRE}; run: mosquitto -c {out_dir / 'mosquitto.conf'}", markup=False)
