@@ -84,8 +84,9 @@ class City:
 
 
 @pytest.fixture(scope="module")
-def city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[City]:
-    """Four islands of four kinds through amqtt to the centre (listener, fleet store, uvicorn on a free port)."""
+def city(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[City]:
+    """Four islands of four kinds through amqtt to the centre (listener, fleet store, uvicorn on a free port).
+    Built after the browser (nothing to build where it is skipped); the browser leaves the page at the end."""
     folder = tmp_path_factory.mktemp("city")
     broker = AmqttBroker().start()
     fleet = FleetStore(folder / "centre.sqlite")
@@ -112,6 +113,7 @@ def city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[City]:
                 town.publish(island.island, status(0.25, critical_h))
         yield town
     finally:
+        browser.get("about:blank")  # closes the page's event stream: uvicorn stops at once
         for pub in pubs.values():
             close(pub)
         server.should_exit = True
@@ -174,7 +176,7 @@ def text_of(driver: Any, island: str) -> str:
     return str(driver.execute_script("return document.getElementById(arguments[0]).innerText", f"island-{island}"))
 
 
-def test_the_page_lists_the_islands_most_at_risk_first(city: City, browser: Any) -> None:
+def test_the_page_lists_the_islands_most_at_risk_first(browser: Any, city: City) -> None:
     """The fewest hours of critical autonomy first (3, 8, 12.5, 30 h), each row with its figures."""
     browser.get(city.url + "/")
     expected = ["shelter-9", "boiler-4", "hospital-7", "pumps-2"]
@@ -185,7 +187,7 @@ def test_the_page_lists_the_islands_most_at_risk_first(city: City, browser: Any)
     screenshot(browser, "situation-screen.png")
 
 
-def test_a_new_status_changes_the_open_page_without_a_reload(city: City, browser: Any) -> None:
+def test_a_new_status_changes_the_open_page_without_a_reload(browser: Any, city: City) -> None:
     """pumps-2 drops to 1.5 h in emergency mode: first row within seconds, the page never reloaded (SSE);
     then boiler-4 says goodbye: offline, first whatever its autonomy."""
     assert rows(browser)[0] == "shelter-9"
@@ -206,7 +208,7 @@ def test_a_new_status_changes_the_open_page_without_a_reload(city: City, browser
     screenshot(browser, "situation-screen-live.png")
 
 
-def test_the_kind_filter_shows_only_that_kind(city: City, browser: Any) -> None:
+def test_the_kind_filter_shows_only_that_kind(browser: Any, city: City) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
@@ -220,7 +222,7 @@ def test_the_kind_filter_shows_only_that_kind(city: City, browser: Any) -> None:
     waits(browser, lambda: len(rows(browser)) == 4, "the four rows again")
 
 
-def test_the_island_page_shows_its_last_24_h_live(city: City, browser: Any) -> None:
+def test_the_island_page_shows_its_last_24_h_live(browser: Any, city: City) -> None:
     """Following the hospital's link: its three statuses of the last 24 h, newest first (not the one of 25 h
     ago); a new status appears on the open page."""
     from selenium.webdriver.common.by import By
