@@ -41,7 +41,7 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 NOW = datetime.now(UTC).replace(second=0, microsecond=0)
 UPDATE_S = 5.0
-"""How long a live change may take to reach the open page [s] (measured: well under 1 s)."""
+"""How long a live change may take to reach the open page [s] (measured: 0.07-0.16 s at load 3-6)."""
 
 HOSPITAL = Island("hospital-7", "hospital", 49.99, 36.23)
 ISLANDS = {  # island → hours of critical autonomy of its latest status
