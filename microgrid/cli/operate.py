@@ -125,7 +125,7 @@ def run(
     scada_tls: ScadaTlsOpt = None,
     publish: PublishOpt = None,
     island_id: IslandIdOpt = None,
-    island_kind: IslandKindOpt = "other",
+    island_kind: IslandKindOpt = None,
     mqtt_ca: MqttCaOpt = None,
     mqtt_cert: MqttCertOpt = None,
     mqtt_key: MqttKeyOpt = None,

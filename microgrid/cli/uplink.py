@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -123,8 +123,13 @@ IslandIdOpt = Annotated[
     str | None, typer.Option("--island-id", help="With --publish: the island's id in topics (default: from the name).")
 ]
 IslandKindOpt = Annotated[
-    str,
-    typer.Option("--island-kind", help="With --publish: hospital, water-pumping, boiler-house, shelter or other."),
+    str | None,
+    typer.Option(
+        "--island-kind",
+        help="With --publish: hospital, water-pumping, boiler-house, shelter or other (default: the site's "
+        "centre.kind, else other).",
+        show_default=False,
+    ),
 ]
 
 
@@ -134,29 +139,95 @@ class Uplink:
 
     broker: Any
     island: Any
+    keepalive_s: int = 30
+    """MQTT keep-alive [s] (the site's ``centre.keepalive_s``)."""
 
 
 def publish_options(
-    url: str | None, island_id: str | None, kind: str, site: Any, login: MqttLogin | None = None
+    url: str | None, island_id: str | None, kind: str | None, site: Any, login: MqttLogin | None = None
 ) -> Uplink | None:
-    """The uplink's settings, None without ``--publish``; exit 2 on bad input."""
-    if url is None:
-        if (option := "--island-id" if island_id is not None else login and login.given()) is not None:
-            raise fail(EXIT_BAD_INPUT, f"{option} needs --publish mqtt[s]://HOST:PORT/CITY")
+    """The uplink's settings: from ``--publish`` and its options, else from the site file's ``centre:`` section
+    (``--publish`` replaces its broker, city and credentials; ``--island-id``/``--island-kind`` its id and kind;
+    district and queue come from the section, the queue else from ``grid.schedule.queue``). None when neither
+    is there; exit 2 on bad input."""
+    section = site.centre
+    if url is None and section is None:
+        option = "--island-id" if island_id is not None else "--island-kind" if kind is not None else None
+        if (option := option or (login.given() if login is not None else None)) is not None:
+            raise fail(EXIT_BAD_INPUT, f"{option} needs --publish mqtt[s]://HOST:PORT/CITY (or a centre: section)")
         return None
     from microgrid.uplink import KINDS, Island, island_topic, parse_url, slug
 
+    kind = kind or (section.kind if section is not None else "other")
     if kind not in KINDS:
         raise fail(EXIT_BAD_INPUT, f"--island-kind: one of {', '.join(KINDS)}, got {kind!r}")
     try:
-        broker = parse_url(url)
-        name = island_id if island_id is not None else slug(site.site.name)
+        broker = parse_url(url) if url is not None else parse_url(section.url)
+        name = island_id or (section and section.island_id) or slug(site.site.name)
         island_topic(broker.city, name, "status")  # checks the id
     except ValueError as exc:
-        raise fail(EXIT_BAD_INPUT, str(exc)) from None
-    where = site.location
-    broker = secured(broker, login, name)
-    return Uplink(broker, Island(name, kind, where.latitude if where else None, where.longitude if where else None))
+        raise fail(EXIT_BAD_INPUT, str(exc) if url is not None else f"the site file's {_site_key(str(exc))}") from None
+    if url is not None or (login is not None and login.given()):
+        broker = secured(broker, login, name)
+    else:
+        broker = _site_credentials(broker, site)
+    where, queue = site.location, _queue(site)
+    island = Island(name, kind, where.latitude if where else None, where.longitude if where else None)
+    district = section.district if section is not None else None
+    return Uplink(broker, replace(island, district=district, queue=queue), section.keepalive_s if section else 30)
+
+
+_SITE_KEYS = {
+    "--publish": "centre.broker",
+    "--mqtt-ca": "centre.tls.ca",
+    "--mqtt-cert": "centre.tls.cert",
+    "--mqtt-key": "centre.tls.key",
+    "--mqtt-username": "centre.username",
+    "--mqtt-password-file": "centre.password_file",
+}
+
+
+def _site_key(message: str) -> str:
+    """An uplink's error about an option, said about the site file's key instead."""
+    for option, key in _SITE_KEYS.items():
+        message = message.replace(option, key)
+    return message
+
+
+def _site_credentials(broker: Any, site: Any) -> Any:
+    """``broker`` with the ``centre:`` section's TLS files and login (relative to the site file), checked."""
+    from microgrid.uplink.security import credentials
+
+    section = site.centre
+    tls = section.tls
+
+    def path(relative: str | None) -> Path | None:
+        return None if relative is None else site.resolve(relative)
+
+    try:
+        found = credentials(
+            broker.tls,
+            ca_file=path(tls and tls.ca),
+            cert_file=path(tls and tls.cert),
+            key_file=path(tls and tls.key),
+            username=section.username,
+            password_file=path(section.password_file),
+        )
+    except ValueError as exc:
+        raise fail(EXIT_BAD_INPUT, f"the site file's {_site_key(str(exc))}") from None
+    return replace(broker, credentials=found)
+
+
+def _queue(site: Any) -> str | None:
+    """The island's outage queue: ``centre.queue``, else ``grid.schedule.queue`` when it is topic-safe."""
+    import re
+
+    from microgrid.site.centre import QUEUE_PATTERN
+
+    if site.centre is not None and site.centre.queue is not None:
+        return str(site.centre.queue)
+    schedule = site.grid.schedule if site.grid is not None else None
+    return schedule.queue if schedule is not None and re.match(QUEUE_PATTERN, schedule.queue) else None
 
 
 @contextlib.contextmanager
@@ -170,7 +241,9 @@ def publishing(runner: Any, settings: Uplink | None, store: Path) -> Iterator[An
     from microgrid.uplink.publish import Publisher
 
     outbox = Outbox(store)
-    publisher = Publisher(settings.broker, settings.island, runner.controller.site, outbox)
+    publisher = Publisher(
+        settings.broker, settings.island, runner.controller.site, outbox, keepalive_s=settings.keepalive_s
+    )
     publisher.attach(runner)
     publisher.start()
     try:

@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from microgrid.errors import ConfigError
+from microgrid.site.centre import CentreLink, centre_problems
 from microgrid.site.devices import DeviceBinding, device_problems
 from microgrid.site.grid import (
     ForecastConfig,
@@ -61,6 +62,7 @@ from microgrid.yamlio import load_yaml
 
 __all__ = [
     "Battery",
+    "CentreLink",
     "Control",
     "Feeders",
     "ForecastConfig",
@@ -260,7 +262,12 @@ def _cross_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
                 )
             )
     return (
-        problems + forecast_problems(data) + schedule_problems(data) + device_problems(data) + _reserve_problems(data)
+        problems
+        + forecast_problems(data)
+        + schedule_problems(data)
+        + device_problems(data)
+        + _reserve_problems(data)
+        + centre_problems(data)
     )
 
 
@@ -295,6 +302,8 @@ class Site(Frozen):
     forecast: ForecastConfig = ForecastConfig()
     devices: tuple[DeviceBinding, ...] = ()
     """Modbus devices serving the assets (see :mod:`microgrid.site.devices`)."""
+    centre: CentreLink | None = None
+    """How ``run`` publishes to the city's Situation Centre (see :mod:`microgrid.site.centre`); None: it does not."""
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
 
     @property
