@@ -6,7 +6,10 @@ tolerances: ``docs/dispatch-extensions.md``):
 1. for each priority, most important first: minimise the energy shed of its tiers [kWh, each
    step's weighted by :func:`deferral_weights`: shed later rather than now], then keep it at most
    that value (plus a small tolerance) in every later stage; with the reserve extension, the
-   reserve shortfall [kWh] right after the most important priority; with the outlook's values
+   reserve shortfall [kWh] right after the most important priority; when the grid is up now, right
+   after the most important priority (and the reserve), **the grid now** (:func:`grid_now_value`):
+   serve every tier at step 0 as far as the grid allows (the later stages charge with the rest);
+   with the outlook's values
    (``inputs.terminal``), a less important priority's stage minimises its shed at its value of
    lost load plus the fuel at the outlook's value [currency] (fuel the long plan needs later is not
    burnt on it now);
@@ -40,7 +43,7 @@ from microgrid.dispatch.solve import SolveResult, solve_model
 from microgrid.errors import InfeasibleError, SolveError
 from microgrid.plans import EmergencyStage, Plan, ReserveReport, SolveStatus
 
-__all__ = ["deferral_weights", "emergency_inputs", "optimize_emergency"]
+__all__ = ["deferral_weights", "emergency_inputs", "grid_now_value", "optimize_emergency"]
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +88,8 @@ def _stages(inp: DispatchInputs, shed_priorities: int | None) -> list[_Stage]:
             out.append(_Stage(f"shed priority {p}", "kWh (deferral-weighted)", _shed_of(tiers, dt, weight)))
         if k == 0 and inp.reserve is not None:  # the reserve protects the most important tiers: right after them
             out.append(_Stage("reserve", "kWh", lambda m: reserve_shortfall_kwh(m, inp)))
+        if k == 0 and inp.site.grid is not None and float(inp.profiles.grid_available.iloc[0]) > 0:
+            out.append(_Stage("grid now", inp.site.site.currency, lambda m: grid_now_value(m, inp)))
     stocks = {f: inp.fuel_stock(f) for f in inp.site.fuels}
     weights = {g.id: 1.0 / stock for g in inp.site.generators if (stock := stocks[g.fuel]) is not None and stock > 0}
     if weights:
@@ -110,6 +115,21 @@ def deferral_weights(steps: int) -> list[float]:
     as the fuel allows; the rolling horizon decides again every interval.
     """
     return [1.0 - DEFER * (1.0 - u) for u in urgency(steps)]
+
+
+def grid_now_value(m: pyo.ConcreteModel, inp: DispatchInputs) -> pyo.Expression:
+    """The grid-now stage's objective [currency]: step 0's shed, each tier at its value of lost load.
+
+    Emergency mode assumes no grid from step 1 on. While the grid is up *now*, the stages after the
+    most important tier would otherwise trade a tier's service now for energy kept for the outage they
+    assume (with the outlook's fuel value near a tier's break-even: shedding the essential tier while
+    the grid is up at its import cap, to charge; seen in a closed-loop outage week). A site whose grid
+    is back serves its tiers from it; only the most important tier's stage (before this one) may shed
+    now to protect itself. What the grid gives beyond the load is left to the later stages, which
+    charge with it (a kWh stored now serves when the grid goes).
+    """
+    voll = {t.id: t.value_of_lost_load_per_kwh for t in inp.site.loads}
+    return sum(inp.step_h * voll[i] * m.shed_kw[i, 0] for i in m.I)
 
 
 def _shed_of(tiers: list[str], dt: float, weight: list[float]) -> Callable[[pyo.ConcreteModel], pyo.Expression]:

@@ -10,6 +10,7 @@ import pytest
 import microgrid
 from microgrid.dispatch import DispatchInputs, optimize, optimize_emergency
 from microgrid.dispatch.emergency import deferral_weights, emergency_inputs
+from microgrid.dispatch.inputs import TerminalValues
 from tests.conftest import tiny_site
 from tests.dispatch.helpers import CRITICAL, assert_invariants, battery, col, diesel, genset, grid, setup, tier
 
@@ -151,3 +152,61 @@ def test_shed_priorities_limits_the_shed_stages_and_plan_switches_to_emergency()
 
     via_plan = microgrid.plan(inp.site, inp.profiles, inp.state, mip_gap=0.0, emergency=True)
     assert via_plan.stages and np.allclose(via_plan.frame.to_numpy(), optimize_emergency(inp).frame.to_numpy())
+
+
+def _grid_back(max_import_kw: float, *, genset_too: bool = True) -> DispatchInputs:
+    """The grid is up now (step 0, 1 h) and assumed gone at step 1: critical 50 kW (value 1000) and
+    essential 50 kW (value 10) at both steps; an empty lossless 100 kWh battery (50 kW); a genset at
+    0.25 l/kWh with 100 l, the outlook valuing a litre at 100 (a kWh from it: 25, above essential's 10)."""
+    sections: dict[str, object] = {
+        "batteries": [battery()],
+        "loads": [CRITICAL, tier("ess", 2, 10.0)],
+        "grid": grid(max_import_kw=max_import_kw),
+    }
+    if genset_too:
+        sections |= {"generators": [genset(fuel_per_hour_running=0.0)], "fuels": diesel(stock=100.0)}
+    inp = _inputs(sections, {"load.crit": [50.0, 50.0], "load.ess": [50.0, 50.0], "grid.available": [1.0, 1.0]})
+    return dataclasses.replace(inp, terminal=TerminalValues({"diesel": 100.0} if genset_too else {}, {}))
+
+
+def test_the_grid_up_now_serves_every_tier_now() -> None:
+    """Import cap 100 = the load now: nothing left to charge. Without the grid-now stage the essential
+    stage (its shed at 10, fuel at 100 per litre) sheds essential now to charge 50 kWh for step 1's
+    critical (saving 12.5 l = 1250 against 500 of essential): a site whose grid is back shedding a tier.
+    With it, step 0 serves both tiers; step 1 serves critical from the genset and sheds essential (a kWh
+    from fuel is worth 25 > 10 · w[1])."""
+    plan = optimize_emergency(_grid_back(100.0))
+    assert_invariants(plan)
+    assert [s.name for s in plan.stages] == ["shed priority 1", "grid now", "shed priority 2", "fuel", "cost"]
+    assert list(col(plan, "load.ess.shed_kw")) == pytest.approx([0.0, 50.0], abs=1e-4)
+    assert list(col(plan, "grid.import_kw")) == pytest.approx([100.0, 0.0], abs=1e-4)
+    assert list(col(plan, "generator.dg.kw")) == pytest.approx([0.0, 50.0], abs=1e-4)
+    assert plan.stages[1].value == pytest.approx(0.0, abs=1e-4)
+
+
+def test_what_the_grid_gives_beyond_the_load_charges_now() -> None:
+    """Import cap 130: the 30 kW beyond the load charge the battery at step 0 (the essential stage: a kWh
+    stored saves 0.25 l worth 25), which then carries 30 of step 1's critical; the genset the other 20."""
+    plan = optimize_emergency(_grid_back(130.0))
+    assert_invariants(plan)
+    assert col(plan, "battery.bat.charge_kw")[0] == pytest.approx(30.0, abs=1e-4)
+    assert col(plan, "load.ess.shed_kw")[0] == pytest.approx(0.0, abs=1e-4)
+    assert col(plan, "generator.dg.kw")[1] == pytest.approx(20.0, abs=1e-3)
+
+
+def test_the_critical_tier_may_still_shed_now_to_protect_itself() -> None:
+    """No genset: step 1's critical (50 kWh) can come only from the battery, charged now. The critical
+    stage comes first: it sheds essential now (50 kW) to charge 50 kWh; the grid-now stage keeps that."""
+    plan = optimize_emergency(_grid_back(100.0, genset_too=False))
+    assert_invariants(plan)
+    assert list(col(plan, "load.crit.shed_kw")) == pytest.approx([0.0, 0.0], abs=1e-4)
+    assert col(plan, "load.ess.shed_kw")[0] == pytest.approx(50.0, abs=1e-4)
+    assert col(plan, "battery.bat.charge_kw")[0] == pytest.approx(50.0, abs=1e-4)
+
+
+def test_no_grid_now_no_grid_now_stage() -> None:
+    inp = _grid_back(100.0)
+    down = dataclasses.replace(
+        inp, profiles=dataclasses.replace(inp.profiles, grid_available=inp.profiles.grid_available * 0.0)
+    )
+    assert "grid now" not in [s.name for s in optimize_emergency(down).stages]
