@@ -1,0 +1,297 @@
+"""Security of the Situation Centre's link against the real Mosquitto (Debian's 2.0; skipped where it is missing).
+
+The broker's folder is made by the real command (``microgrid centre broker-config --make-certs``): a CA, the
+server's certificate, one client certificate per island (``a``, ``b``) and for the centre, an ACL. Then:
+an island publishes with its certificate and the centre (the real listener and fleet store) sees it; an island
+that publishes as another, or sends a command, is not delivered; the centre's command (the real CLI) is taken;
+clients without a certificate, with one from another CA, or that do not trust the broker cannot connect; the
+password login (``--auth password``) lets in the right password only. Plain ``mqtt://`` is unchanged.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from microgrid.centre.fleet import FleetStore
+from microgrid.centre.listen import Listener
+from microgrid.sim.ports import free_ports
+from microgrid.store import Store
+from microgrid.store.outbox import Outbox
+from microgrid.uplink import Broker, Island, parse_url
+from microgrid.uplink.commands import command_payload
+from microgrid.uplink.payloads import status_payload
+from microgrid.uplink.publish import Publisher
+from microgrid.uplink.security import Credentials, apply, credentials
+from tests.uplink.conftest import Centre, MosquittoBroker, has_mosquitto, wait_until
+from tests.uplink.test_payloads import cycle, small_site
+
+pytest.importorskip("cryptography")
+pytestmark = pytest.mark.skipif(not has_mosquitto(), reason="mosquitto is not installed (.ci/run installs it)")
+
+CITY = "kharkiv"
+
+
+def cli(*args: object, timeout_s: float = 60) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "microgrid", *map(str, args)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout_s, check=False)
+
+
+@dataclass
+class City:
+    """A running Mosquitto made from ``broker-config``'s folder, on 127.0.0.1:``port``."""
+
+    folder: Path
+    port: int
+    proc: subprocess.Popen[bytes]
+
+    @property
+    def certs(self) -> Path:
+        return self.folder / "certs"
+
+    def broker(self, who: str | None, *, ca: Path | None = None) -> Broker:
+        """The broker as ``who`` sees it: TLS, the folder's CA (or ``ca``), ``who``'s certificate (None: none)."""
+        found = Credentials(
+            ca_file=ca or self.certs / "ca.crt",
+            cert_file=None if who is None else self.certs / "clients" / f"{who}.crt",
+            key_file=None if who is None else self.certs / "clients" / f"{who}.key",
+        )
+        return Broker("127.0.0.1", self.port, CITY, tls=True, credentials=found)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+def start_city(folder: Path, port: int, *args: str) -> City:
+    """``broker-config`` (the real command) into ``folder``, then Mosquitto with it."""
+    done = cli("centre", "broker-config", folder, "--city", CITY, "--islands", "a,b", "--listen", f"127.0.0.1:{port}",
+               "--run-as", getpass.getuser(), *args)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    log = (folder / "mosquitto.log").open("wb")
+    proc = subprocess.Popen([exe, "-c", str(folder / "mosquitto.conf")], stdout=log, stderr=log)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return City(folder, port, proc)
+        except OSError:
+            assert time.monotonic() < deadline and proc.poll() is None, (folder / "mosquitto.log").read_text()
+            time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[City]:
+    running = start_city(tmp_path_factory.mktemp("broker"), free_ports(1)[0], "--make-certs")
+    yield running
+    running.stop()
+
+
+def connects(broker: Broker, timeout_s: float = 2.0) -> bool:
+    """Whether a paho client set up for ``broker`` (TLS, credentials) gets a successful CONNACK in time."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2)
+    apply(client, broker.tls, broker.credentials)
+    accepted, decided = threading.Event(), threading.Event()
+
+    def on_connect(c: Any, u: Any, f: Any, reason: Any, p: Any) -> None:
+        if not reason.is_failure:
+            accepted.set()
+        decided.set()
+
+    client.on_connect = on_connect
+    client.on_connect_fail = client.on_disconnect = lambda *args: decided.set()  # refused, TLS failed, closed
+    try:
+        client.connect_async(broker.host, broker.port, keepalive=5)
+        client.loop_start()
+        decided.wait(timeout_s)
+        return accepted.is_set()
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def raw_publish(broker: Broker, topic: str, payload: bytes, retain: bool = False) -> None:
+    """One QoS 1 message from a plain paho client logged in as ``broker`` says; waits for the PUBACK."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2)
+    apply(client, broker.tls, broker.credentials)
+    client.connect(broker.host, broker.port, keepalive=5)
+    client.loop_start()
+    try:
+        client.publish(topic, payload, qos=1, retain=retain).wait_for_publish(5)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+@pytest.fixture
+def centre(city: City, tmp_path: Path) -> Iterator[FleetStore]:
+    """The real centre: the listener, logged in with the centre's certificate, into a fleet store."""
+    fleet = FleetStore(tmp_path / "centre.sqlite")
+    listener = Listener(city.broker("centre"), fleet, client_id=f"centre-{tmp_path.name}")
+    listener.start()
+    assert listener.subscribed.wait(10), (city.folder / "mosquitto.log").read_text()
+    yield fleet
+    listener.close()
+    fleet.close()
+
+
+def publisher(broker: Broker, island: str, path: Path) -> Publisher:
+    return Publisher(broker, Island(island, "hospital"), small_site(), Outbox(path), keepalive_s=5, reconnect_max_s=1)
+
+
+def statuses(fleet: FleetStore) -> dict[str, int]:
+    """Island → seq of its latest status in the centre's store."""
+    return {row["island"]: row["status"]["seq"] for row in fleet.islands() if row["status"]}
+
+
+def test_an_island_publishes_with_its_certificate(city: City, centre: FleetStore, tmp_path: Path) -> None:
+    pub = publisher(city.broker("a"), "a", tmp_path / "a.sqlite")
+    pub.start()
+    try:
+        pub.queue(cycle())
+        wait_until(lambda: statuses(centre).get("a") == 1, what="a's status at the centre")
+        assert pub.connected and pub.sent >= 2
+    finally:
+        pub.close()
+        pub.outbox.close()
+
+
+def test_an_island_cannot_publish_as_another(city: City, centre: FleetStore) -> None:
+    """``a`` (its own certificate) publishes a valid, retained status on ``b``'s topic: the broker drops it (the
+    centre's store has nothing from ``b``, no retained message waits there); ``a``'s own status, sent after,
+    arrives."""
+    as_a = city.broker("a")
+    forged = status_payload(Island("b", "hospital"), small_site(), cycle(), 99)
+    raw_publish(as_a, f"{CITY}/islands/b/status", json.dumps(forged).encode(), retain=True)
+    mine = status_payload(Island("a", "hospital"), small_site(), cycle(), 50)
+    raw_publish(as_a, f"{CITY}/islands/a/status", json.dumps(mine).encode(), retain=True)
+    wait_until(lambda: statuses(centre).get("a") == 50, what="a's own status")
+    assert "b" not in statuses(centre)
+    kept = retained(city.broker("centre"), f"{CITY}/islands/#")
+    assert f"{CITY}/islands/a/status" in kept and not [t for t in kept if t.startswith(f"{CITY}/islands/b/")], kept
+
+
+def retained(broker: Broker, topics: str, quiet_s: float = 0.5) -> list[str]:
+    """The topics of the retained messages a fresh subscriber to ``topics`` gets (until ``quiet_s`` of silence)."""
+    got: list[str] = []
+    subscribed = threading.Event()
+    client = mqtt.Client(CallbackAPIVersion.VERSION2)
+    apply(client, broker.tls, broker.credentials)
+    client.on_message = lambda c, u, message: got.append(message.topic) if message.retain else None
+    client.on_subscribe = lambda *args: subscribed.set()
+    client.connect(broker.host, broker.port, keepalive=5)
+    client.subscribe(topics, qos=1)
+    client.loop_start()
+    try:
+        assert subscribed.wait(5)
+        seen = -1
+        while seen != len(got):
+            seen = len(got)
+            time.sleep(quiet_s)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    return sorted(got)
+
+
+def test_only_the_centre_commands(city: City, tmp_path: Path) -> None:
+    """Island ``a`` sends ``b`` a valid emergency command: not delivered. The centre's (``microgrid centre
+    emergency`` with its certificate) is, and ``b`` queues it as an operator action."""
+    path = tmp_path / "b.sqlite"
+    pub = publisher(city.broker("b"), "b", path)
+    pub.start()
+    try:
+        wait_until(pub.listening.is_set, what="b listening to commands")
+        forged = command_payload("forged", True, ["b"], "from island a")
+        raw_publish(city.broker("a"), f"{CITY}/commands", json.dumps(forged).encode())
+        certs, mine = city.certs, city.certs / "clients" / "centre"
+        done = cli("centre", "emergency", "on", f"mqtts://127.0.0.1:{city.port}/{CITY}", "--islands", "b",
+                   "--reason", "wide-area cut", "--mqtt-ca", certs / "ca.crt",
+                   "--mqtt-cert", f"{mine}.crt", "--mqtt-key", f"{mine}.key")  # fmt: skip
+        assert done.returncode == 0, done.stderr
+
+        def pending() -> list[dict[str, Any]]:
+            with Store(path, readonly=True) as reader:
+                return reader.pending_actions()
+
+        wait_until(lambda: len(pending()) >= 1, what="the centre's command at b")
+        time.sleep(0.3)  # anything else on its way would be here by now
+        assert [(a["action"], a["by"]) for a in pending()] == [("emergency", f"centre:{done.stdout.split()[1][:-1]}")]
+    finally:
+        pub.close()
+        pub.outbox.close()
+
+
+def other_ca(folder: Path) -> Path:
+    from microgrid.centre.pki import make_pki
+
+    make_pki(folder, ["a"], ["127.0.0.1"], 1)
+    return folder
+
+
+@pytest.mark.parametrize("stranger", ["no certificate", "another CA", "not trusting the broker", "plain TCP"])
+def test_strangers_cannot_connect(city: City, tmp_path: Path, stranger: str) -> None:
+    assert connects(city.broker("a"))  # the same client, rightly set up, does
+    if stranger == "no certificate":
+        broker = city.broker(None)
+    elif stranger == "another CA":  # the right name (CN a), signed by a CA the broker does not know
+        elsewhere = other_ca(tmp_path / "elsewhere")
+        found = Credentials(city.certs / "ca.crt", elsewhere / "clients" / "a.crt", elsewhere / "clients" / "a.key")
+        broker = replace(city.broker("a"), credentials=found)
+    elif stranger == "not trusting the broker":  # the island's own certificate, but another CA to check the server
+        broker = city.broker("a", ca=other_ca(tmp_path / "elsewhere") / "ca.crt")
+    else:
+        broker = replace(city.broker("a"), tls=False, credentials=None)
+    assert not connects(broker)
+
+
+def test_password_login(tmp_path: Path) -> None:
+    """``--auth password``: TLS with the server's certificate, then the user's password (its file as written);
+    a wrong password is refused."""
+    town = start_city(tmp_path / "pw", free_ports(1)[0], "--make-certs", "--auth", "password")
+    try:
+        ca = town.certs / "ca.crt"
+
+        def login(user: str, password_of: str) -> Broker:
+            found = credentials(True, ca_file=ca, username=user, password_file=town.folder / "passwords" / password_of)
+            return Broker("127.0.0.1", town.port, CITY, tls=True, credentials=found)
+
+        assert connects(login("a", "a"))
+        assert not connects(login("a", "b"))
+        assert not connects(town.broker(None))  # TLS alone, no login
+    finally:
+        town.stop()
+
+
+def test_plain_mqtt_is_unchanged(tmp_path: Path) -> None:
+    """``mqtt://`` (an anonymous loopback broker): no TLS, no login, the island published as before."""
+    broker = parse_url(f"mqtt://127.0.0.1:{free_ports(1)[0]}/{CITY}")
+    assert (broker.tls, broker.credentials) == (False, None)
+    plain = MosquittoBroker(broker.port).start()
+    watcher = Centre(broker.port)
+    pub = publisher(broker, "a", tmp_path / "a.sqlite")
+    pub.start()
+    try:
+        pub.queue(cycle())
+        wait_until(lambda: bool(watcher.of("status")), what="a's status")
+        assert watcher.of("status")[0]["island"] == "a"
+    finally:
+        pub.close()
+        pub.outbox.close()
+        watcher.close()
+        plain.stop()
