@@ -211,6 +211,8 @@ class Publisher:
 
     def _on_command(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         """A command from the centre: queue it as an operator action when it is for this island (module docstring)."""
+        if message.topic.startswith(f"{self.broker.city}/islands/"):
+            return  # not subscribed to: amqtt 0.12 hands a new subscriber the retained messages of others' filters
         island = self.island
         command, why = verdict(bytes(message.payload), island.island, island.district, island.queue)
         try:
