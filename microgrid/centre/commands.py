@@ -5,16 +5,22 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import paho.mqtt.publish as mqtt_publish
 from paho.mqtt import MQTTException
 
+from microgrid.forecast.schedule import read_schedule
 from microgrid.uplink.commands import COMMANDS, Targets, check, command_payload
+from microgrid.uplink.schedules import schedule_payload, schedule_topic
 from microgrid.uplink.security import publish_kwargs
 from microgrid.uplink.topics import Broker
 
-__all__ = ["send_emergency"]
+if TYPE_CHECKING:
+    from microgrid.forecast.schedule import OutageSchedule
+
+__all__ = ["send_emergency", "send_schedule"]
 
 
 def _publish(broker: Broker, topic: str, payload: dict[str, Any], *, retain: bool, client_id: str) -> None:
@@ -59,3 +65,34 @@ def send_emergency(
         client_id=f"microgrid-centre-command-{command['id']}",
     )
     return command
+
+
+def send_schedule(
+    broker: Broker,
+    queue: str,
+    path: Path,
+    *,
+    by: str = "centre",
+    tz: str = "Europe/Kyiv",
+    schedule_id: str | None = None,
+) -> tuple[dict[str, Any], OutageSchedule]:
+    """Publish the outage schedule file ``path`` (CSV or JSON, docs/outage-schedules.md) for ``queue``, retained
+    on ``<city>/schedules/<queue>``, once it reads as the islands' controllers will read it (local times in ``tz``
+    unless the file names a zone); return the message sent and the schedule read.
+
+    Raises
+    ------
+    ScheduleError
+        The file is not a schedule of ``queue`` (the line or key named): nothing sent.
+    ValueError
+        The message would fail its schema (a queue that is not topic-safe, ``by`` empty): nothing sent.
+    OSError
+        The file cannot be read, or the broker cannot be reached (:class:`PermissionError`: it refused the login).
+    """
+    message = schedule_payload(queue, path, by, schedule_id=schedule_id)
+    if (why := check(message, "schedule.schema.json")) is not None:
+        raise ValueError(why)
+    schedule = read_schedule(path, queue, tz)  # as the islands will read it; the file and line named
+    topic = schedule_topic(broker.city, queue)
+    _publish(broker, topic, message, retain=True, client_id=f"microgrid-centre-schedule-{message['id']}")
+    return message, schedule

@@ -305,3 +305,47 @@ def broker_config(
     if missing := [n for n in ("ca.crt", "server.crt", "server.key") if not (certs / n).exists()]:
         out.print(f"still needed in {certs}: {', '.join(missing)} (or run again with --make-certs)", markup=False)
     out.print(f"{len(plan.islands)} islands and {CENTRE}; run: mosquitto -c {out_dir / 'mosquitto.conf'}", markup=False)
+
+
+@centre_app.command("schedule")
+def schedule(
+    broker: Annotated[str, typer.Argument(metavar="mqtt[s]://HOST:PORT/CITY", help="The city's MQTT broker.")],
+    file: Annotated[Path, typer.Argument(help="The schedule file (CSV or JSON, docs/outage-schedules.md).")],
+    queue: Annotated[str, typer.Option("--queue", help="The outage queue (3.1).", show_default=False)],
+    by: Annotated[str, typer.Option("--by", help="Who sends it (the islands record it).")] = CENTRE,
+    timezone: Annotated[
+        str, typer.Option("--timezone", help="The zone of the file's local times when it names none.")
+    ] = "Europe/Kyiv",
+    mqtt_ca: MqttCaOpt = None,
+    mqtt_cert: MqttCertOpt = None,
+    mqtt_key: MqttKeyOpt = None,
+    mqtt_username: MqttUsernameOpt = None,
+    mqtt_password_file: MqttPasswordFileOpt = None,
+) -> None:
+    """Publish the day's outage schedule of a queue (docs/situation-centre.md): checked as the islands read it
+    (exit 2 naming the line), then retained on <city>/schedules/<queue>; every island of the queue keeps it where
+    its controller reads its schedule, and its next cycle plans with it."""
+    from microgrid.centre.commands import send_schedule
+    from microgrid.errors import InputError
+    from microgrid.uplink import parse_url
+
+    try:
+        parsed = parse_url(broker)
+    except ValueError as exc:
+        raise fail(EXIT_BAD_INPUT, str(exc).replace("--publish: ", "")) from None
+    parsed = secured(parsed, MqttLogin(mqtt_ca, mqtt_cert, mqtt_key, mqtt_username, mqtt_password_file), CENTRE)
+    try:
+        sent, read = send_schedule(parsed, queue, file, by=by, tz=timezone)
+    except InputError as exc:  # ScheduleError: the file, each problem with its line or key
+        raise fail(EXIT_BAD_INPUT, str(exc)) from None
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise fail(EXIT_BAD_INPUT, f"{file}: not a schedule to send: {exc}") from None
+    except OSError as exc:
+        what = f"{file}: cannot read" if not file.is_file() else f"{broker}: cannot reach the broker"
+        raise fail(EXIT_BAD_INPUT, f"{what}: {exc}") from None
+    from microgrid.uplink.schedules import span
+
+    out.print(
+        f"schedule {sent['id']} for queue {queue}: {span(read)}; retained on {parsed.city}/schedules/{queue}",
+        markup=False,
+    )

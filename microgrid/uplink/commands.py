@@ -18,7 +18,17 @@ import jsonschema
 
 from microgrid.resources import shipped
 
-__all__ = ["COMMANDS", "Targets", "Verdict", "check", "command_payload", "command_schema", "targets_of", "verdict"]
+__all__ = [
+    "COMMANDS",
+    "Targets",
+    "Verdict",
+    "check",
+    "command_payload",
+    "command_schema",
+    "parsed",
+    "targets_of",
+    "verdict",
+]
 
 COMMANDS = "commands"
 """The topic's last part: ``<city>/commands``."""
@@ -48,7 +58,8 @@ def check(payload: Any, schema_file: str) -> str | None:
     return None
 
 
-def _parsed(raw: bytes, schema_file: str) -> tuple[dict[str, Any] | None, str | None]:
+def parsed(raw: bytes, schema_file: str) -> tuple[dict[str, Any] | None, str | None]:
+    """``raw`` as JSON checked against the shipped ``schema_file``: ``(message, None)``, or ``(None, why)``."""
     try:
         payload = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -62,7 +73,7 @@ def verdict(raw: bytes, island: str, district: str | None = None, queue: str | N
     to take it, ``(None, None)`` when it is valid but meant for other islands, ``(None, why)`` when it is not a
     valid command. It is meant for the island when any target matches: its id among ``islands`` (or
     ``islands: "all"``), its district among ``districts``, its queue among ``queues`` (exact names)."""
-    payload, why = _parsed(raw, "command.schema.json")
+    payload, why = parsed(raw, "command.schema.json")
     if payload is None:
         return None, why
     ids = payload.get("islands", [])

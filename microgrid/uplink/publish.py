@@ -16,6 +16,8 @@
 * Commands: the island subscribes to ``<city>/commands`` (QoS 1); a valid command meant for it is
   queued in its store as the operator action ``microgrid override`` would queue, by ``centre:<id>``
   (:mod:`microgrid.uplink.commands`); an invalid one is ignored, logged and recorded as a ``centre`` event.
+* Schedules: an island with an outage queue subscribes to ``<city>/schedules/<queue>`` (retained) and keeps a
+  valid schedule where its controller reads the outage schedule (:mod:`microgrid.uplink.schedules`), recorded.
 
 paho-mqtt (2.x) is imported here only: the CLI loads this module inside ``run --publish``.
 """
@@ -49,6 +51,7 @@ from microgrid.uplink.payloads import (
     online_payload,
     status_payload,
 )
+from microgrid.uplink.schedules import schedule_topic, take_schedule
 from microgrid.uplink.security import apply
 from microgrid.uplink.topics import Broker, island_topic
 
@@ -113,6 +116,7 @@ class Publisher:
         self._client.on_disconnect = self._on_disconnect
         self._client.on_publish = self._on_publish
         self._client.on_message = self._on_command
+        self._client.message_callback_add(schedule_topic(broker.city, "+"), self._on_schedule)
         self.listening = threading.Event()
         """Set once the broker confirmed the subscription to the centre's commands."""
         self._client.on_subscribe = lambda *args: self.listening.set()
@@ -187,7 +191,10 @@ class Publisher:
         self._failing = False
         log.info("connected to the centre's broker %s:%d", self.broker.host, self.broker.port)
         client.publish(self.topic("online"), _json(online_payload(self.island, True, self.clock())), 1, True)
-        client.subscribe(f"{self.broker.city}/{COMMANDS}", qos=1)
+        topics = [(f"{self.broker.city}/{COMMANDS}", 1)]
+        if self.island.queue is not None:  # the day's outage schedule of its queue (retained)
+            topics.append((schedule_topic(self.broker.city, self.island.queue), 1))
+        client.subscribe(topics)
         self._connected.set()
         self._wake.set()
 
@@ -229,6 +236,20 @@ class Publisher:
                 )
         except StoreError as exc:
             log.error("cannot queue the centre's command: %s", exc)
+
+    def _on_schedule(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        """The day's outage schedule of a queue: kept where the controller reads it when it is this island's queue,
+        recorded as a ``centre`` event (:mod:`microgrid.uplink.schedules`); an invalid one is ignored and logged."""
+        taken = take_schedule(bytes(message.payload), self.site, self.island.queue)
+        if taken.note is None:
+            return
+        (log.warning if taken.refused else log.info)("%s", taken.note)
+        try:
+            if self._sink is None:
+                self._sink = Store(self.outbox.path, retention_days=None)
+            self._sink.record_events(EventRow(self.clock(), "centre", taken.note))
+        except StoreError as exc:
+            log.error("cannot record the centre's schedule: %s", exc)
 
     def _send(self, message: Queued) -> bool:
         """Publish ``message`` and wait for its PUBACK (paho re-sends it after a reconnect); False if stopped.
