@@ -5,12 +5,15 @@ Light at import (typer only): the broker, the centre, uvicorn and paho load insi
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from microgrid.cli.centre import centre_app
 from microgrid.cli.common import EXIT_BAD_INPUT, fail, out
+
+if TYPE_CHECKING:
+    from microgrid.centre.demo import Demo
 
 __all__ = ["demo"]
 
@@ -57,14 +60,7 @@ def demo(
         running = start_demo(islands, broker=given, host=host, port=port, speed=speed, seed=seed)
     except (RuntimeError, OSError) as exc:
         raise fail(EXIT_BAD_INPUT, f"cannot start the demo: {exc}") from None
-    story = running.scenario
-    out.print(f"the situation screen: {running.url} ({islands} islands of {running.broker.city})", markup=False)
-    out.print(
-        f"the story, {story.end_h:g} simulated hours at {speed:g}x ({story.end_h * 3600 / speed:.0f} s): the grid "
-        f"goes at {story.cut_h:g} h, district {running.district} in emergency at {story.emergency_h:g} h, restorations "
-        f"queue by queue from {story.first_restore_h:g} h; Ctrl-C to stop",
-        markup=False,
-    )
+    _announce(running, speed)
     if open_browser:
         webbrowser.open(running.url)
     try:
@@ -76,3 +72,17 @@ def demo(
         for line in running.log:
             out.print(line, markup=False)
         out.print("stopped", markup=False)
+
+
+def _announce(running: Demo, speed: float) -> None:
+    """The screen's URL and what the story will show, when."""
+    story = running.scenario
+    out.print(
+        f"the situation screen: {running.url} ({len(running.islands)} islands of {running.broker.city})", markup=False
+    )
+    out.print(
+        f"the story, {story.end_h:g} simulated hours at {speed:g}x ({story.end_h * 3600 / speed:.0f} s): the grid "
+        f"goes at {story.cut_h:g} h, district {running.district} in emergency at {story.emergency_h:g} h, restorations "
+        f"queue by queue from {story.first_restore_h:g} h; Ctrl-C to stop",
+        markup=False,
+    )

@@ -25,7 +25,8 @@ from microgrid.centre.demo import Demo, start_demo
 from microgrid.centre.demo_city import QUEUES
 from microgrid.centre.demo_scenario import Scenario
 from microgrid.resources import shipped
-from tests.uplink.conftest import wait_until
+from microgrid.uplink import Broker
+from tests.uplink.conftest import MosquittoBroker, has_mosquitto, wait_until
 
 STORY = Scenario(step_min=30.0)
 SPEED = 30 * 60 / 0.15
@@ -150,3 +151,28 @@ def test_the_command_prints_the_url_serves_the_city_and_stops_on_ctrl_c() -> Non
     assert stdout.rstrip().endswith("stopped") and "Traceback" not in stderr
     with pytest.raises(httpx.ConnectError):
         httpx.get(url.group(1), timeout=2)
+
+
+@pytest.mark.skipif(
+    not has_mosquitto(), reason="mosquitto is not installed (.ci/run installs it from Debian's packages)"
+)
+def test_the_demo_plays_on_a_given_broker_mosquitto() -> None:
+    """``--broker``: no broker of its own; the city's name from the URL; the district command works there too."""
+    mosquitto = MosquittoBroker().start()
+    try:
+        running = start_demo(20, broker=Broker("127.0.0.1", mosquitto.port, "lviv"), speed=SPEED, scenario=STORY)
+        try:
+            assert running.finished.wait(30)
+            lifted = running.start + timedelta(hours=STORY.end_h)
+            wait_until(lambda: all(running.fleet.history(i.spec.island, _iso(lifted)) for i in running.islands), 15)
+            assert {r["city"] for r in running.fleet.islands()} == {"lviv"}
+            commanded = {
+                island
+                for island, statuses in histories(running).items()
+                if any(s["emergency"]["active"] for s in statuses)
+            }
+            assert commanded == {i.spec.island for i in running.islands if i.spec.district == running.district}
+        finally:
+            running.stop()
+    finally:
+        mosquitto.stop()
