@@ -135,3 +135,16 @@ def test_run_publishes_because_the_section_is_there(site_file: Path, simulator: 
     finally:
         centre.close()
         broker.stop()
+
+
+def test_the_documented_examples_are_valid() -> None:
+    """The ``centre:`` examples of docs/situation-centre.md and of the shipped hospital (commented out) validate."""
+    root = Path(__file__).resolve().parents[2]
+    doc = (root / "docs" / "situation-centre.md").read_text(encoding="utf-8")
+    after = doc[doc.index("## The site file's `centre:` section") :]
+    block = after[after.index("```yaml\n") + 8 : after.index("```\n", after.index("```yaml\n") + 8)]
+    hospital = (root / "models" / "sites" / "hospital.yaml").read_text(encoding="utf-8")
+    commented = "\n".join(line[2:] for line in hospital[hospital.index("# centre:") :].splitlines())
+    for example in (block, commented):
+        centre = site_from_dict(raw() | yaml.safe_load(example)).centre
+        assert centre is not None and centre.url.endswith("/kharkiv") and centre.kind == "hospital"
