@@ -27,7 +27,7 @@ from pydantic import Field, StringConstraints, field_validator, model_validator
 
 from microgrid.site.values import Frozen, problem
 
-__all__ = ["CITY_PATTERN", "QUEUE_PATTERN", "CentreLink", "CentreTls", "centre_problems"]
+__all__ = ["CITY_PATTERN", "DISTRICT_PATTERN", "QUEUE_PATTERN", "CentreLink", "CentreTls", "centre_problems"]
 
 CITY_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 """A city and an island id: lower-case letters, digits, ``-``, ``_`` (topic-safe; as :mod:`microgrid.uplink.topics`)."""

@@ -148,3 +148,23 @@ def test_the_documented_examples_are_valid() -> None:
     for example in (block, commented):
         centre = site_from_dict(raw() | yaml.safe_load(example)).centre
         assert centre is not None and centre.url.endswith("/kharkiv") and centre.kind == "hospital"
+
+
+def test_the_sections_names_follow_the_schemas() -> None:
+    """The site file accepts exactly the kinds, districts and queues the payloads' schemas do."""
+    from typing import get_args
+
+    from microgrid.resources import shipped
+    from microgrid.site.centre import DISTRICT_PATTERN, QUEUE_PATTERN, CentreLink
+    from microgrid.uplink import KINDS
+
+    def schema(name: str) -> dict[str, Any]:
+        loaded: dict[str, Any] = yaml.safe_load(shipped("models", "centre", name).read_text(encoding="utf-8"))
+        return loaded
+
+    command, status, sent = schema("command.schema.json"), schema("status.schema.json"), schema("schedule.schema.json")
+    assert command["$defs"]["district"]["pattern"] == status["properties"]["district"]["pattern"] == DISTRICT_PATTERN
+    assert command["$defs"]["queue"]["pattern"] == status["properties"]["queue"]["pattern"] == QUEUE_PATTERN
+    assert sent["properties"]["queue"]["pattern"] == QUEUE_PATTERN
+    kind = CentreLink.model_fields["kind"].annotation
+    assert get_args(kind) == KINDS == tuple(status["properties"]["kind"]["enum"])
