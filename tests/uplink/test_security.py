@@ -14,6 +14,7 @@ import getpass
 import json
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -27,6 +28,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from microgrid.centre.broker import BrokerPlan, write_config
 from microgrid.centre.fleet import FleetStore
 from microgrid.centre.listen import Listener
 from microgrid.sim.ports import free_ports
@@ -37,6 +39,8 @@ from microgrid.uplink.commands import command_payload
 from microgrid.uplink.payloads import status_payload
 from microgrid.uplink.publish import Publisher
 from microgrid.uplink.security import Credentials, apply, credentials
+from tests.conftest import WINTER
+from tests.test_operate_cli import simulator, site_file  # noqa: F401 - fixtures
 from tests.uplink.conftest import Centre, MosquittoBroker, has_mosquitto, wait_until
 from tests.uplink.test_payloads import cycle, small_site
 
@@ -82,6 +86,11 @@ def start_city(folder: Path, port: int, *args: str) -> City:
     done = cli("centre", "broker-config", folder, "--city", CITY, "--islands", "a,b", "--listen", f"127.0.0.1:{port}",
                "--run-as", getpass.getuser(), *args)  # fmt: skip
     assert done.returncode == 0, done.stderr
+    return start_mosquitto(folder, port)
+
+
+def start_mosquitto(folder: Path, port: int) -> City:
+    """Mosquitto with ``folder``'s configuration, listening on ``port``."""
     exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
     log = (folder / "mosquitto.log").open("wb")
     proc = subprocess.Popen([exe, "-c", str(folder / "mosquitto.conf")], stdout=log, stderr=log)
@@ -263,7 +272,10 @@ def test_strangers_cannot_connect(city: City, tmp_path: Path, stranger: str) -> 
 def test_password_login(tmp_path: Path) -> None:
     """``--auth password``: TLS with the server's certificate, then the user's password (its file as written);
     a wrong password is refused."""
-    town = start_city(tmp_path / "pw", free_ports(1)[0], "--make-certs", "--auth", "password")
+    port = free_ports(1)[0]
+    plan = BrokerPlan(CITY, ("a", "b"), bind="127.0.0.1", port=port, auth="password", run_as=getpass.getuser())
+    write_config(plan, tmp_path / "pw", make_certs=True)  # the command itself: the module's broker
+    town = start_mosquitto(tmp_path / "pw", port)
     try:
         ca = town.certs / "ca.crt"
 
@@ -295,3 +307,34 @@ def test_plain_mqtt_is_unchanged(tmp_path: Path) -> None:
         pub.outbox.close()
         watcher.close()
         plain.stop()
+
+
+@pytest.mark.slow
+def test_run_publishes_only_as_its_certificate_says(
+    city: City,
+    centre: FleetStore,
+    site_file: Path,  # noqa: F811
+    simulator: object,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """The real ``microgrid run --once --publish mqtts://``: with island ``a``'s certificate but ``--island-id b``
+    the cycle's messages are sent and acknowledged, and dropped (nothing from ``b`` at the centre); with ``b``'s
+    own certificate the same run reaches the centre."""
+    url = f"mqtts://127.0.0.1:{city.port}/{CITY}"
+
+    def run(island: str, certificate: str, store: Path) -> None:
+        mine = city.certs / "clients" / certificate
+        done = cli("run", site_file, "--profiles", WINTER, "--once", "--store", store, "--publish", url,
+                   "--island-id", island, "--mqtt-ca", city.certs / "ca.crt",
+                   "--mqtt-cert", f"{mine}.crt", "--mqtt-key", f"{mine}.key")  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        with sqlite3.connect(store) as conn:
+            assert conn.execute("SELECT count(*) FROM outbox").fetchone() == (0,)  # all acknowledged
+        conn.close()
+
+    run("b", "a", tmp_path / "forger.sqlite")
+    time.sleep(0.5)  # anything on its way would be here by now
+    assert "b" not in statuses(centre)
+    run("b", "b", tmp_path / "b.sqlite")
+    wait_until(lambda: "b" in statuses(centre), what="b's status")
+    assert next(r for r in centre.islands() if r["island"] == "b")["status"]["name"].startswith("Hospital")
