@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
 import shutil
 import tempfile
@@ -30,6 +31,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import paho.mqtt.publish as mqtt_publish
 import uvicorn
 
 from microgrid.centre.commands import send_emergency
@@ -41,6 +43,8 @@ from microgrid.centre.web import app
 from microgrid.sim.ports import free_ports
 from microgrid.uplink import Broker
 from microgrid.uplink.commands import targets_of
+from microgrid.uplink.security import publish_kwargs
+from microgrid.uplink.topics import island_topic
 
 __all__ = ["Demo", "InProcessBroker", "start_demo"]
 
@@ -127,6 +131,19 @@ def _district(specs: list[IslandSpec]) -> str:
     return min(counts, key=lambda d: (-counts[d], d))
 
 
+def _clear_retained(broker: Broker, islands: list[str]) -> None:
+    """Empty the retained status, alarms and online flag of ``islands`` on a given broker: a former demo's, with
+    higher ``seq`` than this run's fresh outboxes, would make the centre drop this run's messages."""
+    topics = [island_topic(broker.city, island, kind) for island in islands for kind in ("status", "alarms", "online")]
+    mqtt_publish.multiple(
+        [{"topic": topic, "payload": b"", "qos": 1, "retain": True} for topic in topics],
+        hostname=broker.host,
+        port=broker.port,
+        client_id=f"microgrid-centre-demo-clear-{os.getpid()}",
+        **publish_kwargs(broker.tls, broker.credentials),
+    )
+
+
 def _serve(fleet: FleetStore, host: str, port: int) -> tuple[uvicorn.Server, threading.Thread]:
     server = uvicorn.Server(uvicorn.Config(app(fleet), host=host, port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, name="demo-screen", daemon=True)
@@ -210,11 +227,14 @@ def start_demo(
         raise ValueError(f"speed must be positive (simulated seconds per real second), got {speed}")
     folder = Path(tempfile.mkdtemp(prefix="microgrid-demo-"))
     parts: list[Callable[[], Any]] = []
+    specs = city(islands, seed=seed)
     try:
         if broker is None:
             own = InProcessBroker(free_ports(1)[0])
             parts.append(own.stop)
             broker = Broker("127.0.0.1", own.port, "kharkiv")
+        else:
+            _clear_retained(broker, [s.island for s in specs])
         fleet = FleetStore(folder / "centre.sqlite")
         parts.append(fleet.close)
         listener = Listener(broker, fleet, client_id=f"microgrid-centre-demo-{folder.name[-8:]}")
@@ -223,7 +243,6 @@ def start_demo(
         port = port or free_ports(1)[0]
         server, thread = _serve(fleet, host, port)
         parts.append(lambda: _shut(server, thread))
-        specs = city(islands, seed=seed)
         failing = {s.island for s in random.Random(seed).sample([s for s in specs if s.kind != "hospital"], 2)}
         sims = [SimIsland(s, broker, folder, fails_to_start=s.island in failing) for s in specs]
         parts.extend(i.close for i in sims)

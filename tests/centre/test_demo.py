@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import jsonschema
 import pytest
+from paho.mqtt import publish
 
 from microgrid.centre.demo import Demo, start_demo
 from microgrid.centre.demo_city import QUEUES
@@ -157,15 +158,20 @@ def test_the_command_prints_the_url_serves_the_city_and_stops_on_ctrl_c() -> Non
     not has_mosquitto(), reason="mosquitto is not installed (.ci/run installs it from Debian's packages)"
 )
 def test_the_demo_plays_on_a_given_broker_mosquitto() -> None:
-    """``--broker``: no broker of its own; the city's name from the URL; the district command works there too."""
+    """``--broker``: no broker of its own; the city's name from the URL; the district command works there too; a
+    former run's retained status (a higher seq) is cleared first, else the centre would drop this run's."""
     mosquitto = MosquittoBroker().start()
     try:
+        former = {"schema": 1, "seq": 10**6, "island": "hospital-00"}
+        publish.single("lviv/islands/hospital-00/status", json.dumps(former), qos=1, retain=True, port=mosquitto.port)
         running = start_demo(20, broker=Broker("127.0.0.1", mosquitto.port, "lviv"), speed=SPEED, scenario=STORY)
         try:
             assert running.finished.wait(30)
             lifted = running.start + timedelta(hours=STORY.end_h)
             wait_until(lambda: all(running.fleet.history(i.spec.island, _iso(lifted)) for i in running.islands), 15)
             assert {r["city"] for r in running.fleet.islands()} == {"lviv"}
+            seqs = [s["seq"] for s in running.fleet.history("hospital-00", "")]
+            assert seqs[0] == 1 and 10**6 not in seqs and len(seqs) > STORY.end_h * 2
             commanded = {
                 island
                 for island, statuses in histories(running).items()
