@@ -88,6 +88,13 @@ def test_an_invalid_schedule_is_refused_and_the_stored_one_stays(tmp_path: Path,
     assert sorted(p.name for p in folder.iterdir()) == ["own.csv"]
 
 
+def test_a_voided_schedule_is_kept_too(tmp_path: Path) -> None:
+    """The company voided the schedules (an emergency cut): a file without slots that says so is a schedule."""
+    taken = take_schedule(message("# voided: true\n" + HEADER), site(tmp_path), "3.1")
+    assert not taken.refused and taken.note is not None and "no slots (voided)" in taken.note
+    assert taken.stored is not None and read_schedule(taken.stored.parent, "3.1", "Europe/Kyiv").voided
+
+
 def test_another_queues_schedule_is_not_taken(tmp_path: Path) -> None:
     assert take_schedule(message(CUT), site(tmp_path, "4.2"), "4.2") == Taken(None, None)
     assert not (tmp_path / "schedules").exists()
