@@ -6,6 +6,14 @@ per-island history. Messages are first passed through :class:`~microgrid.centre.
 seeded from the file at opening, so a replay after a restart of either side is not stored twice.
 Thread-safe (the MQTT listener writes from its thread while the web server reads): one connection, one lock.
 
+Speed (``benchmarks/centre.py``): :meth:`FleetStore.ingest_many` keeps a batch of messages in one
+transaction (the listener hands over whatever arrived while the previous batch was committing);
+the islands' rows are also kept in memory, so the screen (:meth:`FleetStore.islands`,
+:meth:`FleetStore.islands_json`) never reads the file; the JSON of the screen is cached per
+:attr:`FleetStore.version` and each row's JSON is re-made only when that island changed.
+Retention: :meth:`FleetStore.prune` deletes history older than a cut-off, never the newest message
+of an island and kind (the seq filter is seeded from them) nor the ``islands`` rows.
+
 :func:`risk_key` is the screen's order, most at risk first: offline islands, then by hours of
 critical autonomy (unknown first), then by number of alarms (more first), then by id.
 """
@@ -15,11 +23,13 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from microgrid.centre.ingest import Arrival, SeqFilter
+from microgrid.uplink.topics import SEQUENCED
 
 __all__ = ["FleetStore", "risk_key"]
 
@@ -29,6 +39,12 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS messages (id INTEGER PRIMARY KEY, island TEXT NOT NULL, kind TEXT NOT NULL,"
     " seq INTEGER NOT NULL, ts TEXT, payload TEXT NOT NULL, UNIQUE (island, kind, seq))",
     "CREATE INDEX IF NOT EXISTS messages_island_ts ON messages(island, ts)",
+)
+_UPSERT = "INSERT INTO islands(island, city, seen_ts) VALUES (?,?,?) ON CONFLICT DO UPDATE SET seen_ts=excluded.seen_ts"
+_INSERT = "INSERT OR IGNORE INTO messages(island, kind, seq, ts, payload) VALUES (?,?,?,?,?)"
+_PRUNE = (
+    "DELETE FROM messages WHERE id IN (SELECT id FROM messages WHERE island=? AND ts < ? AND kind=? AND seq < ?"
+    " LIMIT ?)"
 )
 
 
@@ -43,6 +59,10 @@ def risk_key(row: dict[str, Any]) -> tuple[int, float, int, str]:
         -len(status.get("alarms") or []),
         row["island"],
     )
+
+
+def _utc(now: datetime | None) -> str:
+    return (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class FleetStore:
@@ -62,44 +82,11 @@ class FleetStore:
             "SELECT island, kind, max(seq) FROM messages GROUP BY island, kind"
         ):
             self.seen.last[(island, kind)] = seq
-
-    def ingest(self, arrival: Arrival, now: datetime | None = None) -> bool:
-        """Keep ``arrival`` if it is new (:class:`SeqFilter`); True when it changed the fleet."""
-        seen_ts = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
-        with self._lock:
-            if not self.seen.accept(arrival):
-                return False
-            body = json.dumps(arrival.payload, separators=(",", ":"))
-            conn = self._conn
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                sql = "INSERT INTO islands(island, city, seen_ts) VALUES (?,?,?) ON CONFLICT DO UPDATE SET seen_ts=?"
-                conn.execute(sql, (arrival.island, arrival.city, seen_ts, seen_ts))
-                if arrival.kind == "online":
-                    conn.execute(
-                        "UPDATE islands SET online=? WHERE island=?",
-                        (int(bool(arrival.payload.get("online"))), arrival.island),
-                    )
-                else:
-                    if arrival.kind in ("status", "alarms"):
-                        conn.execute(f"UPDATE islands SET {arrival.kind}=? WHERE island=?", (body, arrival.island))
-                    sql = "INSERT OR IGNORE INTO messages(island, kind, seq, ts, payload) VALUES (?,?,?,?,?)"
-                    conn.execute(
-                        sql, (arrival.island, arrival.kind, arrival.payload["seq"], arrival.payload.get("ts"), body)
-                    )
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            self.version += 1
-            return True
-
-    def islands(self) -> list[dict[str, Any]]:
-        """Every island's latest state, most at risk first (:func:`risk_key`)."""
-        with self._lock:
-            rows = self._conn.execute("SELECT island, city, online, seen_ts, status, alarms FROM islands").fetchall()
-        out = [
-            {
+        self._rows: dict[str, dict[str, Any]] = {}
+        for island, city, online, seen_ts, status, alarms in self._conn.execute(
+            "SELECT island, city, online, seen_ts, status, alarms FROM islands"
+        ):
+            self._rows[island] = {
                 "island": island,
                 "city": city,
                 "online": None if online is None else bool(online),
@@ -107,9 +94,93 @@ class FleetStore:
                 "status": json.loads(status) if status else None,
                 "alarms": json.loads(alarms)["alarms"] if alarms else [],
             }
-            for island, city, online, seen_ts, status, alarms in rows
-        ]
-        return sorted(out, key=risk_key)
+        self._pieces: dict[str, tuple[tuple[int, float, int, str], str]] = {}
+        """Per island: its risk key and its row's JSON (dropped when the island changes)."""
+        self._screen: tuple[int, str] = (-1, "[]")
+
+    def ingest(self, arrival: Arrival, now: datetime | None = None) -> bool:
+        """Keep ``arrival`` if it is new (:class:`SeqFilter`); True when it changed the fleet."""
+        return self.ingest_many([arrival], now)[0]
+
+    def ingest_many(self, arrivals: Sequence[Arrival], now: datetime | None = None) -> list[bool]:
+        """Keep the new ones of ``arrivals`` (in order) in one transaction; for each, whether it was new.
+
+        All or nothing: when the transaction fails (the exception is raised) nothing is kept, in the
+        file, in memory or in the seq filter, so the same messages can be given again."""
+        seen_ts = _utc(now)
+        with self._lock:
+            pending: dict[tuple[str, str], int] = {}
+            kept = [self.seen.fresh(arrival, pending) for arrival in arrivals]
+            new = [arrival for arrival, fresh in zip(arrivals, kept, strict=True) if fresh]
+            if not new:
+                return kept
+            bodies = [json.dumps(arrival.payload, separators=(",", ":")) for arrival in new]
+            self._write(new, bodies, seen_ts)
+            self.seen.last.update(pending)
+            for arrival in new:
+                self._remember(arrival, seen_ts)
+            self.version += 1
+        return kept
+
+    def _write(self, new: list[Arrival], bodies: list[str], seen_ts: str) -> None:
+        """One transaction: the islands' rows and the messages' history (rolled back on any error)."""
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany(_UPSERT, {(a.island, a.city, seen_ts) for a in new})
+            history = []
+            for arrival, body in zip(new, bodies, strict=True):
+                if arrival.kind == "online":
+                    online = int(bool(arrival.payload.get("online")))
+                    conn.execute("UPDATE islands SET online=? WHERE island=?", (online, arrival.island))
+                    continue
+                if arrival.kind in ("status", "alarms"):
+                    conn.execute(f"UPDATE islands SET {arrival.kind}=? WHERE island=?", (body, arrival.island))
+                ts = arrival.payload.get("ts")
+                history.append((arrival.island, arrival.kind, arrival.payload["seq"], ts, body))
+            conn.executemany(_INSERT, history)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def _remember(self, arrival: Arrival, seen_ts: str) -> None:
+        """The in-memory row of ``arrival``'s island, as :meth:`_write` left it in the file."""
+        row = self._rows.setdefault(
+            arrival.island,
+            {"island": arrival.island, "city": arrival.city, "online": None, "status": None, "alarms": []},
+        )
+        row["seen_ts"] = seen_ts
+        if arrival.kind == "online":
+            row["online"] = bool(arrival.payload.get("online"))
+        elif arrival.kind == "status":
+            row["status"] = arrival.payload
+        elif arrival.kind == "alarms":
+            row["alarms"] = arrival.payload.get("alarms", [])
+        self._pieces.pop(arrival.island, None)
+
+    def islands(self) -> list[dict[str, Any]]:
+        """Every island's latest state, most at risk first (:func:`risk_key`); copies of the rows."""
+        with self._lock:
+            rows = [dict(row) for row in self._rows.values()]
+        return sorted(rows, key=risk_key)
+
+    def island(self, island: str) -> dict[str, Any] | None:
+        """One island's latest state (a copy of its :meth:`islands` row), None for an unknown one."""
+        with self._lock:
+            row = self._rows.get(island)
+            return None if row is None else dict(row)
+
+    def islands_json(self) -> str:
+        """:meth:`islands` as JSON text (compact), made once per :attr:`version`."""
+        with self._lock:
+            if self._screen[0] != self.version:
+                for island, row in self._rows.items():
+                    if island not in self._pieces:
+                        self._pieces[island] = (risk_key(row), json.dumps(row, separators=(",", ":")))
+                pieces = sorted(self._pieces.values())
+                self._screen = (self.version, "[" + ",".join(text for _, text in pieces) + "]")
+            return self._screen[1]
 
     def history(self, island: str, since: str, kind: str = "status") -> list[dict[str, Any]]:
         """The island's ``kind`` messages whose ``ts`` is at or after ``since`` (UTC ISO text), oldest first."""
@@ -117,6 +188,31 @@ class FleetStore:
             sql = "SELECT payload FROM messages WHERE island=? AND kind=? AND ts >= ? ORDER BY seq"
             rows = self._conn.execute(sql, (island, kind, since)).fetchall()
         return [json.loads(payload) for (payload,) in rows]
+
+    def prune(self, before: datetime, *, chunk: int = 2000) -> int:
+        """Delete the history whose ``ts`` is before ``before``; the number of messages deleted.
+
+        Never the newest message of an island and kind (the seq filter is seeded from them at the next
+        opening, so an old message replayed is still dropped), never an ``islands`` row. One transaction
+        per ``chunk`` messages of one island and kind: the listener's batches wait at most for one chunk."""
+        cutoff, deleted = _utc(before), 0
+        with self._lock:
+            keys = [(island, kind, seq) for (island, kind), seq in self.seen.last.items() if kind in SEQUENCED]
+        for island, kind, newest in keys:
+            while True:
+                with self._lock:
+                    conn = self._conn
+                    conn.execute("BEGIN IMMEDIATE")
+                    try:
+                        count = conn.execute(_PRUNE, (island, cutoff, kind, newest, chunk)).rowcount
+                        conn.execute("COMMIT")
+                    except BaseException:
+                        conn.execute("ROLLBACK")
+                        raise
+                deleted += count
+                if count < chunk:
+                    break
+        return deleted
 
     def close(self) -> None:
         with self._lock:

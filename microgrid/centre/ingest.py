@@ -50,10 +50,21 @@ class SeqFilter:
 
     def accept(self, arrival: Arrival) -> bool:
         """True when ``arrival`` is new (``online`` messages have no seq and are always new)."""
+        pending: dict[tuple[str, str], int] = {}
+        if not self.fresh(arrival, pending):
+            return False
+        self.last.update(pending)
+        return True
+
+    def fresh(self, arrival: Arrival, pending: dict[tuple[str, str], int]) -> bool:
+        """:meth:`accept` for a batch not yet stored: the new ``seq`` goes to ``pending``, not to :attr:`last`.
+
+        The caller merges ``pending`` into :attr:`last` once the batch is committed, and drops it when
+        the commit fails, so a message that was never stored is not taken for a duplicate later."""
         if arrival.kind not in SEQUENCED:
             return True
         seq, key = arrival.payload.get("seq"), (arrival.island, arrival.kind)
-        if not isinstance(seq, int) or seq <= self.last.get(key, 0):
+        if not isinstance(seq, int) or isinstance(seq, bool) or seq <= pending.get(key, self.last.get(key, 0)):
             return False
-        self.last[key] = seq
+        pending[key] = seq
         return True

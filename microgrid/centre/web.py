@@ -6,13 +6,13 @@
 * ``GET /plan.svg?kind=&district=&queue=``: the plan of the city (:mod:`~microgrid.centre.plan`), filtered.
 * ``GET /api/islands``: the rows as JSON; ``GET /api/islands/{island}``: one island's latest state and
   its statuses of the last 24 h.
-* ``GET /events``: server-sent events; an ``fleet`` event with the rows at once and after every change.
+* ``GET /events``: server-sent events; an ``fleet`` event with the rows at once and after every change
+  (at most one per ``poll_s``: the changes in between are coalesced).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -46,11 +46,11 @@ def app(fleet: FleetStore, *, poll_s: float = 0.25) -> Starlette:
         return HTMLResponse(PAGE)
 
     async def islands(request: Request) -> Response:
-        return JSONResponse(fleet.islands())
+        return Response(fleet.islands_json(), media_type="application/json")
 
     async def island(request: Request) -> Response:
         name = request.path_params["island"]
-        row = next((r for r in fleet.islands() if r["island"] == name), None)
+        row = fleet.island(name)
         if row is None:
             return JSONResponse({"error": f"no island {name!r}"}, status_code=404)
         since = (datetime.now(UTC) - timedelta(hours=24)).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -60,9 +60,9 @@ def app(fleet: FleetStore, *, poll_s: float = 0.25) -> Starlette:
         async def stream() -> AsyncIterator[str]:
             last = -1
             while not await request.is_disconnected():
-                if fleet.version != last:
+                if fleet.version != last:  # one JSON per version, shared by every client (FleetStore.islands_json)
                     last = fleet.version
-                    yield f"event: fleet\ndata: {json.dumps(fleet.islands(), separators=(',', ':'))}\n\n"
+                    yield f"event: fleet\ndata: {fleet.islands_json()}\n\n"
                 await asyncio.sleep(poll_s)
 
         return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})

@@ -176,6 +176,9 @@ def serve(
         "centre.sqlite"
     ),
     http: Annotated[str, typer.Option("--http", metavar="HOST:PORT", help="Serve the screen here.")] = "127.0.0.1:8080",
+    keep_days: Annotated[
+        float, typer.Option("--keep-days", min=0.0, help="Days of history kept (0: all); latest states always.")
+    ] = 30.0,
     mqtt_ca: MqttCaOpt = None,
     mqtt_cert: MqttCertOpt = None,
     mqtt_key: MqttKeyOpt = None,
@@ -183,7 +186,8 @@ def serve(
     mqtt_password_file: MqttPasswordFileOpt = None,
 ) -> None:
     """Subscribe to every island of the city and serve the situation screen (docs/situation-centre.md):
-    islands sorted by risk, a JSON API (/api/islands), live updates (/events). Ctrl-C stops."""
+    islands sorted by risk, a JSON API (/api/islands), live updates (/events); history older than
+    --keep-days deleted hourly. Ctrl-C stops."""
     from microgrid.centre.serve import serve as run_centre
     from microgrid.uplink import parse_url
 
@@ -196,7 +200,7 @@ def serve(
         raise fail(EXIT_BAD_INPUT, f"--http: HOST:PORT, e.g. 127.0.0.1:8080, got {http!r}")
     parsed = secured(parsed, MqttLogin(mqtt_ca, mqtt_cert, mqtt_key, mqtt_username, mqtt_password_file), CENTRE)
     out.print(f"the situation screen: http://{host}:{port}/ (islands of {parsed.city}); Ctrl-C to stop", markup=False)
-    run_centre(parsed, db, host.strip("[]"), int(port))
+    run_centre(parsed, db, host.strip("[]"), int(port), keep_days=keep_days or None)
 
 
 @centre_app.command("emergency")

@@ -1,0 +1,140 @@
+"""The centre's batched ingest on a real SQLite file and a real broker: a batch is one transaction, all or
+nothing (the seq filter included); the listener acknowledges only what it kept, so what a failing store
+refused comes again (retried; after a restart, resent by Mosquitto from the centre's persistent session)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from microgrid.centre import Arrival
+from microgrid.centre.fleet import FleetStore
+from microgrid.centre.listen import Listener
+from microgrid.uplink import Broker
+from tests.uplink.conftest import MosquittoBroker, has_mosquitto, wait_until
+
+REFUSE = "CREATE TRIGGER refuse BEFORE INSERT ON messages BEGIN SELECT RAISE(ABORT, 'the disk is full'); END"
+
+
+def status(island: str, seq: int, critical_h: float = 5.0) -> Arrival:
+    payload = {"seq": seq, "island": island, "ts": "2026-12-05T02:15:00Z", "autonomy": {"critical_h": critical_h}}
+    return Arrival("kharkiv", island, "status", payload)
+
+
+def sql(path: Path, statement: str) -> None:
+    with sqlite3.connect(path) as conn:
+        conn.execute(statement)
+
+
+def seqs(path: Path) -> list[tuple[str, int]]:
+    with sqlite3.connect(path) as conn:
+        return list(conn.execute("SELECT island, seq FROM messages ORDER BY island, seq"))
+
+
+def test_a_batch_is_one_transaction_all_or_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "centre.sqlite"
+    fleet = FleetStore(path)
+    statements: list[str] = []
+    fleet._conn.set_trace_callback(statements.append)
+    batch = [status("a", 1), status("b", 1), status("a", 1), status("a", 3), status("a", 2), status("b", 2, 1.0)]
+    assert fleet.ingest_many(batch) == [True, True, False, True, False, True]
+    assert statements.count("BEGIN IMMEDIATE") == 1 and fleet.version == 1
+    assert [r["island"] for r in fleet.islands()] == ["b", "a"]  # b: 1 h of autonomy, a: 5 h
+    assert json.loads(fleet.islands_json()) == fleet.islands() and fleet.island("a")["status"]["seq"] == 3  # type: ignore[index]
+    sql(path, REFUSE)
+    with pytest.raises(sqlite3.IntegrityError, match="disk is full"):
+        fleet.ingest_many([status("a", 4), status("c", 1)])
+    assert fleet.island("c") is None and fleet.version == 1 and fleet.seen.last[("a", "status")] == 3
+    sql(path, "DROP TRIGGER refuse")
+    assert fleet.ingest_many([status("a", 4), status("c", 1)]) == [True, True]  # not taken for duplicates
+    fleet.close()
+    again = FleetStore(path)  # the file says what memory said
+    assert again.islands() == fleet.islands() and seqs(path) == [
+        ("a", 1),
+        ("a", 3),
+        ("a", 4),
+        ("b", 1),
+        ("b", 2),
+        ("c", 1),
+    ]
+    again.close()
+
+
+def publish(port: int, island: str, first: int, count: int) -> None:
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"island-{island}")
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    for seq in range(first, first + count):
+        body = json.dumps({"seq": seq, "island": island, "ts": "2026-12-05T02:15:00Z"})
+        client.publish(f"kharkiv/islands/{island}/status", body, qos=1).wait_for_publish(5)
+    client.disconnect()
+    client.loop_stop()
+
+
+needs_mosquitto = pytest.mark.skipif(not has_mosquitto(), reason="mosquitto is not installed")
+
+
+@needs_mosquitto
+def test_what_the_store_refused_is_retried_then_kept_once(tmp_path: Path) -> None:
+    broker = MosquittoBroker().start()
+    path = tmp_path / "centre.sqlite"
+    fleet = FleetStore(path)
+    listener = Listener(Broker("127.0.0.1", broker.port, "kharkiv"), fleet, client_id="centre-retry")
+    try:
+        listener.start()
+        assert listener.subscribed.wait(10)
+        sql(path, REFUSE)
+        publish(broker.port, "h", 1, 5)
+        time.sleep(1.5)  # the writer has failed at least once, nothing acknowledged
+        assert seqs(path) == [] and fleet.version == 0
+        sql(path, "DROP TRIGGER refuse")
+        wait_until(lambda: len(seqs(path)) == 5, what="the refused messages kept")
+        blocker = sqlite3.connect(path, isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")  # another writer holds the file: messages pile up meanwhile
+        batches = listener.batches
+        publish(broker.port, "h", 6, 40)
+        time.sleep(0.3)
+        blocker.execute("COMMIT")
+        blocker.close()
+        wait_until(lambda: len(seqs(path)) == 45, what="45 messages")
+        assert seqs(path) == [("h", seq) for seq in range(1, 46)] and listener.batches - batches < 20
+    finally:
+        listener.close()
+        fleet.close()
+        broker.stop()
+
+
+@needs_mosquitto
+def test_what_was_not_kept_comes_again_after_a_restart(tmp_path: Path) -> None:
+    """The centre stops while its store refuses: nothing was acknowledged, so Mosquitto sends the messages
+    again to the centre's persistent session when it comes back, and they are kept once."""
+    broker = MosquittoBroker().start()
+    path = tmp_path / "centre.sqlite"
+    city = Broker("127.0.0.1", broker.port, "kharkiv")
+    fleet = FleetStore(path)
+    listener = Listener(city, fleet, client_id="centre-restart")
+    try:
+        listener.start()
+        assert listener.subscribed.wait(10)
+        sql(path, REFUSE)
+        publish(broker.port, "h", 1, 3)
+        time.sleep(1.0)
+        listener.close()
+        fleet.close()
+        sql(path, "DROP TRIGGER refuse")
+        assert seqs(path) == []
+        fleet = FleetStore(path)
+        listener = Listener(city, fleet, client_id="centre-restart")
+        listener.start()
+        wait_until(lambda: len(seqs(path)) == 3, what="the three messages, again")
+        assert seqs(path) == [("h", 1), ("h", 2), ("h", 3)]
+    finally:
+        listener.close()
+        fleet.close()
+        broker.stop()
