@@ -186,7 +186,7 @@ class Publisher:
 
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
         if reason.is_failure:
-            log.warning("the centre's broker refused the connection: %s", reason)
+            self._refused(f"it refused the connection: {reason}")
             return
         self._failing = False
         log.info("connected to the centre's broker %s:%d", self.broker.host, self.broker.port)
@@ -198,17 +198,26 @@ class Publisher:
         self._connected.set()
         self._wake.set()
 
-    def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
-        if not self._failing:  # once per streak: paho retries on its own
+    def _refused(self, why: str) -> None:
+        """Log, once until the next successful connection (paho retries on its own), why the broker is not had."""
+        if not self._failing:
             self._failing = True
-            how = "TLS: the broker's certificate, --mqtt-ca, --mqtt-cert" if self.broker.tls else "TCP"
             log.warning(
-                "cannot reach the centre's broker %s:%d (%s); retrying", self.broker.host, self.broker.port, how
+                "cannot connect to the centre's broker %s:%d (%s); messages wait in the outbox, retrying",
+                self.broker.host,
+                self.broker.port,
+                why,
             )
+
+    def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
+        tls = "TLS failed: does --mqtt-ca sign the broker's certificate, for this host name?"
+        self._refused(tls if self.broker.tls else "unreachable")
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
         if self._connected.is_set():
             log.warning("lost the centre's broker (%s): messages wait in the outbox", reason)
+        elif self.broker.tls:  # closed before its CONNACK: a client certificate the broker does not accept
+            self._refused(f"it closed the connection at once ({reason}): does it accept --mqtt-cert?")
         self._connected.clear()
 
     def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason: Any, properties: Any) -> None:

@@ -338,3 +338,22 @@ def test_run_publishes_only_as_its_certificate_says(
     run("b", "b", tmp_path / "b.sqlite")
     wait_until(lambda: "b" in statuses(centre), what="b's status")
     assert next(r for r in centre.islands() if r["island"] == "b")["status"]["name"].startswith("Hospital")
+
+
+def test_a_refused_island_keeps_its_messages(city: City, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """An island whose certificate the broker does not trust keeps running: the cycle's messages wait in its
+    outbox (store-and-forward) and the refusal is logged."""
+    elsewhere = other_ca(tmp_path / "elsewhere")
+    found = Credentials(city.certs / "ca.crt", elsewhere / "clients" / "a.crt", elsewhere / "clients" / "a.key")
+    pub = publisher(replace(city.broker("a"), credentials=found), "a", tmp_path / "a.sqlite")
+    with caplog.at_level("WARNING", logger="microgrid.uplink"):
+        pub.start()
+        try:
+            assert len(pub.queue(cycle())) == 3
+            wait_until(lambda: "accept --mqtt-cert" in caplog.text, what="the refusal in the log")
+            time.sleep(1.2)  # paho retried (every 1 s here): said once, not at every retry
+            assert caplog.text.count("cannot connect to the centre's broker") == 1, caplog.text
+            assert not pub.connected and len(pub.outbox) == 3 and pub.sent == 0
+        finally:
+            pub.close()
+            pub.outbox.close()

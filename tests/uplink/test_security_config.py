@@ -4,6 +4,7 @@ against Debian's ``mosquitto_passwd``), the certificates kept across runs, and t
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import stat
@@ -15,7 +16,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from microgrid.centre.broker import BrokerPlan, acl_text, conf_text, password_line, read_islands, write_config
+from microgrid.centre.broker import (
+    BrokerPlan,
+    acl_text,
+    conf_text,
+    hand_over,
+    password_line,
+    read_islands,
+    write_config,
+)
 from microgrid.cli import app
 from microgrid.uplink import parse_url
 from microgrid.uplink.security import credentials, publish_kwargs, tls_context
@@ -242,3 +251,25 @@ def test_run_checks_its_credentials_before_starting(
     ]:
         done = CliRunner().invoke(app, ["run", str(site_file), "--once", *args])
         assert done.exit_code == 2 and said in done.output + capsys.readouterr().err, done.output
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() != 0, reason="only root can give files away")
+def test_run_as_root_hands_the_broker_its_files(tmp_path: Path) -> None:
+    """Mosquitto started as root drops to its user before reading its key: ``broker-config`` run as root gives
+    that user the server's key, the password file and the persistence folder, and nothing else."""
+    import pwd
+
+    try:
+        user = pwd.getpwnam("mosquitto")
+    except KeyError:
+        pytest.skip("no mosquitto user (Debian's package makes it)")
+    pytest.importorskip("cryptography")
+    plan = BrokerPlan("kharkiv", ("a",), auth="password")
+    write_config(plan, tmp_path, make_certs=True)
+    said = hand_over(plan, tmp_path)
+    assert said is not None and "owned by mosquitto" in said
+    owners = {p.relative_to(tmp_path).as_posix(): p.stat().st_uid for p in tmp_path.rglob("*")}
+    handed = {"certs/server.key", "passwd", "data"}
+    assert {p for p, uid in owners.items() if uid == user.pw_uid} == handed
+    assert hand_over(BrokerPlan("kharkiv", ("a",), run_as="root"), tmp_path) is None
+    assert "no user 'nobody-here'" in str(hand_over(BrokerPlan("kharkiv", ("a",), run_as="nobody-here"), tmp_path))
