@@ -246,6 +246,16 @@ def test_only_the_centre_commands(city: City, tmp_path: Path) -> None:
         pub.outbox.close()
 
 
+def test_only_the_centre_publishes_schedules(city: City) -> None:
+    """A retained message on ``<city>/schedules/3.1``: island ``a``'s is dropped, the centre's is kept, and
+    island ``b`` (a reader of schedules) gets it."""
+    raw_publish(city.broker("a"), f"{CITY}/schedules/3.1", b'{"forged": true}', retain=True)
+    assert retained(city.broker("b"), f"{CITY}/schedules/#") == []
+    raw_publish(city.broker("centre"), f"{CITY}/schedules/3.1", b'{"from": "centre"}', retain=True)
+    assert retained(city.broker("b"), f"{CITY}/schedules/#") == [f"{CITY}/schedules/3.1"]
+    raw_publish(city.broker("centre"), f"{CITY}/schedules/3.1", b"", retain=True)  # cleared for the other tests
+
+
 def other_ca(folder: Path) -> Path:
     from microgrid.centre.pki import make_pki
 
