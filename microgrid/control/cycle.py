@@ -54,6 +54,7 @@ from microgrid.control.estimate import Estimate, Estimator, Snapshot
 from microgrid.control.forecast import Forecaster, ForecastSource, Outlook
 from microgrid.control.obedience import WriteWatch
 from microgrid.control.points import hand_back_points, heartbeat_point, to_points
+from microgrid.control.resupply import long_plan_steps
 from microgrid.control.safety import SafetyConfig, check
 from microgrid.control.starts import StartWatch, engine_states, mark_out
 from microgrid.dispatch import DispatchInputs, ModelCache, optimize, optimize_emergency
@@ -216,6 +217,9 @@ class Controller:
         """The long outlook's LP, kept likewise."""
         schedule = site.grid.schedule if site.grid is not None else None
         self.emergency = Emergency(exit_after=schedule.emergency_exit_after if schedule else None)
+        self.fuel_delivery_at: datetime | None = None
+        """The next fuel delivery when known (UTC): the long outlook rations only until then
+        (:mod:`microgrid.control.resupply`)."""
 
     def _optimize(self, inputs: DispatchInputs) -> Plan:
         """The spec's model, warm-started from the previous plan's binaries (better incumbents when the
@@ -362,10 +366,15 @@ class Controller:
         if cfg is None:
             return None
         schedule = report.outlook.scheduled_now if report.outlook is not None else None
-        key = (est.grid_up, self.emergency.active, schedule)
+        key = (est.grid_up, self.emergency.active, schedule, self.fuel_delivery_at)
         kept = self._long
         if kept is not None and report.start - kept[0] < cfg.every and kept[1] == key:
             return kept[2]
+        if (
+            long_plan_steps(cfg.days, cfg.step, report.start, self.fuel_delivery_at) * cfg.step
+            <= self.site.control.horizon
+        ):
+            return None  # the delivery comes within the fine plan: nothing to ration beyond it
         try:
             values = await asyncio.to_thread(self._solve_outlook, report.start, est)
         except Exception as exc:  # the fine plan then values what it leaves as the site file says
@@ -378,7 +387,7 @@ class Controller:
     def _solve_outlook(self, start: datetime, est: Estimate) -> OutlookValues:
         cfg = self.site.control.outlook
         assert cfg is not None
-        steps = round(timedelta(days=cfg.days) / cfg.step)
+        steps = long_plan_steps(cfg.days, cfg.step, start, self.fuel_delivery_at)
         long = self.forecaster.forecast(start, est, steps, beyond=cfg.beyond_schedule, step=cfg.step)
         if self.emergency.active and not self.emergency.cut_outside_schedule:
             long = long.without_grid(up_now=bool(est.grid_up))  # voided, or the operator's: no grid at all

@@ -253,6 +253,7 @@ def simulate(
     forecast: str = "controller",
     published: Sequence[tuple[datetime, OutageSchedule]] | None = None,
     reference: Profiles | None = None,
+    fuel_delivery_at: datetime | None = None,
 ) -> SimulationResult:
     """Run ``site``'s controller in closed loop against its simulated physics (module docstring).
 
@@ -289,6 +290,10 @@ def simulate(
     reference
         With ``forecast="controller"``: the typical day its forecast starts from (default: the true
         profiles' first day, without its outages).
+    fuel_delivery_at
+        The next fuel delivery as the controller is told it (UTC): its long outlook rations the fuel
+        only until then (:mod:`microgrid.control.resupply`). The simulated tank is not refilled: use
+        it for the end of the simulated period, or for a delivery that comes after it.
     substep_s
         Physics substep [simulated s].
     threads
@@ -314,6 +319,7 @@ def simulate(
         site, truth, forecast=forecast, schedules=feed, reference=reference, forecast_error=forecast_error, seed=seed
     )
     ctl = _controller(site, sim, forecaster, controller, threads=threads, optimizer=optimizer)
+    ctl.fuel_delivery_at = fuel_delivery_at
     rec = _Recorder(sim, meter)
     run_blocking(_loop(ctl, rec, n, progress))
     return _result(site, state, rec, controller)

@@ -1,0 +1,56 @@
+"""A known fuel delivery ends the long outlook's rationing there (:mod:`microgrid.control.resupply`)."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from microgrid.control.resupply import long_plan_steps
+from microgrid.profiles import Profiles
+from microgrid.site import Site
+from microgrid.state import SiteState
+from tests.control.conftest import Rig, run_rig
+
+T = datetime(2026, 1, 14, 22, 0, tzinfo=UTC)
+HOUR = timedelta(hours=1)
+STOCK = 2000.0
+
+
+@pytest.mark.parametrize(
+    ("delivery_at", "steps"),
+    [
+        (None, 168),  # none known: the whole outlook
+        (T + timedelta(hours=30), 30),
+        (T + timedelta(hours=30, minutes=40), 30),  # whole steps before the delivery
+        (T + timedelta(days=9), 168),  # beyond the outlook: no change
+        (T, 168),  # it came now: the next one is not known
+        (T - HOUR, 168),
+    ],
+)
+def test_the_long_plan_ends_at_the_delivery(delivery_at: datetime | None, steps: int) -> None:
+    assert long_plan_steps(7.0, HOUR, T, delivery_at) == steps
+
+
+@pytest.mark.slow
+def test_a_known_delivery_lowers_the_value_of_fuel(tcp_hospital: Site, winter: Profiles) -> None:
+    """Fuel for a few days of the winter's outages: rationed over the 7-day outlook it is worth more than
+    over the 2 days to a known delivery; with the delivery within the 24 h plan there is no long plan."""
+    initial = SiteState.initial(tcp_hospital)
+    state = dataclasses.replace(initial, fuel_stock=dict.fromkeys(initial.fuel_stock, STOCK))
+
+    async def body(rig: Rig) -> list[float | None]:
+        values: list[float | None] = []
+        for delivery in (None, timedelta(days=2), timedelta(hours=12)):
+            rig.ctl.fuel_delivery_at = None if delivery is None else rig.now() + delivery
+            report = await rig.cycle()
+            values.append(None if report.terminal is None else report.terminal.fuel_value["diesel"])
+            await rig.step()
+        return values
+
+    none, two_days, within = run_rig(tcp_hospital, winter, body, state=state)
+    assert none is not None and two_days is not None
+    assert none > 0
+    assert two_days < none
+    assert within is None
