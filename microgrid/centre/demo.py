@@ -102,6 +102,9 @@ class Demo:
     """What the demo did, one line per event, with its simulated time."""
     commands: list[dict[str, Any]] = field(default_factory=list)
     """The commands the centre sent, in order."""
+    story_h: float = -1.0
+    """The simulated hours from the story's start of the last cycle played (-1: none yet): wait on it to catch a
+    moment (a screenshot during the cut: ``story_h >= 4``)."""
     _stop: threading.Event = field(default_factory=threading.Event)
     _parts: list[Callable[[], Any]] = field(default_factory=list)
     _folder: Path | None = None
@@ -201,7 +204,11 @@ def _run(demo: Demo, speed: float) -> None:
         now = demo.start + timedelta(hours=t_h)
         _events(demo, t_h, done)
         for island in demo.islands:
-            island.cycle(now, s.grid_up(island.spec.queue, t_h), s.step_h)
+            try:
+                island.cycle(now, s.grid_up(island.spec.queue, t_h), s.step_h)
+            except Exception:  # one island's failure must not stop the city
+                log.exception("demo: the cycle of %s failed", island.spec.island)
+        demo.story_h = t_h
         if t_h >= s.end_h and not demo.finished.is_set():
             demo.log.append(f"{t_h:5.2f} h: the story is over; the islands go on, on the grid")
             demo.finished.set()

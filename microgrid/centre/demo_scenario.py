@@ -111,7 +111,10 @@ class SimIsland:
                     f"refused: the demo's islands take emergency commands only, not {action['action']!r}",
                     False,
                 )
-            self.store.mark_applied(action["id"], result, ok=ok)
+            try:
+                self.store.mark_applied(action["id"], result, ok=ok)
+            except StoreError as exc:
+                result += f" (not marked in the store: {exc})"
             self.applied.append(f"{action.get('by')}: {result}")
 
     def cycle(self, now: datetime, grid_up: bool, dt_h: float) -> None:

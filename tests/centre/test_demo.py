@@ -67,6 +67,7 @@ def histories(demo: Demo) -> dict[str, list[dict[str, Any]]]:
 def test_the_centre_sees_20_schema_valid_islands_with_their_district_and_queue(demo: Demo) -> None:
     rows = demo.fleet.islands()
     assert len(rows) == 20 and all(r["online"] for r in rows)
+    assert demo.story_h >= STORY.end_h
     kinds = {r["status"]["kind"] for r in rows}
     assert kinds == {"hospital", "water-pumping", "boiler-house", "shelter"}
     schema = json.loads(shipped("models", "centre", "status.schema.json").read_text("utf-8"))
