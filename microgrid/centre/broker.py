@@ -196,7 +196,8 @@ def write_config(
 ) -> list[Path]:
     """Write the configuration into ``folder`` (module docstring); the files written, in order.
     ``server_names``: the names and addresses the islands reach the broker by (the server certificate's
-    SANs; default ``localhost`` and ``127.0.0.1``); ``days``: the validity of the certificates made [days]."""
+    SANs; None: ``localhost`` and ``127.0.0.1`` for a new one, an existing one kept); ``days``: the validity of
+    the certificates made [days]."""
     text = conf_text(plan, folder)  # checks the folder's path before anything is written
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "data").mkdir(exist_ok=True)
@@ -204,7 +205,7 @@ def write_config(
     if make_certs:
         from microgrid.centre.pki import make_pki  # noqa: PLC0415 - cryptography is optional
 
-        written += make_pki(folder / "certs", plan.identities, server_names or ["localhost", "127.0.0.1"], days).written
+        written += make_pki(folder / "certs", plan.identities, server_names, days).written
     (folder / "mosquitto.conf").write_text(text, encoding="utf-8")
     (folder / "acl").write_text(acl_text(plan), encoding="utf-8")
     written += [folder / "mosquitto.conf", folder / "acl"]

@@ -126,12 +126,29 @@ def _load_ca(folder: Path) -> tuple[x509.Certificate, EllipticCurvePrivateKey]:
     return cert, private
 
 
-def make_pki(folder: Path, identities: list[str], server_names: list[str], days: int) -> Made:
+def _names_of(path: Path) -> list[str] | None:
+    """The subject alternative names of the certificate in ``path`` (None when it cannot be read)."""
+    from cryptography import x509  # noqa: PLC0415
+
+    try:
+        cert = x509.load_pem_x509_certificate(path.read_bytes())
+        names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except (OSError, ValueError, x509.ExtensionNotFound):
+        return None
+    return [str(n.value) for n in names]
+
+
+def make_pki(folder: Path, identities: list[str], server_names: list[str] | None, days: int) -> Made:
     """Make what is missing in ``folder``: ``ca.crt``/``ca.key`` (CN ``microgrid broker CA``), ``server.crt``/
-    ``server.key`` (SANs ``server_names``) and ``clients/<identity>.crt``/``.key`` (CN = the identity, client
-    authentication) for each of ``identities``; valid ``days`` [days] (the CA: :data:`CA_DAYS`).
-    ValueError without ``cryptography`` or with an unusable existing CA."""
+    ``server.key`` (SANs ``server_names``, default ``localhost`` and ``127.0.0.1``; made again when names are
+    given that differ from the existing certificate's: the islands trust the CA, not this certificate) and
+    ``clients/<identity>.crt``/``.key`` (CN = the identity, client authentication) for each of ``identities``;
+    valid ``days`` [days] (the CA: :data:`CA_DAYS`). ValueError without ``cryptography`` or with an unusable
+    existing CA."""
     _crypto()
+    server = folder / "server.crt"
+    if server_names and server.exists() and _names_of(server) != server_names:
+        server.unlink()  # made again below, with the names asked for
     folder.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     kept: list[Path] = []
@@ -142,10 +159,11 @@ def make_pki(folder: Path, identities: list[str], server_names: list[str], days:
         ca = _issue("microgrid broker CA", CA_DAYS, None)
         written += _save(folder, "ca", ca)
     (folder / "clients").mkdir(exist_ok=True)
-    wanted = [("server", "microgrid broker", server_names), *((f"clients/{i}", i, None) for i in identities)]
-    for stem, name, names in wanted:
+    names = server_names or ["localhost", "127.0.0.1"]
+    wanted = [("server", "microgrid broker", names), *((f"clients/{i}", i, None) for i in identities)]
+    for stem, name, sans in wanted:
         if (folder / f"{stem}.crt").exists():
             kept += [folder / f"{stem}.crt", folder / f"{stem}.key"]
             continue
-        written += _save(folder, stem, _issue(name, days, ca, server_names=names))
+        written += _save(folder, stem, _issue(name, days, ca, server_names=sans))
     return Made(written, kept)

@@ -9,6 +9,7 @@ import re
 import shutil
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -209,9 +210,31 @@ def test_certificates_are_kept_when_an_island_is_added(tmp_path: Path) -> None:
     new.verify_directly_issued_by(ca)
     assert new.subject.rfc4514_string() == "CN=c"
     assert stat.S_IMODE((certs / "clients" / "c.key").stat().st_mode) == 0o600
-    server = x509.load_pem_x509_certificate((certs / "server.crt").read_bytes())
-    names = server.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    assert [str(n.value) for n in names] == ["localhost", "127.0.0.1"]
+
+    def server_names() -> list[str]:
+        server = x509.load_pem_x509_certificate((certs / "server.crt").read_bytes())
+        return [str(n.value) for n in server.extensions.get_extension_for_class(x509.SubjectAlternativeName).value]
+
+    assert server_names() == ["localhost", "127.0.0.1"]
+    write_config(BrokerPlan("kharkiv", ("a", "c")), tmp_path, make_certs=True, server_names=["broker.example"])
+    assert server_names() == ["broker.example"]  # made again for the new names; the CA and clients kept
+    assert (certs / "ca.crt").read_bytes() == before["ca.crt"]
+    assert (certs / "clients" / "a.crt").read_bytes() == before["a.crt"]
+    write_config(BrokerPlan("kharkiv", ("a", "c")), tmp_path, make_certs=True)  # no names given: kept
+    assert server_names() == ["broker.example"]
+
+
+def test_make_certs_without_cryptography(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``cryptography`` is not a runtime dependency: without it ``--make-certs`` says what to install (exit 2)
+    and writes nothing."""
+    monkeypatch.setitem(sys.modules, "cryptography", None)  # import cryptography -> ImportError
+    args = ["centre", "broker-config", str(tmp_path / "out"), "--city", "kharkiv", "--islands", "a", "--make-certs"]
+    done = CliRunner().invoke(app, args)
+    assert done.exit_code == 2, done.output
+    assert "--make-certs needs the 'cryptography' package" in done.output + capsys.readouterr().err
+    assert not (tmp_path / "out" / "mosquitto.conf").exists()
 
 
 @pytest.mark.parametrize(
