@@ -137,6 +137,28 @@ def test_run_once_status_history_override(site_file: Path, simulator: object, tm
     assert last["summary"]["setpoints"]["battery_kw"]["bess1"] == pytest.approx(-20.0)
 
 
+def test_a_fuel_delivery_is_told_recorded_and_resumed(site_file: Path, simulator: object, tmp_path: Path) -> None:
+    """Issue 11: ``override --fuel-delivery-at`` reaches the controller (its long outlook rations until then),
+    is recorded with each cycle, shown by ``status`` and kept across a restart; a time without an offset or
+    not a time is refused at entry (exit 2)."""
+    store = tmp_path / "history.sqlite"
+    assert _cli("run", site_file, "--profiles", WINTER, "--once", "--store", store).returncode == 0
+    for bad, why in (("2026-01-21T08:00", "needs a UTC offset"), ("tomorrow", "not an ISO 8601 time")):
+        refused = _cli("override", "--fuel-delivery-at", bad, "--store", store)
+        assert refused.returncode == 2 and f"--fuel-delivery-at: {why}" in refused.stderr, refused.stderr
+    queued = _cli("override", "--fuel-delivery-at", "2026-01-21T08:00+02:00", "--by", "logistics", "--store", store)
+    assert queued.returncode == 0, queued.stderr
+    told = _cli("run", site_file, "--profiles", WINTER, "--once", "--store", store)
+    assert told.returncode == 0, told.stderr
+    actions = _cli("history", "--table", "actions", "--csv", "--store", store).stdout
+    assert "next fuel delivery: 2026-01-21 06:00 UTC" in actions and "logistics" in actions
+    resumed = _cli("run", site_file, "--profiles", WINTER, "--once", "--store", store)
+    assert resumed.returncode == 0, resumed.stderr
+    last = json.loads(_cli("status", "--store", store, "--json").stdout)
+    assert last["summary"]["fuel_delivery_at"] == "2026-01-21T06:00:00+00:00"
+    assert "next at 2026-01-21T06:00:00+00:00" in _cli("status", "--store", store).stdout
+
+
 def test_a_store_path_that_is_a_folder_or_not_a_history_exits_2(tmp_path: Path) -> None:
     """Issue 12: these exited 1 (a traceback's code), or ran on with a store that could never be written."""
     other = tmp_path / "other.sqlite"

@@ -261,6 +261,8 @@ def _status_table(last: dict[str, Any], pending: int, active: list[str], notes: 
     table.add_row("grid", grid)
     if (emergency := summary.get("emergency") or {}).get("active"):
         table.add_row("EMERGENCY", f"since {emergency.get('since')}: {emergency.get('reason')}")
+    if summary.get("fuel_delivery_at"):
+        table.add_row("fuel delivery", f"next at {summary['fuel_delivery_at']} (fuel rationed until then)")
     table.add_row("SOC", ", ".join(f"{b} {v:.0%}" for b, v in state.get("soc", {}).items()) or "unknown")
     gens = state.get("generators", {})
     table.add_row(
@@ -338,11 +340,19 @@ def override(
         str | None,
         typer.Option("--emergency", help="on: plan for no grid (the schedule is void); off: back to the schedule."),
     ] = None,
+    fuel_delivery_at: Annotated[
+        str | None,
+        typer.Option(
+            "--fuel-delivery-at",
+            help="When the next fuel delivery comes (ISO 8601 with a UTC offset, e.g. 2026-01-21T08:00+02:00), "
+            "or 'none': the long outlook rations fuel only until then.",
+        ),
+    ] = None,
     by: Annotated[str | None, typer.Option("--by", help="Who asks (kept in the history).")] = None,
     store: StoreOpt = None,
 ) -> None:
-    """Change the mode of a running controller, give it manual setpoints, or enter / leave emergency mode
-    (applied at its next cycle).
+    """Change the mode of a running controller, give it manual setpoints, enter / leave emergency mode, or
+    tell it when the next fuel delivery comes (applied at its next cycle).
 
     Manual setpoints change only the assets they name (the rest keep following the plan) and are
     checked first: plain finite numbers within each asset's limits (a genset: 0 to stop, or within
@@ -351,7 +361,8 @@ def override(
     from microgrid.store import Store, StoreError
 
     payload = _manual_payload(battery or [], generator or [], tier or [])
-    _check_override_options(mode, emergency, by, bool(payload))
+    _check_override_options(mode, emergency, by, bool(payload) or fuel_delivery_at is not None)
+    delivery = _delivery_payload(fuel_delivery_at)
     path = _store_path(store)
     if not path.exists():
         raise fail(EXIT_BAD_INPUT, f"{path}: no history: is the controller running with this store?")
@@ -366,6 +377,8 @@ def override(
                 ids.append(writer.add_action("mode", {"mode": mode}, by=by))
             if emergency is not None:
                 ids.append(writer.add_action("emergency", {"on": emergency == "on"}, by=by))
+            if delivery is not None:
+                ids.append(writer.add_action("fuel_delivery", delivery, by=by))
     except StoreError as exc:
         raise fail(EXIT_BAD_INPUT, f"{path}: {exc}") from None
     out.print(f"queued operator action(s) {ids}: the controller applies them at its next cycle", markup=False)
@@ -375,11 +388,26 @@ def _check_override_options(mode: str | None, emergency: str | None, by: str | N
     if by is not None and (not by.strip() or printable(by) != by):
         raise fail(EXIT_BAD_INPUT, f"--by: a name of printable characters, got {printable(by)!r}")
     if mode is None and not manual and emergency is None:
-        raise fail(EXIT_BAD_INPUT, "nothing to override: give --mode, --emergency or manual setpoints")
+        raise fail(
+            EXIT_BAD_INPUT, "nothing to override: give --mode, --emergency, --fuel-delivery-at or manual setpoints"
+        )
     if emergency is not None and emergency not in ("on", "off"):
         raise fail(EXIT_BAD_INPUT, f"--emergency: on or off, got {emergency!r}")
     if mode is not None and mode not in MODES:
         raise fail(EXIT_BAD_INPUT, f"--mode: one of {', '.join(MODES)}, got {mode!r}")
+
+
+def _delivery_payload(text: str | None) -> dict[str, str | None] | None:
+    """``--fuel-delivery-at`` as the action's payload (UTC, ISO 8601; None: not known); exit 2 when invalid."""
+    if text is None:
+        return None
+    from microgrid.control.resupply import delivery_time
+
+    try:
+        when = delivery_time(text)
+    except ValueError as exc:
+        raise fail(EXIT_BAD_INPUT, f"--fuel-delivery-at: {exc}") from None
+    return {"at": when.isoformat() if when else None}
 
 
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")

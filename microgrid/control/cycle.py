@@ -106,6 +106,8 @@ class CycleReport:
     emergency: dict[str, object] = field(default_factory=dict)
     terminal: TerminalValues | None = None
     """The long outlook's values of fuel and stored energy the plan used (``control.outlook``)."""
+    fuel_delivery_at: datetime | None = None
+    """The next fuel delivery the controller was told of (recorded and resumed after a restart)."""
     manual: dict[str, dict[str, Any]] = field(default_factory=dict)
     """The operator's setpoints in force (manual mode), as ``microgrid override`` queues them (recorded and
     resumed after a restart)."""
@@ -293,6 +295,7 @@ class Controller:
     def _forecast(self, report: CycleReport, start: datetime) -> Profiles | None:
         est = report.estimate
         report.emergency = self.emergency.as_dict()  # recorded even when this phase fails
+        report.fuel_delivery_at = self.fuel_delivery_at
         try:
             outlook = self.forecaster(start, est)
             report.events += [("forecast", note) for note in outlook.notes]

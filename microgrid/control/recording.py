@@ -43,6 +43,8 @@ def summary(report: CycleReport, limits: dict[str, Any] | None = None) -> dict[s
         out["emergency"] = report.emergency
     if report.manual:
         out["manual"] = report.manual
+    if report.fuel_delivery_at is not None:
+        out["fuel_delivery_at"] = report.fuel_delivery_at.isoformat()
     if limits is not None:
         out["limits"] = limits
     if report.outlook is not None and report.outlook.scheduled_now is not None:

@@ -11,9 +11,24 @@ ration: no long plan, fuel at its price.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-__all__ = ["long_plan_steps"]
+from microgrid.fileio import parse_time
+
+__all__ = ["delivery_time", "long_plan_steps"]
+
+
+def delivery_time(text: object) -> datetime | None:
+    """An operator's delivery time: ISO 8601 with a UTC offset, as UTC; None (``null`` / ``none``) when the
+    next delivery is not known. Raises ValueError naming what is wrong."""
+    if text is None or (isinstance(text, str) and text.strip().lower() in ("", "none", "null")):
+        return None
+    when = parse_time(text)
+    if when is None:
+        raise ValueError(f"not an ISO 8601 time, got {text!r}")
+    if when.utcoffset() is None:
+        raise ValueError(f"needs a UTC offset (e.g. 2026-01-21T08:00+02:00), got {text!r}")
+    return when.astimezone(UTC)
 
 
 def long_plan_steps(days: float, step: timedelta, start: datetime, delivery_at: datetime | None) -> int:

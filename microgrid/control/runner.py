@@ -34,6 +34,7 @@ from typing import Any, Protocol
 from microgrid.control.cycle import Controller, CycleReport, Mode
 from microgrid.control.decisions import Decision, asset_limits, override_problems
 from microgrid.control.recording import record
+from microgrid.control.resupply import delivery_time
 from microgrid.control.timing import Schedule
 from microgrid.forecast.history import load_history, pv_history
 from microgrid.store import EventRow, Store, StoreError
@@ -147,6 +148,13 @@ class Runner:
     def _apply(self, action: str, payload: dict[str, Any]) -> str:
         if action == "emergency":  # planning only: allowed in dry-run too
             return self.controller.emergency.command(bool(payload["on"]), self.controller.clock())
+        if action == "fuel_delivery":  # planning only, likewise
+            try:
+                self.controller.fuel_delivery_at = delivery_time(payload["at"])
+            except ValueError as exc:
+                raise ValueError(f"fuel delivery: {exc}") from None
+            when = self.controller.fuel_delivery_at
+            return f"next fuel delivery: {when:%Y-%m-%d %H:%M} UTC" if when else "next fuel delivery: not known"
         if self.controller.mode is Mode.DRY_RUN:
             raise ValueError("the controller runs in dry-run: restart it without --dry-run to drive devices")
         if action == "mode":
@@ -184,6 +192,8 @@ class Runner:
             except ValueError as exc:  # a site changed since: the rest of the override cannot be trusted
                 log.warning("the operator's setpoints recorded before the restart are not resumed: %s", exc)
         self.controller.heartbeat = int(summary.get("heartbeat", 0))
+        if summary.get("fuel_delivery_at"):
+            self.controller.fuel_delivery_at = delivery_time(summary["fuel_delivery_at"])
         if (emergency := summary.get("emergency") or {}).get("active"):
             self.controller.emergency.command(True, last["ts"])
             self.controller.emergency.reason = str(emergency.get("reason") or "resumed")

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from microgrid.control.resupply import long_plan_steps
+from microgrid.control.resupply import delivery_time, long_plan_steps
 from microgrid.profiles import Profiles
 from microgrid.site import Site
 from microgrid.state import SiteState
@@ -31,6 +31,16 @@ STOCK = 2000.0
 )
 def test_the_long_plan_ends_at_the_delivery(delivery_at: datetime | None, steps: int) -> None:
     assert long_plan_steps(7.0, HOUR, T, delivery_at) == steps
+
+
+def test_an_operators_delivery_time() -> None:
+    assert delivery_time("2026-01-21T08:00+02:00") == datetime(2026, 1, 21, 6, 0, tzinfo=UTC)
+    assert delivery_time("2026-01-21T06:00:00Z") == datetime(2026, 1, 21, 6, 0, tzinfo=UTC)
+    for unknown in (None, "none", " NULL ", ""):
+        assert delivery_time(unknown) is None
+    for bad, why in (("2026-01-21T08:00", "needs a UTC offset"), ("next week", "not an ISO 8601"), (5, "not an ISO")):
+        with pytest.raises(ValueError, match=why):
+            delivery_time(bad)
 
 
 @pytest.mark.slow
