@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import httpx
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
@@ -193,9 +194,10 @@ def test_an_island_cannot_publish_as_another(city: City, centre: FleetStore) -> 
     assert "b" not in statuses(centre)
     kept = retained(city.broker("centre"), f"{CITY}/islands/#")
     assert f"{CITY}/islands/a/status" in kept and not [t for t in kept if t.startswith(f"{CITY}/islands/b/")], kept
+    assert retained(as_a, f"{CITY}/islands/#") == []  # an island reads no island's topics, not even its own
 
 
-def retained(broker: Broker, topics: str, quiet_s: float = 0.5) -> list[str]:
+def retained(broker: Broker, topics: str, quiet_s: float = 0.3) -> list[str]:
     """The topics of the retained messages a fresh subscriber to ``topics`` gets (until ``quiet_s`` of silence)."""
     got: list[str] = []
     subscribed = threading.Event()
@@ -254,6 +256,42 @@ def test_only_the_centre_publishes_schedules(city: City) -> None:
     raw_publish(city.broker("centre"), f"{CITY}/schedules/3.1", b'{"from": "centre"}', retain=True)
     assert retained(city.broker("b"), f"{CITY}/schedules/#") == [f"{CITY}/schedules/3.1"]
     raw_publish(city.broker("centre"), f"{CITY}/schedules/3.1", b"", retain=True)  # cleared for the other tests
+
+
+def test_serve_logs_in_as_the_centre(city: City, tmp_path: Path) -> None:
+    """``microgrid centre serve mqtts://… --mqtt-cert centre.crt`` as a real process: its screen's API lists the
+    islands' retained statuses (read as the centre; an island reads none: the forging test)."""
+    raw_publish(city.broker("a"), f"{CITY}/islands/a/status", json.dumps(
+        status_payload(Island("a", "hospital"), small_site(), cycle(), 60)).encode(), retain=True)  # fmt: skip
+
+    def listed(who: str, settle_s: float) -> list[str]:
+        """The islands on the screen's API of a ``serve`` logged in as ``who``, within ``settle_s`` of its start."""
+        port, mine = free_ports(1)[0], city.certs / "clients" / who
+        args = ["-m", "microgrid", "centre", "serve", f"mqtts://127.0.0.1:{city.port}/{CITY}", "--http",
+                f"127.0.0.1:{port}", "--db", str(tmp_path / f"{who}.sqlite"), "--mqtt-ca", str(city.certs / "ca.crt"),
+                "--mqtt-cert", f"{mine}.crt", "--mqtt-key", f"{mine}.key"]  # fmt: skip
+        proc = subprocess.Popen([sys.executable, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        api = f"http://127.0.0.1:{port}/api/islands"
+        try:
+            wait_until(lambda: proc.poll() is not None or answers(api), 30, "the screen")
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else b""
+            end, islands = time.monotonic() + settle_s, []
+            while not islands and time.monotonic() < end:
+                islands = [row["island"] for row in httpx.get(api).json()]
+                time.sleep(0.1)
+            return islands
+        finally:
+            proc.terminate()
+            proc.wait(10)
+
+    assert "a" in listed("centre", 10.0)
+
+
+def answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.TransportError:
+        return False
 
 
 def other_ca(folder: Path) -> Path:
