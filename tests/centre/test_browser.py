@@ -237,3 +237,62 @@ def test_the_island_page_shows_its_last_24_h_live(browser: Any, city: City) -> N
     screenshot(browser, "island-page.png")
     city.publishers["hospital-7"].queue(status(0.0, 11.0))
     waits(browser, lambda: history(browser) == [NOW.strftime("%Y-%m-%dT%H:%M:%SZ"), *iso[:3]], "the new status")
+
+
+RECORDER = """
+window.seen = {emergency: new Set(), maxDown: 0, down: -1, inEmergency: -1, renders: 0};
+const record = () => {
+  const rows = Array.from(document.querySelectorAll('#islands tr'));
+  const has = (tr, text) => Array.from(tr.cells, td => td.textContent.trim()).includes(text);
+  const emergency = rows.filter(tr => has(tr, 'EMERGENCY'));
+  emergency.forEach(tr => window.seen.emergency.add(tr.id.replace(/^island-/, '')));
+  const down = rows.filter(tr => has(tr, 'down')).length;
+  Object.assign(window.seen, {maxDown: Math.max(window.seen.maxDown, down), down: down,
+                              inEmergency: emergency.length, renders: window.seen.renders + 1});
+};
+new MutationObserver(record).observe(document.getElementById('islands'), {childList: true});
+record();
+"""
+"""Records, at every render of the rows, the islands ever shown in emergency mode and how many rows show the grid
+down (a cell reading exactly ``EMERGENCY`` / ``down``): what the page showed between two looks of the test."""
+
+
+def seen(driver: Any) -> dict[str, Any]:
+    script = "const s = window.seen; return {...s, emergency: Array.from(s.emergency).sort()}"
+    return dict(driver.execute_script(script))
+
+
+def test_the_demo_city_through_the_cut_and_the_district_emergency_on_the_open_page(browser: Any) -> None:
+    """``microgrid centre demo``'s 20 islands (simulated, through amqtt): the page, opened before the cut and
+    never reloaded, showed every island with the grid down, then the centre's emergency on the commanded district's
+    islands and no other, and at the story's end everyone back on the grid and out of emergency mode; the
+    district filter then keeps that district's rows and markers on the plan."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    from microgrid.centre.demo import start_demo
+    from microgrid.centre.demo_scenario import Scenario
+
+    story = Scenario(step_min=30, cut_h=4, emergency_h=5, first_restore_h=7, restore_every_h=0.5, lift_h=11,
+                     end_h=12, offline_h=(6.0, 8.0))  # fmt: skip
+    demo = start_demo(20, speed=30 * 60 / 0.3, scenario=story)  # a 30-min cycle every 0.3 s: 7.2 s
+    try:
+        browser.get(demo.url)
+        waits(browser, lambda: len(rows(browser)) == 20, "the 20 islands")
+        browser.execute_script(RECORDER)
+        assert demo.story_h < story.cut_h, f"the page was ready only at {demo.story_h} h, after the cut"
+        assert demo.finished.wait(30), "the story ends"
+        waits(browser, lambda: seen(browser)["down"] == 0 == seen(browser)["inEmergency"], "the end of the story")
+        record = seen(browser)
+        district = sorted(i.spec.island for i in demo.islands if i.spec.district == demo.district)
+        assert record["maxDown"] == 20, record  # the city-wide cut, every row at once
+        assert record["emergency"] == district, (record, demo.district)
+        assert 0 < len(district) < 20
+        screenshot(browser, "demo-screen.png")
+        Select(browser.find_element(By.ID, "district")).select_by_value(demo.district)
+        waits(browser, lambda: sorted(rows(browser)) == district, f"only district {demo.district}")
+        markers = "return Array.from(document.querySelectorAll('#map [data-island]'), c => c.dataset.island).sort()"
+        waits(browser, lambda: browser.execute_script(markers) == district, "only its markers on the plan")
+    finally:
+        browser.get("about:blank")
+        demo.stop()
