@@ -1,45 +1,60 @@
-"""Situation Centre benchmark: N islands publishing through one broker to the centre's fleet store.
+"""Situation Centre benchmark: N islands publishing through Mosquitto to the real centre server, timed to its screen.
 
-    python benchmarks/centre.py [--islands 100] [--rounds 5] [--period-s 1.0]
+    python benchmarks/centre.py [--islands 500] [--rounds 5] [--period-s 6.0]
 
-Each island is a real :class:`~microgrid.uplink.publish.Publisher` (its own outbox in its own SQLite
-file, its own MQTT connection) on a small hand-made site; every ``--period-s`` (an accelerated
-60 s cycle) each island queues one cycle (status, cycle, alarms on change). The centre is the real
-:class:`~microgrid.centre.listen.Listener` feeding a :class:`~microgrid.centre.fleet.FleetStore`.
-The broker is Mosquitto when installed (``/usr/sbin/mosquitto``), else amqtt in process.
+Three kinds of processes, as in a city (where each island is its own machine):
 
-Prints: the latency from an island's ``queue()`` (the end of its cycle) to the centre's store
-(p50, p99, max, over every status message), the centre's store size per island-day (at one cycle a
-minute), and the CPU the run took. Target (issue 16): ≤ 1 s for 500 islands on the 2-core machine.
+* the broker: Mosquitto (``/usr/sbin/mosquitto``; amqtt in this process if it is missing);
+* the centre: ``microgrid centre serve`` as its own process (the real listener, fleet store and screen);
+* the islands: worker processes of at most 100 islands each, every island a real
+  :class:`~microgrid.uplink.publish.Publisher` with its own outbox (SQLite file) and MQTT connection,
+  on a small hand-made site. At most 100 per process because paho waits on its socket with
+  ``select()``, which cannot watch a file descriptor above 1023: an island takes ≈ 7 (its socket,
+  paho's wake-up pair, its SQLite file, journal and shared memory), so in one process beyond ≈ 140
+  islands the rest never connect (why 500 islands "did not finish" in one process before).
+
+Every ``--period-s`` (the 60 s cycle, accelerated: 6 s is 10 × the real rate) each island queues one cycle
+(status, cycle, alarms when they changed), the islands' phases spread evenly over the period. This
+process reads the screen's live stream (``GET /events``, server-sent events) and notes when each
+island's status first shows there.
+
+Prints: the latency from an island's ``queue()`` (the end of its cycle) to the screen's event stream
+(p50, p99, max, over every status; the processes share ``time.monotonic()``, the system's clock),
+the screen's load time (``GET /`` and ``GET /api/islands`` with every island, after the rounds and
+while they ran), the centre's store per island-day (at one cycle a minute), the CPU the centre and the
+broker took, and the load average. Target (issue 16): ≤ 1 s for 500 islands on the 2-core machine.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import logging
-import resource
+import contextlib
+import json
+import math
+import multiprocessing
+import os
 import shutil
-import socket
+import signal
 import statistics
 import subprocess
+import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from microgrid.centre.fleet import FleetStore
-from microgrid.centre.ingest import Arrival
-from microgrid.centre.listen import Listener
+import httpx
+
 from microgrid.sim.ports import free_ports
 from microgrid.site import Site, site_from_dict
-from microgrid.store.outbox import Outbox
-from microgrid.uplink import Broker, CycleFacts, Island
-from microgrid.uplink.publish import Publisher
+from microgrid.uplink import CycleFacts
 
 T0 = datetime(2026, 12, 5, tzinfo=UTC)
+PER_WORKER = 100
+"""Islands per worker process (paho's ``select()``: module docstring)."""
 
 
 def site() -> Site:
@@ -66,118 +81,246 @@ def facts(n: int, round_: int) -> CycleFacts:
     return CycleFacts(T0 + timedelta(minutes=round_), "auto", summary, {"solve": 0.2}, 10.0, {"g1": 50.0}, 0.0)
 
 
-def start_broker(folder: Path) -> tuple[int, Any]:
-    """(port, a stop function): Mosquitto if installed, else amqtt in a thread."""
+def start_broker(folder: Path) -> tuple[int, Any, int | None]:
+    """(port, a stop function, Mosquitto's pid or None): Mosquitto if installed, else amqtt in a thread.
+    Mosquitto keeps up to 100,000 messages for the centre's session (its default, 1,000, drops beyond)."""
     port = free_ports(1)[0]
     exe = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
     if exe is not None:
         conf = folder / "mosquitto.conf"
-        conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_connections -1\n")
+        conf.write_text(
+            f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_connections -1\n"
+            "max_queued_messages 100000\n"
+        )
         proc = subprocess.Popen([exe, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(200):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                time.sleep(0.05)
+        wait_port(port)
         print(f"broker: {exe}")
-        return port, lambda: (proc.terminate(), proc.wait(10))
-    from amqtt.broker import Broker as Amqtt
 
-    loop = asyncio.new_event_loop()
-    threading.Thread(target=loop.run_forever, daemon=True).start()
-    config = {"listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{port}"}},
-              "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}}}  # fmt: skip
+        def stop() -> None:
+            proc.terminate()
+            proc.wait(10)
 
-    async def go() -> Any:
-        broker = Amqtt(config)
-        await broker.start()
-        return broker
+        return port, stop, proc.pid
+    from tests.uplink.conftest import AmqttBroker
 
-    broker = asyncio.run_coroutine_threadsafe(go(), loop).result(10)
-    print("broker: amqtt (mosquitto is not installed)")
-    return port, lambda: asyncio.run_coroutine_threadsafe(broker.shutdown(), loop).result(10)
+    broker = AmqttBroker(port).start()
+    print("broker: amqtt in this process (mosquitto is not installed)")
+    return port, broker.stop, None
 
 
-def timed(fleet: FleetStore, queued: dict[tuple[str, int], float], latencies: list[float]) -> None:
-    """Wrap ``fleet.ingest``: each new status's time since its island queued it goes to ``latencies`` [s]."""
-    ingest = fleet.ingest
+def wait_port(port: int, timeout_s: float = 30.0) -> None:
+    import socket
 
-    def wrapped(arrival: Arrival, now: datetime | None = None) -> bool:
-        kept = ingest(arrival, now)
-        if kept and arrival.kind == "status" and (started := queued.get((arrival.island, arrival.payload["seq"]))):
-            latencies.append(time.perf_counter() - started)
-        return kept
-
-    fleet.ingest = wrapped  # type: ignore[method-assign]
-
-
-def rounds(pubs: list[Publisher], count: int, period_s: float, queued: dict[tuple[str, int], float]) -> None:
-    """Every ``period_s``, each island queues one cycle; the time of its status is kept in ``queued``."""
-    for round_ in range(count):
-        tick = time.monotonic()
-        for n, pub in enumerate(pubs):
-            at = time.perf_counter()
-            for seq in pub.queue(facts(n, round_))[:1]:  # the first of a cycle's messages is its status
-                queued[(pub.island.island, seq)] = at
-        time.sleep(max(0.0, tick + period_s - time.monotonic()))
-
-
-def wait(condition: Any, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
-    while not condition() and time.monotonic() < deadline:
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+@dataclass(frozen=True)
+class Job:
+    """A worker process's share: the broker's port, its islands' numbers (of ``total``), where their outboxes go."""
+
+    port: int
+    numbers: list[int]
+    total: int
+    folder: str
+    rounds: int
+    period_s: float
+
+
+def worker(job: Job, pipe: Any) -> None:
+    """A worker process: its islands connected, their rounds from the start time it is sent, then the times
+    each status was queued (``island/seq`` → ``time.monotonic()``) sent back through ``pipe``."""
+    import logging
+
+    from microgrid.store.outbox import Outbox
+    from microgrid.uplink import Broker, Island
+    from microgrid.uplink.publish import Publisher
+
+    logging.basicConfig(level=logging.ERROR)
+    city, shared, numbers, period_s = Broker("127.0.0.1", job.port, "kharkiv"), site(), job.numbers, job.period_s
+    pubs = {n: Publisher(city, Island(f"island-{n:04d}", "shelter"), shared, Outbox(Path(job.folder) / f"i{n}.sqlite"))
+            for n in numbers}  # fmt: skip
+    for pub in pubs.values():
+        pub.start()
+    deadline = time.monotonic() + 60
+    while not all(p.connected for p in pubs.values()) and time.monotonic() < deadline:
         time.sleep(0.05)
+    pipe.send(sum(p.connected for p in pubs.values()))
+    start = pipe.recv()  # the rounds' common start, time.monotonic()
+    plan = sorted((start + (r + n / job.total) * period_s, n, r) for n in numbers for r in range(job.rounds))
+    queued: dict[str, float] = {}
+    for at, n, r in plan:
+        time.sleep(max(0.0, at - time.monotonic()))
+        stamp = time.monotonic()
+        for seq in pubs[n].queue(facts(n, r))[:1]:  # the first of a cycle's messages is its status
+            queued[f"{pubs[n].island.island}/{seq}"] = stamp
+    for pub in pubs.values():
+        pub.flush(30)
+    pipe.send(queued)
+    for pub in pubs.values():
+        pub.close()
+        pub.outbox.close()
 
 
-def report(args: argparse.Namespace, latencies: list[float], size: int, cpu_s: float) -> None:
-    lat, expected = sorted(latencies), args.islands * args.rounds
-    p99 = lat[min(len(lat) - 1, int(0.99 * len(lat)))] if lat else float("nan")
-    print(f"{args.islands} islands x {args.rounds} cycles every {args.period_s} s: {len(lat)}/{expected} statuses")
-    print(f"queue -> centre store: p50 {statistics.median(lat) * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, "
-          f"max {lat[-1] * 1000:.0f} ms")  # fmt: skip
-    per_day = size / expected * 1440
-    print(f"centre store: {size / 1024:.0f} KiB, ≈ {per_day / 1024:.0f} KiB per island-day at one cycle a minute")
-    print(f"CPU of this process during the rounds: {cpu_s:.1f} s (the broker's not included when it is Mosquitto)")
+class Screen:
+    """This process's view of the screen: its live stream read in a thread; when each island's status first shows."""
+
+    def __init__(self, url: str) -> None:
+        self.url, self.events = url, 0
+        self.shown: dict[str, float] = {}
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        with contextlib.suppress(httpx.HTTPError):  # the centre stopped
+            self._stream()
+
+    def _stream(self) -> None:
+        with httpx.stream("GET", f"{self.url}/events", timeout=None) as response:
+            kind = None
+            for line in response.iter_lines():
+                if line.startswith("event: "):
+                    kind = line.removeprefix("event: ")
+                elif line.startswith("data: ") and kind == "fleet":
+                    now = time.monotonic()
+                    self.events += 1
+                    for row in json.loads(line.removeprefix("data: ")):
+                        if row["status"] is not None:
+                            self.shown.setdefault(f"{row['island']}/{row['status']['seq']}", now)
+
+
+def load_times(url: str, path: str, count: int) -> list[float]:
+    """``count`` GETs of ``path``, each on a new connection as a browser opening the screen, body read and
+    parsed [s] (the client made beforehand: httpx's set-up is not the server's time)."""
+    times = []
+    with httpx.Client(timeout=30, headers={"Connection": "close"}) as client:
+        for _ in range(count):
+            started = time.perf_counter()
+            answer = client.get(url + path)
+            answer.raise_for_status()
+            _ = answer.text if path == "/" else answer.json()
+            times.append(time.perf_counter() - started)
+    return times
+
+
+def cpu_s(pid: int | None) -> float:
+    """User + system CPU of process ``pid`` so far [s] (Linux /proc); nan when unknown."""
+    if pid is None:
+        return math.nan
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else math.nan
+
+
+def ms(values: list[float]) -> str:
+    return f"median {statistics.median(values) * 1000:.0f} ms, p95 {pct(values, 0.95) * 1000:.0f} ms"
+
+
+def start_centre(port: int, folder: Path) -> tuple[subprocess.Popen[bytes], str]:
+    http = free_ports(1)[0]
+    args = [sys.executable, "-m", "microgrid", "centre", "serve", f"mqtt://127.0.0.1:{port}/kharkiv"]
+    centre = subprocess.Popen([*args, "--db", str(folder / "centre.sqlite"), "--http", f"127.0.0.1:{http}"])
+    url = f"http://127.0.0.1:{http}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            httpx.get(f"{url}/api/islands", timeout=1)
+            return centre, url
+        except httpx.TransportError:
+            assert time.monotonic() < deadline and centre.poll() is None, "the centre did not start"
+            time.sleep(0.2)
+
+
+def start_islands(args: argparse.Namespace, port: int, folder: Path) -> list[tuple[Any, Any]]:
+    """The worker processes, once all their islands are connected: (process, pipe) each."""
+    ctx = multiprocessing.get_context("spawn")
+    count = math.ceil(args.islands / PER_WORKER)
+    workers = []
+    for w in range(count):
+        mine, theirs = ctx.Pipe()
+        numbers = list(range(w, args.islands, count))  # interleaved: every worker's islands spread over the period
+        job = Job(port, numbers, args.islands, str(folder), args.rounds, args.period_s)
+        proc = ctx.Process(target=worker, args=(job, theirs))
+        proc.start()
+        workers.append((proc, mine))
+    connected = sum(pipe.recv() for _, pipe in workers)
+    print(f"{connected}/{args.islands} islands connected, in {count} worker processes")
+    return workers
+
+
+def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
+    """Broker, centre, islands; the rounds; what :func:`report` prints."""
+    port, stop_broker, broker_pid = start_broker(folder)
+    centre, url = start_centre(port, folder)
+    workers = start_islands(args, port, folder)
+    screen = Screen(url)
+    time.sleep(1.0)
+    cpu0 = (cpu_s(centre.pid), cpu_s(broker_pid))
+    start = time.monotonic() + 0.5
+    for _, pipe in workers:
+        pipe.send(start)
+    during: list[float] = []
+    while time.monotonic() < start + args.rounds * args.period_s:
+        during += load_times(url, "/api/islands", 1)
+        time.sleep(0.5)
+    queued: dict[str, float] = {}
+    for _, pipe in workers:
+        queued |= pipe.recv()
+    deadline = time.monotonic() + 30
+    while not set(queued) <= set(screen.shown) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    cpu1 = (cpu_s(centre.pid), cpu_s(broker_pid))
+    load_end = os.getloadavg()
+    page, api = load_times(url, "/", 20), load_times(url, "/api/islands", 20)
+    for proc, _ in workers:
+        proc.join(30)
+    centre.send_signal(signal.SIGINT)
+    centre.wait(30)
+    stop_broker()
+    latencies = [screen.shown[key] - at for key, at in queued.items() if key in screen.shown]
+    return {"latencies": latencies, "queued": len(queued), "events": screen.events, "page": page, "api": api,
+            "during": during, "size": sum(f.stat().st_size for f in folder.glob("centre.sqlite*")),
+            "cpu_centre": cpu1[0] - cpu0[0], "cpu_broker": cpu1[1] - cpu0[1], "load_end": load_end}  # fmt: skip
+
+
+def report(args: argparse.Namespace, r: dict[str, Any]) -> None:
+    lat = r["latencies"]
+    print(f"{args.islands} islands x {args.rounds} cycles every {args.period_s} s: {len(lat)}/{r['queued']} "
+          f"statuses shown on the screen's stream ({r['events']} fleet events)")  # fmt: skip
+    print(f"cycle -> screen: p50 {statistics.median(lat) * 1000:.0f} ms, p99 {pct(lat, 0.99) * 1000:.0f} ms, "
+          f"max {max(lat) * 1000:.0f} ms")  # fmt: skip
+    print(f"screen load, {args.islands} islands: GET / {ms(r['page'])}; GET /api/islands {ms(r['api'])}; "
+          f"GET /api/islands during the rounds {ms(r['during'])}")  # fmt: skip
+    per_day = r["size"] / max(1, r["queued"]) * 1440
+    print(f"centre store: {r['size'] / 1024:.0f} KiB, ≈ {per_day / 1024:.0f} KiB per island-day at one cycle a minute")
+    print(f"CPU during the rounds ({args.rounds * args.period_s:.0f} s): centre {r['cpu_centre']:.1f} s, "
+          f"broker {r['cpu_broker']:.1f} s")  # fmt: skip
+    print(f"load average at the end: {' '.join(f'{x:.2f}' for x in r['load_end'])}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--islands", type=int, default=100)
+    parser.add_argument("--islands", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--period-s", type=float, default=1.0)
+    parser.add_argument("--period-s", type=float, default=6.0, help="the 60 s cycle, accelerated")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.ERROR)
+    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     folder = Path(tempfile.mkdtemp(prefix="centre-bench-"))
-    port, stop = start_broker(folder)
-    city = Broker("127.0.0.1", port, "kharkiv")
-    fleet = FleetStore(folder / "centre.sqlite")
-    queued: dict[tuple[str, int], float] = {}
-    latencies: list[float] = []
-    timed(fleet, queued, latencies)
-    listener = Listener(city, fleet, client_id="bench-centre")
-    listener.start()
-    listener.subscribed.wait(10)
-    shared = site()
-    pubs = [
-        Publisher(city, Island(f"island-{n:04d}", "shelter"), shared, Outbox(folder / f"i{n}.sqlite"))
-        for n in range(args.islands)
-    ]
-    for pub in pubs:
-        pub.start()
-    wait(lambda: all(p.connected for p in pubs), 60)
-    cpu0 = resource.getrusage(resource.RUSAGE_SELF)
-    rounds(pubs, args.rounds, args.period_s, queued)
-    wait(lambda: len(latencies) >= args.islands * args.rounds, 60)
-    cpu1 = resource.getrusage(resource.RUSAGE_SELF)
-    for pub in pubs:
-        pub.close()
-        pub.outbox.close()
-    listener.close()
-    fleet.close()
-    stop()
-    size = sum(f.stat().st_size for f in folder.glob("centre.sqlite*"))
-    report(args, latencies, size, (cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime))
-    shutil.rmtree(folder, ignore_errors=True)
+    try:
+        report(args, run(args, folder))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":

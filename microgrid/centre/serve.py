@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
+from types import FrameType
 
 import uvicorn
+from starlette.applications import Starlette
 
 from microgrid.centre.fleet import FleetStore
 from microgrid.centre.listen import Listener
@@ -13,6 +16,18 @@ from microgrid.centre.web import app
 from microgrid.uplink.topics import Broker
 
 __all__ = ["serve"]
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, which on Ctrl-C first tells the screen's event streams to end (``app.state.closing``)."""
+
+    def __init__(self, screen: Starlette, host: str, port: int) -> None:
+        super().__init__(uvicorn.Config(screen, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5))
+        self.screen = screen
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self.screen.state.closing.set()
+        super().handle_exit(sig, frame)
 
 
 def serve(broker: Broker, db: Path, host: str, port: int, *, keep_days: float | None = DEFAULT_KEEP_DAYS) -> None:
@@ -25,7 +40,8 @@ def serve(broker: Broker, db: Path, host: str, port: int, *, keep_days: float | 
     if retention is not None:
         retention.start()
     try:
-        uvicorn.run(app(fleet), host=host, port=port, log_level="warning")
+        with contextlib.suppress(KeyboardInterrupt):  # uvicorn raises Ctrl-C again once stopped (as uvicorn.run)
+            _Server(app(fleet), host, port).run()
     finally:
         if retention is not None:
             retention.close()

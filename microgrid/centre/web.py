@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -40,7 +41,11 @@ def _plan_route(fleet: FleetStore) -> Route:
 
 
 def app(fleet: FleetStore, *, poll_s: float = 0.25) -> Starlette:
-    """The screen's ASGI app over ``fleet``; live updates look for changes every ``poll_s`` [s]."""
+    """The screen's ASGI app over ``fleet``; live updates look for changes every ``poll_s`` [s].
+
+    ``app.state.closing`` (a :class:`threading.Event`): once set, the event streams end (a server stopping
+    would otherwise wait for them: they never end by themselves)."""
+    closing = threading.Event()
 
     async def page(request: Request) -> Response:
         return HTMLResponse(PAGE)
@@ -59,7 +64,7 @@ def app(fleet: FleetStore, *, poll_s: float = 0.25) -> Starlette:
     async def events(request: Request) -> Response:
         async def stream() -> AsyncIterator[str]:
             last = -1
-            while not await request.is_disconnected():
+            while not closing.is_set() and not await request.is_disconnected():
                 if fleet.version != last:  # one JSON per version, shared by every client (FleetStore.islands_json)
                     last = fleet.version
                     yield f"event: fleet\ndata: {fleet.islands_json()}\n\n"
@@ -78,4 +83,6 @@ def app(fleet: FleetStore, *, poll_s: float = 0.25) -> Starlette:
         Route("/api/islands/{island}", island),
         Route("/events", events),
     ]
-    return Starlette(routes=routes)
+    screen = Starlette(routes=routes)
+    screen.state.closing = closing
+    return screen
