@@ -13,6 +13,7 @@ island's page has ``#title`` and its statuses as ``#history tr``, the cycle's ti
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import threading
@@ -166,8 +167,12 @@ def waits(driver: Any, condition: Callable[[], bool], what: str, timeout_s: floa
 
 
 def screenshot(driver: Any, name: str) -> Path:
+    """The whole page (beyond the window, through the DevTools protocol) as ``name`` in :func:`artefacts`."""
     path = artefacts() / name
-    assert driver.save_screenshot(str(path)), path
+    width, height = driver.execute_script("const e = document.documentElement; return [e.scrollWidth, e.scrollHeight]")
+    clip = {"x": 0, "y": 0, "width": width, "height": height, "scale": 1}
+    shot = driver.execute_cdp_cmd("Page.captureScreenshot", {"captureBeyondViewport": True, "clip": clip})
+    path.write_bytes(base64.b64decode(shot["data"]))
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000, path
     return path
 
