@@ -19,7 +19,9 @@ process reads the screen's live stream (``GET /events``, server-sent events) and
 island's status first shows there.
 
 Prints: the latency from an island's ``queue()`` (the end of its cycle) to the screen's event stream
-(p50, p99, max, over every status; the processes share ``time.monotonic()``, the system's clock),
+(p50, p99, max, over every status; the processes share ``time.monotonic()``, the system's clock), split
+at a plain subscriber of this process (the islands' outboxes, senders and the broker; then the centre:
+listener, store, the screen's coalescing of changes every 0.25 s, the event's JSON and its transfer),
 the screen's load time (``GET /`` and ``GET /api/islands`` with every island, after the rounds and
 while they ran), the centre's store per island-day (at one cycle a minute), the CPU the centre and the
 broker took, and the load average. Target (issue 16): ≤ 1 s for 500 islands on the 2-core machine.
@@ -196,6 +198,33 @@ class Screen:
                             self.shown.setdefault(f"{row['island']}/{row['status']['seq']}", now)
 
 
+class Tap:
+    """A plain subscriber to every status (QoS 0, in this process): when each reached the broker's subscribers,
+    to split the latency into the islands' and the broker's part and the centre's part."""
+
+    def __init__(self, port: int) -> None:
+        import paho.mqtt.client as mqtt
+        from paho.mqtt.enums import CallbackAPIVersion
+
+        self.seen: dict[str, float] = {}
+        self.subscribed = threading.Event()
+        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-tap")
+        self._client.on_message = self._on_message
+        self._client.on_subscribe = lambda *args: self.subscribed.set()
+        self._client.connect("127.0.0.1", port)
+        self._client.subscribe("kharkiv/islands/+/status", qos=0)
+        self._client.loop_start()
+
+    def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
+        now = time.monotonic()
+        body = json.loads(message.payload)
+        self.seen.setdefault(f"{body['island']}/{body['seq']}", now)
+
+    def close(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
+
+
 def load_times(url: str, path: str, count: int) -> list[float]:
     """``count`` GETs of ``path``, each on a new connection as a browser opening the screen, body read and
     parsed [s] (the client made beforehand: httpx's set-up is not the server's time)."""
@@ -264,7 +293,8 @@ def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     port, stop_broker, broker_pid = start_broker(folder)
     centre, url = start_centre(port, folder)
     workers = start_islands(args, port, folder)
-    screen = Screen(url)
+    screen, tap = Screen(url), Tap(port)
+    tap.subscribed.wait(10)
     time.sleep(1.0)
     cpu0 = (cpu_s(centre.pid), cpu_s(broker_pid))
     start = time.monotonic() + 0.5
@@ -287,9 +317,13 @@ def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
         proc.join(30)
     centre.send_signal(signal.SIGINT)
     centre.wait(30)
+    tap.close()
     stop_broker()
     latencies = [screen.shown[key] - at for key, at in queued.items() if key in screen.shown]
+    to_broker = [tap.seen[key] - at for key, at in queued.items() if key in tap.seen]
+    centre_part = [screen.shown[key] - tap.seen[key] for key in queued if key in screen.shown and key in tap.seen]
     return {"latencies": latencies, "queued": len(queued), "events": screen.events, "page": page, "api": api,
+            "to_broker": to_broker, "centre_part": centre_part,
             "during": during, "size": sum(f.stat().st_size for f in folder.glob("centre.sqlite*")),
             "cpu_centre": cpu1[0] - cpu0[0], "cpu_broker": cpu1[1] - cpu0[1], "load_end": load_end}  # fmt: skip
 
@@ -300,6 +334,8 @@ def report(args: argparse.Namespace, r: dict[str, Any]) -> None:
           f"statuses shown on the screen's stream ({r['events']} fleet events)")  # fmt: skip
     print(f"cycle -> screen: p50 {statistics.median(lat) * 1000:.0f} ms, p99 {pct(lat, 0.99) * 1000:.0f} ms, "
           f"max {max(lat) * 1000:.0f} ms")  # fmt: skip
+    for name, part in (("cycle -> a plain subscriber", r["to_broker"]), ("that -> screen", r["centre_part"])):
+        print(f"  {name}: p50 {statistics.median(part) * 1000:.0f} ms, p99 {pct(part, 0.99) * 1000:.0f} ms")
     print(f"screen load, {args.islands} islands: GET / {ms(r['page'])}; GET /api/islands {ms(r['api'])}; "
           f"GET /api/islands during the rounds {ms(r['during'])}")  # fmt: skip
     per_day = r["size"] / max(1, r["queued"]) * 1440

@@ -138,3 +138,40 @@ def test_what_was_not_kept_comes_again_after_a_restart(tmp_path: Path) -> None:
         listener.close()
         fleet.close()
         broker.stop()
+
+
+def test_the_event_stream_coalesces_changes_and_ends_when_closing(tmp_path: Path) -> None:
+    """20 changes in 1 s with ``poll_s`` 0.5: a handful of events, the last one showing the last change; once
+    ``app.state.closing`` is set (what Ctrl-C does) the stream ends by itself."""
+    import threading
+
+    import httpx
+    import uvicorn
+
+    from microgrid.centre.web import app
+    from microgrid.sim.ports import free_ports
+
+    fleet = FleetStore(tmp_path / "centre.sqlite")
+    fleet.ingest(status("h", 1))
+    screen, port = app(fleet, poll_s=0.5), free_ports(1)[0]
+    server = uvicorn.Server(uvicorn.Config(screen, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: server.started, what="uvicorn")
+        shown: list[int] = []
+        with httpx.stream("GET", f"http://127.0.0.1:{port}/events", timeout=10) as response:
+            lines = (line for line in response.iter_lines() if line.startswith("data: "))
+            shown.append(json.loads(next(lines)[6:])[0]["status"]["seq"])
+            for seq in range(2, 22):
+                fleet.ingest(status("h", seq))
+                time.sleep(0.05)
+            while shown[-1] != 21:
+                shown.append(json.loads(next(lines)[6:])[0]["status"]["seq"])
+            screen.state.closing.set()
+            assert list(lines) == []  # the stream ended
+        assert shown[0] == 1 and shown == sorted(shown) and len(shown) <= 5, shown
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        fleet.close()
