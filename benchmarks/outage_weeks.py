@@ -20,6 +20,10 @@ repeating, no delivery assumed). So each week is also planned by perfect foresig
 the fuel the closed loop left** (its stock lowered by that much: ``cost_pf_same_end``,
 ``mpc_over_pf_same_end``), which compares the two at the same end state; ``--no-same-end`` skips
 that second MILP.
+
+``--delivery-at-end`` tells the closed loop that the next fuel delivery comes when the week ends
+(``simulate(..., fuel_delivery_at=)``, what ``microgrid override --fuel-delivery-at`` does on a site):
+its long outlook then rations the fuel over the week only, the end perfect foresight plans for.
 """
 
 from __future__ import annotations
@@ -56,6 +60,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_false",
         help="skip perfect foresight ending with the fuel the closed loop left",
     )
+    parser.add_argument(
+        "--delivery-at-end",
+        action="store_true",
+        help="tell the closed loop the next fuel delivery comes when the week ends",
+    )
     args = parser.parse_args(argv)
     print(f"microgrid outage weeks — python benchmarks/outage_weeks.py {' '.join(sys.argv[1:])}".rstrip(), flush=True)
     rows = []
@@ -65,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
                 week = outage_week(site_name, pattern, seed=seed, fuel_fraction=args.fuel_fraction, days=args.days)
                 solver = {"mip_gap": args.mip_gap, "time_limit_s": args.time_limit}
                 common = {"published": week.published, "reference": week.reference, "days": args.days}
+                if args.delivery_at_end:
+                    common["fuel_delivery_at"] = (week.truth.index[0] + pd.Timedelta(days=args.days)).to_pydatetime()
                 started = time.perf_counter()
                 mpc = simulate(week.site, week.truth, **common, **solver)
                 mpc_s = time.perf_counter() - started

@@ -54,7 +54,7 @@ from microgrid.control.estimate import Estimate, Estimator, Snapshot
 from microgrid.control.forecast import Forecaster, ForecastSource, Outlook
 from microgrid.control.obedience import WriteWatch
 from microgrid.control.points import hand_back_points, heartbeat_point, to_points
-from microgrid.control.resupply import long_plan_steps
+from microgrid.control.resupply import long_plan_steps, reserve_hours
 from microgrid.control.safety import SafetyConfig, check
 from microgrid.control.starts import StartWatch, engine_states, mark_out
 from microgrid.dispatch import DispatchInputs, ModelCache, optimize, optimize_emergency
@@ -396,7 +396,7 @@ class Controller:
             long = long.without_grid(up_now=bool(est.grid_up))  # voided, or the operator's: no grid at all
         coarse = long.profiles
         state = est.site_state()
-        kept = fuel_reserve(self.site, coarse, cfg.fuel_reserve_h)
+        kept = fuel_reserve(self.site, coarse, reserve_hours(cfg.fuel_reserve_h, start, self.fuel_delivery_at))
         stock = {f: (None if s is None else max(0.0, s - kept.get(f, 0.0))) for f, s in state.fuel_stock.items()}
         state = dataclasses.replace(state, fuel_stock=stock)
         inputs = DispatchInputs(self.site, coarse, state, 0.0, self.site.control.time_limit_s)

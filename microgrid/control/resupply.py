@@ -6,7 +6,8 @@ none came. One that knows (the operator's ``microgrid override --fuel-delivery-a
 simulation, the Situation Centre's fuel plan) needs to ration only until then: the long plan ends
 at the delivery, and fuel burnt after it is the delivery's (a full tank is assumed to cover the
 rest of the outlook). With the delivery inside the fine plan's horizon there is nothing left to
-ration: no long plan, fuel at its price.
+ration: no long plan, fuel at its price. The fuel kept back for a cut nobody announced
+(``control.outlook.fuel_reserve_h`` of the most important tiers) need not outlast the delivery either.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 from microgrid.fileio import parse_time
 
-__all__ = ["delivery_time", "long_plan_steps"]
+__all__ = ["delivery_time", "long_plan_steps", "reserve_hours"]
 
 
 def delivery_time(text: object) -> datetime | None:
@@ -39,3 +40,11 @@ def long_plan_steps(days: float, step: timedelta, start: datetime, delivery_at: 
     if delivery_at is None or delivery_at <= start:
         return full
     return min(full, int((delivery_at - start) // step))
+
+
+def reserve_hours(hours: float, start: datetime, delivery_at: datetime | None) -> float:
+    """Hours of the most important tiers the long plan keeps fuel back for: ``hours``, at most until the
+    delivery (after it the tank is full again)."""
+    if delivery_at is None or delivery_at <= start:
+        return hours
+    return min(hours, (delivery_at - start) / timedelta(hours=1))

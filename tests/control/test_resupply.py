@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from microgrid.control.resupply import delivery_time, long_plan_steps
+from microgrid.control.resupply import delivery_time, long_plan_steps, reserve_hours
 from microgrid.profiles import Profiles
 from microgrid.site import Site
 from microgrid.state import SiteState
@@ -31,6 +31,13 @@ STOCK = 2000.0
 )
 def test_the_long_plan_ends_at_the_delivery(delivery_at: datetime | None, steps: int) -> None:
     assert long_plan_steps(7.0, HOUR, T, delivery_at) == steps
+
+
+def test_the_fuel_kept_for_a_surprise_cut_need_not_outlast_the_delivery() -> None:
+    assert reserve_hours(12.0, T, None) == 12.0
+    assert reserve_hours(12.0, T, T + timedelta(hours=30)) == 12.0
+    assert reserve_hours(12.0, T, T + timedelta(hours=4, minutes=30)) == 4.5
+    assert reserve_hours(12.0, T, T - HOUR) == 12.0  # came already: the next one is not known
 
 
 def test_an_operators_delivery_time() -> None:
