@@ -5,11 +5,13 @@ From the list of island ids, a folder for Mosquitto 2:
 * ``mosquitto.conf``: one TLS listener (``certs/ca.crt``, ``certs/server.crt``, ``certs/server.key``), no
   anonymous clients, the ACL file; with ``auth="certificate"`` every client shows a certificate signed by the
   CA (``require_certificate``) and its CN is its user name (``use_identity_as_username``); with
-  ``auth="password"`` the TLS listener takes a user name and password (``password_file``, hashed);
+  ``auth="password"`` the TLS listener takes a user name and password (``password_file``, hashed); the client
+  id is the user name (``use_username_as_clientid``): no client can push another off, fire its Last Will or
+  take its session over by connecting with its client id;
 * ``acl``: each island writes only ``<city>/islands/<its id>/#`` and reads ``<city>/commands`` and
-  ``<city>/schedules/#``; the centre reads ``<city>/#`` and alone writes ``<city>/commands`` and
-  ``<city>/schedules/#``; nothing else is granted (Mosquitto drops a denied publish without telling the client,
-  and delivers nothing on a denied subscription);
+  ``<city>/schedules/#``; the centre reads ``<city>/#`` and writes ``<city>/commands`` and ``<city>/schedules/#``;
+  the operators (``operator`` by default) write those two and read nothing; nothing else is granted (Mosquitto
+  drops a denied publish without telling the client, and delivers nothing on a denied subscription);
 * with ``auth="password"``: ``passwd`` (Mosquitto's ``$7$`` PBKDF2-SHA512 lines, as ``mosquitto_passwd``
   writes them) and ``passwords/<id>``, each identity's random password (mode 0600) to copy to its island;
 * with ``make_certs``: the CA, the server's and every identity's certificate (:mod:`microgrid.centre.pki`).
@@ -59,17 +61,24 @@ class BrokerPlan:
     auth: Literal["certificate", "password"] = "certificate"
     run_as: str = "mosquitto"
     """Mosquitto's ``user``: started as root, it drops to this user before reading its key and password file."""
+    operators: tuple[str, ...] = ("operator",)
+    """Who sends commands and schedules besides the centre (``centre emergency``, ``centre schedule``): one
+    identity per desk or script. The broker allows one connection per identity (the client id is the user name),
+    so a command sent as ``centre`` while ``centre serve`` runs would push the screen's listener off."""
 
     def __post_init__(self) -> None:
         if not self.islands:
             raise ValueError("no islands: give --islands and/or --islands-file")
-        for island in (*self.islands, self.centre):
+        for island in (*self.islands, self.centre, *self.operators):
             island_topic(self.city, island, "status")  # lower-case letters, digits, - and _: no wildcard, no /
         if len(set(self.islands)) != len(self.islands):
             twice = sorted({i for i in self.islands if self.islands.count(i) > 1})
             raise ValueError(f"island ids given twice: {', '.join(twice)}")
-        if self.centre in self.islands:
-            raise ValueError(f"{self.centre!r} is the centre's identity: no island may have that id")
+        centre = [self.centre, *self.operators]
+        if len(set(centre)) != len(centre):
+            raise ValueError(f"the centre's and the operators' identities must differ: {', '.join(centre)}")
+        if clash := sorted(set(centre) & set(self.islands)):
+            raise ValueError(f"{', '.join(clash)}: the centre's or an operator's identity, not an island's id")
         if not re.fullmatch(r"[a-z_][a-z0-9_-]*", self.run_as):
             raise ValueError(f"--run-as: a system user name, got {self.run_as!r}")
         if self.auth not in AUTHS:
@@ -77,8 +86,8 @@ class BrokerPlan:
 
     @property
     def identities(self) -> list[str]:
-        """Everyone with a login: the centre, then the islands."""
-        return [self.centre, *self.islands]
+        """Everyone with a login: the centre, the operators, then the islands."""
+        return [self.centre, *self.operators, *self.islands]
 
 
 def read_islands(path: Path) -> list[str]:
@@ -103,6 +112,14 @@ def acl_text(plan: BrokerPlan) -> str:
         f"topic write {city}/commands",
         f"topic write {city}/schedules/#",
     ]
+    for operator in plan.operators:
+        lines += [
+            "",
+            f"# {operator}: sends commands and schedules (reads nothing)",
+            f"user {operator}",
+            f"topic write {city}/commands",
+            f"topic write {city}/schedules/#",
+        ]
     for island in plan.islands:
         lines += [
             "",
@@ -140,6 +157,9 @@ def conf_text(plan: BrokerPlan, folder: Path) -> str:
     ]
     if plan.auth == "certificate":
         lines += ["require_certificate true", "use_identity_as_username true"]
+    # The client id is the user name: nobody can take over another's connection or session by its client id
+    # (which would push it off, send its Last Will, and hand its queued messages to the taker).
+    lines.append("use_username_as_clientid true")
     return "\n".join(lines) + "\n"
 
 

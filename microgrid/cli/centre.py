@@ -29,6 +29,9 @@ if TYPE_CHECKING:
 __all__ = ["centre_app", "fuel_plan"]
 
 CENTRE = "centre"
+OPERATOR = "operator"
+"""The default identity that sends commands and schedules (``broker-config --operators``): not ``centre``,
+whose one connection is ``centre serve``'s (the broker allows one connection per identity)."""
 """The centre's identity at the broker: its certificate's CN, its default user name (``broker-config``'s ACL)."""
 
 centre_app = typer.Typer(
@@ -230,7 +233,7 @@ def emergency(
         parsed = parse_url(broker)
     except ValueError as exc:
         raise fail(EXIT_BAD_INPUT, str(exc).replace("--publish: ", "")) from None
-    parsed = secured(parsed, MqttLogin(mqtt_ca, mqtt_cert, mqtt_key, mqtt_username, mqtt_password_file), CENTRE)
+    parsed = secured(parsed, MqttLogin(mqtt_ca, mqtt_cert, mqtt_key, mqtt_username, mqtt_password_file), OPERATOR)
     try:
         sent = send_emergency(parsed, targets, state == "on", reason)
     except ValueError as exc:
@@ -279,6 +282,9 @@ def broker_config(
         typer.Option("--server-name", help="With --make-certs: a name or address of the broker (repeat)."),
     ] = None,
     days: Annotated[int, typer.Option("--days", min=1, help="With --make-certs: certificates' validity (days).")] = 825,
+    operators: Annotated[
+        str, typer.Option("--operators", help="Who sends commands and schedules (identities, comma-separated).")
+    ] = OPERATOR,
     run_as: Annotated[
         str, typer.Option("--run-as", help="The user Mosquitto runs as (started as root, it drops to it).")
     ] = "mosquitto",
@@ -294,7 +300,8 @@ def broker_config(
     try:
         ids = [i.strip() for i in (islands or "").split(",") if i.strip()]
         ids += read_islands(islands_file) if islands_file is not None else []
-        plan = BrokerPlan(city, tuple(ids), CENTRE, host.strip("[]"), int(port), auth, run_as)  # type: ignore[arg-type]
+        desks = tuple(o.strip() for o in operators.split(",") if o.strip())
+        plan = BrokerPlan(city, tuple(ids), CENTRE, host.strip("[]"), int(port), auth, run_as, desks)  # type: ignore[arg-type]
         written = write_config(plan, out_dir, make_certs=make_certs, server_names=server_name, days=days)
         handed = hand_over(plan, out_dir)
     except ValueError as exc:
@@ -308,7 +315,8 @@ def broker_config(
     certs = out_dir / "certs"
     if missing := [n for n in ("ca.crt", "server.crt", "server.key") if not (certs / n).exists()]:
         out.print(f"still needed in {certs}: {', '.join(missing)} (or run again with --make-certs)", markup=False)
-    out.print(f"{len(plan.islands)} islands and {CENTRE}; run: mosquitto -c {out_dir / 'mosquitto.conf'}", markup=False)
+    who = f"{len(plan.islands)} islands, {CENTRE} (the screen), {', '.join(plan.operators)} (commands)"
+    out.print(f"{who}; run: mosquitto -c {out_dir / 'mosquitto.conf'}", markup=False)
 
 
 @centre_app.command("schedule")
@@ -337,7 +345,7 @@ def schedule(
         parsed = parse_url(broker)
     except ValueError as exc:
         raise fail(EXIT_BAD_INPUT, str(exc).replace("--publish: ", "")) from None
-    parsed = secured(parsed, MqttLogin(mqtt_ca, mqtt_cert, mqtt_key, mqtt_username, mqtt_password_file), CENTRE)
+    parsed = secured(parsed, MqttLogin(mqtt_ca, mqtt_cert, mqtt_key, mqtt_username, mqtt_password_file), OPERATOR)
     try:
         sent, read = send_schedule(parsed, queue, file, by=by, tz=timezone)
     except InputError as exc:  # ScheduleError: the file, each problem with its line or key

@@ -10,6 +10,7 @@ password login (``--auth password``) lets in the right password only. Plain ``mq
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
 import shutil
@@ -148,16 +149,25 @@ def raw_publish(broker: Broker, topic: str, payload: bytes, retain: bool = False
         client.loop_stop()
 
 
+@contextlib.contextmanager
+def watching(city: City, path: Path) -> Iterator[FleetStore]:
+    """The real centre while the block runs: the listener, logged in with the centre's certificate, into a fleet
+    store at ``path``. (One connection per identity: nothing else may log in as ``centre`` meanwhile.)"""
+    fleet = FleetStore(path)
+    listener = Listener(city.broker("centre"), fleet)
+    listener.start()
+    try:
+        assert listener.subscribed.wait(10), (city.folder / "mosquitto.log").read_text()
+        yield fleet
+    finally:
+        listener.close()
+        fleet.close()
+
+
 @pytest.fixture
 def centre(city: City, tmp_path: Path) -> Iterator[FleetStore]:
-    """The real centre: the listener, logged in with the centre's certificate, into a fleet store."""
-    fleet = FleetStore(tmp_path / "centre.sqlite")
-    listener = Listener(city.broker("centre"), fleet, client_id=f"centre-{tmp_path.name}")
-    listener.start()
-    assert listener.subscribed.wait(10), (city.folder / "mosquitto.log").read_text()
-    yield fleet
-    listener.close()
-    fleet.close()
+    with watching(city, tmp_path / "centre.sqlite") as fleet:
+        yield fleet
 
 
 def publisher(broker: Broker, island: str, path: Path) -> Publisher:
@@ -181,17 +191,18 @@ def test_an_island_publishes_with_its_certificate(city: City, centre: FleetStore
         pub.outbox.close()
 
 
-def test_an_island_cannot_publish_as_another(city: City, centre: FleetStore) -> None:
+def test_an_island_cannot_publish_as_another(city: City, tmp_path: Path) -> None:
     """``a`` (its own certificate) publishes a valid, retained status on ``b``'s topic: the broker drops it (the
     centre's store has nothing from ``b``, no retained message waits there); ``a``'s own status, sent after,
     arrives."""
     as_a = city.broker("a")
-    forged = status_payload(Island("b", "hospital"), small_site(), cycle(), 99)
-    raw_publish(as_a, f"{CITY}/islands/b/status", json.dumps(forged).encode(), retain=True)
-    mine = status_payload(Island("a", "hospital"), small_site(), cycle(), 50)
-    raw_publish(as_a, f"{CITY}/islands/a/status", json.dumps(mine).encode(), retain=True)
-    wait_until(lambda: statuses(centre).get("a") == 50, what="a's own status")
-    assert "b" not in statuses(centre)
+    with watching(city, tmp_path / "centre.sqlite") as centre:
+        forged = status_payload(Island("b", "hospital"), small_site(), cycle(), 99)
+        raw_publish(as_a, f"{CITY}/islands/b/status", json.dumps(forged).encode(), retain=True)
+        mine = status_payload(Island("a", "hospital"), small_site(), cycle(), 50)
+        raw_publish(as_a, f"{CITY}/islands/a/status", json.dumps(mine).encode(), retain=True)
+        wait_until(lambda: statuses(centre).get("a") == 50, what="a's own status")
+        assert "b" not in statuses(centre)
     kept = retained(city.broker("centre"), f"{CITY}/islands/#")
     assert f"{CITY}/islands/a/status" in kept and not [t for t in kept if t.startswith(f"{CITY}/islands/b/")], kept
     assert retained(as_a, f"{CITY}/islands/#") == []  # an island reads no island's topics, not even its own
@@ -222,7 +233,7 @@ def retained(broker: Broker, topics: str, quiet_s: float = 0.3) -> list[str]:
 
 def test_only_the_centre_commands(city: City, tmp_path: Path) -> None:
     """Island ``a`` sends ``b`` a valid emergency command: not delivered. The centre's (``microgrid centre
-    emergency`` with its certificate) is, and ``b`` queues it as an operator action."""
+    emergency`` with the operator's certificate) is, and ``b`` queues it as an operator action."""
     path = tmp_path / "b.sqlite"
     pub = publisher(city.broker("b"), "b", path)
     pub.start()
@@ -230,7 +241,7 @@ def test_only_the_centre_commands(city: City, tmp_path: Path) -> None:
         wait_until(pub.listening.is_set, what="b listening to commands")
         forged = command_payload("forged", True, ["b"], "from island a")
         raw_publish(city.broker("a"), f"{CITY}/commands", json.dumps(forged).encode())
-        certs, mine = city.certs, city.certs / "clients" / "centre"
+        certs, mine = city.certs, city.certs / "clients" / "operator"  # the centre's desk that sends commands
         done = cli("centre", "emergency", "on", f"mqtts://127.0.0.1:{city.port}/{CITY}", "--islands", "b",
                    "--reason", "wide-area cut", "--mqtt-ca", certs / "ca.crt",
                    "--mqtt-cert", f"{mine}.crt", "--mqtt-key", f"{mine}.key")  # fmt: skip
@@ -244,6 +255,52 @@ def test_only_the_centre_commands(city: City, tmp_path: Path) -> None:
         time.sleep(0.3)  # anything else on its way would be here by now
         assert [(a["action"], a["by"]) for a in pending()] == [("emergency", f"centre:{done.stdout.split()[1][:-1]}")]
     finally:
+        pub.close()
+        pub.outbox.close()
+
+
+class Recorder:
+    """A subscriber logged in as ``broker`` says, with client id ``client_id``: what it gets, how often it was
+    disconnected."""
+
+    def __init__(self, broker: Broker, topics: str, client_id: str) -> None:
+        self.got: list[tuple[str, bytes]] = []
+        self.dropped = 0
+        subscribed = threading.Event()
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
+        apply(self.client, broker.tls, broker.credentials)
+        self.client.on_message = lambda c, u, message: self.got.append((message.topic, bytes(message.payload)))
+        self.client.on_subscribe = lambda *args: subscribed.set()
+        self.client.on_disconnect = lambda *args: setattr(self, "dropped", self.dropped + 1)
+        self.client.connect(broker.host, broker.port, keepalive=5)
+        self.client.subscribe(topics, qos=1)
+        self.client.loop_start()
+        assert subscribed.wait(5)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def test_nobody_takes_over_another_by_its_client_id(city: City, tmp_path: Path) -> None:
+    """Island ``a`` connecting with island ``b``'s client id, or with the centre's, pushes neither off: ``b``
+    stays connected (no Last Will ``online: false`` at the centre) and the centre keeps its connection (the broker
+    makes the user name the client id). Without that, MQTT hands the id to the newcomer (checked by hand:
+    ``b``'s Will fires)."""
+    pub = publisher(city.broker("b"), "b", tmp_path / "b.sqlite")
+    watcher = Recorder(city.broker("centre"), f"{CITY}/islands/b/online", "microgrid-centre")
+    pub.start()
+    try:
+        wait_until(lambda: any(b'"online":true' in p for _, p in watcher.got), what="b's online at the centre")
+        before = len(watcher.got)
+        for stolen in ("microgrid-kharkiv-b", "b", "microgrid-centre", "centre"):
+            intruder = Recorder(city.broker("a"), f"{CITY}/commands", stolen)
+            intruder.close()
+        time.sleep(0.3)  # a Will would be here by now
+        assert pub.connected and watcher.dropped == 0
+        assert not [p for _, p in watcher.got[before:] if b'"online":false' in p], watcher.got
+    finally:
+        watcher.close()
         pub.close()
         pub.outbox.close()
 

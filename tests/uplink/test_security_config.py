@@ -114,18 +114,21 @@ def permissions(acl: str) -> dict[str, dict[str, list[str]]]:
 @given(islands=st.lists(IDS, min_size=1, max_size=6, unique=True))
 def test_the_acl_lets_each_island_write_only_its_own_topics(islands: list[str]) -> None:
     users = permissions(acl_text(BrokerPlan("kharkiv", tuple(islands))))
-    assert set(users) == {"centre", *islands}
+    assert set(users) == {"centre", "operator", *islands}
     assert users["centre"] == {
         "read": ["kharkiv/#"],
         "write": ["kharkiv/commands", "kharkiv/schedules/#"],
     }
+    assert users["operator"] == {"read": [], "write": ["kharkiv/commands", "kharkiv/schedules/#"]}
     for island in islands:
         assert users[island] == {
             "read": ["kharkiv/commands", "kharkiv/schedules/#"],
             "write": [f"kharkiv/islands/{island}/#"],
         }
     writers = [u for u, grants in users.items() if any("commands" in t or "schedules" in t for t in grants["write"])]
-    assert writers == ["centre"]
+    assert writers == ["centre", "operator"]
+    island_readers = [u for u, g in users.items() if any(t == "kharkiv/#" or "/islands" in t for t in g["read"])]
+    assert island_readers == ["centre"]
 
 
 @pytest.mark.parametrize(
@@ -133,7 +136,8 @@ def test_the_acl_lets_each_island_write_only_its_own_topics(islands: list[str]) 
     [
         ((), "no islands"),
         (("a", "a"), "given twice: a"),
-        (("centre",), "the centre's identity"),
+        (("centre",), "centre: the centre's or an operator's identity"),
+        (("operator",), "operator: the centre's or an operator's identity"),
         (("a/#",), "island id"),
         (("+",), "island id"),
         (("A",), "island id"),
@@ -149,12 +153,14 @@ def test_the_configuration(tmp_path: Path) -> None:
     text = conf_text(plan, tmp_path)
     lines = text.splitlines()
     for needed in ["allow_anonymous false", "listener 18883 127.0.0.1", "require_certificate true",
-                   "use_identity_as_username true", f"acl_file {tmp_path}/acl", "user mosquitto",
+                   "use_identity_as_username true", "use_username_as_clientid true",
+                   f"acl_file {tmp_path}/acl", "user mosquitto",
                    f"cafile {tmp_path}/certs/ca.crt", f"keyfile {tmp_path}/certs/server.key"]:  # fmt: skip
         assert needed in lines, needed
     assert "password_file" not in text
     password = conf_text(BrokerPlan("kharkiv", ("a",), auth="password"), tmp_path).splitlines()
     assert f"password_file {tmp_path}/passwd" in password and "require_certificate true" not in password
+    assert "use_username_as_clientid true" in password
     with pytest.raises(ValueError, match="spaces"):
         conf_text(plan, tmp_path / "with space")
 
@@ -187,10 +193,10 @@ def test_password_files(tmp_path: Path) -> None:
     plan = BrokerPlan("kharkiv", ("a", "b"), auth="password")
     write_config(plan, tmp_path)
     first = {who: (tmp_path / "passwords" / who).read_text() for who in plan.identities}
-    assert len(set(first.values())) == 3 and all(len(p.strip()) >= 40 for p in first.values())
+    assert len(set(first.values())) == 4 and all(len(p.strip()) >= 40 for p in first.values())
     assert stat.S_IMODE((tmp_path / "passwords" / "a").stat().st_mode) == 0o600
     users = [line.split(":")[0] for line in (tmp_path / "passwd").read_text().splitlines()]
-    assert users == ["centre", "a", "b"]
+    assert users == ["centre", "operator", "a", "b"]
     write_config(BrokerPlan("kharkiv", ("a", "b", "c"), auth="password"), tmp_path)  # one more island
     assert all((tmp_path / "passwords" / who).read_text() == first[who] for who in first)  # kept
     assert (tmp_path / "passwords" / "c").exists()
