@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from microgrid.centre.web import app
 from microgrid.sim.ports import free_ports
 from microgrid.uplink import Broker, Island
 from tests.uplink.conftest import AmqttBroker, wait_until
-from tests.uplink.test_payloads import T0, cycle
+from tests.uplink.test_payloads import cycle
 from tests.uplink.test_publish import close, publisher
 
 
@@ -43,6 +43,8 @@ def first(stream: Iterator[list[dict[str, Any]]], condition: Callable[[list[dict
 
 
 def test_the_screen_shows_the_city_sorted_by_risk_and_live(tmp_path: Path) -> None:
+    # cycles of an hour ago: the island's page shows the last 24 h of the wall clock (a fixed date would age out)
+    t0 = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=1)
     broker = AmqttBroker().start()
     fleet = FleetStore(tmp_path / "centre.sqlite")
     listener = Listener(Broker("127.0.0.1", broker.port, "kharkiv"), fleet, client_id="centre-test")
@@ -59,8 +61,8 @@ def test_the_screen_shows_the_city_sorted_by_risk_and_live(tmp_path: Path) -> No
         wait_until(lambda: server.started, what="uvicorn")
         for pub in (hospital, shelter):
             pub.start()
-        hospital.queue(cycle())  # 12.5 h of critical autonomy
-        shelter.queue(cycle(autonomy={"critical_h": 3.0, "critical_essential_h": 1.0}))
+        hospital.queue(replace(cycle(), start=t0))  # 12.5 h of critical autonomy
+        shelter.queue(replace(cycle(autonomy={"critical_h": 3.0, "critical_essential_h": 1.0}), start=t0))
         api = f"{url}/api/islands"
         wait_until(lambda: sum(bool(r["status"]) for r in httpx.get(api).json()) == 2, what="two islands")
         assert [r["island"] for r in httpx.get(api).json()] == ["shelter-9", "hospital-7"]
@@ -77,7 +79,7 @@ def test_the_screen_shows_the_city_sorted_by_risk_and_live(tmp_path: Path) -> No
             assert [r["island"] for r in next(stream)] == ["shelter-9", "hospital-7"]
             started = time.monotonic()
             emergency = {"active": True, "since": "2026-12-05T02:30:00Z", "reason": "wide-area cut"}
-            hospital.queue(replace(cycle(emergency=emergency), start=T0 + timedelta(minutes=15)))
+            hospital.queue(replace(cycle(emergency=emergency), start=t0 + timedelta(minutes=15)))
             rows = first(stream, lambda rows: any((r["status"] or {}).get("emergency", {}).get("active") for r in rows))
             latency_s = time.monotonic() - started
             assert rows[1]["island"] == "hospital-7" and rows[1]["status"]["seq"] == 4
