@@ -53,7 +53,7 @@ MqttCertOpt = Annotated[
     typer.Option(
         "--mqtt-cert",
         metavar="FILE",
-        help="With mqtts://: this client's certificate (PEM; its CN is the identity: the island id, or centre).",
+        help="With mqtts://: this client's certificate (PEM; its CN is the identity: the island id, centre, operator).",
         show_default=False,
     ),
 ]
