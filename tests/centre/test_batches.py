@@ -175,3 +175,32 @@ def test_the_event_stream_coalesces_changes_and_ends_when_closing(tmp_path: Path
         server.should_exit = True
         thread.join(10)
         fleet.close()
+
+
+@needs_mosquitto
+def test_a_backlog_after_the_centre_was_away_is_kept_whole(tmp_path: Path) -> None:
+    """600 messages published while the centre was away (far more than Mosquitto's 20 in flight): all kept,
+    once, in order, when it comes back; acknowledged batch by batch."""
+    broker = MosquittoBroker().start()
+    path = tmp_path / "centre.sqlite"
+    city = Broker("127.0.0.1", broker.port, "kharkiv")
+    fleet = FleetStore(path)
+    listener = Listener(city, fleet, client_id="centre-away")
+    try:
+        listener.start()
+        assert listener.subscribed.wait(10)
+        listener.close()  # the session stays at the broker
+        for island in ("a", "b"):
+            publish(broker.port, island, 1, 300)
+        listener = Listener(city, fleet, client_id="centre-away")
+        started = time.monotonic()
+        listener.start()
+        wait_until(lambda: len(seqs(path)) == 600, timeout_s=30, what="the backlog")
+        took_s = time.monotonic() - started
+        assert seqs(path) == [(island, seq) for island in ("a", "b") for seq in range(1, 301)]
+        assert listener.batches < 600, listener.batches
+        print(f"600 messages caught up in {took_s:.2f} s, {listener.batches} batches")
+    finally:
+        listener.close()
+        fleet.close()
+        broker.stop()
