@@ -52,7 +52,7 @@ log = logging.getLogger("microgrid.centre.demo")
 
 
 class InProcessBroker:
-    """amqtt (a dev dependency: ``pip install amqtt``) on 127.0.0.1:``port``, anonymous, in a thread of its own."""
+    """amqtt (a runtime dependency since the demo ships) on 127.0.0.1:``port``, anonymous, in a thread of its own."""
 
     def __init__(self, port: int) -> None:
         try:
