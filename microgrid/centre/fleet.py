@@ -160,7 +160,8 @@ class FleetStore:
         self._pieces.pop(arrival.island, None)
 
     def islands(self) -> list[dict[str, Any]]:
-        """Every island's latest state, most at risk first (:func:`risk_key`); copies of the rows."""
+        """Every island's latest state, most at risk first (:func:`risk_key`); copies of the rows (their
+        ``status`` is the store's own dict: read it, do not change it)."""
         with self._lock:
             rows = [dict(row) for row in self._rows.values()]
         return sorted(rows, key=risk_key)
