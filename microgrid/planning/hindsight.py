@@ -15,6 +15,7 @@ below it), and the closed loop's fallbacks may shed a tier the model would keep.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from datetime import timedelta
@@ -24,6 +25,7 @@ import pandas as pd
 
 from microgrid.autonomy import Autonomy
 from microgrid.dispatch import DispatchInputs, optimize
+from microgrid.dispatch.inputs import FeederInputs, ReserveInputs
 from microgrid.plan_columns import (
     GRID_AVAILABLE,
     GRID_EXPORT_KW,
@@ -157,6 +159,21 @@ def _stock(intervals: pd.DataFrame, name: str, row: int) -> float | None:
     return None if math.isnan(value) else value
 
 
+def _operational(inputs: DispatchInputs) -> DispatchInputs:
+    """``inputs`` with the site's reserve and its feeders switched whole over the whole window."""
+    site, profiles = inputs.site, inputs.profiles
+    feeders = site.control.feeders
+    if feeders is not None:
+        whole = feeders.model_copy(update={"discrete_h": profiles.steps * profiles.step_h})
+        site = site.model_copy(update={"control": site.control.model_copy(update={"feeders": whole})})
+    return dataclasses.replace(
+        inputs,
+        site=site,
+        reserve=ReserveInputs.of(site, step_h=profiles.step_h),
+        feeders=FeederInputs.of(site, profiles.step_h, profiles.steps),
+    )
+
+
 def perfect_foresight(
     site: Site,
     profiles: Profiles,
@@ -169,6 +186,7 @@ def perfect_foresight(
     time_limit_s: float | None = None,
     threads: int | None = 1,
     autonomy: bool = True,
+    operational: bool = False,
 ) -> SimulationResult:
     """The spec's model over the whole period with the true profiles (module docstring).
 
@@ -187,6 +205,13 @@ def perfect_foresight(
         Time limit of each window [s] (default :data:`PF_TIME_LIMIT_S`).
     autonomy
         Also compute the autonomy figures at every interval (from the true future).
+    operational
+        Plan with the controller's obligations, as ``plan(..., operational=True)`` does: the site's
+        ``control.reserve`` while islanded (its ``min_kw``) and ``control.feeders`` (whole tiers, minimum
+        on/off times, over the whole period: the controller's plan does so over its first ``discrete_h``
+        only, and its rolling horizon makes every step a first one). Perfect foresight then knows the
+        future but keeps the reserve and switches whole feeders as the closed loop must: the baseline for
+        what the closed loop loses by not knowing.
     """
     initial = state or SiteState.initial(site)
     n = round(days * 24 / profiles.step_h) if days is not None else profiles.steps
@@ -199,7 +224,10 @@ def perfect_foresight(
     parts, current = [], initial
     for start in range(0, n, per_window):
         keep = min(per_window, n - start)
-        inputs = DispatchInputs(site, window(truth, start, keep + ahead), current, gap, limit)
+        profiles_w = window(truth, start, keep + ahead)
+        inputs = DispatchInputs(site, profiles_w, current, gap, limit)
+        if operational:
+            inputs = _operational(inputs)
         began = time.perf_counter()
         plan = optimize(inputs, threads=threads)
         parts.append(_intervals(site, truth, plan, keep=keep, state=current, solve_s=time.perf_counter() - began))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,6 +14,7 @@ from microgrid.planning.closed_loop import simulate
 from microgrid.planning.scenarios import hospital_winter
 from microgrid.profiles import Profiles
 from microgrid.site import Site
+from microgrid.state import SiteState
 from microgrid.telemetry.limits import site_limits
 from microgrid.telemetry.wiring import check_wiring
 from tests.conftest import HOSPITAL, WINTER
@@ -115,3 +118,26 @@ def test_the_closed_loop_runs_closed_loops_only_and_the_baselines_pick() -> None
     assert (
         run_controller("perfect_foresight", site, profiles, days=0.25).intervals["source"] == "perfect_foresight"
     ).all()
+
+
+def test_operational_perfect_foresight_switches_whole_tiers(winter_week_hourly: tuple[Site, Profiles]) -> None:
+    """With the controller's obligations (whole feeders, the reserve while islanded) perfect foresight sheds a
+    switchable tier all or nothing at every step, and costs at least as much as the spec's model over the
+    same day (it has more constraints; both within their MIP gap)."""
+    site, profiles = winter_week_hourly
+    initial = SiteState.initial(site)  # 60 l and batteries at 30 %: the day's outages shed essential load
+    state = dataclasses.replace(
+        initial, fuel_stock=dict.fromkeys(initial.fuel_stock, 60.0), soc=dict.fromkeys(initial.soc, 0.3)
+    )
+    free = perfect_foresight(site, profiles, state=state, days=1, autonomy=False, mip_gap=1e-4)
+    bound = perfect_foresight(site, profiles, state=state, days=1, autonomy=False, mip_gap=1e-4, operational=True)
+    assert site.control.feeders is not None
+    essential = free.intervals["load.essential.shed_kw"].to_numpy()
+    demand = free.intervals["load.essential.demand_kw"].to_numpy()
+    assert (~np.isclose(essential, 0.0, atol=1e-4) & ~np.isclose(essential, demand, atol=1e-4)).any()  # fractions
+    for tier in site.loads:
+        demand = bound.intervals[f"load.{tier.id}.demand_kw"].to_numpy()
+        shed = bound.intervals[f"load.{tier.id}.shed_kw"].to_numpy()
+        whole = np.isclose(shed, 0.0, atol=1e-4) | np.isclose(shed, demand, atol=1e-4)
+        assert whole.all(), tier.id
+    assert bound.kpis["cost_total"] >= free.kpis["cost_total"] * (1 - 1e-4) - 1e-6
