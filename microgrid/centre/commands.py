@@ -4,6 +4,7 @@ the day's outage schedule of a queue as a retained message on ``<city>/schedules
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,17 @@ if TYPE_CHECKING:
     from microgrid.forecast.schedule import OutageSchedule
 
 __all__ = ["send_emergency", "send_schedule"]
+
+
+class _QuietAfterDisconnect(logging.Filter):
+    """paho's one-shot publish logs "Client is not connected" at ERROR once it has disconnected, after every
+    successful send (its loop runs once more): not an error an operator should read after a command went out."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Client is not connected")
+
+
+logging.getLogger("paho.mqtt.client").addFilter(_QuietAfterDisconnect())
 
 
 def _publish(broker: Broker, topic: str, payload: dict[str, Any], *, retain: bool, client_id: str) -> None:

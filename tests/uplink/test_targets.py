@@ -5,6 +5,8 @@ publishers in two districts; the status carries the island's district and queue.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -172,3 +174,21 @@ def test_a_district_command_reaches_only_that_district(tmp_path: Path) -> None:
         for pub in pubs.values():
             close(pub)
         broker.stop()
+
+
+def test_a_command_sent_says_nothing_on_stderr() -> None:
+    """paho's one-shot publish logged "Client is not connected" (ERROR, on stderr) after every command sent."""
+    broker = AmqttBroker().start()
+    try:
+        url = f"mqtt://127.0.0.1:{broker.port}/kharkiv"
+        sent = subprocess.run(
+            [sys.executable, "-m", "microgrid", "centre", "emergency", "on", url, "--islands", "hospital-7"],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        broker.stop()
+    assert sent.returncode == 0 and "emergency on" in sent.stdout, sent.stderr
+    assert sent.stderr == ""
