@@ -1,10 +1,12 @@
-"""The centre's fleet store: every island's latest state and its history, in one SQLite file.
+"""The centre's fleet store: every island's latest state and its history, in one SQLite file or PostgreSQL.
 
 Tables: ``islands`` (one row per island: the latest status, alarms and online flag as received)
 and ``messages`` (every accepted sequenced message: island, kind, seq, ts, payload) for the
 per-island history. Messages are first passed through :class:`~microgrid.centre.ingest.SeqFilter`,
 seeded from the file at opening, so a replay after a restart of either side is not stored twice.
 Thread-safe (the MQTT listener writes from its thread while the web server reads): one connection, one lock.
+The store is a SQLite file (a path) or a PostgreSQL database (a ``postgresql://`` URL); the SQL is written
+once, what differs between the two is in :mod:`~microgrid.centre.dialects`.
 
 Speed (``benchmarks/centre.py``): :meth:`FleetStore.ingest_many` keeps a batch of messages in one
 transaction (the listener hands over whatever arrived while the previous batch was committing);
@@ -20,28 +22,20 @@ critical autonomy (unknown first), then by number of alarms (more first), then b
 
 from __future__ import annotations
 
+import contextlib
 import json
-import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from microgrid.centre.dialects import dialect_of, is_url
 from microgrid.centre.ingest import Arrival, SeqFilter
 from microgrid.uplink.topics import SEQUENCED
 
 __all__ = ["FleetStore", "risk_key"]
 
-_SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS islands (island TEXT PRIMARY KEY, city TEXT NOT NULL, online INTEGER,"
-    " seen_ts TEXT NOT NULL, status TEXT, alarms TEXT)",
-    "CREATE TABLE IF NOT EXISTS messages (id INTEGER PRIMARY KEY, island TEXT NOT NULL, kind TEXT NOT NULL,"
-    " seq INTEGER NOT NULL, ts TEXT, payload TEXT NOT NULL, UNIQUE (island, kind, seq))",
-    "CREATE INDEX IF NOT EXISTS messages_island_ts ON messages(island, ts)",
-)
-_UPSERT = "INSERT INTO islands(island, city, seen_ts) VALUES (?,?,?) ON CONFLICT DO UPDATE SET seen_ts=excluded.seen_ts"
-_INSERT = "INSERT OR IGNORE INTO messages(island, kind, seq, ts, payload) VALUES (?,?,?,?,?)"
 _PRUNE = (
     "DELETE FROM messages WHERE id IN (SELECT id FROM messages WHERE island=? AND ts < ? AND kind=? AND seq < ?"
     " LIMIT ?)"
@@ -66,14 +60,20 @@ def _utc(now: datetime | None) -> str:
 
 
 class FleetStore:
-    """The fleet's state at the centre (module docstring); ``path`` is created if missing."""
+    """The fleet's state at the centre (module docstring) in ``path``: a SQLite file (created if missing) or a
+    PostgreSQL URL (its tables created if missing; :class:`~microgrid.centre.dialects.StoreError` when
+    psycopg is not installed or the server cannot be reached). One centre per store (its seq filter is in memory)."""
 
     def __init__(self, path: str | Path) -> None:
+        self.url = str(path) if is_url(path) else None
+        """The PostgreSQL URL (None for SQLite)."""
         self.path = Path(path)
+        """The SQLite file (meaningless with a URL)."""
+        self._where = self.url or self.path
+        self._dialect = dialect_of(path)
         self._lock = threading.Lock()
-        self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._conn.execute("PRAGMA journal_mode = WAL")
-        for statement in _SCHEMA:
+        self._conn = self._dialect.connect(self._where)
+        for statement in self._dialect.schema:
             self._conn.execute(statement)
         self.version = 0
         """Incremented on every change (the screen's live updates watch it)."""
@@ -122,27 +122,38 @@ class FleetStore:
             self.version += 1
         return kept
 
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[Any]:
+        """The connection inside BEGIN ... COMMIT, rolled back on any error (the error raised); the caller holds
+        the lock. A lost PostgreSQL connection is made anew first (the server restarted: the next try works)."""
+        if self._dialect.broken(self._conn):
+            self._conn = self._dialect.connect(self._where)
+        conn = self._conn
+        conn.execute(self._dialect.begin)
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(Exception):  # a lost connection cannot roll back: the error that matters is raised
+                conn.execute("ROLLBACK")
+            raise
+
     def _write(self, new: list[Arrival], bodies: list[str], seen_ts: str) -> None:
         """One transaction: the islands' rows and the messages' history (rolled back on any error)."""
-        conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            conn.executemany(_UPSERT, {(a.island, a.city, seen_ts) for a in new})
+        sql = self._dialect.sql
+        with self._transaction() as conn:
+            conn.cursor().executemany(self._dialect.upsert, {(a.island, a.city, seen_ts) for a in new})
             history = []
             for arrival, body in zip(new, bodies, strict=True):
                 if arrival.kind == "online":
                     online = int(bool(arrival.payload.get("online")))
-                    conn.execute("UPDATE islands SET online=? WHERE island=?", (online, arrival.island))
+                    conn.execute(sql("UPDATE islands SET online=? WHERE island=?"), (online, arrival.island))
                     continue
                 if arrival.kind in ("status", "alarms"):
-                    conn.execute(f"UPDATE islands SET {arrival.kind}=? WHERE island=?", (body, arrival.island))
+                    conn.execute(sql(f"UPDATE islands SET {arrival.kind}=? WHERE island=?"), (body, arrival.island))
                 ts = arrival.payload.get("ts")
                 history.append((arrival.island, arrival.kind, arrival.payload["seq"], ts, body))
-            conn.executemany(_INSERT, history)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+            conn.cursor().executemany(self._dialect.insert, history)
 
     def _remember(self, arrival: Arrival, seen_ts: str) -> None:
         """The in-memory row of ``arrival``'s island, as :meth:`_write` left it in the file."""
@@ -187,7 +198,9 @@ class FleetStore:
         """The island's ``kind`` messages whose ``ts`` is at or after ``since`` (UTC ISO text), oldest first."""
         with self._lock:
             sql = "SELECT payload FROM messages WHERE island=? AND kind=? AND ts >= ? ORDER BY seq"
-            rows = self._conn.execute(sql, (island, kind, since)).fetchall()
+            if self._dialect.broken(self._conn):
+                self._conn = self._dialect.connect(self._where)
+            rows = self._conn.execute(self._dialect.sql(sql), (island, kind, since)).fetchall()
         return [json.loads(payload) for (payload,) in rows]
 
     def prune(self, before: datetime, *, chunk: int = 2000) -> int:
@@ -201,15 +214,8 @@ class FleetStore:
             keys = [(island, kind, seq) for (island, kind), seq in self.seen.last.items() if kind in SEQUENCED]
         for island, kind, newest in keys:
             while True:
-                with self._lock:
-                    conn = self._conn
-                    conn.execute("BEGIN IMMEDIATE")
-                    try:
-                        count = conn.execute(_PRUNE, (island, cutoff, kind, newest, chunk)).rowcount
-                        conn.execute("COMMIT")
-                    except BaseException:
-                        conn.execute("ROLLBACK")
-                        raise
+                with self._lock, self._transaction() as conn:
+                    count = conn.execute(self._dialect.sql(_PRUNE), (island, cutoff, kind, newest, chunk)).rowcount
                 deleted += count
                 if count < chunk:
                     break

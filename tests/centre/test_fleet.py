@@ -1,13 +1,14 @@
-"""The centre's fleet store: the screen's risk order by hand, duplicates dropped (also after a restart), history."""
+"""The centre's fleet store: the screen's risk order by hand, duplicates dropped (also after a restart), history;
+each on a SQLite file and on a real PostgreSQL database (the ``store`` fixture, tests/centre/conftest.py)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from microgrid.centre import Arrival
 from microgrid.centre.fleet import FleetStore, risk_key
+from tests.centre.conftest import Store
 
 
 def status(
@@ -22,9 +23,9 @@ def online(island: str, up: bool) -> Arrival:
     return Arrival("kharkiv", island, "online", {"island": island, "online": up})
 
 
-def test_risk_order_by_hand(tmp_path: Path) -> None:
+def test_risk_order_by_hand(store: Store) -> None:
     """Offline first; then the fewest hours of critical autonomy (unknown first); then more alarms; then the id."""
-    fleet = FleetStore(tmp_path / "centre.sqlite")
+    fleet = FleetStore(store.where)
     for arrival in (
         status("school-3", 1, 40.0),
         status("hospital-7", 1, 5.0),
@@ -41,22 +42,21 @@ def test_risk_order_by_hand(tmp_path: Path) -> None:
     fleet.close()
 
 
-def test_duplicates_are_dropped_also_after_a_restart(tmp_path: Path) -> None:
-    path = tmp_path / "centre.sqlite"
-    fleet = FleetStore(path)
+def test_duplicates_are_dropped_also_after_a_restart(store: Store) -> None:
+    fleet = FleetStore(store.where)
     assert fleet.ingest(status("h", 1, 10.0)) and fleet.ingest(status("h", 2, 9.0, ts="2026-12-05T02:30:00Z"))
     assert not fleet.ingest(status("h", 2, 9.0)) and not fleet.ingest(status("h", 1, 10.0))
     version = fleet.version
     fleet.close()
-    again = FleetStore(path)  # the centre restarts; the island replays what it had not seen acknowledged
+    again = FleetStore(store.where)  # the centre restarts; the island replays what it had not seen acknowledged
     assert not again.ingest(status("h", 2, 9.0)) and again.ingest(status("h", 3, 8.0, ts="2026-12-05T02:45:00Z"))
     assert [s["seq"] for s in again.history("h", "2026-12-05T02:20:00Z")] == [2, 3]
     assert again.islands()[0]["status"]["seq"] == 3 and version == 2
     again.close()
 
 
-def test_seen_time_is_recorded(tmp_path: Path) -> None:
-    fleet = FleetStore(tmp_path / "centre.sqlite")
+def test_seen_time_is_recorded(store: Store) -> None:
+    fleet = FleetStore(store.where)
     fleet.ingest(online("h", True), now=datetime(2026, 12, 5, 2, 0, 7, tzinfo=UTC))
     row = fleet.islands()[0]
     assert (row["online"], row["seen_ts"], row["status"], row["alarms"]) == (True, "2026-12-05T02:00:07Z", None, [])
