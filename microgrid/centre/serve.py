@@ -30,8 +30,9 @@ class _Server(uvicorn.Server):
         super().handle_exit(sig, frame)
 
 
-def serve(broker: Broker, db: Path, host: str, port: int, *, keep_days: float | None = DEFAULT_KEEP_DAYS) -> None:
-    """Subscribe to ``broker``'s city, keep the fleet in ``db`` (SQLite) and serve the screen on ``host:port``;
+def serve(broker: Broker, db: str | Path, host: str, port: int, *, keep_days: float | None = DEFAULT_KEEP_DAYS) -> None:
+    """Subscribe to ``broker``'s city, keep the fleet in ``db`` (a SQLite file or a PostgreSQL URL,
+    :class:`~microgrid.centre.fleet.FleetStore`) and serve the screen on ``host:port``;
     history older than ``keep_days`` [d] is deleted hourly (:mod:`~microgrid.centre.retention`; None keeps all)."""
     fleet = FleetStore(db)
     retention = None if keep_days is None else Retention(fleet, keep_days)

@@ -175,9 +175,14 @@ def _write(plan: FuelPlan, out_dir: Path, near: FuelPlan | None, chart: bool) ->
 @centre_app.command("serve")
 def serve(
     broker: Annotated[str, typer.Argument(metavar="mqtt[s]://HOST:PORT/CITY", help="The city's MQTT broker.")],
-    db: Annotated[Path, typer.Option("--db", help="The fleet's SQLite file (created if missing).")] = Path(
-        "centre.sqlite"
-    ),
+    db: Annotated[
+        str,
+        typer.Option(
+            "--db",
+            metavar="FILE|URL",
+            help="The fleet's store: a SQLite file (created if missing) or postgresql://USER@HOST:PORT/DATABASE.",
+        ),
+    ] = "centre.sqlite",
     http: Annotated[str, typer.Option("--http", metavar="HOST:PORT", help="Serve the screen here.")] = "127.0.0.1:8080",
     keep_days: Annotated[
         float, typer.Option("--keep-days", min=0.0, help="Days of history kept (0: all); latest states always.")
@@ -191,6 +196,7 @@ def serve(
     """Subscribe to every island of the city and serve the situation screen (docs/situation-centre.md):
     islands sorted by risk, a JSON API (/api/islands), live updates (/events); history older than
     --keep-days deleted hourly. Ctrl-C stops."""
+    from microgrid.centre.dialects import StoreError
     from microgrid.centre.serve import serve as run_centre
     from microgrid.uplink import parse_url
 
@@ -203,7 +209,10 @@ def serve(
         raise fail(EXIT_BAD_INPUT, f"--http: HOST:PORT, e.g. 127.0.0.1:8080, got {http!r}")
     parsed = secured(parsed, MqttLogin(mqtt_ca, mqtt_cert, mqtt_key, mqtt_username, mqtt_password_file), CENTRE)
     out.print(f"the situation screen: http://{host}:{port}/ (islands of {parsed.city}); Ctrl-C to stop", markup=False)
-    run_centre(parsed, db, host.strip("[]"), int(port), keep_days=keep_days or None)
+    try:
+        run_centre(parsed, db, host.strip("[]"), int(port), keep_days=keep_days or None)
+    except StoreError as exc:  # no driver, or the server cannot be reached
+        raise fail(EXIT_BAD_INPUT, f"--db: {exc}") from None
 
 
 @centre_app.command("emergency")
