@@ -117,7 +117,7 @@ class Store:
     def error(self) -> type[Exception]:
         """What the database driver raises for a refused statement."""
         if self.kind == "sqlite":
-            return sqlite3.Error
+            return sqlite3.IntegrityError
         import psycopg
 
         return psycopg.Error
@@ -151,6 +151,32 @@ class Store:
     def allow(self) -> None:
         self.execute(*ALLOW[self.kind])
 
+    @contextlib.contextmanager
+    def writing_elsewhere(self) -> Iterator[None]:
+        """Another writer holds the store meanwhile: the fleet's inserts wait until it is done."""
+        if self.kind == "sqlite":
+            with contextlib.closing(sqlite3.connect(self.where, isolation_level=None)) as conn:
+                conn.execute("BEGIN IMMEDIATE")
+                yield
+                conn.execute("COMMIT")
+            return
+        import psycopg
+
+        with psycopg.connect(str(self.where), autocommit=True) as pg:
+            pg.execute("BEGIN")
+            pg.execute("LOCK TABLE messages IN EXCLUSIVE MODE")
+            yield
+            pg.execute("COMMIT")
+
+    def trace(self, fleet: Any) -> list[str]:
+        """The statements ``fleet`` sends from now on (its ``executemany`` left out with PostgreSQL)."""
+        statements: list[str] = []
+        if self.kind == "sqlite":
+            fleet._conn.set_trace_callback(statements.append)
+        else:
+            fleet._conn = _Spy(fleet._conn, statements)
+        return statements
+
     def reset(self) -> None:
         """An empty store again (for hypothesis' examples): a new file, or the tables dropped."""
         self._resets += 1
@@ -158,6 +184,20 @@ class Store:
             self.where = Path(self.where).with_name(f"centre-{self._resets}.sqlite")
         else:
             self.execute("DROP TABLE IF EXISTS islands, messages")
+
+
+class _Spy:
+    """A psycopg connection that notes each ``execute``'s SQL (psycopg has no trace callback)."""
+
+    def __init__(self, conn: Any, seen: list[str]) -> None:
+        self._conn, self._seen = conn, seen
+
+    def execute(self, sql: str, *args: Any) -> Any:
+        self._seen.append(str(sql))
+        return self._conn.execute(sql, *args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

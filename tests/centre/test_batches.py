@@ -1,11 +1,11 @@
 """The centre's batched ingest on a real SQLite file and a real broker: a batch is one transaction, all or
 nothing (the seq filter included); the listener acknowledges only what it kept, so what a failing store
-refused comes again (retried; after a restart, resent by Mosquitto from the centre's persistent session)."""
+refused comes again (retried; after a restart, resent by Mosquitto from the centre's persistent session).
+The tests that take ``store`` run on SQLite, then on a real PostgreSQL (tests/centre/conftest.py)."""
 
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from pathlib import Path
 
@@ -17,9 +17,10 @@ from microgrid.centre import Arrival
 from microgrid.centre.fleet import FleetStore
 from microgrid.centre.listen import Listener
 from microgrid.uplink import Broker
+from tests.centre.conftest import Store
 from tests.uplink.conftest import MosquittoBroker, has_mosquitto, wait_until
 
-REFUSE = "CREATE TRIGGER refuse BEFORE INSERT ON messages BEGIN SELECT RAISE(ABORT, 'the disk is full'); END"
+BEGIN = {"sqlite": "BEGIN IMMEDIATE", "postgresql": "BEGIN"}
 
 
 def status(island: str, seq: int, critical_h: float = 5.0) -> Arrival:
@@ -27,35 +28,27 @@ def status(island: str, seq: int, critical_h: float = 5.0) -> Arrival:
     return Arrival("kharkiv", island, "status", payload)
 
 
-def sql(path: Path, statement: str) -> None:
-    with sqlite3.connect(path) as conn:
-        conn.execute(statement)
+def seqs(store: Store) -> list[tuple[str, int]]:
+    return [(island, seq) for island, seq in store.query("SELECT island, seq FROM messages ORDER BY island, seq")]
 
 
-def seqs(path: Path) -> list[tuple[str, int]]:
-    with sqlite3.connect(path) as conn:
-        return list(conn.execute("SELECT island, seq FROM messages ORDER BY island, seq"))
-
-
-def test_a_batch_is_one_transaction_all_or_nothing(tmp_path: Path) -> None:
-    path = tmp_path / "centre.sqlite"
-    fleet = FleetStore(path)
-    statements: list[str] = []
-    fleet._conn.set_trace_callback(statements.append)
+def test_a_batch_is_one_transaction_all_or_nothing(store: Store) -> None:
+    fleet = FleetStore(store.where)
+    statements = store.trace(fleet)
     batch = [status("a", 1), status("b", 1), status("a", 1), status("a", 3), status("a", 2), status("b", 2, 1.0)]
     assert fleet.ingest_many(batch) == [True, True, False, True, False, True]
-    assert statements.count("BEGIN IMMEDIATE") == 1 and fleet.version == 1
+    assert statements.count(BEGIN[store.kind]) == 1 and fleet.version == 1
     assert [r["island"] for r in fleet.islands()] == ["b", "a"]  # b: 1 h of autonomy, a: 5 h
     assert json.loads(fleet.islands_json()) == fleet.islands() and fleet.island("a")["status"]["seq"] == 3  # type: ignore[index]
-    sql(path, REFUSE)
-    with pytest.raises(sqlite3.IntegrityError, match="disk is full"):
+    store.refuse()
+    with pytest.raises(store.error, match="disk is full"):
         fleet.ingest_many([status("a", 4), status("c", 1)])
     assert fleet.island("c") is None and fleet.version == 1 and fleet.seen.last[("a", "status")] == 3
-    sql(path, "DROP TRIGGER refuse")
+    store.allow()
     assert fleet.ingest_many([status("a", 4), status("c", 1)]) == [True, True]  # not taken for duplicates
     fleet.close()
-    again = FleetStore(path)  # the file says what memory said
-    assert again.islands() == fleet.islands() and seqs(path) == [
+    again = FleetStore(store.where)  # the file says what memory said
+    assert again.islands() == fleet.islands() and seqs(store) == [
         ("a", 1),
         ("a", 3),
         ("a", 4),
@@ -81,29 +74,25 @@ needs_mosquitto = pytest.mark.skipif(not has_mosquitto(), reason="mosquitto is n
 
 
 @needs_mosquitto
-def test_what_the_store_refused_is_retried_then_kept_once(tmp_path: Path) -> None:
+def test_what_the_store_refused_is_retried_then_kept_once(store: Store) -> None:
     broker = MosquittoBroker().start()
-    path = tmp_path / "centre.sqlite"
-    fleet = FleetStore(path)
+    fleet = FleetStore(store.where)
     listener = Listener(Broker("127.0.0.1", broker.port, "kharkiv"), fleet, client_id="centre-retry")
     try:
         listener.start()
         assert listener.subscribed.wait(10)
-        sql(path, REFUSE)
+        store.refuse()
         publish(broker.port, "h", 1, 5)
         time.sleep(1.5)  # the writer has failed at least once, nothing acknowledged
-        assert seqs(path) == [] and fleet.version == 0
-        sql(path, "DROP TRIGGER refuse")
-        wait_until(lambda: len(seqs(path)) == 5, what="the refused messages kept")
-        blocker = sqlite3.connect(path, isolation_level=None)
-        blocker.execute("BEGIN IMMEDIATE")  # another writer holds the file: messages pile up meanwhile
-        batches = listener.batches
-        publish(broker.port, "h", 6, 40)
-        time.sleep(0.3)
-        blocker.execute("COMMIT")
-        blocker.close()
-        wait_until(lambda: len(seqs(path)) == 45, what="45 messages")
-        assert seqs(path) == [("h", seq) for seq in range(1, 46)] and listener.batches - batches < 20
+        assert seqs(store) == [] and fleet.version == 0
+        store.allow()
+        wait_until(lambda: len(seqs(store)) == 5, what="the refused messages kept")
+        with store.writing_elsewhere():  # another writer holds the store: messages pile up meanwhile
+            batches = listener.batches
+            publish(broker.port, "h", 6, 40)
+            time.sleep(0.3)
+        wait_until(lambda: len(seqs(store)) == 45, what="45 messages")
+        assert seqs(store) == [("h", seq) for seq in range(1, 46)] and listener.batches - batches < 20
     finally:
         listener.close()
         fleet.close()
@@ -111,29 +100,28 @@ def test_what_the_store_refused_is_retried_then_kept_once(tmp_path: Path) -> Non
 
 
 @needs_mosquitto
-def test_what_was_not_kept_comes_again_after_a_restart(tmp_path: Path) -> None:
+def test_what_was_not_kept_comes_again_after_a_restart(store: Store) -> None:
     """The centre stops while its store refuses: nothing was acknowledged, so Mosquitto sends the messages
     again to the centre's persistent session when it comes back, and they are kept once."""
     broker = MosquittoBroker().start()
-    path = tmp_path / "centre.sqlite"
     city = Broker("127.0.0.1", broker.port, "kharkiv")
-    fleet = FleetStore(path)
+    fleet = FleetStore(store.where)
     listener = Listener(city, fleet, client_id="centre-restart")
     try:
         listener.start()
         assert listener.subscribed.wait(10)
-        sql(path, REFUSE)
+        store.refuse()
         publish(broker.port, "h", 1, 3)
         time.sleep(1.0)
         listener.close()
         fleet.close()
-        sql(path, "DROP TRIGGER refuse")
-        assert seqs(path) == []
-        fleet = FleetStore(path)
+        store.allow()
+        assert seqs(store) == []
+        fleet = FleetStore(store.where)
         listener = Listener(city, fleet, client_id="centre-restart")
         listener.start()
-        wait_until(lambda: len(seqs(path)) == 3, what="the three messages, again")
-        assert seqs(path) == [("h", 1), ("h", 2), ("h", 3)]
+        wait_until(lambda: len(seqs(store)) == 3, what="the three messages, again")
+        assert seqs(store) == [("h", 1), ("h", 2), ("h", 3)]
     finally:
         listener.close()
         fleet.close()
@@ -178,13 +166,12 @@ def test_the_event_stream_coalesces_changes_and_ends_when_closing(tmp_path: Path
 
 
 @needs_mosquitto
-def test_a_backlog_after_the_centre_was_away_is_kept_whole(tmp_path: Path) -> None:
+def test_a_backlog_after_the_centre_was_away_is_kept_whole(store: Store) -> None:
     """600 messages published while the centre was away (far more than Mosquitto's 20 in flight): all kept,
     once, in order, when it comes back; acknowledged batch by batch."""
     broker = MosquittoBroker().start()
-    path = tmp_path / "centre.sqlite"
     city = Broker("127.0.0.1", broker.port, "kharkiv")
-    fleet = FleetStore(path)
+    fleet = FleetStore(store.where)
     listener = Listener(city, fleet, client_id="centre-away")
     try:
         listener.start()
@@ -195,11 +182,11 @@ def test_a_backlog_after_the_centre_was_away_is_kept_whole(tmp_path: Path) -> No
         listener = Listener(city, fleet, client_id="centre-away")
         started = time.monotonic()
         listener.start()
-        wait_until(lambda: len(seqs(path)) == 600, timeout_s=30, what="the backlog")
+        wait_until(lambda: len(seqs(store)) == 600, timeout_s=30, what="the backlog")
         took_s = time.monotonic() - started
-        assert seqs(path) == [(island, seq) for island in ("a", "b") for seq in range(1, 301)]
+        assert seqs(store) == [(island, seq) for island in ("a", "b") for seq in range(1, 301)]
         assert listener.batches < 600, listener.batches
-        print(f"600 messages caught up in {took_s:.2f} s, {listener.batches} batches")
+        print(f"{store.kind}: 600 messages caught up in {took_s:.2f} s, {listener.batches} batches")
     finally:
         listener.close()
         fleet.close()
