@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
@@ -30,11 +31,22 @@ class _Server(uvicorn.Server):
         super().handle_exit(sig, frame)
 
 
-def serve(broker: Broker, db: str | Path, host: str, port: int, *, keep_days: float | None = DEFAULT_KEEP_DAYS) -> None:
+def serve(
+    broker: Broker,
+    db: str | Path,
+    host: str,
+    port: int,
+    *,
+    keep_days: float | None = DEFAULT_KEEP_DAYS,
+    opened: Callable[[], None] | None = None,
+) -> None:
     """Subscribe to ``broker``'s city, keep the fleet in ``db`` (a SQLite file or a PostgreSQL URL,
     :class:`~microgrid.centre.fleet.FleetStore`) and serve the screen on ``host:port``;
-    history older than ``keep_days`` [d] is deleted hourly (:mod:`~microgrid.centre.retention`; None keeps all)."""
+    history older than ``keep_days`` [d] is deleted hourly (:mod:`~microgrid.centre.retention`; None keeps all).
+    ``opened`` is called once the store is open (:class:`~microgrid.centre.dialects.StoreError` before it)."""
     fleet = FleetStore(db)
+    if opened is not None:
+        opened()
     retention = None if keep_days is None else Retention(fleet, keep_days)
     listener = Listener(broker, fleet)
     listener.start()

@@ -208,9 +208,14 @@ def serve(
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise fail(EXIT_BAD_INPUT, f"--http: HOST:PORT, e.g. 127.0.0.1:8080, got {http!r}")
     parsed = secured(parsed, MqttLogin(mqtt_ca, mqtt_cert, mqtt_key, mqtt_username, mqtt_password_file), CENTRE)
-    out.print(f"the situation screen: http://{host}:{port}/ (islands of {parsed.city}); Ctrl-C to stop", markup=False)
+
+    def opened() -> None:
+        out.print(
+            f"the situation screen: http://{host}:{port}/ (islands of {parsed.city}); Ctrl-C to stop", markup=False
+        )
+
     try:
-        run_centre(parsed, db, host.strip("[]"), int(port), keep_days=keep_days or None)
+        run_centre(parsed, db, host.strip("[]"), int(port), keep_days=keep_days or None, opened=opened)
     except StoreError as exc:  # no driver, or the server cannot be reached
         raise fail(EXIT_BAD_INPUT, f"--db: {exc}") from None
 
