@@ -3,7 +3,8 @@
 ``microgrid centre serve --keep-days N`` (default 30; 0 keeps everything). What is kept whatever
 their age: every island's latest status, alarms and online flag (table ``islands``) and the newest
 message of each island and kind (:meth:`~microgrid.centre.fleet.FleetStore.prune`). SQLite reuses
-the freed pages, so the file stops growing once it holds ``keep_days`` of history (it does not shrink).
+the freed pages, so the file stops growing once it holds ``keep_days`` of history (it does not shrink);
+PostgreSQL's autovacuum makes the deleted rows' space reusable alike.
 """
 
 from __future__ import annotations
