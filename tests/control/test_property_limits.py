@@ -144,7 +144,16 @@ def assert_safe(site: Site, safe: Decision, est: Estimate, last: Decision | None
                 else max(0.0, (soc - bat.soc_min) * bat.capacity_kwh * bat.discharge_efficiency / dt_h)
             )
             low, high = -min(live_c, room_c), min(live_d, room_d)
-            assert abs(kw - last.battery_kw[bat.id]) <= step + 1e-6 or kw in (low, high)
+            # islanded, a battery that does not form the grid charges from what PV and the gensets spare, no
+            # more: that charge is scaled down after the ramp (toward 0, never past it)
+            forming = site.grid_forming_battery()
+            scaled_down = est.grid_up is False and forming is not None and bat.id != forming.id
+            ramped_high = last.battery_kw[bat.id] + step  # the ramp allows no less charge than this
+            assert (
+                abs(kw - last.battery_kw[bat.id]) <= step + 1e-6
+                or kw in (low, high)
+                or (scaled_down and ramped_high < 0.0 and ramped_high - 1e-6 <= kw <= 0.0)
+            )
     for gen in site.generators:
         kw = safe.generator_kw[gen.id]
         assert 0.0 <= kw <= gen.max_kw
