@@ -64,14 +64,27 @@ def demo(
     if open_browser:
         webbrowser.open(running.url)
     try:
-        running.wait(duration or None)
-    except KeyboardInterrupt:
-        pass
+        _until_asked_to_stop(duration)
     finally:
         running.stop()
         for line in running.log:
             out.print(line, markup=False)
         out.print("stopped", markup=False)
+
+
+def _until_asked_to_stop(duration_s: float | None) -> None:
+    """Return after ``duration_s`` [s] (None or 0: never) or at SIGINT (Ctrl-C) / SIGTERM. Handlers of our own:
+    a demo started where SIGINT is ignored (a background job of a script, a CI runner) still stops on it."""
+    import signal
+    import threading
+    import time
+
+    asked = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: asked.set())
+    deadline = time.monotonic() + duration_s if duration_s else None
+    while not asked.is_set() and (deadline is None or time.monotonic() < deadline):
+        asked.wait(0.2)
 
 
 def _announce(running: Demo, speed: float) -> None:
