@@ -236,7 +236,7 @@ def test_sigterm_hands_devices_back(site_file: Path, simulator: object, tmp_path
 
 def test_history_shows_control_characters_as_escapes() -> None:
     """Issue 12: terminal escape codes in a record (e.g. an older --by) were printed raw by `history`."""
-    from microgrid.cli.operate import printable
+    from microgrid.cli.store_args import printable
 
     assert printable("\x1b[2J\x1b[31mroot\x07") == "\\x1b[2J\\x1b[31mroot\\x07"
     assert printable("черговий інженер") == "черговий інженер"

@@ -9,11 +9,11 @@ from __future__ import annotations
 import os
 import sys
 
-from microgrid.cli import centre, centre_demo, drill, edge, operate, planning, simulation
+from microgrid.cli import centre, centre_demo, drill, edge, operate, override, planning, simulation
 from microgrid.cli.common import EXIT_INTERNAL, app, err
 from microgrid.errors import MicrogridError
 
-__all__ = ["app", "centre", "centre_demo", "drill", "edge", "main", "operate", "planning", "simulation"]
+__all__ = ["app", "centre", "centre_demo", "drill", "edge", "main", "operate", "override", "planning", "simulation"]
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""The operators' commands: ``run``, ``status``, ``history``, ``override`` and ``demo``.
+"""The operators' commands: ``run``, ``status``, ``history`` and ``demo`` (``override``: :mod:`microgrid.cli.override`).
 
 ``run`` records every cycle in a SQLite store (default ``microgrid-history.sqlite`` in the
 working directory, or ``$MICROGRID_STORE``, or ``--store``); ``status`` and ``history`` read
@@ -9,8 +9,6 @@ controller applies at its next cycle (and marks applied or refused, with why).
 from __future__ import annotations
 
 import json
-import os
-import re
 import signal
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +30,7 @@ from microgrid.cli.common import (
     run_async,
 )
 from microgrid.cli.scada import ScadaAllowOpt, ScadaOpt, ScadaTlsOpt, ScadaWritesOpt, scada_options, scada_serving
+from microgrid.cli.store_args import MODES, StoreOpt, open_store, printable, store_path
 from microgrid.cli.uplink import (
     IslandIdOpt,
     IslandKindOpt,
@@ -47,31 +46,7 @@ from microgrid.cli.uplink import (
 )
 from microgrid.errors import InputError
 
-__all__ = ["demo", "history", "override", "run", "status"]
-
-DEFAULT_STORE = "microgrid-history.sqlite"
-StoreOpt = Annotated[
-    Path | None,
-    typer.Option("--store", help=f"History file (SQLite); default $MICROGRID_STORE or ./{DEFAULT_STORE}."),
-]
-MODES = ("auto", "manual", "safe", "dry-run")
-
-
-def _store_path(store: Path | None) -> Path:
-    """The history file (``--store``, else ``$MICROGRID_STORE``, else the default); exit 2 when the path is a
-    folder or a file that is not SQLite (a history is never written over something else)."""
-    path = store or Path(os.environ.get("MICROGRID_STORE", DEFAULT_STORE))
-    if path.is_dir():
-        raise fail(EXIT_BAD_INPUT, f"{path}: a folder, not a history file (--store names the SQLite file)")
-    if path.is_file() and path.stat().st_size > 0:
-        try:
-            with path.open("rb") as head:
-                magic = head.read(16)
-        except OSError as exc:
-            raise fail(EXIT_BAD_INPUT, f"{path}: cannot read the history: {exc}") from None
-        if magic != b"SQLite format 3\x00":
-            raise fail(EXIT_BAD_INPUT, f"{path}: not a microgrid history (not an SQLite file)")
-    return path
+__all__ = ["demo", "history", "run", "status"]
 
 
 def _since(text: str | None) -> datetime | None:
@@ -159,7 +134,7 @@ def run(
         raise fail(EXIT_BAD_INPUT, str(exc)) from None
     controller = Controller(parsed, devices, reference, mode=Mode("dry-run" if dry_run else mode or "auto"))
     explicit_mode = dry_run or mode is not None
-    with Store(_store_path(store), retention_days=retention_days) as history:
+    with Store(store_path(store), retention_days=retention_days) as history:
         runner = Runner(controller, history, keepalive_s=keepalive_s)
         if resumed := runner.resume(keep_mode=explicit_mode):
             out.print(resumed, markup=False)
@@ -200,18 +175,6 @@ async def _forever(runner: Any, scada: Any = None) -> None:
 # -- status, history, override -----------------------------------------------------------------
 
 
-def _open(store: Path | None) -> Any:
-    from microgrid.store import Store, StoreError
-
-    path = _store_path(store)
-    if not path.exists():
-        raise fail(EXIT_BAD_INPUT, f"{path}: no history yet (start `microgrid run`, or pass --store)")
-    try:
-        return Store(path, readonly=True)
-    except StoreError as exc:
-        raise fail(EXIT_BAD_INPUT, f"{path}: {exc}") from None
-
-
 @app.command()
 def status(
     store: StoreOpt = None,
@@ -227,7 +190,7 @@ def status(
     from microgrid.control.alarms import alarms, event_alarms
     from microgrid.store.health import store_health
 
-    with _open(store) as history:
+    with open_store(store) as history:
         last = history.last_cycle()
         pending = history.pending_actions()
         health = store_health(history, datetime.now(UTC))
@@ -304,7 +267,7 @@ def history(
     if table not in tables or fmt not in ("csv", "parquet"):
         raise fail(EXIT_BAD_INPUT, f"--table: one of {', '.join(tables)}; --format: csv or parquet")
     start = _since(since)
-    with _open(store) as store_:
+    with open_store(store) as store_:
         if export is not None:
             for path in store_.export(export, since=start, fmt=fmt):
                 out.print(str(path), markup=False)
@@ -316,143 +279,6 @@ def history(
     shown = frame.drop(columns=[c for c in ("phases_s", "summary", "detail", "payload") if c in frame.columns])
     shown = shown.tail(50).apply(lambda col: col.map(printable) if col.dtype == object else col)
     out.print(shown.to_string(index=False, max_colwidth=70), markup=False)
-
-
-def printable(value: object) -> object:
-    """A text with its control characters shown as escapes (``\\x1b``), so a record cannot drive the
-    operator's terminal; Cyrillic and other printable text is left as it is."""
-    if not isinstance(value, str):
-        return value
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in value)
-
-
-@app.command()
-def override(
-    mode: Annotated[str | None, typer.Option("--mode", help="Set the mode: auto, manual, safe or dry-run.")] = None,
-    battery: Annotated[
-        list[str] | None, typer.Option("--battery", help="Manual battery setpoint ID=KW (+ discharge).")
-    ] = None,
-    generator: Annotated[
-        list[str] | None, typer.Option("--generator", help="Manual genset setpoint ID=KW (0 = stop).")
-    ] = None,
-    tier: Annotated[list[str] | None, typer.Option("--tier", help="Manual feeder state TIER=on|off.")] = None,
-    emergency: Annotated[
-        str | None,
-        typer.Option("--emergency", help="on: plan for no grid (the schedule is void); off: back to the schedule."),
-    ] = None,
-    fuel_delivery_at: Annotated[
-        str | None,
-        typer.Option(
-            "--fuel-delivery-at",
-            help="When the next fuel delivery comes (ISO 8601 with a UTC offset, e.g. 2026-01-21T08:00+02:00), "
-            "or 'none': the long outlook rations fuel only until then.",
-        ),
-    ] = None,
-    by: Annotated[str | None, typer.Option("--by", help="Who asks (kept in the history).")] = None,
-    store: StoreOpt = None,
-) -> None:
-    """Change the mode of a running controller, give it manual setpoints, enter / leave emergency mode, or
-    tell it when the next fuel delivery comes (applied at its next cycle).
-
-    Manual setpoints change only the assets they name (the rest keep following the plan) and are
-    checked first: plain finite numbers within each asset's limits (a genset: 0 to stop, or within
-    [min_kw, max_kw]), known ids, and the most important tier never switched off; else exit 2.
-    """
-    from microgrid.store import Store, StoreError
-
-    payload = _manual_payload(battery or [], generator or [], tier or [])
-    _check_override_options(mode, emergency, by, bool(payload) or fuel_delivery_at is not None)
-    delivery = _delivery_payload(fuel_delivery_at)
-    path = _store_path(store)
-    if not path.exists():
-        raise fail(EXIT_BAD_INPUT, f"{path}: no history: is the controller running with this store?")
-    if payload:
-        _check_against_site(path, payload)
-    try:
-        with Store(path) as writer:
-            ids = []
-            if payload:
-                ids.append(writer.add_action("manual", payload, by=by))
-            if mode is not None and not (payload and mode == "manual"):
-                ids.append(writer.add_action("mode", {"mode": mode}, by=by))
-            if emergency is not None:
-                ids.append(writer.add_action("emergency", {"on": emergency == "on"}, by=by))
-            if delivery is not None:
-                ids.append(writer.add_action("fuel_delivery", delivery, by=by))
-    except StoreError as exc:
-        raise fail(EXIT_BAD_INPUT, f"{path}: {exc}") from None
-    out.print(f"queued operator action(s) {ids}: the controller applies them at its next cycle", markup=False)
-
-
-def _check_override_options(mode: str | None, emergency: str | None, by: str | None, manual: bool) -> None:
-    if by is not None and (not by.strip() or printable(by) != by):
-        raise fail(EXIT_BAD_INPUT, f"--by: a name of printable characters, got {printable(by)!r}")
-    if mode is None and not manual and emergency is None:
-        raise fail(
-            EXIT_BAD_INPUT, "nothing to override: give --mode, --emergency, --fuel-delivery-at or manual setpoints"
-        )
-    if emergency is not None and emergency not in ("on", "off"):
-        raise fail(EXIT_BAD_INPUT, f"--emergency: on or off, got {emergency!r}")
-    if mode is not None and mode not in MODES:
-        raise fail(EXIT_BAD_INPUT, f"--mode: one of {', '.join(MODES)}, got {mode!r}")
-
-
-def _delivery_payload(text: str | None) -> dict[str, str | None] | None:
-    """``--fuel-delivery-at`` as the action's payload (UTC, ISO 8601; None: not known); exit 2 when invalid."""
-    if text is None:
-        return None
-    from microgrid.control.resupply import delivery_time
-
-    try:
-        when = delivery_time(text)
-    except ValueError as exc:
-        raise fail(EXIT_BAD_INPUT, f"--fuel-delivery-at: {exc}") from None
-    return {"at": when.isoformat() if when else None}
-
-
-_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
-"""A plain decimal number of kW (no 1e12, no 1_000, no nan or inf)."""
-
-
-def _manual_payload(battery: list[str], generator: list[str], tier: list[str]) -> dict[str, dict[str, Any]]:
-    payload: dict[str, dict[str, Any]] = {}
-    problems = []
-    for key, items, flag in (("battery_kw", battery, "--battery"), ("generator_kw", generator, "--generator")):
-        for item in items:
-            name, sep, value = item.partition("=")
-            if not sep or not name or not _NUMBER.match(value.strip()):
-                problems.append(f"{flag} {item!r}: expected ID=KW with a plain number of kW")
-            else:
-                payload.setdefault(key, {})[name] = float(value)
-    for item in tier:
-        name, sep, value = item.partition("=")
-        if not sep or value not in ("on", "off"):
-            problems.append(f"--tier {item!r}: expected TIER=on or TIER=off")
-        else:
-            payload.setdefault("tier_connected", {})[name] = value == "on"
-    if problems:
-        raise fail(EXIT_BAD_INPUT, "; ".join(problems))
-    return payload
-
-
-def _check_against_site(path: Path, payload: dict[str, dict[str, Any]]) -> None:
-    """Refuse (exit 2) what the running controller would refuse, using the site's limits it recorded last."""
-    from microgrid.control.decisions import override_problems
-
-    reader = _open(path)
-    try:
-        last = reader.last_cycle()
-    finally:
-        reader.close()
-    limits = (last or {}).get("summary", {}).get("limits")
-    if limits is None:
-        out.print("note: no cycle with the site's limits recorded yet: the controller checks them", markup=False)
-        return
-    if problems := override_problems(payload, limits):
-        raise fail(EXIT_BAD_INPUT, "; ".join(problems))
-
-
-# -- demo ------------------------------------------------------------------------------------
 
 
 @app.command()
