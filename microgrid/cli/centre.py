@@ -220,6 +220,18 @@ def serve(
         raise fail(EXIT_BAD_INPUT, f"--db: {exc}") from None
 
 
+def _broker(url: str, login: MqttLogin, identity: str) -> Any:
+    """The broker argument (``mqtt[s]://HOST:PORT/CITY``) with the ``--mqtt-*`` login of ``identity``; exit 2
+    naming what is wrong."""
+    from microgrid.uplink import parse_url
+
+    try:
+        parsed = parse_url(url)
+    except ValueError as exc:
+        raise fail(EXIT_BAD_INPUT, str(exc).replace("--publish: ", "")) from None
+    return secured(parsed, login, identity)
+
+
 @centre_app.command("emergency")
 def emergency(
     state: Annotated[str, typer.Argument(metavar="on|off", help="on: plan for no grid; off: back to the schedule.")],
@@ -238,16 +250,11 @@ def emergency(
     """Declare or lift emergency mode on a set of islands (docs/situation-centre.md): each takes it at its
     next cycle, as `microgrid override --emergency` would queue it, and its status shows it."""
     from microgrid.centre.commands import send_emergency
-    from microgrid.uplink import parse_url
 
     if state not in ("on", "off"):
         raise fail(EXIT_BAD_INPUT, f"on or off, got {state!r}")
     targets = _targets(islands, districts, queues, all_islands)
-    try:
-        parsed = parse_url(broker)
-    except ValueError as exc:
-        raise fail(EXIT_BAD_INPUT, str(exc).replace("--publish: ", "")) from None
-    parsed = secured(parsed, MqttLogin(mqtt_ca, mqtt_cert, mqtt_key, mqtt_username, mqtt_password_file), OPERATOR)
+    parsed = _broker(broker, MqttLogin(mqtt_ca, mqtt_cert, mqtt_key, mqtt_username, mqtt_password_file), OPERATOR)
     try:
         sent = send_emergency(parsed, targets, state == "on", reason)
     except ValueError as exc:
@@ -353,13 +360,8 @@ def schedule(
     its controller reads its schedule, and its next cycle plans with it."""
     from microgrid.centre.commands import send_schedule
     from microgrid.errors import InputError
-    from microgrid.uplink import parse_url
 
-    try:
-        parsed = parse_url(broker)
-    except ValueError as exc:
-        raise fail(EXIT_BAD_INPUT, str(exc).replace("--publish: ", "")) from None
-    parsed = secured(parsed, MqttLogin(mqtt_ca, mqtt_cert, mqtt_key, mqtt_username, mqtt_password_file), OPERATOR)
+    parsed = _broker(broker, MqttLogin(mqtt_ca, mqtt_cert, mqtt_key, mqtt_username, mqtt_password_file), OPERATOR)
     try:
         sent, read = send_schedule(parsed, queue, file, by=by, tz=timezone)
     except InputError as exc:  # ScheduleError: the file, each problem with its line or key

@@ -373,13 +373,11 @@ class Controller:
         kept = self._long
         if kept is not None and report.start - kept[0] < cfg.every and kept[1] == key:
             return kept[2]
-        if (
-            long_plan_steps(cfg.days, cfg.step, report.start, self.fuel_delivery_at) * cfg.step
-            <= self.site.control.horizon
-        ):
+        steps = long_plan_steps(cfg.days, cfg.step, report.start, self.fuel_delivery_at)
+        if steps * cfg.step <= self.site.control.horizon:
             return None  # the delivery comes within the fine plan: nothing to ration beyond it
         try:
-            values = await asyncio.to_thread(self._solve_outlook, report.start, est)
+            values = await asyncio.to_thread(self._solve_outlook, report.start, est, steps)
         except Exception as exc:  # the fine plan then values what it leaves as the site file says
             report.events.append(("outlook", f"long outlook failed: {exc!r}"))
             self._long = None
@@ -387,10 +385,10 @@ class Controller:
         self._long = (report.start, key, values.terminal)
         return values.terminal
 
-    def _solve_outlook(self, start: datetime, est: Estimate) -> OutlookValues:
+    def _solve_outlook(self, start: datetime, est: Estimate, steps: int) -> OutlookValues:
+        """The long plan of ``steps`` coarse steps from ``start`` (:func:`long_plan_steps`)."""
         cfg = self.site.control.outlook
         assert cfg is not None
-        steps = long_plan_steps(cfg.days, cfg.step, start, self.fuel_delivery_at)
         long = self.forecaster.forecast(start, est, steps, beyond=cfg.beyond_schedule, step=cfg.step)
         if self.emergency.active and not self.emergency.cut_outside_schedule:
             long = long.without_grid(up_now=bool(est.grid_up))  # voided, or the operator's: no grid at all
