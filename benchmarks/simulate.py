@@ -22,6 +22,7 @@ import platform
 import resource
 import sys
 import time
+from datetime import timedelta
 from typing import Any
 
 import pandas as pd
@@ -48,6 +49,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="HiGHS threads per solve (simulate's default: 1)")
     parser.add_argument("--fuel-stock", type=float, default=15000.0, help="diesel at the start [l] (no deliveries)")
+    parser.add_argument(
+        "--horizon-h",
+        type=float,
+        default=None,
+        help="the fine plan's horizon [h] instead of the site's (24 h): the long outlook values what it leaves",
+    )
     parser.add_argument("--progress", action="store_true")
     args = parser.parse_args(argv)
 
@@ -61,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     site, profiles = hospital_winter(args.days + 2, seed=args.seed, fuel_stock=args.fuel_stock)
+    if args.horizon_h is not None:
+        control = site.control.model_copy(update={"horizon": timedelta(hours=args.horizon_h)})
+        site = site.model_copy(update={"control": control})
     kwargs: dict[str, Any] = {"mip_gap": args.mip_gap, "time_limit_s": args.time_limit, "threads": args.threads}
     if args.controller == "mpc":
         kwargs |= {"forecast": args.forecast, "forecast_error": args.forecast_error, "seed": args.seed}
