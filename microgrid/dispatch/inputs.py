@@ -21,6 +21,12 @@ def ceil_steps(hours: float, step_h: float) -> int:
     return max(0, math.ceil(hours / step_h - _CEIL_TOL))
 
 
+RESERVE_NOW_SHARE = 0.6
+"""Default π₀ as a share of the most important tier's value of lost load (``ReserveInputs.of``)."""
+RESERVE_LATER_SHARE = 0.3
+"""Default π over a whole horizon as a share of that value (``ReserveInputs.of``)."""
+
+
 @dataclass(frozen=True)
 class ReserveInputs:
     """The operating reserve of one solve (extension "reserve", ``docs/dispatch-extensions.md``).
@@ -38,9 +44,13 @@ class ReserveInputs:
     genset_trip
         Also cover the largest running genset's output (N-1).
     shortfall_cost_per_kwh
-        π: what a kWh of reserve missing for ``hold_h`` costs [currency/kWh]. Missing over a whole
-        horizon of T steps it costs T · Δ / hold_h · π per kWh: keep that below the most important
-        tier's value of lost load, or the plan would rather shed that load than miss its reserve.
+        π: what a kWh of reserve missing for ``hold_h`` costs in every step after the first
+        [currency/kWh]. Missing over a whole horizon of T steps it costs π₀ + (T − 1) · Δ / hold_h · π
+        per kWh: keep that below the most important tier's value of lost load, or the plan would
+        rather shed that load than miss its reserve.
+    now_cost_per_kwh
+        π₀: the same in the first step, the one executed before the next cycle re-plans
+        [currency/kWh]; None: π.
     """
 
     battery: str
@@ -49,6 +59,7 @@ class ReserveInputs:
     ride_through: bool = False
     genset_trip: bool = False
     shortfall_cost_per_kwh: float = 0.0
+    now_cost_per_kwh: float | None = None
 
     @classmethod
     def of(
@@ -58,21 +69,24 @@ class ReserveInputs:
 
         ``kw``: the forecast-error reserve (at least the section's ``min_kw``); ``step_h``: the step
         length, the default hold time (else the control interval); ``horizon_h``: the plan's length
-        (else the control horizon), for the default shortfall cost: the most important tier's value of
-        lost load × hold / (2 × horizon), so that a reserve missing over the whole horizon costs at
-        most half of the load it protects and the plan never sheds that load to hold it.
+        (else the control horizon), for the default shortfall costs, shares of v₁, the most important
+        tier's value of lost load: π₀ = 0.6 · v₁ in the step executed now (a plan that leaves it short
+        lets the next deviation take the battery below its floor: everything but that tier is shed, or
+        a genset started, first) and π = 0.3 · v₁ · hold / horizon later (a reserve short over the whole
+        horizon costs at most 0.9 of the load it protects, so the plan never sheds that load to hold it).
         """
         cfg, battery = site.control.reserve, site.grid_forming_battery()
         if cfg is None or battery is None:
             return None
         hold = cfg.hold_h or step_h or site.control.interval.total_seconds() / 3600
+        top = min((t.priority for t in site.loads), default=None)
+        voll = max((t.value_of_lost_load_per_kwh for t in site.loads if t.priority == top), default=0.0)
         price = cfg.shortfall_cost_per_kwh
         if price is None:
-            top = min((t.priority for t in site.loads), default=None)
-            voll = max((t.value_of_lost_load_per_kwh for t in site.loads if t.priority == top), default=0.0)
             horizon = horizon_h or site.control.horizon.total_seconds() / 3600
-            price = voll * hold / (2 * horizon)
-        return cls(battery.id, max(cfg.min_kw, kw or 0.0), hold, cfg.ride_through, cfg.genset_trip, price)
+            price = RESERVE_LATER_SHARE * voll * hold / horizon
+        now = cfg.now_cost_per_kwh if cfg.now_cost_per_kwh is not None else RESERVE_NOW_SHARE * voll
+        return cls(battery.id, max(cfg.min_kw, kw or 0.0), hold, cfg.ride_through, cfg.genset_trip, price, now)
 
 
 @dataclass(frozen=True)

@@ -29,10 +29,10 @@ def add_reserve(m: pyo.ConcreteModel, inp: DispatchInputs) -> None:
         e[b,t] − (h / ηd_b) · r[t] + s_e[t] ≥ isl[t] · soc_min_b · E_b
         r[t] ≥ p[g,t] + R + Pmax_g · s[g,t] − Pmax_g      (ride-through: a start may fail)
         r[t] ≥ p[g,t] + R                                  (genset trip, N-1; both only where isl[t] = 1)
-        cost += Σ_t π · (Δ / h · s_e[t] + Δ · s_p[t])
+        cost += Σ_t π[t] · (Δ / h · s_e[t] + Δ · s_p[t])     π[0] = π₀ (the step executed now), π[t>0] = π
 
-    isl[t] = 1 − α[t] (1 in an outage), R the forecast-error reserve, h the hold time, π the
-    shortfall cost per kWh (``ReserveInputs``). Needs the batteries, generators and grid of the model.
+    isl[t] = 1 − α[t] (1 in an outage), R the forecast-error reserve, h the hold time, π₀ and π the
+    shortfall costs per kWh (``ReserveInputs``). Needs the batteries, generators and grid of the model.
     """
     spec = _spec(inp)
     bat = next(b for b in inp.site.batteries if b.id == spec.battery)
@@ -75,14 +75,21 @@ def add_reserve(m: pyo.ConcreteModel, inp: DispatchInputs) -> None:
 
 
 def reserve_penalty(m: pyo.ConcreteModel, inp: DispatchInputs) -> pyo.Expression:
-    """π · (the shortfall of :func:`reserve_shortfall_kwh`) [currency]."""
-    return _spec(inp).shortfall_cost_per_kwh * reserve_shortfall_kwh(m, inp)
+    """Σ_t π[t] · (Δ / h · s_e[t] + Δ · s_p[t]) [currency]: π₀ in the first step, π after it."""
+    spec = _spec(inp)
+    now = spec.shortfall_cost_per_kwh if spec.now_cost_per_kwh is None else spec.now_cost_per_kwh
+    prices = [now] + [spec.shortfall_cost_per_kwh] * (inp.steps - 1)
+    return sum(price * _short_kwh(m, inp, t) for t, price in zip(m.T, prices, strict=True))
 
 
 def reserve_shortfall_kwh(m: pyo.ConcreteModel, inp: DispatchInputs) -> pyo.Expression:
     """Σ_t (Δ / h · s_e[t] + Δ · s_p[t]): reserve missing, as kWh missing for the hold time [kWh]."""
-    spec, dt = _spec(inp), inp.step_h
-    return sum(dt / spec.hold_h * m.reserve_short_kwh[t] + dt * m.reserve_short_kw[t] for t in m.T)
+    return sum(_short_kwh(m, inp, t) for t in m.T)
+
+
+def _short_kwh(m: pyo.ConcreteModel, inp: DispatchInputs, t: int) -> pyo.Expression:
+    dt = inp.step_h
+    return dt / _spec(inp).hold_h * m.reserve_short_kwh[t] + dt * m.reserve_short_kw[t]
 
 
 def set_reserve_data(m: pyo.ConcreteModel, inp: DispatchInputs) -> None:

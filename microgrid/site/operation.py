@@ -48,10 +48,15 @@ class Reserve(Frozen):
     ride_through: Annotated[bool, Field(strict=True)] = False
     genset_trip: Annotated[bool, Field(strict=True)] = False
     shortfall_cost_per_kwh: NonNegative | None = None
-    """Cost of each kWh of reserve missing for ``hold_h``. Default: the most important tier's value of lost
-    load × hold_h / (2 × horizon): missing for the whole horizon, the reserve costs half the load it
-    protects, so the plan never sheds that load to hold it, and restores it (with fuel, or by shedding
-    the least important tiers) as soon as the shortfall would last."""
+    """Cost of each kWh of reserve missing for ``hold_h`` in the plan's later steps. Default: the most
+    important tier's value of lost load × 0.3 × hold_h / horizon: with ``now_cost_per_kwh``, a reserve
+    missing for the whole horizon costs 0.9 of the load it protects, so the plan never sheds that load
+    to hold it, and restores a shortfall (with fuel, or by shedding the least important tiers) as soon
+    as it would last."""
+    now_cost_per_kwh: NonNegative | None = None
+    """The same in the step executed now, before the next cycle re-plans. Default: that tier's value of
+    lost load × 0.6: a plan leaving the reserve short now lets the next deviation take the battery below
+    its floor, so it sheds every other tier or starts a genset first."""
 
 
 class Feeders(Frozen):

@@ -81,6 +81,28 @@ def test_a_battery_below_its_floor_is_brought_back_up_first() -> None:
     assert kept.objective == pytest.approx(75.0)
 
 
+def test_the_reserve_of_the_step_executed_now_is_priced_apart() -> None:
+    """At 30 kWh (floor 20 kWh, 10 kW held for 1 h: 30 kWh wanted at each hour's end), 10 kW of critical
+    load for 2 h, 20 kW of sun in the second hour. Priced 1 per kWh short in every step, the battery
+    carries the first hour and the sun refills it (10 short now: 10; the genset would cost 45): the next
+    deviation would take it below its floor. Priced 100 in the first step, the genset carries it (45) and
+    the battery keeps its reserve; the second step's price alone changes nothing."""
+    inp = _inputs(
+        {"load.crit": [10.0, 10.0], "pv.roof": [0.0, 20.0]},
+        batteries=[battery(soc_min=0.2, initial_soc=0.3)],
+        pv=[{"id": "roof", "peak_kw": 20}],
+    )
+    cheap = _solve(inp, reserve=_reserve(10.0, shortfall_cost_per_kwh=1.0))
+    now = _solve(inp, reserve=_reserve(10.0, shortfall_cost_per_kwh=1.0, now_cost_per_kwh=100.0))
+    assert col(cheap, "generator.dg.kw") == pytest.approx([0.0, 0.0], abs=1e-6)
+    assert col(cheap, "battery.bat.soc") == pytest.approx([0.2, 0.3])
+    assert cheap.reserve is not None and cheap.reserve.penalty == pytest.approx(10.0)
+    assert col(now, "generator.dg.kw") == pytest.approx([10.0, 0.0], abs=1e-6)
+    assert col(now, "battery.bat.soc")[0] == pytest.approx(0.3)
+    assert now.objective == pytest.approx(45.0)
+    assert now.reserve is not None and now.reserve.penalty == pytest.approx(0.0, abs=1e-6)
+
+
 def test_the_battery_keeps_power_headroom_for_the_reserve() -> None:
     """40 kW for 2 h from a full battery (50 kW): spec, the battery alone (0). Holding 20 kW of its 50 kW
     leaves it 30 kW: the genset gives 10 each hour (2 × 45)."""
@@ -136,8 +158,12 @@ def test_the_sites_reserve_section_sizes_the_inputs() -> None:
     reserve = ReserveInputs.of(site, kw=5.0)
     assert reserve is not None
     assert (reserve.battery, reserve.kw, reserve.hold_h) == ("bess2", 20.0, 0.25)  # the largest; min_kw wins
-    # the critical tier's 2000 per kWh × 0.25 h / (2 × 24 h): missing for the whole day, half the critical load
-    assert reserve.shortfall_cost_per_kwh == pytest.approx(2000.0 * 0.25 / 48)
+    # the critical tier's 2000 per kWh: 0.6 of it in the step executed now, 0.3 × 0.25 h / 24 h later, so
+    # that missing for the whole day costs 0.9 of the critical load (never shed to hold the reserve)
+    assert reserve.now_cost_per_kwh == pytest.approx(0.6 * 2000.0)
+    assert reserve.shortfall_cost_per_kwh == pytest.approx(0.3 * 2000.0 * 0.25 / 24)
+    whole_day = reserve.now_cost_per_kwh + (96 - 1) * reserve.shortfall_cost_per_kwh
+    assert whole_day < 2000.0
     assert ReserveInputs.of(site, kw=60.0).kw == 60.0  # type: ignore[union-attr]
 
 
