@@ -54,14 +54,22 @@ def check_conservation(result: SimulationResult, site: Site, profiles: Profiles)
 
 
 @pytest.mark.slow
-def test_a_month_of_rules_conserves_energy() -> None:
-    site, month = hospital_winter(30, seed=5, fuel_stock=12000)
-    site, profiles = hourly_site(site), hourly(month)
+def test_a_week_of_rules_past_the_last_litre_conserves_energy() -> None:
+    """A week of shifting outages on the rules, with diesel for about 3.5 days: the tank runs dry on day 4,
+    then the batteries empty, tiers are shed and PV is spilt while islanded; energy adds up throughout.
+    (It was a month on 12,000 l, dry on day 11: the same states, four times the intervals.)"""
+    site, week = hospital_winter(7, seed=5, fuel_stock=4000)
+    site, profiles = hourly_site(site), hourly(week)
     result = simulate(site, profiles, controller="rules", substep_s=300)
-    assert len(result.intervals) == 30 * 24
+    i = result.intervals
+    assert len(i) == 7 * 24
     check_conservation(result, site, profiles)
-    assert (result.intervals["source"] == "rules").all()
+    assert (i["source"] == "rules").all()
     assert result.kpis["hours_islanded"] == pytest.approx(float((1 - profiles.grid_available).sum()))
+    dry = i.index[i["fuel.diesel.stock"] == 0.0]
+    assert len(dry) > 0 and dry[0] < i.index[4 * 24], "the tank runs dry mid-week"
+    assert min(i[f"battery.{b.id}.soc"].min() for b in site.batteries) < 0.01  # the states after the last litre
+    assert result.kpis["unserved_kwh.critical"] > 0.0 and i["spill_kw"].max() > 1.0
 
 
 @pytest.mark.slow
