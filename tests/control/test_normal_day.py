@@ -4,7 +4,7 @@ The day is the shipped winter day, with the city's scheduled outages (04-08, 12-
 local). Every cycle solves for real; to keep the test near a minute the solve effort is lowered
 (gap 0.02, 2 s limit) and the horizon is 6 h: what is checked are invariants (every cycle on a
 plan, nothing refused or unserved, SOCs in their bands), not the optimum; 6 h still sees each 4-h
-outage whole at least 2 h before it starts (12 h and 24 h work the same, at about 1.5x and 3x the
+outage whole at least 2 h before it starts (12 h and 24 h work the same, at about 2x and 4x the
 solve time). Between cycles the plant runs 15 min in 30 s chunks, with the controller's keep-alive
 after each (the devices revert after 60 s without one).
 """
