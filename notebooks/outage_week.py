@@ -38,7 +38,7 @@ import pandas as pd
 
 from microgrid import planning
 
-DAYS = 0.25 if SMALL else 7
+DAYS = 0.125 if SMALL else 7  # small: the first 3 h, an outage and the grid back 2 h in
 week = planning.outage_week("boiler-house", "repair", seed=0, days=max(DAYS, 1))
 fuel = week.site.fuels["diesel"]
 print(f"{week.name}: {fuel.stock:.0f} l of diesel, full service would take {week.full_service_fuel:.0f} l")
