@@ -30,7 +30,7 @@ import pyomo.environ as pyo
 
 from microgrid.dispatch.highs_process import fit_scheduler, new_highs
 
-__all__ = ["DiveResult", "dive_columns", "lp_dive", "relative_gap"]
+__all__ = ["DiveResult", "LpBases", "dive_columns", "lp_dive", "prove_start", "relative_gap"]
 
 _INTEGRAL = 1e-6
 """A column within this of an integer counts as integral."""
@@ -49,7 +49,7 @@ class DiveResult:
     relaxation
         The LP relaxation's objective (the dive's first LP): a lower bound on the MIP's optimum.
     rounds
-        LP solves it took.
+        LP solves of the dive (0: no dive, the start proven by :func:`prove_start`).
     seconds
         Wall time of the dive [s].
     """
@@ -59,6 +59,15 @@ class DiveResult:
     relaxation: float
     rounds: int
     seconds: float
+
+
+@dataclass
+class LpBases:
+    """The last optimal bases of a kept model's two LPs (:func:`prove_start`): the next cycle's LPs of the
+    same shape start from them (≈ 130 simplex iterations instead of ≈ 770 for the hospital's relaxation)."""
+
+    relaxation: highspy.HighsBasis | None = None
+    fixed: highspy.HighsBasis | None = None
 
 
 def _relaxation(lp: highspy.HighsLp, time_limit_s: float, threads: int | None) -> highspy.Highs:
@@ -136,6 +145,50 @@ def lp_dive(
         if time.perf_counter() - started > time_limit_s:
             return None
     return None
+
+
+def _solved(highs: highspy.Highs, basis: highspy.HighsBasis | None) -> bool:
+    """Run ``highs`` from ``basis`` (when given; HiGHS's own start when it refuses it); True when optimal."""
+    if basis is not None and highs.setBasis(basis) == highspy.HighsStatus.kError:
+        highs.clearSolver()
+    highs.run()
+    return bool(highs.getModelStatus() == highspy.HighsModelStatus.kOptimal)
+
+
+def prove_start(
+    lp: highspy.HighsLp,
+    integer_columns: npt.NDArray[np.int32],
+    start: npt.NDArray[np.float64],
+    *,
+    gap: float,
+    bases: LpBases,
+    time_limit_s: float = 1.0,
+    threads: int | None = None,
+) -> tuple[DiveResult | None, float | None]:
+    """The MIP start ``start`` (a value per integer column) completed by an LP, when it is within ``gap``
+    (relative) of the LP relaxation's bound; and that bound (None when the relaxation failed).
+
+    Two LPs, each from the basis ``bases`` kept from the last call (and updated): the relaxation, then
+    ``lp`` with every integer column fixed at ``start``. HiGHS's MIP solve would need its presolve, its
+    root LP and cut rounds to prove what the plain relaxation proves in ≈ 87 % of the hospital's
+    closed-loop cycles.
+    """
+    started = time.perf_counter()
+    relaxed = _relaxation(lp, time_limit_s, threads)
+    if not _solved(relaxed, bases.relaxation):
+        return None, None
+    bound = float(relaxed.getInfo().objective_function_value)
+    bases.relaxation = relaxed.getBasis()
+    fixed = _relaxation(lp, time_limit_s, threads)
+    fixed.changeColsBounds(len(integer_columns), integer_columns, start, start)
+    if not _solved(fixed, bases.fixed):
+        return None, bound
+    bases.fixed = fixed.getBasis()
+    objective = float(fixed.getInfo().objective_function_value)
+    if relative_gap(objective, bound) > gap:
+        return None, bound
+    values = np.asarray(fixed.getSolution().col_value, dtype=float)
+    return DiveResult(values, objective, bound, 0, time.perf_counter() - started), bound
 
 
 def dive_columns(

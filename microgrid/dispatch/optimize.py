@@ -34,10 +34,11 @@ from microgrid.dispatch.emergency import optimize_emergency
 from microgrid.dispatch.fuels import BUDGET_PREMIUM
 from microgrid.dispatch.generators import respect_min_times, walk_min_times
 from microgrid.dispatch.inputs import DispatchInputs, FeederInputs, ReserveInputs
+from microgrid.dispatch.repair import Repair
 from microgrid.dispatch.reserve import reserve_report
 from microgrid.dispatch.results import check_plan, extract, net_batteries, net_grid
 from microgrid.dispatch.reuse import ModelCache, new_model
-from microgrid.dispatch.solve import MipStart, Repair, SolveResult, solve_model
+from microgrid.dispatch.solve import MipStart, SolveResult, solve_model
 from microgrid.errors import InfeasibleError, SolveError
 from microgrid.plan_columns import (
     GRID_IMPORT_KW,
@@ -61,7 +62,7 @@ _Attempt = tuple[
 log = logging.getLogger(__name__)
 
 REPAIR = Repair()
-"""How a warm-started solve repairs a poor start (:class:`~microgrid.dispatch.solve.Repair`): over the
+"""How a warm-started solve repairs a poor start (:class:`~microgrid.dispatch.repair.Repair`): over the
 hospital's 19 slowest recorded closed-loop solves (of 288; gap 0.05, 1 s) HiGHS alone 17.4 s, with the
 repair 6.7 s (13 of them proven within ≈ 0.2 s by the dive's plan)."""
 
@@ -143,6 +144,7 @@ def _attempt(
             start=start,
             compiled=kept.compiled,
             repair=repair,
+            bases=kept.bases,
         )
         t2 = time.perf_counter()
         frame: pd.DataFrame | None = None
@@ -187,7 +189,7 @@ def optimize(
     ``warm_from``: the previous plan of a rolling horizon; its discrete decisions, moved onto
     ``inp``'s steps, are HiGHS's MIP start (a better incumbent when the time limit binds).
 
-    ``repair``: with ``warm_from``, how a poor start is repaired by an LP dive (:class:`~.solve.Repair`;
+    ``repair``: with ``warm_from``, how a poor start is repaired by an LP dive (:class:`~.repair.Repair`;
     None: HiGHS alone). Search only: same model, same optimum.
 
     ``cache``: keep the built and compiled model for the next inputs of the same shape, which then

@@ -20,7 +20,7 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -40,6 +40,7 @@ from pyomo.core.expr.visitor import identify_mutable_parameters
 from pyomo.repn import generate_standard_repn
 
 from microgrid.dispatch.contingency import has_contingency
+from microgrid.dispatch.dive import LpBases
 from microgrid.dispatch.feeders import big_m_kw
 from microgrid.dispatch.inputs import DispatchInputs
 from microgrid.dispatch.model import build_model, set_data
@@ -166,6 +167,8 @@ class KeptModel:
     upper_bounds: list[tuple[int, _Number]] | None = None
     rows: list[_Row] | None = None
     objective: _Objective | None = None
+    bases: LpBases = field(default_factory=LpBases)
+    """The LP bases of its last warm-started solve (:func:`microgrid.dispatch.dive.prove_start`)."""
 
     @property
     def reusable(self) -> bool:

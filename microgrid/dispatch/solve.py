@@ -14,15 +14,16 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, Protocol
 
 import highspy
 import numpy as np
+import numpy.typing as npt
 import pyomo.environ as pyo
 from pyomo.common.errors import InfeasibleConstraintException
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
-from microgrid.dispatch.dive import DiveResult, dive_columns, lp_dive, relative_gap
+from microgrid.dispatch.dive import DiveResult, LpBases
 from microgrid.dispatch.effort import effort_options
 from microgrid.dispatch.highs_process import fit_scheduler, new_highs
 from microgrid.errors import SolveError
@@ -30,13 +31,19 @@ from microgrid.plans import SolveStatus
 
 __all__ = [
     "DEFAULT_HIGHS_OPTIONS",
+    "FEASIBLE",
     "WITH_START_HIGHS_OPTIONS",
     "CompiledModel",
     "MipStart",
-    "Repair",
     "SolveResult",
+    "StartRepair",
     "compile_model",
+    "finite",
+    "new_solver",
+    "run_highs",
+    "set_start",
     "solve_model",
+    "start_values",
 ]
 
 MipStart = Mapping[str, Mapping[Any, float]]
@@ -62,20 +69,23 @@ WITH_START_HIGHS_OPTIONS: dict[str, Any] = {
 }
 
 
-@dataclass(frozen=True)
-class Repair:
-    """Repair a poor MIP start (:mod:`microgrid.dispatch.dive`): HiGHS first runs for ``after_s`` [s];
-    when it has not proven the gap by then, an LP dive looks for a plan. A plan within the gap of the
-    better bound, HiGHS's or the LP relaxation's, is the result (status optimal, that bound); otherwise
-    HiGHS runs again, for what is left of the time limit, from the better of the dive's plan and its
-    own incumbent.
+class StartRepair(Protocol):
+    """What improves a poor MIP start around HiGHS's run (:class:`microgrid.dispatch.repair.Repair`)."""
 
-    ``round_up``: the model's binary variables (by component name) a forced rounding sets to 1.
-    Not applied on work limits (:func:`microgrid.dispatch.effort.deterministic`: no wall clock there).
-    """
+    def applies(self, compiled: CompiledModel, options: dict[str, Any]) -> bool:
+        """Whether it runs for this model and these HiGHS options."""
+        ...
 
-    after_s: float = 0.15
-    round_up: tuple[str, ...] = ("gen_on",)
+    def run(
+        self,
+        model: pyo.ConcreteModel,
+        compiled: CompiledModel,
+        options: dict[str, Any],
+        start: MipStart,
+        bases: LpBases | None,
+    ) -> tuple[highspy.Highs | None, DiveResult | None, float | None]:
+        """The HiGHS run whose outcome is the result, or a plan within the gap; and a bound known (or None)."""
+        ...
 
 
 _Model = highspy.HighsModelStatus
@@ -88,7 +98,7 @@ _LIMITS = {
     _Model.kSolutionLimit,
 }
 _INFEASIBLE = {_Model.kInfeasible, _Model.kUnboundedOrInfeasible}
-_FEASIBLE = 2
+FEASIBLE = 2
 """HiGHS's ``kSolutionStatusFeasible`` (``info.primal_solution_status``)."""
 
 
@@ -144,6 +154,11 @@ class CompiledModel:
         """Column of each variable, by ``id`` of the variable."""
         return {id(v): i for i, v in enumerate(self.columns)}
 
+    @cached_property
+    def integer_columns(self) -> npt.NDArray[np.int32]:
+        """The integer columns' indices, ascending."""
+        return np.asarray([i for i, v in enumerate(self.columns) if v.is_integer()], dtype=np.int32)
+
 
 def _status(model_status: highspy.HighsModelStatus, has_solution: bool) -> SolveStatus:
     if model_status == _Model.kOptimal and has_solution:
@@ -190,7 +205,7 @@ def compile_model(model: pyo.ConcreteModel) -> CompiledModel:
     return CompiledModel(lp, columns, list(repn.rows), any(integer))
 
 
-def _highs(options: Mapping[str, Any]) -> highspy.Highs:
+def new_solver(options: Mapping[str, Any]) -> highspy.Highs:
     highs = new_highs()
     for name, value in options.items():
         if highs.setOptionValue(name, value) == highspy.HighsStatus.kError:
@@ -198,8 +213,10 @@ def _highs(options: Mapping[str, Any]) -> highspy.Highs:
     return highs
 
 
-def _set_start(highs: highspy.Highs, model: pyo.ConcreteModel, compiled: CompiledModel, start: MipStart) -> None:
-    """Hand HiGHS the values ``start`` gives for the model's columns (others: HiGHS completes them).
+def start_values(
+    model: pyo.ConcreteModel, compiled: CompiledModel, start: MipStart
+) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.float64]]:
+    """The columns ``start`` gives values for (sorted) and those values, within the columns' bounds.
 
     A fixed variable is a constant of the compiled model, not a column: its entry is dropped.
     """
@@ -212,14 +229,16 @@ def _set_start(highs: highspy.Highs, model: pyo.ConcreteModel, compiled: Compile
         for index, value in values.items():
             if index in var and (i := position.get(id(var[index]))) is not None:
                 pairs[i] = float(value)
-    if not pairs:
-        return
     index = np.fromiter(sorted(pairs), dtype=np.int32, count=len(pairs))
     wanted = np.array([pairs[i] for i in index], dtype=float)
     # Within the column's bounds: a genset held by its initial lock keeps its state whatever the start says.
-    clipped = np.clip(wanted, np.asarray(lp.col_lower_)[index], np.asarray(lp.col_upper_)[index])
-    status = highs.setSolution(len(pairs), index, clipped)
-    if status == highspy.HighsStatus.kError:
+    return index, np.clip(wanted, np.asarray(lp.col_lower_)[index], np.asarray(lp.col_upper_)[index])
+
+
+def set_start(highs: highspy.Highs, model: pyo.ConcreteModel, compiled: CompiledModel, start: MipStart) -> None:
+    """Hand HiGHS the values ``start`` gives for the model's columns (others: HiGHS completes them)."""
+    index, values = start_values(model, compiled, start)
+    if len(index) and highs.setSolution(len(index), index, values) == highspy.HighsStatus.kError:
         log.debug("highs: MIP start refused")
 
 
@@ -239,7 +258,8 @@ def solve_model(
     start: MipStart | None = None,
     compiled: CompiledModel | None = None,
     duals: bool = False,
-    repair: Repair | None = None,
+    repair: StartRepair | None = None,
+    bases: LpBases | None = None,
 ) -> SolveResult:
     """Solve ``model`` with HiGHS and load the incumbent into its variables (when there is one).
 
@@ -266,9 +286,12 @@ def solve_model(
     duals
         Return the row duals of an LP (``SolveResult.row_duals``, in ``compiled.rows`` order).
     repair
-        With a ``start``: look for a better plan by an LP dive when HiGHS has not proven the gap after
-        ``repair.after_s`` (:class:`Repair`). Search only, as the start: same model, same optimum.
-        ``highs_seconds`` then counts both HiGHS runs and the dive.
+        With a ``start``: prove it by LPs, or look for a better plan by an LP dive when HiGHS has not
+        proven the gap after a short run (:class:`microgrid.dispatch.repair.Repair`). Search only, as the
+        start: same model, same optimum.
+        ``highs_seconds`` then counts every HiGHS run, the LPs included.
+    bases
+        With ``repair``: the LP bases kept from the last solve of a model of this shape (updated here).
     """
     started = time.perf_counter()
     try:
@@ -286,16 +309,17 @@ def solve_model(
         options["threads"] = threads
     options |= highs_options or {}
     ran = time.perf_counter()
-    if repair is not None and start and _repairable(compiled, options, repair):
-        highs, dived, known = _repaired_run(model, compiled, options, start, repair)
+    if repair is not None and start and repair.applies(compiled, options):
+        highs, dived, known = repair.run(model, compiled, options, start, bases)
     else:
-        highs, dived, known = _run(model, compiled, options, start), None, None
+        highs, dived, known = run_highs(model, compiled, options, start), None, None
     highs_seconds = time.perf_counter() - ran
     objective: float | None
     bound: float | None
     if dived is not None:
         _load(compiled.columns, dived.values)
-        status, objective, bound, how = SolveStatus.OPTIMAL, dived.objective, known, "dive within the gap"
+        how = "the start proven by LPs" if dived.rounds == 0 else "dive within the gap"
+        status, objective, bound = SolveStatus.OPTIMAL, dived.objective, known
     else:
         assert highs is not None
         status, objective, bound = _outcome(highs, compiled)
@@ -310,76 +334,31 @@ def solve_model(
     return result
 
 
-def _run(
+def run_highs(
     model: pyo.ConcreteModel, compiled: CompiledModel, options: dict[str, Any], start: MipStart | None
 ) -> highspy.Highs:
     """HiGHS with ``options`` run on ``compiled`` from ``start`` (when a MIP)."""
-    highs = _highs(options)
+    highs = new_solver(options)
     highs.passModel(compiled.lp)
     if start and compiled.mip:
-        _set_start(highs, model, compiled, start)
+        set_start(highs, model, compiled, start)
     highs.run()
     return highs
-
-
-def _repairable(compiled: CompiledModel, options: dict[str, Any], repair: Repair) -> bool:
-    """A minimised MIP under a wall-clock limit over twice ``repair.after_s`` (not on work limits)."""
-    limit = float(options["time_limit"])
-    minimise = compiled.lp.sense_ == highspy.ObjSense.kMinimize
-    return compiled.mip and minimise and math.isfinite(limit) and 2 * repair.after_s < limit
-
-
-def _repaired_run(
-    model: pyo.ConcreteModel, compiled: CompiledModel, options: dict[str, Any], start: MipStart, repair: Repair
-) -> tuple[highspy.Highs | None, DiveResult | None, float | None]:
-    """HiGHS for ``repair.after_s``, then the dive, then HiGHS again when needed (:class:`Repair`).
-
-    Returns the HiGHS run whose outcome is the result, or the dive's plan when it is within the gap, and the
-    best bound known before the last run (None: none).
-    """
-    started, limit = time.perf_counter(), float(options["time_limit"])
-    first = _run(model, compiled, options | {"time_limit": repair.after_s}, start)
-    if first.getModelStatus() != _Model.kTimeLimit:
-        return first, None, None
-    info = first.getInfo()
-    bound = _finite(info.mip_dual_bound)
-    incumbent = None
-    if info.primal_solution_status == _FEASIBLE:
-        incumbent = (float(info.objective_function_value), np.asarray(first.getSolution().col_value, dtype=float))
-    left = limit - (time.perf_counter() - started)
-    columns, round_up = dive_columns(model, compiled.columns, repair.round_up)
-    dive = lp_dive(compiled.lp, columns, round_up, time_limit_s=max(left, 0.01), threads=options.get("threads"))
-    if dive is not None:  # the best bound: HiGHS's (none if it stopped before its root LP), or the relaxation's
-        bound = max(dive.relaxation, bound if bound is not None else -math.inf)
-        if relative_gap(dive.objective, bound) <= float(options["mip_rel_gap"]):
-            return None, dive, bound
-    if dive is not None and (incumbent is None or dive.objective < incumbent[0]):
-        incumbent = (dive.objective, dive.values)
-    left = max(0.1 * limit, limit - (time.perf_counter() - started))
-    again = _highs(options | {"time_limit": left})
-    again.passModel(compiled.lp)
-    if incumbent is not None:
-        values = incumbent[1]
-        again.setSolution(len(values), np.arange(len(values), dtype=np.int32), values)
-    else:
-        _set_start(again, model, compiled, start)
-    again.run()
-    return again, None, bound
 
 
 def _outcome(highs: highspy.Highs, compiled: CompiledModel) -> tuple[SolveStatus, float | None, float | None]:
     """Status, objective and dual bound of a finished run; the incumbent loaded into the model's variables."""
     info = highs.getInfo()
-    status = _status(highs.getModelStatus(), info.primal_solution_status == _FEASIBLE)
+    status = _status(highs.getModelStatus(), info.primal_solution_status == FEASIBLE)
     if status.has_solution:
         _load(compiled.columns, highs.getSolution().col_value)
-    objective = _finite(info.objective_function_value) if status.has_solution else None
+    objective = finite(info.objective_function_value) if status.has_solution else None
     if compiled.mip:
-        return status, objective, _finite(info.mip_dual_bound)
+        return status, objective, finite(info.mip_dual_bound)
     return status, objective, objective if status is SolveStatus.OPTIMAL else None
 
 
-def _finite(value: float | None) -> float | None:
+def finite(value: float | None) -> float | None:
     if value is None:
         return None
     value = float(value)

@@ -7,9 +7,10 @@ import pyomo.environ as pyo
 import pytest
 
 from microgrid.dispatch import DispatchInputs, build_model, solve_model
-from microgrid.dispatch.dive import dive_columns, lp_dive, relative_gap
+from microgrid.dispatch.dive import LpBases, dive_columns, lp_dive, prove_start, relative_gap
 from microgrid.dispatch.effort import WorkLimits, deterministic
-from microgrid.dispatch.solve import Repair, compile_model
+from microgrid.dispatch.repair import Repair
+from microgrid.dispatch.solve import compile_model
 from microgrid.plans import SolveStatus
 from microgrid.profiles import read_profiles
 from microgrid.site import read_site
@@ -60,6 +61,30 @@ def test_an_integral_relaxation_is_the_plan_at_once():
     assert found is not None and found.rounds == 1 and found.objective == pytest.approx(10.0)
 
 
+@pytest.mark.parametrize(("gap", "proven"), [(0.3, True), (0.2, False)])
+def test_a_start_is_proven_against_the_relaxation_when_within_the_gap(gap, proven):
+    m = _two_gensets()
+    compiled = compile_model(m)
+    columns, _ = dive_columns(m, compiled.columns, [])
+    bases = LpBases()
+    plan, bound = prove_start(compiled.lp, columns, np.ones(len(columns)), gap=gap, bases=bases)
+    assert bound == pytest.approx(15.0)  # the relaxation: u = (1, 0.5); the start (both on) costs 20: gap 25 %
+    assert (plan is not None) is proven
+    assert bases.relaxation is not None and bases.fixed is not None  # kept for the next call
+    if plan is not None:
+        assert plan.objective == pytest.approx(20.0) and plan.relaxation == pytest.approx(15.0) and plan.rounds == 0
+    again, bound_again = prove_start(compiled.lp, columns, np.ones(len(columns)), gap=gap, bases=bases)
+    assert bound_again == pytest.approx(15.0) and (again is not None) is proven  # from the kept bases: the same
+
+
+def test_an_infeasible_start_is_not_proven():
+    m = _two_gensets()
+    compiled = compile_model(m)
+    columns, _ = dive_columns(m, compiled.columns, [])
+    plan, bound = prove_start(compiled.lp, columns, np.array([1.0, 0.0]), gap=1.0, bases=LpBases())
+    assert plan is None and bound == pytest.approx(15.0)  # 100 kW for 150 kW: no completion
+
+
 def test_relative_gap_is_highs_definition():
     assert relative_gap(105.0, 100.0) == pytest.approx(5 / 105)
     assert relative_gap(100.0, 100.0 + 1e-12) == 0.0
@@ -73,6 +98,23 @@ def hospital_inputs():
 
 def _every_genset_off(model: pyo.ConcreteModel) -> dict[str, dict[object, float]]:
     return {"gen_on": {k: 0.0 for k in model.gen_on}}
+
+
+def test_a_good_start_is_proven_by_two_lps_without_a_mip_solve(hospital_inputs, caplog):
+    first = build_model(hospital_inputs, battery_mode_binaries=False)
+    solved = solve_model(first, mip_gap=0.01, time_limit_s=60)
+    assert solved.status is SolveStatus.OPTIMAL and solved.objective is not None
+    start = {"gen_on": {k: round(v.value) for k, v in first.gen_on.items()}}
+    if hasattr(first, "grid_dir"):
+        start["grid_dir"] = {k: round(v.value) for k, v in first.grid_dir.items()}
+    model = build_model(hospital_inputs, battery_mode_binaries=False)
+    with caplog.at_level(logging.DEBUG, logger="microgrid.dispatch.solve"):
+        result = solve_model(model, mip_gap=0.05, time_limit_s=30, start=start, repair=Repair())
+    assert "the start proven by LPs" in caplog.text
+    assert result.status is SolveStatus.OPTIMAL and result.objective is not None
+    assert result.objective <= solved.objective * (1 + 1e-9)  # its binaries, the rest re-optimised by the LP
+    assert result.dual_bound is not None and result.objective - result.dual_bound <= 0.05 * result.objective
+    assert {k: round(v.value) for k, v in model.gen_on.items()} == start["gen_on"]
 
 
 def test_a_repaired_solve_is_within_the_gap_of_the_optimum(hospital_inputs, caplog):
