@@ -214,8 +214,13 @@ def test_plant_faults(hospital: Site, winter: Profiles) -> None:
 # -- closed-loop drills (real solves, loopback TCP) ------------------------------------------------
 
 
-def run(name: str, hours: float) -> Any:
-    return run_drill(read_drill(DRILLS / f"{name}.yaml"), duration=timedelta(hours=hours))
+def run(name: str, hours: float, horizon: timedelta | None = None) -> Any:
+    """The shipped drill ``name`` for ``hours``, planning over ``horizon`` (None: the site's, 24 h)."""
+    loaded = read_drill(DRILLS / f"{name}.yaml")
+    if horizon is not None:
+        control = loaded.site.control.model_copy(update={"horizon": horizon})
+        loaded = dataclasses.replace(loaded, site=loaded.site.model_copy(update={"control": control}))
+    return run_drill(loaded, duration=timedelta(hours=hours))
 
 
 @pytest.mark.parametrize(
@@ -241,9 +246,14 @@ def test_the_scenarios_of_issue_12_pass(name: str, hours: float) -> None:
 def test_the_controllers_own_faults_clock_steps_a_full_store_and_kill_9() -> None:
     """The controller's wall clock stepped back and forward, its disk full for 45 min, and a kill -9 with a
     restart on the same store: no critical kWh lost, no unsafe write, no cycle missed, no record lost (the
-    full store's records wait in memory; the restart's cycle replaces its interval's record)."""
+    full store's records wait in memory; the restart's cycle replaces its interval's record).
+
+    The plans look 12 h ahead, not the hospital's 24 h (``microgrid drill`` keeps 24 h): these faults are the
+    controller's own, not its plan's, and what is checked are invariants, not the optimum; the emergency solves,
+    at the 2 s limit over 24 h, take about half as long. (The sensor drills above keep 24 h: over 12 h,
+    bess1-frozen-moving's fault was never followed by a fallback.)"""
     for name, hours in (("clock-steps", 2.0), ("store-full", 1.5), ("kill-9-restart", 1.25)):
-        result = run(name, hours)
+        result = run(name, hours, horizon=timedelta(hours=12))
         m = result.measures
         assert result.passed, (name, [c for c in result.criteria if not c.ok])
         assert m.critical_unserved_kwh == 0.0 and m.unsafe == [] and m.records_lost == m.cycles_missed == 0, name
