@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,14 +38,25 @@ def test_demo_runs_to_its_report(tmp_path: Path) -> None:
     assert '"source": "plan"' in status.stdout
 
 
-def test_demo_day_keeps_critical_load(tmp_path: Path) -> None:
-    """Through the scheduled outage (04:00-08:00) and the unannounced cut at 10:00 the controller keeps
-    every critical kWh served; the cut puts it in emergency mode within the interval."""
+@pytest.fixture(scope="module")
+def demo_day(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Path]:
+    """11 h of the demo recorded into a history file (as ``microgrid run`` records), run once: the day and
+    the file (the day's test reads the day, the restart's test the file)."""
     import asyncio
 
     from microgrid.cli.demo import run_demo
+    from microgrid.store import Store
 
-    day = asyncio.run(run_demo(hours=11))
+    path = tmp_path_factory.mktemp("demo-day") / "history.sqlite"
+    with Store(path, retention_days=None) as store:  # the simulated January is older than any retention
+        day = asyncio.run(run_demo(hours=11, store=store))
+    return day, path
+
+
+def test_demo_day_keeps_critical_load(demo_day: tuple[Any, Path]) -> None:
+    """Through the scheduled outage (04:00-08:00) and the unannounced cut at 10:00 the controller keeps
+    every critical kWh served; the cut puts it in emergency mode within the interval."""
+    day, _ = demo_day
     frame = day.frame()
     assert frame["unserved_kwh.critical"].iloc[-1] == 0.0
     assert (~frame["grid_up"].astype(bool)).sum() >= 16  # both outages were really simulated
@@ -60,28 +72,26 @@ def test_demo_day_keeps_critical_load(tmp_path: Path) -> None:
     assert burnt * day.site.fuels["diesel"].price_per_unit == pytest.approx(day.cost["fuel"], rel=1e-9)
 
 
-def test_restart_seeds_the_forecast_history_from_the_store(tmp_path: Path) -> None:
-    """After a restart the load forecast starts from the measured load recorded by the last run."""
-    import asyncio
-
-    from microgrid.cli.demo import demo_site, run_demo
+def test_restart_seeds_the_forecast_history_from_the_store(demo_day: tuple[Any, Path]) -> None:
+    """After a restart the load forecast starts from the measured load recorded by the last run (the 11 h
+    demo day's history: it used to run an hour of its own)."""
+    from microgrid.cli.demo import demo_site
     from microgrid.control import Controller
     from microgrid.control.runner import Runner
     from microgrid.store import Store
     from microgrid.telemetry.wiring import connect
 
-    with Store(tmp_path / "history.sqlite", retention_days=None) as store:
-        day = asyncio.run(run_demo(hours=1, store=store))
+    day, path = demo_day
     site, reference = demo_site()
     devices = connect(site)
     try:
-        with Store(tmp_path / "history.sqlite", retention_days=None) as store:
+        with Store(path, retention_days=None) as store:
             runner = Runner(Controller(site, devices, reference), store)
             message = runner.resume(keep_mode=False)
     finally:
         devices.close()
-    assert message is not None and "(4 cycles of measured load and PV" in message
+    assert message is not None and "(44 cycles of measured load and PV" in message
     load, pv = runner.controller.forecaster.history.frames()
-    assert len(load) == 4 and load["critical"].notna().all()
+    assert len(load) == 44 and load["critical"].notna().all()
     assert set(pv.columns) == {"roof"}
-    assert load["critical"].max() > 0 and len(day.rows) == 4
+    assert load["critical"].max() > 0 and len(day.rows) == 44
