@@ -114,12 +114,14 @@ def lp_dive(
     max_rounds: int = 60,
     time_limit_s: float = 1.0,
     threads: int | None = None,
+    basis: highspy.HighsBasis | None = None,
 ) -> DiveResult | None:
     """Dive from the LP relaxation of ``lp`` to a plan of the MIP (module docstring), or None.
 
     ``integer_columns``: the integer columns' indices; ``round_up``: one bool per integer column, True
     where a forced rounding should go up (binaries whose 1 adds supply). ``time_limit_s`` [s]: for the
-    whole dive (None past it); ``threads``: HiGHS threads (as :func:`~.solve.solve_model`'s). ``lp`` is not changed.
+    whole dive (None past it); ``threads``: HiGHS threads (as :func:`~.solve.solve_model`'s); ``basis``:
+    where the relaxation starts (e.g. :attr:`LpBases.relaxation`). ``lp`` is not changed.
     """
     started = time.perf_counter()
     ints = np.asarray(integer_columns, dtype=np.int32)
@@ -128,6 +130,8 @@ def lp_dive(
     lower, upper = np.array(lp.col_lower_, dtype=float)[ints], np.array(lp.col_upper_, dtype=float)[ints]
     free = upper > lower
     relaxation = -np.inf
+    if basis is not None and highs.setBasis(basis) == highspy.HighsStatus.kError:
+        highs.clearSolver()
     for rounds in range(1, max_rounds + 1):
         highs.run()
         if highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:

@@ -117,16 +117,15 @@ def test_a_good_start_is_proven_by_two_lps_without_a_mip_solve(hospital_inputs, 
     assert {k: round(v.value) for k, v in model.gen_on.items()} == start["gen_on"]
 
 
-def test_a_repaired_solve_is_within_the_gap_of_the_optimum(hospital_inputs, caplog):
+@pytest.mark.parametrize("repair", [Repair(), FIRST_RUN_STOPS_AT_ONCE], ids=["dive-at-once", "after-a-first-run"])
+def test_a_repaired_solve_is_within_the_gap_of_the_optimum(hospital_inputs, caplog, repair):
     reference = build_model(hospital_inputs, battery_mode_binaries=False)
     known = solve_model(reference, mip_gap=0.01, time_limit_s=60)  # a plan: its cost is at least the optimum
     assert known.status is SolveStatus.OPTIMAL and known.objective is not None
 
     model = build_model(hospital_inputs, battery_mode_binaries=False)
     with caplog.at_level(logging.DEBUG, logger="microgrid.dispatch.solve"):
-        repaired = solve_model(
-            model, mip_gap=0.05, time_limit_s=30, start=_every_genset_off(model), repair=FIRST_RUN_STOPS_AT_ONCE
-        )
+        repaired = solve_model(model, mip_gap=0.05, time_limit_s=30, start=_every_genset_off(model), repair=repair)
     assert "dive within the gap" in caplog.text  # the dive's plan is the result, not a second HiGHS run
     assert repaired.status is SolveStatus.OPTIMAL
     assert repaired.objective is not None and repaired.dual_bound is not None
