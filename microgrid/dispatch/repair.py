@@ -36,9 +36,9 @@ __all__ = ["Repair"]
 @dataclass(frozen=True)
 class Repair:
     """Repair a poor MIP start (:mod:`microgrid.dispatch.dive`): HiGHS first runs for ``after_s`` [s] (if > 0);
-    when it has not proven the gap by then, an LP dive looks for a plan. A plan within the gap of the
-    better bound, HiGHS's or the LP relaxation's, is the result (status optimal, that bound); otherwise
-    HiGHS runs again, for what is left of the time limit, from the better of the dive's plan and its
+    when it has not proven the gap by then, an LP dive looks for a plan. A plan within ``accept_share`` of
+    the gap of the better bound, HiGHS's or the LP relaxation's, is the result (status optimal, that
+    bound); otherwise HiGHS runs again, for what is left of the time limit, from the better of the dive's plan and its
     own incumbent.
 
     Before all that, with ``prove_first``, the start completed by an LP may already be within the gap of
@@ -52,6 +52,11 @@ class Repair:
     """0: no first HiGHS run, the dive comes right after the proof (over the 44 recorded hospital solves the
     proof does not settle: HiGHS time 12.7 s with 0.15 s, 9.9 s with 0.05 s, 8.9 s with none)."""
     round_up: tuple[str, ...] = ("gen_on",)
+    accept_share: float = 1.0
+    """The proof and the dive accept a plan within this share of the gap (HiGHS: the whole gap). Hospital
+    month (benchmarks/simulate.py, one run each, load 4-5): HiGHS alone 613 s, 1.290M UAH; share 1: 382 s,
+    1.302M UAH; share 0.5: 348 s, 1.310M UAH and 68 kWh of the essential tier unserved (time-limited
+    solves make runs differ: one run each does not separate the two)."""
     prove_first: bool = True
     """Before HiGHS's MIP solve, try the start completed by an LP against the LP relaxation's bound
     (:func:`microgrid.dispatch.dive.prove_start`): within the gap, that is the plan (no MIP solve)."""
@@ -78,7 +83,8 @@ class Repair:
         started = time.perf_counter()
         known = None
         if self.prove_first:
-            proved, known = _prove(model, compiled, options, start, bases if bases is not None else LpBases())
+            accept = options | {"mip_rel_gap": self.accept_share * float(options["mip_rel_gap"])}
+            proved, known = _prove(model, compiled, accept, start, bases if bases is not None else LpBases())
             if proved is not None:
                 return None, proved, proved.relaxation
         first = None
@@ -87,7 +93,8 @@ class Repair:
             if first.getModelStatus() != highspy.HighsModelStatus.kTimeLimit:
                 return first, None, known
         warm = bases.relaxation if bases is not None else None
-        return _after_first(model, compiled, options, (start, first, known, started, warm), self.round_up)
+        so_far = (start, first, known, started, warm)
+        return _after_first(model, compiled, options, so_far, self)
 
 
 def _prove(
@@ -110,7 +117,7 @@ def _after_first(
     compiled: CompiledModel,
     options: dict[str, Any],
     so_far: tuple[MipStart, highspy.Highs | None, float | None, float, highspy.HighsBasis | None],
-    round_up_names: tuple[str, ...],
+    repair: Repair,
 ) -> tuple[highspy.Highs | None, DiveResult | None, float | None]:
     """The dive (after a first HiGHS run stopped by ``after_s``, if any); HiGHS again when its plan is not within
     the gap.
@@ -127,13 +134,13 @@ def _after_first(
         if info.primal_solution_status == FEASIBLE:
             incumbent = (float(info.objective_function_value), np.asarray(first.getSolution().col_value, dtype=float))
     left = limit - (time.perf_counter() - started)
-    columns, round_up = dive_columns(model, compiled.columns, round_up_names)
+    columns, round_up = dive_columns(model, compiled.columns, repair.round_up)
     dive = lp_dive(
         compiled.lp, columns, round_up, time_limit_s=max(left, 0.01), threads=options.get("threads"), basis=warm
     )
     if dive is not None:  # the best bound: HiGHS's (none if it stopped before its root LP), or the relaxation's
         bound = max(dive.relaxation, bound if bound is not None else -math.inf)
-        if relative_gap(dive.objective, bound) <= float(options["mip_rel_gap"]):
+        if relative_gap(dive.objective, bound) <= repair.accept_share * float(options["mip_rel_gap"]):
             return None, dive, bound
         if incumbent is None or dive.objective < incumbent[0]:
             incumbent = (dive.objective, dive.values)
