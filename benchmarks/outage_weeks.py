@@ -32,10 +32,11 @@ import argparse
 import dataclasses
 import sys
 import time
+from datetime import timedelta
 
 import pandas as pd
 
-from microgrid.site import Site
+from microgrid.site import OutageScheduleConfig, Site
 from microgrid.state import SiteState
 
 
@@ -65,6 +66,13 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="tell the closed loop the next fuel delivery comes when the week ends",
     )
+    parser.add_argument(
+        "--unannounced-cut-h",
+        type=float,
+        default=None,
+        help="the closed loop plans a cut outside the schedule to last this long [h] (grid.schedule."
+        "unannounced_cut_h; default: emergency mode plans for no grid at all)",
+    )
     args = parser.parse_args(argv)
     print(f"microgrid outage weeks — python benchmarks/outage_weeks.py {' '.join(sys.argv[1:])}".rstrip(), flush=True)
     rows = []
@@ -77,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
                 if args.delivery_at_end:
                     common["fuel_delivery_at"] = (week.truth.index[0] + pd.Timedelta(days=args.days)).to_pydatetime()
                 started = time.perf_counter()
-                mpc = simulate(week.site, week.truth, **common, **solver)
+                mpc = simulate(_with_cut(week.site, args.unannounced_cut_h), week.truth, **common, **solver)
                 mpc_s = time.perf_counter() - started
                 rules = simulate(week.site, week.truth, controller="rules", days=args.days)
                 best = perfect_foresight(
@@ -109,6 +117,17 @@ def main(argv: list[str] | None = None) -> int:
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(table.to_string())
     return 0
+
+
+def _with_cut(site: Site, hours: float | None) -> Site:
+    """``site`` with the simulated schedule's ``unannounced_cut_h`` (what the simulation adds otherwise,
+    :func:`microgrid.planning.closed_loop.simulate`: emergency mode left after 1 h of stable grid)."""
+    if hours is None or site.grid is None:
+        return site
+    schedule = OutageScheduleConfig(
+        queue="sim", source="<simulated>", emergency_exit_after=timedelta(hours=1), unannounced_cut_h=hours
+    )
+    return site.model_copy(update={"grid": site.grid.model_copy(update={"schedule": schedule})})
 
 
 def _less_fuel(site: Site, mpc: pd.Series) -> SiteState:

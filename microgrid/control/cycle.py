@@ -23,7 +23,8 @@ safety layer), ``safe`` (rules only), ``dry-run`` (reads and plans, writes nothi
 With an outage schedule configured, ``possible`` windows are planned with the contingency
 extension (the protected tiers can be carried through each window if the outage happens) and
 **emergency mode** (:mod:`microgrid.control.emergency`) plans for no grid at all with the
-lexicographic solve (``docs/dispatch-extensions.md``).
+lexicographic solve (``docs/dispatch-extensions.md``), or, entered by a cut outside the schedule
+with ``grid.schedule.unannounced_cut_h`` set, for a cut that long and a possible outage after it.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import dataclasses
 import enum
 import json
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -228,9 +230,21 @@ class Controller:
         time limit binds; same optimum otherwise: benchmarks in the closing note of issue 4), on the
         model kept from the last interval with the new numbers patched in; in emergency mode the
         lexicographic maximum-autonomy solve."""
-        if self.emergency.active:
+        if self._maximum_autonomy():
             return optimize_emergency(inputs, threads=self.threads)
         return optimize(inputs, threads=self.threads, warm_from=self.last_plan, cache=self.models)
+
+    def _planned_cut_steps(self) -> int | None:
+        """Steps a cut outside the schedule is planned to last in emergency mode (the schedule's
+        ``unannounced_cut_h``); None when emergency mode plans for no grid at all, or is off."""
+        schedule = self.site.grid.schedule if self.site.grid is not None else None
+        if not self.emergency.cut_outside_schedule or schedule is None or schedule.unannounced_cut_h is None:
+            return None
+        return max(1, math.ceil(timedelta(hours=schedule.unannounced_cut_h) / self.site.control.interval))
+
+    def _maximum_autonomy(self) -> bool:
+        """Emergency mode's lexicographic solve (no grid at all), not a cut of a planned length."""
+        return self.emergency.active and self._planned_cut_steps() is None
 
     def interval_start(self, now: datetime) -> datetime:
         """``now`` floored to the interval boundary (UTC)."""
@@ -307,7 +321,10 @@ class Controller:
             )
             if changed:
                 report.events.append(("emergency", changed))
-            if self.emergency.active:
+            cut = self._planned_cut_steps()
+            if cut is not None:
+                outlook = outlook.with_cut(cut, up_now=bool(est and est.grid_up))
+            elif self.emergency.active:
                 outlook = outlook.without_grid(up_now=bool(est and est.grid_up))
         except Exception as exc:
             report.events.append(("fallback", f"forecast failed: {exc!r}"))
@@ -462,7 +479,7 @@ class Controller:
         row = round(age / timedelta(hours=plan.step_hours))
         if row < 1 or row >= plan.steps or age > self.site.control.horizon / 2:
             return None
-        if bool(plan.stages) != self.emergency.active:  # an emergency plan only in emergency mode, and back
+        if bool(plan.stages) != self._maximum_autonomy():  # a lexicographic plan only in that mode, and back
             return None
         if not state_matches(plan, row, est):
             return None

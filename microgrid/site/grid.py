@@ -86,12 +86,17 @@ class OutageScheduleConfig(Frozen):
     every cycle. ``possible_outage_tiers`` are carried through every ``possible`` window from
     battery, PV and fuel (default: the most important priority). ``emergency_exit_after`` is the
     time the grid must stay up before emergency mode ends by itself (absent: only explicitly).
+    ``unannounced_cut_h``: how long emergency mode entered by a cut outside the schedule plans that
+    cut to last [h]; beyond it the schedule holds again, with the rest of the horizon a ``possible``
+    outage whose shadow carries the ``possible_outage_tiers`` to the horizon's end (absent: no grid
+    for the whole horizon and the maximum-autonomy solve, as for a voided schedule).
     """
 
     queue: Annotated[str, StringConstraints(strict=True, min_length=1)]
     source: Annotated[str, StringConstraints(strict=True, min_length=1)]
     possible_outage_tiers: tuple[AssetId, ...] | None = None
     emergency_exit_after: Duration | None = None
+    unannounced_cut_h: Positive | None = None
 
 
 class Grid(Frozen):

@@ -62,3 +62,36 @@ def test_emergency_outage_mid_run(tcp_hospital: Site, winter: Profiles) -> None:
         assert report.plan is not None and report.plan.profiles.grid_available.iloc[0] == 1.0
 
     run_rig(fast(tcp_hospital, horizon=timedelta(hours=12)), winter, body)
+
+
+def _with_cut_h(site: Site, hours: float) -> Site:
+    assert site.grid is not None and site.grid.schedule is not None
+    schedule = site.grid.schedule.model_copy(update={"unannounced_cut_h": hours})
+    return site.model_copy(update={"grid": site.grid.model_copy(update={"schedule": schedule})})
+
+
+@pytest.mark.slow
+def test_a_cut_planned_to_last_an_hour_keeps_the_critical_tier_covered_beyond_it(
+    tcp_hospital: Site, winter: Profiles
+) -> None:
+    """With ``unannounced_cut_h: 1`` emergency mode entered by the cut plans no grid for 4 steps, then the
+    schedule, every later step a possible outage whose shadow carries the critical tier to the horizon's
+    end: the spec's cost with the contingency extension, not the lexicographic solve."""
+
+    async def body(rig: Rig) -> None:
+        await rig.cycle()
+        rig.sim.plant.grid_forced = False  # a cut the schedule does not announce
+        await rig.step(900)
+        await rig.cycle()
+        await rig.step()
+        report = await rig.cycle()
+        assert report.emergency.get("active") is True and report.source == "plan"
+        plan = report.plan
+        assert plan is not None and not plan.stages
+        grid = plan.profiles.grid_available.to_numpy()
+        assert grid[:4].max() == 0.0 and grid[4:].max() == 1.0
+        assert plan.contingency and plan.contingency[0].start == plan.frame.index[4]
+        assert "critical" in plan.contingency[0].tiers
+        assert rig.sim.plant.totals.unserved_kwh["critical"] == 0.0
+
+    run_rig(fast(_with_cut_h(tcp_hospital, 1.0), horizon=timedelta(hours=12)), winter, body)

@@ -83,6 +83,23 @@ def test_voided_file_is_reported_and_without_grid_is_all_down(site_dir: Path) ->
     assert out.profiles.grid_available.max() == 1.0  # the original is untouched
 
 
+def test_a_cut_of_a_planned_length_keeps_the_schedule_after_it_as_a_possible_outage(site_dir: Path) -> None:
+    """``with_cut(4)``: no grid for 4 steps, then the schedule as it was, every step of it with the grid
+    up flagged ``possible`` (the contingency shadow carries the protected tiers should the cut last);
+    a scheduled 'off' step after the cut stays a definite outage, not a possible one."""
+    _, fc = forecaster(site_dir)
+    out = fc(T0, None)
+    cut = out.with_cut(4)
+    before, after = out.profiles.grid_available.to_numpy(), cut.profiles.grid_available.to_numpy()
+    assert after[:4].max() == 0.0 and np.array_equal(after[4:], before[4:])
+    assert cut.possible_outage is not None
+    assert not cut.possible_outage[:4].any()
+    assert np.array_equal(cut.possible_outage[4:], before[4:] > 0.5)
+    assert (before[4:] < 0.5).any()  # the fixture's schedule has an 'off' step after the cut
+    up = out.with_cut(4, up_now=True)
+    assert up.profiles.grid_available.iloc[0] == 1.0 and up.profiles.grid_available.iloc[1:4].max() == 0.0
+
+
 def test_tariff_prices_replace_the_reference_prices(site_dir: Path) -> None:
     raw = yaml.safe_load((site_dir / "site.yaml").read_text(encoding="utf-8"))
     raw["grid"]["tariff"] = [
