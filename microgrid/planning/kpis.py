@@ -127,17 +127,22 @@ def _generator_kpis(intervals: pd.DataFrame, site: Site, dt: float) -> dict[str,
 
 def _below_floor(intervals: pd.DataFrame, site: Site) -> float:
     """Intervals the grid-forming battery ended more than 0.5 % of its capacity below ``soc_min`` while a
-    genset had fuel to carry the site (every fuel with a stock has some left)."""
+    genset had fuel to carry the site: every fuel with a stock holds at least what its thriftiest genset
+    burns in one interval at its minimum load (a few centilitres left in the tank do not count)."""
     forming = site.grid_forming_battery()
     column = battery_soc(forming.id) if forming is not None else ""
     if forming is None or column not in intervals or not site.generators:
         return 0.0
     below = intervals[column].to_numpy(dtype=float) < forming.soc_min - 0.005
+    dt = step_hours(intervals, site)
     fuelled = np.ones(len(intervals), dtype=bool)
     for name in {g.fuel for g in site.generators}:
         if fuel_stock(name) in intervals:
             stock = intervals[fuel_stock(name)].to_numpy(dtype=float)
-            fuelled &= np.isnan(stock) | (stock > 1e-6)
+            least = min(
+                (g.fuel_per_kwh * g.min_kw + g.fuel_per_hour_running) * dt for g in site.generators if g.fuel == name
+            )
+            fuelled &= np.isnan(stock) | (stock >= max(least, 1e-6))
     return float(np.sum(below & fuelled))
 
 

@@ -182,6 +182,19 @@ def test_kpis_by_hand_on_a_tiny_table() -> None:
     assert k["solve_s_median"] == pytest.approx(0.2)
 
 
+def test_below_the_floor_counts_only_while_a_genset_could_run_an_interval() -> None:
+    """The battery (floor 10 %) ends 4 intervals at 5 %. The genset burns (0.25 · 10 kW + 2 l/h) · ¼ h =
+    1.125 l in an interval at its minimum load: 100 l and 1.2 l count, 1.0 l and a few centilitres do not."""
+    site = site_from_dict(TINY)
+    index = pd.date_range("2026-01-15", periods=5, freq="15min", tz="UTC", name="timestamp")
+    i = pd.DataFrame(index=index)
+    i["battery.b.soc"] = [0.5, 0.05, 0.05, 0.05, 0.05]
+    i["fuel.diesel.stock"] = [100.0, 100.0, 1.2, 1.0, 0.01]
+    i["generator.g.on"] = 0
+    i["grid.available"] = 0.0
+    assert kpis_of(i, site)["grid_forming_below_floor"] == 2
+
+
 def _tiny_grid_only() -> tuple[Site, Profiles]:
     raw = {
         "site": {"name": "grid only", "timezone": "UTC", "currency": "UAH"},
