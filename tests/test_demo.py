@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -36,6 +37,10 @@ def test_demo_runs_to_its_report(tmp_path: Path) -> None:
     )
     assert status.returncode == 0, status.stderr
     assert '"source": "plan"' in status.stdout
+    # the history keeps every simulated cycle, whatever the wall clock's date (its January is no
+    # older than 90 days to anyone: the demo's history file keeps no retention)
+    with sqlite3.connect(out / "history.sqlite") as db:
+        assert db.execute("SELECT count(*) FROM cycles").fetchone()[0] == 8
 
 
 @pytest.fixture(scope="module")

@@ -308,7 +308,8 @@ def demo(
     settings = scada_options(scada, scada_writes, scada_allow, scada_tls)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "history.sqlite").unlink(missing_ok=True)
-    with Store(out_dir / "history.sqlite") as store:
+    # no retention: the simulated day's cycles are as old as its profiles, not the wall clock's today
+    with Store(out_dir / "history.sqlite", retention_days=None) as store:
         if live and out.is_terminal:
             with Live(refresh_per_second=8, console=out) as screen:
 
