@@ -32,17 +32,16 @@ import argparse
 import dataclasses
 import sys
 import time
-from datetime import timedelta
 
 import pandas as pd
 
-from microgrid.site import OutageScheduleConfig, Site
+from microgrid.site import Site
 from microgrid.state import SiteState
 
 
 def main(argv: list[str] | None = None) -> int:
     from microgrid.planning.baselines import perfect_foresight
-    from microgrid.planning.closed_loop import simulate
+    from microgrid.planning.closed_loop import simulate, simulated_schedule
     from microgrid.planning.outage_weeks import PATTERNS, SITES, outage_week
 
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n", 1)[0])
@@ -85,7 +84,10 @@ def main(argv: list[str] | None = None) -> int:
                 if args.delivery_at_end:
                     common["fuel_delivery_at"] = (week.truth.index[0] + pd.Timedelta(days=args.days)).to_pydatetime()
                 started = time.perf_counter()
-                mpc = simulate(_with_cut(week.site, args.unannounced_cut_h), week.truth, **common, **solver)
+                site = week.site
+                if args.unannounced_cut_h is not None:
+                    site = simulated_schedule(site, unannounced_cut_h=args.unannounced_cut_h)
+                mpc = simulate(site, week.truth, **common, **solver)
                 mpc_s = time.perf_counter() - started
                 rules = simulate(week.site, week.truth, controller="rules", days=args.days)
                 best = perfect_foresight(
@@ -117,17 +119,6 @@ def main(argv: list[str] | None = None) -> int:
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(table.to_string())
     return 0
-
-
-def _with_cut(site: Site, hours: float | None) -> Site:
-    """``site`` with the simulated schedule's ``unannounced_cut_h`` (what the simulation adds otherwise,
-    :func:`microgrid.planning.closed_loop.simulate`: emergency mode left after 1 h of stable grid)."""
-    if hours is None or site.grid is None:
-        return site
-    schedule = OutageScheduleConfig(
-        queue="sim", source="<simulated>", emergency_exit_after=timedelta(hours=1), unannounced_cut_h=hours
-    )
-    return site.model_copy(update={"grid": site.grid.model_copy(update={"schedule": schedule})})
 
 
 def _less_fuel(site: Site, mpc: pd.Series) -> SiteState:

@@ -78,6 +78,7 @@ __all__ = [
     "extend",
     "forecast_reference",
     "simulate",
+    "simulated_schedule",
     "with_solver",
 ]
 
@@ -336,11 +337,20 @@ def _truth(site: Site, profiles: Profiles, n: int) -> Profiles:
 
 
 def _with_schedule(site: Site) -> Site:
-    """``site`` with a ``grid.schedule`` section when it has none, so that the controller's schedule logic
-    (emergency mode and its exit after 1 h of stable grid) runs on the simulated feed."""
+    """``site`` with a ``grid.schedule`` section when it has none (:func:`simulated_schedule`)."""
     if site.grid is None or site.grid.schedule is not None:
         return site
-    schedule = OutageScheduleConfig(queue="sim", source="<simulated>", emergency_exit_after=timedelta(hours=1))
+    return simulated_schedule(site)
+
+
+def simulated_schedule(site: Site, *, unannounced_cut_h: float | None = None) -> Site:
+    """``site`` (with a grid) with the ``grid.schedule`` section a simulation gives a site that has none, so
+    that the controller's schedule logic (emergency mode and its exit after 1 h of stable grid) runs on
+    the simulated feed; ``unannounced_cut_h`` as in the site file."""
+    assert site.grid is not None
+    schedule = OutageScheduleConfig(
+        queue="sim", source="<simulated>", emergency_exit_after=timedelta(hours=1), unannounced_cut_h=unannounced_cut_h
+    )
     return site.model_copy(update={"grid": site.grid.model_copy(update={"schedule": schedule})})
 
 
