@@ -54,6 +54,7 @@ from microgrid.control.decisions import (
 from microgrid.control.emergency import Emergency
 from microgrid.control.estimate import Estimate, Estimator, Snapshot
 from microgrid.control.forecast import Forecaster, ForecastSource, Outlook
+from microgrid.control.locks import fit_to_fuel
 from microgrid.control.obedience import WriteWatch
 from microgrid.control.points import hand_back_points, heartbeat_point, to_points
 from microgrid.control.resupply import long_plan_steps, reserve_hours
@@ -354,10 +355,12 @@ class Controller:
             return
         possible = report.outlook.possible_outage if report.outlook is not None else None
         report.terminal = await self._terminal(report, est)
+        site, state, fitted = fit_to_fuel(self.site, est.site_state(), forecast.step_h)
+        report.events += [("dispatch", note) for note in fitted]
         inputs = DispatchInputs(
-            self.site,
+            site,
             forecast,
-            est.site_state(),
+            state,
             self.site.control.mip_gap,
             self.site.control.time_limit_s,
             possible_outage=possible if possible is not None and possible.any() else None,
@@ -413,8 +416,8 @@ class Controller:
         state = est.site_state()
         kept = fuel_reserve(self.site, coarse, reserve_hours(cfg.fuel_reserve_h, start, self.fuel_delivery_at))
         stock = {f: (None if s is None else max(0.0, s - kept.get(f, 0.0))) for f, s in state.fuel_stock.items()}
-        state = dataclasses.replace(state, fuel_stock=stock)
-        inputs = DispatchInputs(self.site, coarse, state, 0.0, self.site.control.time_limit_s)
+        site, state, _ = fit_to_fuel(self.site, dataclasses.replace(state, fuel_stock=stock), coarse.step_h)
+        inputs = DispatchInputs(site, coarse, state, 0.0, self.site.control.time_limit_s)
         return solve_outlook(inputs, at_h=self.site.control.horizon / timedelta(hours=1), cache=self.long_models)
 
     def _feeders(self, forecast: Profiles, est: Estimate) -> FeederInputs | None:
