@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,15 +27,6 @@ import numpy as np
 import numpy.typing as npt
 import pyomo.environ as pyo
 from pyomo.common.errors import InfeasibleConstraintException
-from pyomo.core.base.param import ParamData
-from pyomo.core.expr.numeric_expr import (
-    NPV_DivisionExpression,
-    NPV_MaxExpression,
-    NPV_MinExpression,
-    NPV_NegationExpression,
-    NPV_ProductExpression,
-    NPV_SumExpression,
-)
 from pyomo.core.expr.visitor import identify_mutable_parameters
 from pyomo.repn import generate_standard_repn
 
@@ -44,6 +35,7 @@ from microgrid.dispatch.dive import LpBases
 from microgrid.dispatch.feeders import big_m_kw
 from microgrid.dispatch.inputs import DispatchInputs
 from microgrid.dispatch.model import build_model, set_data
+from microgrid.dispatch.numbers import Numbers
 from microgrid.dispatch.solve import CompiledModel, compile_model
 
 __all__ = ["KeptModel", "ModelCache", "shape_of"]
@@ -102,56 +94,32 @@ def shape_of(
     )
 
 
-_Number = Callable[[], float]
-"""A parameter expression made into a plain function (a refresh evaluates ~1,300 per solve)."""
+@dataclass
+class _Changes:
+    """What a refresh re-evaluates: one :class:`Numbers` over every expression that holds a parameter.
 
-_OPERATORS: dict[type, Callable[[list[float]], float]] = {
-    NPV_SumExpression: sum,
-    NPV_ProductExpression: lambda a: a[0] * a[1],
-    NPV_DivisionExpression: lambda a: a[0] / a[1],
-    NPV_NegationExpression: lambda a: -a[0],
-    NPV_MaxExpression: max,
-    NPV_MinExpression: min,
-}
-
-
-def _number(expr: Any) -> _Number:
-    """``expr`` (a number, a mutable parameter or an expression of them) as a function of nothing.
-
-    Pyomo's own evaluation walks the expression tree each time (≈ 10 µs a row); these closures are
-    built once per kept model. An operator not listed above falls back to ``pyo.value``.
+    Its values, in order: the lower bounds of ``lower_columns``, the upper bounds of ``upper_columns``,
+    the bounds of ``rows`` (the lower bound of ≥ and = rows, the upper of ≤ rows), the constants of
+    their bodies (rhs = bound − constant), the objective's coefficients of ``cost_columns``, and its
+    constant.
     """
-    if isinstance(expr, (int, float)):
-        value = float(expr)
-        return lambda: value
-    if isinstance(expr, ParamData):
-        return lambda: float(expr.value)
-    operator = _OPERATORS.get(type(expr))
-    if operator is None:
-        return lambda: float(pyo.value(expr))
-    parts = [_number(arg) for arg in expr.args]
-    return lambda: operator([part() for part in parts])
 
-
-@dataclass
-class _Row:
-    """A row that holds a mutable parameter: rhs = bound − constant of the body."""
-
-    index: int
-    bound: _Number
-    """The constraint's lower (≥ and = rows) or upper (≤ rows) bound."""
-    constant: _Number
-    """The constant part of the body."""
-
-
-@dataclass
-class _Objective:
+    lower_columns: npt.NDArray[np.intp]
+    upper_columns: npt.NDArray[np.intp]
+    rows: npt.NDArray[np.intp]
     costs: _Floats
-    """Coefficients that hold no parameter; zero where one does."""
-    columns: npt.NDArray[np.intp]
-    coefficients: list[_Number]
-    """Per entry of ``columns``."""
-    constant: _Number
+    """Objective coefficients that hold no parameter; zero where one does."""
+    cost_columns: npt.NDArray[np.intp]
+    numbers: Numbers
+
+    def split(self) -> tuple[_Floats, _Floats, _Floats, _Floats, float]:
+        """The current lower bounds, upper bounds, right-hand sides, objective coefficients and constant."""
+        values = self.numbers()
+        sizes = [len(self.lower_columns), len(self.upper_columns), len(self.rows), len(self.rows)]
+        lower, upper, bound, constant, coefficients = np.split(values[:-1], np.cumsum(sizes))
+        costs = self.costs.copy()
+        np.add.at(costs, self.cost_columns, coefficients)
+        return lower, upper, bound - constant, costs, float(values[-1])
 
 
 @dataclass
@@ -162,39 +130,31 @@ class KeptModel:
     compiled: CompiledModel | None
     shape: Hashable | None = None
     site: object = None
-    lower_bounds: list[tuple[int, _Number]] | None = None
-    """Columns whose lower bound holds a mutable parameter."""
-    upper_bounds: list[tuple[int, _Number]] | None = None
-    rows: list[_Row] | None = None
-    objective: _Objective | None = None
+    changes: _Changes | None = None
+    """What a refresh re-evaluates (None: not reusable)."""
     bases: LpBases = field(default_factory=LpBases)
     """The LP bases of its last warm-started solve (:func:`microgrid.dispatch.dive.prove_start`)."""
 
     @property
     def reusable(self) -> bool:
-        return self.shape is not None and self.objective is not None and self.rows is not None
+        return self.shape is not None and self.changes is not None
 
     def refresh(self, inp: DispatchInputs) -> None:
         """Set ``inp``'s numbers into the model and its compiled arrays."""
-        assert self.compiled is not None and self.lower_bounds is not None and self.upper_bounds is not None
-        assert self.rows is not None and self.objective is not None
+        assert self.compiled is not None and self.changes is not None
         set_data(self.model, inp)
-        lp, rows = self.compiled.lp, self.rows
+        lp, changes = self.compiled.lp, self.changes
+        new_lower, new_upper, rhs, costs, offset = changes.split()
         lower, upper = np.array(lp.col_lower_, dtype=float), np.array(lp.col_upper_, dtype=float)
-        for side, bounds in ((lower, self.lower_bounds), (upper, self.upper_bounds)):
-            side[[i for i, _ in bounds]] = [f() for _, f in bounds]
+        lower[changes.lower_columns], upper[changes.upper_columns] = new_lower, new_upper
         lp.col_lower_, lp.col_upper_ = lower, upper
-        index = [row.index for row in rows]
-        rhs = np.array([row.bound() - row.constant() for row in rows], dtype=float)
+        index = changes.rows
         row_lower, row_upper = np.array(lp.row_lower_, dtype=float), np.array(lp.row_upper_, dtype=float)
         for side in (row_lower, row_upper):
             side[index] = np.where(np.isfinite(side[index]), rhs, side[index])
         lp.row_lower_, lp.row_upper_ = row_lower, row_upper
-        objective = self.objective
-        costs = objective.costs.copy()
-        np.add.at(costs, objective.columns, [c() for c in objective.coefficients])
         lp.col_cost_ = costs
-        lp.offset_ = objective.constant()
+        lp.offset_ = offset
 
 
 def _mutable(expr: Any) -> bool:
@@ -211,33 +171,40 @@ def _analyse(kept: KeptModel) -> None:
     (objective,) = model.component_data_objects(pyo.Objective, active=True)
     if objective.sense == pyo.maximize:
         return  # the dispatch models minimise; a maximised objective is not handled here
-    kept.lower_bounds = [(i, _number(v.lower)) for i, v in enumerate(columns) if _mutable(v.lower)]
-    kept.upper_bounds = [(i, _number(v.upper)) for i, v in enumerate(columns) if _mutable(v.upper)]
-    rows: list[_Row] = []
+    lower = [(i, v.lower) for i, v in enumerate(columns) if _mutable(v.lower)]
+    upper = [(i, v.upper) for i, v in enumerate(columns) if _mutable(v.upper)]
+    rows: list[tuple[int, Any, Any]] = []
     for index, entry in enumerate(compiled.rows):
         con = entry.constraint
         if not identify_mutable_parameters(con.expr):
             continue
-        lower, body, upper = con.to_bounded_expression()
+        low, body, up = con.to_bounded_expression()
         repn = generate_standard_repn(body, compute_values=False)
         if not repn.is_linear() or any(_mutable(c) for c in repn.linear_coefs):
             log.debug("reuse: %s has a parameter in a coefficient, model not kept", con.name)
             return
-        rows.append(_Row(index, _number(upper if entry.bound_type == 1 else lower), _number(repn.constant)))
+        rows.append((index, up if entry.bound_type == 1 else low, repn.constant))
     repn = generate_standard_repn(objective.expr, compute_values=False)
     if not repn.is_linear() or any(id(v) not in position for v in repn.linear_vars):
         return
     costs = np.zeros(len(columns))
-    param_columns: list[int] = []
-    coefficients: list[_Number] = []
+    cost_columns: list[int] = []
+    coefficients: list[Any] = []
     for var, coef in zip(repn.linear_vars, repn.linear_coefs, strict=True):
         if _mutable(coef):
-            param_columns.append(position[id(var)])
-            coefficients.append(_number(coef))
+            cost_columns.append(position[id(var)])
+            coefficients.append(coef)
         else:
             costs[position[id(var)]] += float(coef)
-    kept.rows = rows
-    kept.objective = _Objective(costs, np.array(param_columns, dtype=np.intp), coefficients, _number(repn.constant))
+    expressions = [e for _, e in lower] + [e for _, e in upper] + [b for _, b, _ in rows] + [c for _, _, c in rows]
+    kept.changes = _Changes(
+        np.array([i for i, _ in lower], dtype=np.intp),
+        np.array([i for i, _ in upper], dtype=np.intp),
+        np.array([i for i, _, _ in rows], dtype=np.intp),
+        costs,
+        np.array(cost_columns, dtype=np.intp),
+        Numbers([*expressions, *coefficients, repn.constant]),
+    )
 
 
 class ModelCache:
