@@ -62,6 +62,13 @@ class MeasuredHistory:
 
     max_rows: int = 96 * 35
     rows: deque[tuple[datetime, dict[str, float], dict[str, float]]] = field(default_factory=deque)
+    _frames: tuple[tuple[int, object, object], pd.DataFrame, pd.DataFrame] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+    """(the rows they were built from: count, first and last row; load; PV)."""
+    _packed: deque[tuple[object, _Packed, _Packed]] = field(
+        default_factory=deque, init=False, repr=False, compare=False
+    )
 
     def add(self, when: datetime, load_kw: dict[str, float], pv_kw: dict[str, float]) -> None:
         """Append one cycle's measurements (older rows beyond ``max_rows`` are dropped)."""
@@ -91,11 +98,59 @@ class MeasuredHistory:
         return math.sqrt(sum(c * c for c in changes) / len(changes))
 
     def frames(self) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """(load kW per tier, PV kW per array), UTC-indexed; NaN where not measured."""
+        """(load kW per tier, PV kW per array), UTC-indexed; NaN where not measured.
+
+        Built once per change of the rows (a cycle asks for them up to four times: the fine forecast's
+        load and PV, the outlook's), each caller getting its own copy.
+        """
+        key = (len(self.rows), self.rows[0], self.rows[-1]) if self.rows else (0, None, None)
+        cached = self._frames
+        if cached is None or cached[0][0] != key[0] or cached[0][1] is not key[1] or cached[0][2] is not key[2]:
+            self._frames = cached = (key, *self._build_frames())  # the key holds its rows: no id is reused
+        return cached[1].copy(), cached[2].copy()
+
+    def _build_frames(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         index = pd.DatetimeIndex([r[0] for r in self.rows], tz="UTC") if self.rows else pd.DatetimeIndex([], tz="UTC")
-        load = pd.DataFrame([r[1] for r in self.rows], index=index, dtype=float)
-        pv = pd.DataFrame([r[2] for r in self.rows], index=index, dtype=float)
-        return load, pv
+        packed = self._packed_rows()
+        return (
+            _frame([r[1] for r in self.rows], [p[1] for p in packed], index),
+            _frame([r[2] for r in self.rows], [p[2] for p in packed], index),
+        )
+
+    def _packed_rows(self) -> deque[tuple[object, _Packed, _Packed]]:
+        """Per row: (the row, its load and its PV as (keys, values)), kept beside ``rows`` as they change."""
+        packed, rows = self._packed, self.rows
+        while packed and (not rows or packed[0][0] is not rows[0]):
+            packed.popleft()  # rows dropped from the front
+        start = len(packed)
+        if start > len(rows) or (start and packed[-1][0] is not rows[start - 1]):
+            packed.clear()  # the rows were changed some other way: pack them afresh
+            start = 0
+        last_load = packed[-1][1][0] if packed else ()
+        last_pv = packed[-1][2][0] if packed else ()
+        for i in range(start, len(rows)):
+            row = rows[i]
+            load, pv = _pack(row[1], last_load), _pack(row[2], last_pv)
+            packed.append((row, load, pv))
+            last_load, last_pv = load[0], pv[0]
+        return packed
+
+
+_Packed = tuple[tuple[str, ...], tuple[float, ...]]
+"""A row's values by key: (keys, values), the keys the previous row's tuple when they are the same."""
+
+
+def _pack(values: dict[str, float], last_keys: tuple[str, ...]) -> _Packed:
+    keys = tuple(values)
+    return (last_keys if keys == last_keys else keys), tuple(values.values())
+
+
+def _frame(rows: list[dict[str, float]], packed: list[_Packed], index: pd.DatetimeIndex) -> pd.DataFrame:
+    """``pandas.DataFrame(rows, index=index, dtype=float)``; by a plain array when every row has the same keys."""
+    keys = packed[0][0] if packed else ()
+    if not keys or any(p[0] is not keys for p in packed):
+        return pd.DataFrame(rows, index=index, dtype=float)
+    return pd.DataFrame(np.array([p[1] for p in packed], dtype=float), index=index, columns=list(keys))
 
 
 @dataclass
