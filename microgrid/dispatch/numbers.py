@@ -1,13 +1,15 @@
 """Many parameter expressions of a kept model evaluated together, an array at a time.
 
-A kept model's refresh (:mod:`microgrid.dispatch.reuse`) re-evaluates ≈ 1,300 expressions of its mutable
-parameters per solve: column bounds, right-hand sides, objective coefficients. Most share a handful
-of shapes (``p``, ``c · p``, ``p − c · p``, ...). :class:`Numbers` groups the expressions by shape
+A kept model's refresh (:mod:`microgrid.dispatch.reuse`) re-evaluates 4,000-8,000 expressions of its
+mutable parameters per solve (the hospital): column bounds, right-hand sides, objective coefficients.
+Most share a handful of shapes (``p``, ``c · p``, ``p − c · p``, ...). :class:`Numbers` groups the expressions by shape
 (the tree of operators with numbers and parameters as its leaves) and evaluates every group with
 numpy, leaf arrays in the place of the leaves, in the same operations in the same order as the
 expression itself: IEEE arithmetic is the same element by element, so the values are bit for bit
-those of evaluating each expression alone (``sum`` from 0 left to right, ``max``/``min`` keeping the
-first of equals). An expression of an operator not handled here is evaluated alone by pyomo.
+those of evaluating each expression alone in Python (``sum`` from 0 left to right, as the per-row
+functions this replaced did — pyomo starts from the first term, which differs only in the sign of a
+zero —, ``max``/``min`` keeping the first of equals). An expression of an operator not handled here is
+evaluated alone by pyomo. Measured on the hospital: a refresh 2.2-4.5 → 1.0-1.8 ms, arrays bit-identical.
 """
 
 from __future__ import annotations

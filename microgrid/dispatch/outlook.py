@@ -21,7 +21,7 @@ import pandas as pd
 import pyomo.environ as pyo
 
 from microgrid.dispatch.inputs import DispatchInputs, TerminalValues
-from microgrid.dispatch.results import extract
+from microgrid.dispatch.results import extract, variable_series
 from microgrid.dispatch.reuse import KeptModel, ModelCache, new_model
 from microgrid.dispatch.solve import CompiledModel, solve_model
 from microgrid.errors import InfeasibleError, SolveError
@@ -91,14 +91,26 @@ def coarsen(profiles: Profiles, step_h: float) -> Profiles:
     )
 
 
-def _entry(compiled: CompiledModel, row: int, var: object) -> float:
+@dataclass
+class _Matrix:
+    """The compiled constraint matrix (column-wise) read out of HiGHS once (each read copies it)."""
+
+    start: np.ndarray
+    index: np.ndarray
+    value: np.ndarray
+
+    @classmethod
+    def of(cls, compiled: CompiledModel) -> _Matrix:
+        matrix = compiled.lp.a_matrix_
+        return cls(np.asarray(matrix.start_), np.asarray(matrix.index_), np.asarray(matrix.value_, dtype=float))
+
+
+def _entry(compiled: CompiledModel, matrix: _Matrix, row: int, var: object) -> float:
     """The coefficient of ``var`` in compiled row ``row`` (0 when absent)."""
     column = compiled.position[id(var)]
-    matrix = compiled.lp.a_matrix_
-    start, end = matrix.start_[column], matrix.start_[column + 1]
-    rows = np.asarray(matrix.index_[start:end])
-    hit = np.flatnonzero(rows == row)
-    return float(np.asarray(matrix.value_[start:end])[hit[0]]) if len(hit) else 0.0
+    start, end = matrix.start[column], matrix.start[column + 1]
+    hit = np.flatnonzero(matrix.index[start:end] == row)
+    return float(matrix.value[start:end][hit[0]]) if len(hit) else 0.0
 
 
 def _duals(
@@ -111,18 +123,20 @@ def _duals(
     kWh at the end of step k is e[b,k] + δ in the row of step k + 1 (c the row's coefficient of
     e[b,k]), i.e. b − c·δ: μ = y·c. Both clipped at 0.
     """
-    row_of = {id(r.constraint): i for i, r in enumerate(compiled.rows)}
+    row_of = compiled.row_position
+    matrix = _Matrix.of(compiled)
     fuel_value = {}
     for f in m.F:
         row = row_of[id(m.fuel_stock[f])]
         burner = next(g.id for g in inp.site.generators if g.fuel == f)
-        sign = np.sign(_entry(compiled, row, m.gen_kw[burner, 0]) or _entry(compiled, row, m.gen_on[burner, 0]) or 1.0)
+        coefficient = _entry(compiled, matrix, row, m.gen_kw[burner, 0])
+        sign = np.sign(coefficient or _entry(compiled, matrix, row, m.gen_on[burner, 0]) or 1.0)
         fuel_value[f] = max(0.0, -float(duals[row]) * sign)
     energy_value = {}
     if k + 1 < inp.steps:
         for b in m.B:
             row = row_of[id(m.battery_dynamics[b, k + 1])]
-            energy_value[b] = max(0.0, float(duals[row]) * _entry(compiled, row, m.energy_kwh[b, k]))
+            energy_value[b] = max(0.0, float(duals[row]) * _entry(compiled, matrix, row, m.energy_kwh[b, k]))
     return TerminalValues(fuel_value, energy_value)
 
 
@@ -176,10 +190,9 @@ def _capped(values: TerminalValues, cap: TerminalValues) -> TerminalValues:
 def _relaxed_generators(frame: pd.DataFrame, m: pyo.ConcreteModel, inp: DispatchInputs) -> pd.DataFrame:
     """The gensets' columns as the LP solved them (``extract`` rounds u to 0/1, which a relaxation is not)."""
     out = frame.copy()
-    steps = range(inp.steps)
     for g in inp.site.generators:
-        kw = np.maximum(np.array([m.gen_kw[g.id, t].value or 0.0 for t in steps]), 0.0)
-        on = np.array([m.gen_on[g.id, t].value or 0.0 for t in steps])
+        kw = np.maximum(np.array([v.value or 0.0 for v in variable_series(m.gen_kw, g.id, inp.steps)]), 0.0)
+        on = np.array([v.value or 0.0 for v in variable_series(m.gen_on, g.id, inp.steps)])
         out[generator_kw(g.id)], out[generator_on(g.id)] = kw, on
         out[generator_fuel(g.id)] = inp.step_h * (g.fuel_per_kwh * kw + g.fuel_per_hour_running * on)
     return out

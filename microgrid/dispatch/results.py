@@ -6,6 +6,10 @@ dynamics hold in every step, and every value lies within its bounds.
 
 from __future__ import annotations
 
+import threading
+import weakref
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
@@ -38,8 +42,26 @@ def _nonneg(values: np.ndarray) -> np.ndarray:
     return out
 
 
+_SERIES: weakref.WeakKeyDictionary[pyo.Var, dict[tuple[object, int], list[Any]]] = weakref.WeakKeyDictionary()
+"""Per variable (a kept model's are read every solve): its elements ``[key, 0..steps)`` in order."""
+
+
+_SERIES_LOCK = threading.Lock()
+
+
+def variable_series(var: pyo.Var, key: object, steps: int) -> list[Any]:
+    """The elements ``var[key, t]`` (``var[t]`` for key None), t = 0..steps − 1, kept per variable."""
+    kept = _SERIES.get(var)
+    elements = kept.get((key, steps)) if kept is not None else None
+    if elements is None:
+        elements = [var[key, t] if key is not None else var[t] for t in range(steps)]
+        with _SERIES_LOCK:
+            _SERIES.setdefault(var, {})[key, steps] = elements
+    return elements
+
+
 def _values(var: pyo.Var, key: object, steps: int) -> np.ndarray:
-    out = np.array([var[key, t].value if key is not None else var[t].value for t in range(steps)], dtype=float)
+    out = np.array([v.value for v in variable_series(var, key, steps)], dtype=float)
     out[np.isnan(out)] = 0.0
     return out
 

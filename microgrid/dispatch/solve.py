@@ -155,6 +155,11 @@ class CompiledModel:
         return {id(v): i for i, v in enumerate(self.columns)}
 
     @cached_property
+    def row_position(self) -> dict[int, int]:
+        """Row of each constraint, by ``id`` of the constraint."""
+        return {id(r.constraint): i for i, r in enumerate(self.rows)}
+
+    @cached_property
     def integer_columns(self) -> npt.NDArray[np.int32]:
         """The integer columns' indices, ascending."""
         return np.asarray([i for i, v in enumerate(self.columns) if v.is_integer()], dtype=np.int32)
