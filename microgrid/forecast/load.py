@@ -110,12 +110,41 @@ def on_grid(
     frame = frame[keep]
     if frame.empty:
         return pd.DataFrame(columns=columns, index=pd.DatetimeIndex([], tz="UTC"), dtype=float)
+    grid = _on_step_starts(frame, step, origin)
+    if grid is None:
+        grid = _resampled(frame, step, origin)
+    return grid[grid.index < origin]
+
+
+def _resampled(frame: pd.DataFrame, step: pd.Timedelta, origin: pd.Timestamp) -> pd.DataFrame:
+    """:func:`on_grid`'s averaging, by pandas (sorted rows before ``origin``)."""
     grid = frame.resample(step, origin=origin.tz_convert("UTC")).mean()
     gaps = np.diff(pd.DatetimeIndex(frame.index).as_unit("ns").asi8)
     spacing = pd.Timedelta(int(np.median(gaps)), unit="ns") if len(gaps) else step
     if spacing > step:
         grid = grid.ffill(limit=math.ceil(spacing / step) - 1)
-    return grid[grid.index < origin]
+    return grid
+
+
+def _on_step_starts(frame: pd.DataFrame, step: pd.Timedelta, origin: pd.Timestamp) -> pd.DataFrame | None:
+    """:func:`_resampled` when every row is at a step start, none twice, and no gap is wider than a
+    step in the median (a controller's history on its own interval): then a step's mean is its one row,
+    and the resampling only places the rows (empty steps NaN). None otherwise.
+
+    ``+ 0.0`` as pandas' sum from 0 (−0 becomes 0): the values are pandas', bit for bit.
+    """
+    times = pd.DatetimeIndex(frame.index)
+    ns, step_ns = times.as_unit("ns").asi8, step.value
+    gaps = np.diff(ns)
+    if np.any((ns - origin.as_unit("ns").value) % step_ns) or np.any(gaps <= 0):
+        return None
+    if len(gaps) and np.median(gaps) > step_ns:
+        return None
+    rows = (ns - ns[0]) // step_ns
+    values = np.full((int(rows[-1]) + 1, frame.shape[1]), np.nan)
+    values[rows] = frame.to_numpy(dtype=float) + 0.0
+    index = pd.date_range(times[0], periods=len(values), freq=step, unit=times.unit, name=times.name)
+    return pd.DataFrame(values, index=index, columns=frame.columns)
 
 
 @dataclass(frozen=True)
