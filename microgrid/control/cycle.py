@@ -54,7 +54,7 @@ from microgrid.control.decisions import (
 from microgrid.control.emergency import Emergency
 from microgrid.control.estimate import Estimate, Estimator, Snapshot
 from microgrid.control.forecast import Forecaster, ForecastSource, Outlook
-from microgrid.control.locks import fit_to_fuel
+from microgrid.control.locks import UNLOCKED, fit_to_fuel, without_locks
 from microgrid.control.obedience import WriteWatch
 from microgrid.control.points import hand_back_points, heartbeat_point, to_points
 from microgrid.control.resupply import long_plan_steps, reserve_hours
@@ -64,6 +64,7 @@ from microgrid.dispatch import DispatchInputs, ModelCache, optimize, optimize_em
 from microgrid.dispatch.feeders import demand_bounds_kw
 from microgrid.dispatch.inputs import FeederInputs, ReserveInputs, TerminalValues
 from microgrid.dispatch.outlook import OutlookValues, fuel_reserve, solve_outlook
+from microgrid.errors import InfeasibleError
 from microgrid.plans import Plan
 from microgrid.profiles import Profiles
 from microgrid.site import Site
@@ -370,17 +371,31 @@ class Controller:
             power_now_kw={b.id: live_limits_kw(b, est) for b in self.site.batteries},
             generators_out=frozenset(est.generators_out),
         )
+        deadline = time.monotonic() + self.solve_budget_s
+        plan, failure = await self._plan_within(report, inputs, deadline)
+        if isinstance(failure, InfeasibleError):
+            report.events.append(("dispatch", f"{report.reason}: planning again without locks ({UNLOCKED})"))
+            plan, _ = await self._plan_within(report, without_locks(inputs), deadline)
+        if plan is not None:
+            report.plan = self.last_plan = plan
+
+    async def _plan_within(
+        self, report: CycleReport, inputs: DispatchInputs, deadline: float
+    ) -> tuple[Plan | None, Exception | None]:
+        """The optimizer's plan of ``inputs`` if it comes by ``deadline`` (:func:`time.monotonic`), else None
+        with ``report.reason`` saying why (and the optimizer's exception, if it raised)."""
         self._solving = asyncio.ensure_future(asyncio.to_thread(self.optimizer, inputs))
-        done, _ = await asyncio.wait({self._solving}, timeout=self.solve_budget_s)
+        done, _ = await asyncio.wait({self._solving}, timeout=max(0.0, deadline - time.monotonic()))
         if not done:
             report.reason = f"solve exceeded its wall-clock budget of {self.solve_budget_s:g} s"
-            return
+            return None, None
         try:
-            report.plan = self._solving.result()
+            plan = self._solving.result()
         except Exception as exc:  # infeasible, solver error, anything: fall back
             report.reason = f"no plan: {exc}"
-            return
-        self.last_plan = report.plan
+            return None, exc
+        report.reason = ""
+        return plan, None
 
     async def _terminal(self, report: CycleReport, est: Estimate) -> TerminalValues | None:
         """The long outlook's values (``control.outlook``), re-solved every ``every``, when the grid seen,

@@ -23,6 +23,11 @@ plans (:func:`fit_to_fuel`)
 
 Both touch only the cycles near the end of a tank. The spec's ``plan`` is unchanged; only the site
 and state the controller hands it are. Pure: numbers in, numbers out.
+
+Should the plan still be infeasible (a locked relay keeping a tier on that nothing can feed, a genset
+locked on with nowhere to put its minimum load), the cycle plans once more, within the same budget,
+:func:`without_locks`: a plan that sheds what it must beats the previous plan or the rules, which
+know less of what is left.
 """
 
 from __future__ import annotations
@@ -30,11 +35,14 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from microgrid.dispatch.inputs import ceil_steps
+from microgrid.dispatch.inputs import DispatchInputs, ceil_steps
 from microgrid.site import Generator, Site
 from microgrid.state import GeneratorState, SiteState
 
-__all__ = ["cap_min_up", "fit_to_fuel", "lock_fuel", "release_unfed_locks"]
+__all__ = ["UNLOCKED", "cap_min_up", "fit_to_fuel", "lock_fuel", "release_unfed_locks", "without_locks"]
+
+UNLOCKED = "every genset free to start or stop now, every tier sheddable in part"
+"""What :func:`without_locks` relaxes, as the cycle's event says it."""
 
 
 def fit_to_fuel(site: Site, state: SiteState, step_h: float) -> tuple[Site, SiteState, tuple[str, ...]]:
@@ -115,3 +123,19 @@ def release_unfed_locks(site: Site, state: SiteState, step_h: float) -> tuple[Si
                 f"released: {state.fuel_stock[gen.fuel]:.2f} of {gen.fuel!r} cannot feed the locks at minimum load"
             )
     return dataclasses.replace(state, generators=generators), tuple(notes)
+
+
+def without_locks(inputs: DispatchInputs) -> DispatchInputs:
+    """``inputs`` with nothing held by a timer: every genset past its minimum up and down time (it may
+    start or stop at once), and no feeder extension (every tier sheddable in part, the reference model's
+    shed; the decision opens a relay only for a tier shed whole). Always feasible: every tier can be shed,
+    every genset stopped, every PV curtailed."""
+    generators = {
+        gen.id: GeneratorState(
+            on=(now := inputs.state.generators[gen.id]).on,
+            hours_in_state=max(now.hours_in_state, gen.min_up_h, gen.min_down_h),
+        )
+        for gen in inputs.site.generators
+    }
+    state = dataclasses.replace(inputs.state, generators=generators)
+    return dataclasses.replace(inputs, state=state, feeders=None)

@@ -79,7 +79,35 @@ def test_infeasible_without_a_previous_plan_uses_the_rules(tcp_hospital: Site, w
         assert not any(g.run_requested for g in rig.sim.plant.gensets.values())
 
     run_rig(tcp_hospital, winter, body, optimizer=optimizer)
-    assert optimizer.calls == 1
+    assert optimizer.calls == 2  # once more without locks (still infeasible here), then the rules
+    assert optimizer.inputs[0].feeders is not None and optimizer.inputs[1].feeders is None
+
+
+def test_an_infeasible_plan_is_planned_again_without_locks(tcp_hospital: Site, winter: Profiles) -> None:
+    """The first solve of a cycle infeasible: the same cycle plans again with every genset past its minimum
+    up and down time and every tier sheddable in part (``microgrid.control.locks.without_locks``); that
+    plan is the cycle's, not the rules, and the event says why."""
+    optimizer = Optimizer(InfeasibleError("no feasible plan (test)"), "real")
+
+    async def body(rig: Rig) -> None:
+        rig.sim.plant.grid_forced = False
+        report = await rig.cycle()
+        assert report.source == "plan" and not report.reason.startswith("no plan")  # optimal, or the time limit
+        notes = [m for kind, m in report.events if kind == "dispatch"]
+        assert notes == [
+            "no plan: no feasible plan (test): planning again without locks (every genset free to start or "
+            "stop now, every tier sheddable in part)"
+        ]
+        relaxed = optimizer.inputs[1]
+        assert relaxed.feeders is None and optimizer.inputs[0].feeders is not None
+        for gen in rig.ctl.site.generators:
+            assert relaxed.state.generators[gen.id].hours_in_state >= max(gen.min_up_h, gen.min_down_h)
+        assert report.plan is not None and report.plan.state is relaxed.state
+        await rig.step()
+        assert rig.sim.plant.totals.unserved_kwh["critical"] == 0.0
+
+    run_rig(tcp_hospital, winter, body, optimizer=optimizer)
+    assert optimizer.calls == 2
 
 
 def test_infeasible_with_a_previous_plan_uses_it_shifted(tcp_hospital: Site, winter: Profiles) -> None:
@@ -97,7 +125,7 @@ def test_infeasible_with_a_previous_plan_uses_it_shifted(tcp_hospital: Site, win
             assert battery_setpoints(rig) == pytest.approx({"bess1": 10.0 + row, "bess2": -20.0 - row})
 
     run_rig(tcp_hospital, winter, body, optimizer=optimizer)
-    assert optimizer.calls == 3
+    assert optimizer.calls == 5  # the first plan, then twice (as is, without locks) in each of two cycles
 
 
 def test_previous_plan_expires_after_half_the_horizon(tcp_hospital: Site, winter: Profiles) -> None:
@@ -531,7 +559,7 @@ def test_manual_mode_writes_the_operator_setpoints_clamped(tcp_hospital: Site, w
 
     async def body(rig: Rig) -> None:
         report = await rig.cycle()  # no operator setpoints yet: the plan, as in auto mode
-        assert (report.source, report.reason) == ("plan", "optimal")
+        assert report.source == "plan" and not report.reason.startswith("no plan")  # optimal, or the time limit
         rig.ctl.manual = Decision(
             battery_kw={"bess1": 500.0, "bess2": -50.0},
             generator_on={"dg1": True, "dg2": False},

@@ -13,7 +13,8 @@ from __future__ import annotations
 import pytest
 
 import microgrid
-from microgrid.control.locks import cap_min_up, fit_to_fuel, lock_fuel, release_unfed_locks
+from microgrid.control.locks import cap_min_up, fit_to_fuel, lock_fuel, release_unfed_locks, without_locks
+from microgrid.dispatch import DispatchInputs, optimize
 from microgrid.profiles import Profiles
 from microgrid.site import Site
 from microgrid.state import GeneratorState, SiteState
@@ -97,6 +98,18 @@ def test_fit_to_fuel_caps_then_releases_on_the_capped_site() -> None:
     assert capped.generators[0].min_up_h == 1.0 and fitted is state and len(notes) == 1
     plan = microgrid.plan(capped, profiles, fitted, mip_gap=0.0)
     assert plan.objective == pytest.approx(30_095.0, abs=1e-6)  # as the release alone: one step served
+
+
+def test_without_locks_an_infeasible_model_has_a_plan() -> None:
+    """The 13 l case handed to the model as is: infeasible. :func:`without_locks` frees the genset (and
+    drops the feeder extension): the released case's optimum, 30,095."""
+    site, profiles, state = tiny(13.0)
+    inputs = DispatchInputs(site, profiles, state, 0.0, 60.0)
+    with pytest.raises(microgrid.InfeasibleError):
+        optimize(inputs)
+    free = without_locks(inputs)
+    assert free.state.generators["dg"] == GeneratorState(True, 2.0) and free.feeders is None
+    assert optimize(free).objective == pytest.approx(30_095.0, abs=1e-6)
 
 
 def test_the_controller_plans_past_locks_its_last_litres_cannot_feed(tcp_hospital: Site, winter: Profiles) -> None:
