@@ -72,6 +72,13 @@ def main(argv: list[str] | None = None) -> int:
         help="the closed loop plans a cut outside the schedule to last this long [h] (grid.schedule."
         "unannounced_cut_h; default: emergency mode plans for no grid at all)",
     )
+    parser.add_argument(
+        "--late-return-h",
+        type=float,
+        default=None,
+        help="the closed loop keeps the protected tiers covered this long after each published outage end "
+        "[h] (grid.schedule.late_return_h; default: none)",
+    )
     args = parser.parse_args(argv)
     print(f"microgrid outage weeks — python benchmarks/outage_weeks.py {' '.join(sys.argv[1:])}".rstrip(), flush=True)
     rows = []
@@ -85,8 +92,10 @@ def main(argv: list[str] | None = None) -> int:
                     common["fuel_delivery_at"] = (week.truth.index[0] + pd.Timedelta(days=args.days)).to_pydatetime()
                 started = time.perf_counter()
                 site = week.site
-                if args.unannounced_cut_h is not None:
-                    site = simulated_schedule(site, unannounced_cut_h=args.unannounced_cut_h)
+                if args.unannounced_cut_h is not None or args.late_return_h is not None:
+                    site = simulated_schedule(
+                        site, unannounced_cut_h=args.unannounced_cut_h, late_return_h=args.late_return_h
+                    )
                 mpc = simulate(site, week.truth, **common, **solver)
                 mpc_s = time.perf_counter() - started
                 rules = simulate(week.site, week.truth, controller="rules", days=args.days)

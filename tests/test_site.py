@@ -181,6 +181,12 @@ CASES: list[tuple[str, Mutation, str, tuple[str, ...]]] = [
     ("unknown-battery", lambda d: d["batteries"][1].update(colour=1), "batteries[1].colour", ("unknown key",)),
     ("unknown-fuel", lambda d: d["fuels"]["diesel"].update(colour=1), "fuels.diesel.colour", ("unknown key",)),
     ("unknown-grid", lambda d: d["grid"].update(max_import_kva=1), "grid.max_import_kva", ("unknown key",)),
+    (
+        "zero-late-return",
+        lambda d: d["grid"]["schedule"].update(late_return_h=0),
+        "grid.schedule.late_return_h",
+        ("greater than 0",),
+    ),
     ("misspelt-key", lambda d: d["loads"][0].update(prio=d["loads"][0].pop("priority")), "loads[0].prio", ()),
     # missing required keys
     ("missing-site", lambda d: d.pop("site"), "site", ("required key is missing",)),

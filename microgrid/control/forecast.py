@@ -11,7 +11,9 @@ Per step of the horizon (``site.control.interval`` steps from the interval start
   covers, or the reference);
 * **grid**: the reference's availability, or with an outage schedule configured its status
   per step (``off`` → 0; ``on``, ``possible`` and steps the schedule does not cover → 1;
-  ``possible`` steps are also flagged for the contingency extension). Then the meter wins:
+  ``possible`` steps are also flagged for the contingency extension, and with
+  ``grid.schedule.late_return_h`` so are the steps that long after each published outage end:
+  :func:`late_returns`). Then the meter wins:
   a grid seen **down** now is down for ``outage_assumed_h`` (1 h) and through the rest of a
   ``possible`` window it fell in; a grid of unknown state is not counted on in step 0; a
   grid seen **up** is up in step 0. In **emergency mode** the grid is 0 at every step;
@@ -324,7 +326,7 @@ class Forecaster:
                 )
                 alpha[unknown] = assumed[unknown]
                 alpha = pd.Series(self._overrun(alpha.to_numpy(), status.to_numpy()), index=index)
-            outlook.possible_outage = status.to_numpy() == "possible"
+            outlook.possible_outage = late_returns(status.to_numpy(), self._late_steps(step))
             outlook.scheduled_now, outlook.voided = str(status.iloc[0]), schedule.voided
         if est is not None:
             apply_present(
@@ -341,6 +343,13 @@ class Forecaster:
             export_price_per_kwh=exp,
         )
         return outlook
+
+    def _late_steps(self, step: timedelta) -> int:
+        """Steps of ``step`` a published outage may end late (``grid.schedule.late_return_h``; 0 without)."""
+        schedule = self.site.grid.schedule if self.site.grid is not None else None
+        if schedule is None or schedule.late_return_h is None:
+            return 0
+        return math.ceil(timedelta(hours=schedule.late_return_h) / step - 1e-9)
 
     def _overrun(self, alpha: np.ndarray, status: np.ndarray) -> np.ndarray:  # any step length: in steps
         """``alpha`` with every published outage (a run of ``off``) held ``control.outlook.overrun_fraction``
@@ -482,6 +491,23 @@ def apply_present(
         alpha.iloc[0] = 0.0
     else:
         alpha.iloc[0] = 1.0
+
+
+def late_returns(status: np.ndarray, late_steps: int) -> np.ndarray:
+    """Bool per step: a ``possible`` outage, i.e. in a ``possible`` window of the schedule or within
+    ``late_steps`` steps after the published end of an outage (a run of ``off``; not ``off`` itself).
+
+    ``status`` is the schedule's status per step (``on``/``off``/``possible``/``unknown``).
+    """
+    possible = np.asarray(status == "possible", dtype=bool)
+    if late_steps <= 0:
+        return possible
+    off = np.asarray(status == "off", dtype=bool)
+    ends = np.flatnonzero(off[:-1] & ~off[1:]) + 1  # the first step after each run of off
+    for end in ends:
+        stop = min(len(status), end + late_steps)
+        possible[end:stop] |= ~off[end:stop]
+    return possible
 
 
 def rolling_forecast(

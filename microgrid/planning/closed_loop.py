@@ -343,13 +343,19 @@ def _with_schedule(site: Site) -> Site:
     return simulated_schedule(site)
 
 
-def simulated_schedule(site: Site, *, unannounced_cut_h: float | None = None) -> Site:
+def simulated_schedule(
+    site: Site, *, unannounced_cut_h: float | None = None, late_return_h: float | None = None
+) -> Site:
     """``site`` (with a grid) with the ``grid.schedule`` section a simulation gives a site that has none, so
     that the controller's schedule logic (emergency mode and its exit after 1 h of stable grid) runs on
-    the simulated feed; ``unannounced_cut_h`` as in the site file."""
+    the simulated feed; ``unannounced_cut_h`` and ``late_return_h`` as in the site file."""
     assert site.grid is not None
     schedule = OutageScheduleConfig(
-        queue="sim", source="<simulated>", emergency_exit_after=timedelta(hours=1), unannounced_cut_h=unannounced_cut_h
+        queue="sim",
+        source="<simulated>",
+        emergency_exit_after=timedelta(hours=1),
+        unannounced_cut_h=unannounced_cut_h,
+        late_return_h=late_return_h,
     )
     return site.model_copy(update={"grid": site.grid.model_copy(update={"schedule": schedule})})
 

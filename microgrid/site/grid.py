@@ -90,6 +90,9 @@ class OutageScheduleConfig(Frozen):
     cut to last [h]; beyond it the schedule holds again, with the rest of the horizon a ``possible``
     outage whose shadow carries the ``possible_outage_tiers`` to the horizon's end (absent: no grid
     for the whole horizon and the maximum-autonomy solve, as for a voided schedule).
+    ``late_return_h``: how late a published outage may end [h]: the fine plan counts on the grid at
+    the published end, but the steps that long after it are a ``possible`` outage whose shadow carries
+    the ``possible_outage_tiers`` from what the plan leaves at the published end (absent: none).
     """
 
     queue: Annotated[str, StringConstraints(strict=True, min_length=1)]
@@ -97,6 +100,7 @@ class OutageScheduleConfig(Frozen):
     possible_outage_tiers: tuple[AssetId, ...] | None = None
     emergency_exit_after: Duration | None = None
     unannounced_cut_h: Positive | None = None
+    late_return_h: Positive | None = None
 
 
 class Grid(Frozen):

@@ -61,6 +61,27 @@ def test_the_meter_wins_a_possible_outage_that_happens_is_down_for_its_window(si
     assert up.profiles.grid_available.iloc[0] == 1.0 and up.possible_outage is not None and up.possible_outage[:4].all()
 
 
+def test_a_late_return_is_a_possible_outage_after_each_published_end(site_dir: Path) -> None:
+    """``late_return_h: 1.5``: the grid is still counted on from each published end (08:00, 16:00), but the
+    6 steps after each are ``possible`` (08:00-09:30 and 16:00-17:30, the hours already ``possible``
+    included); the last cut (20-24) ends beyond the horizon. A grid measured down at 09:00, with the
+    schedule saying on since 08:00, is down through the rest of that window and the assumed hour."""
+    raw = yaml.safe_load((site_dir / "site.yaml").read_text(encoding="utf-8"))
+    raw["grid"]["schedule"]["late_return_h"] = 1.5
+    (site_dir / "site.yaml").write_text(yaml.safe_dump(raw), encoding="utf-8")
+    site, fc = forecaster(site_dir)
+    out = fc(T0, None)
+    hours = np.arange(96) / 4
+    off = ((hours >= 4) & (hours < 8)) | ((hours >= 12) & (hours < 16)) | (hours >= 20)
+    late = ((hours >= 8) & (hours < 9.5)) | ((hours >= 16) & (hours < 17.5))
+    assert np.array_equal(out.profiles.grid_available.to_numpy() == 0, off)  # the published grid, unchanged
+    assert out.possible_outage is not None and np.array_equal(out.possible_outage, late)
+    at_9 = T0 + timedelta(hours=9)
+    down = fc(at_9, estimate(site, time=at_9, grid_up=False))
+    assert down.profiles.grid_available.to_numpy()[:4].max() == 0.0 and down.profiles.grid_available.iloc[4] == 1.0
+    assert down.possible_outage is not None and not down.possible_outage[:4].any()
+
+
 def test_a_spoiled_schedule_keeps_the_last_good_one(site_dir: Path) -> None:
     _, fc = forecaster(site_dir)
     good = fc(T0, None)
