@@ -31,7 +31,7 @@ import math
 from collections import deque
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -113,11 +113,8 @@ class MeasuredHistory:
 
     def _build_frames(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         index = pd.DatetimeIndex([r[0] for r in self.rows], tz="UTC") if self.rows else pd.DatetimeIndex([], tz="UTC")
-        packed = self._packed_rows()
-        return (
-            _frame([r[1] for r in self.rows], [p[1] for p in packed], index),
-            _frame([r[2] for r in self.rows], [p[2] for p in packed], index),
-        )
+        packed, rows = self._packed_rows(), self.rows
+        return _frame(rows, packed, 1, index), _frame(rows, packed, 2, index)
 
     def _packed_rows(self) -> deque[tuple[object, _Packed, _Packed]]:
         """Per row: (the row, its load and its PV as (keys, values)), kept beside ``rows`` as they change."""
@@ -147,12 +144,14 @@ def _pack(values: dict[str, float], last_keys: tuple[str, ...]) -> _Packed:
     return (last_keys if keys == last_keys else keys), tuple(values.values())
 
 
-def _frame(rows: list[dict[str, float]], packed: list[_Packed], index: pd.DatetimeIndex) -> pd.DataFrame:
-    """``pandas.DataFrame(rows, index=index, dtype=float)``; by a plain array when every row has the same keys."""
-    keys = packed[0][0] if packed else ()
-    if not keys or any(p[0] is not keys for p in packed):
-        return pd.DataFrame(rows, index=index, dtype=float)
-    return pd.DataFrame(np.array([p[1] for p in packed], dtype=float), index=index, columns=list(keys))
+def _frame(rows: deque[Any], packed: deque[Any], part: int, index: pd.DatetimeIndex) -> pd.DataFrame:
+    """``pandas.DataFrame([row[part] for row in rows], index=index, dtype=float)`` (``part`` 1: load, 2: PV);
+    by a plain array when every row has the same keys: when the first and the last row share their keys'
+    tuple (:func:`_pack` hands it on only while the keys stay the same; a new tuple is another object)."""
+    keys = packed[0][part][0] if packed else ()
+    if not keys or packed[-1][part][0] is not keys:
+        return pd.DataFrame([row[part] for row in rows], index=index, dtype=float)
+    return pd.DataFrame(np.array([p[part][1] for p in packed], dtype=float), index=index, columns=list(keys))
 
 
 @dataclass
