@@ -75,6 +75,11 @@ from microgrid.telemetry.wiring import SiteDevices
 
 __all__ = ["Controller", "CycleReport", "Mode"]
 
+RECHECK_HOLD_MIN_S = 60.0
+"""A keep-alive's re-check limits a battery's energy over what is left of the interval, but at least this
+long [s] (a setpoint holds until the next re-check or cycle; near the interval's end the limit would grow
+without bound)."""
+
 log = logging.getLogger("microgrid.cycle")
 
 
@@ -620,7 +625,10 @@ class Controller:
         if missing := [b.id for b in self.site.batteries if b.id not in est.soc]:
             log.warning("keep-alive re-check: SOC unknown for %s; setpoints kept to the next cycle", missing)
             return
-        safe, notes = check(self.site, decision, est, decision, self.safety)
+        now = self.clock()
+        left_s = (self.interval_start(now) + self.site.control.interval - now).total_seconds()
+        hold_h = max(left_s, RECHECK_HOLD_MIN_S) / 3600  # what is left of the interval the setpoints serve
+        safe, notes = check(self.site, decision, est, decision, self.safety, hold_h=hold_h)
         if safe.battery_kw == decision.battery_kw:
             return
         log.warning("keep-alive re-check: %s", "; ".join(notes))

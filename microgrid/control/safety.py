@@ -45,9 +45,10 @@ class SafetyConfig:
 
 
 def _battery(
-    site: Site, d: Decision, est: Estimate, last: Decision | None, cfg: SafetyConfig
+    site: Site, d: Decision, est: Estimate, last: Decision | None, cfg: SafetyConfig, *, hold_h: float | None
 ) -> tuple[dict[str, float], list[str]]:
     out, notes = {}, []
+    dt_h = hold_h if hold_h is not None else site.control.interval.total_seconds() / 3600
     for bat in site.batteries:
         wanted = d.battery_kw.get(bat.id, 0.0)
         ramped = 0.0 if math.isnan(wanted) else wanted
@@ -57,7 +58,6 @@ def _battery(
         if soc is None:
             low = high = 0.0
         else:
-            dt_h = site.control.interval.total_seconds() / 3600
             room_kwh, above_kwh = (bat.soc_max - soc) * bat.capacity_kwh, (soc - bat.soc_min) * bat.capacity_kwh
             low = max(low, min(0.0, -room_kwh / (bat.charge_efficiency * dt_h)))
             high = min(high, max(0.0, above_kwh * bat.discharge_efficiency / dt_h))
@@ -108,11 +108,22 @@ def _generators(site: Site, d: Decision, est: Estimate) -> tuple[dict[str, float
 
 
 def check(
-    site: Site, decision: Decision, est: Estimate, last: Decision | None, cfg: SafetyConfig | None = None
+    site: Site,
+    decision: Decision,
+    est: Estimate,
+    last: Decision | None,
+    cfg: SafetyConfig | None = None,
+    *,
+    hold_h: float | None = None,
 ) -> tuple[Decision, list[str]]:
-    """The decision made safe for the live state, and a note per clamp."""
+    """The decision made safe for the live state, and a note per clamp.
+
+    ``hold_h``: how long the setpoints will hold from now [h], for the batteries' energy limits (default:
+    one control interval, a cycle's; a keep-alive's re-check passes what is left of the interval, so that a
+    battery planned to reach its floor at the interval's end is not cut short as its SOC falls).
+    """
     cfg = cfg or SafetyConfig()
-    battery, notes = _battery(site, decision, est, last, cfg)
+    battery, notes = _battery(site, decision, est, last, cfg, hold_h=hold_h)
     notes += _islanded_charge(site, decision, est, battery)
     gen_kw, gen_notes = _generators(site, decision, est)
     peaks = {a.id: a.peak_kw for a in site.pv}

@@ -668,6 +668,30 @@ def test_keepalive_rechecks_the_battery_on_its_soc_now(tcp_hospital: Site, winte
     run_rig(tcp_hospital, winter, body, optimizer=Optimizer("stub"))
 
 
+def test_keepalive_lets_a_battery_planned_to_its_floor_finish_the_interval(
+    tcp_hospital: Site, winter: Profiles
+) -> None:
+    """bess1 (250 kWh, floor 10 %, ηd 0.96) at 23 %: 32.5 kWh above its floor, 125 kW for a whole interval.
+    Planned at 120 kW, it ends the interval at its floor. The keep-alives re-check it on its SOC every
+    30 s over what is left of the interval (at least a minute): no clamp but maybe in the last minute.
+    (Re-checked over a whole interval each time, the limit fell below 120 kW from the second keep-alive
+    on and bess1 delivered ever less: the grid-forming battery took the rest, and ended an outage's last
+    interval 2 % below its own floor in the normal day.)"""
+    optimizer = Optimizer(lambda inputs: synthetic_plan(inputs, {"battery.bess1.discharge_kw": 120.0}))
+    state = SiteState(soc={"bess1": 0.23, "bess2": 0.5}, generators={}, fuel_stock={})
+
+    async def body(rig: Rig) -> None:
+        report = await rig.cycle()
+        assert report.decision is not None and report.decision.battery_kw["bess1"] == pytest.approx(120.0)
+        await rig.step(810)  # 27 keep-alives
+        assert battery_setpoints(rig)["bess1"] == pytest.approx(120.0)
+        await rig.step(90)  # to the interval's end: the last minute's limit may bind
+        soc = rig.sim.plant.batteries["bess1"].soc
+        assert 0.10 - 0.002 < soc < 0.10 + 0.01  # 120 kW for 15 min: 31.3 kWh of the 32.5 above the floor
+
+    run_rig(tcp_hospital, winter, body, optimizer=optimizer, state=state)
+
+
 def test_hand_back_returns_devices_to_autonomous(tcp_hospital: Site, winter: Profiles) -> None:
     async def body(rig: Rig) -> None:
         rig.ctl.manual = Decision(
