@@ -116,10 +116,9 @@ class Numbers:
         return (name, *shapes)
 
     def _param_values(self) -> _Floats:
-        try:  # ParamData._value: what ParamData.value returns once set (pyomo 6.10), without its call
-            return np.array([p._value for p in self._params], dtype=float)
-        except (AttributeError, TypeError, ValueError):  # a parameter without a value: pyomo's own error
-            return np.array([float(p.value) for p in self._params], dtype=float)
+        """The parameters' values through pyomo's public ``value`` (its private ``_value`` saves ≈ 0.1 µs per
+        parameter, not worth reaching into pyomo for)."""
+        return np.array([p.value for p in self._params], dtype=float)
 
     def __call__(self) -> _Floats:
         """The expressions' current values, in their order."""
