@@ -182,7 +182,7 @@ def test_seeding_keeps_one_row_per_interval(site_dir: Path) -> None:
 def test_the_measured_net_load_change_sizes_the_reserve() -> None:
     """RMS of the change in Σ demand − Σ PV between consecutive cycles one interval apart, with the same
     tiers measured: +6, −8 (the pair across a gap and the pair where a tier appears do not count)."""
-    from microgrid.control.forecast import MeasuredHistory
+    from microgrid.control.history import MeasuredHistory
 
     history, q = MeasuredHistory(), timedelta(minutes=15)
     rows = [

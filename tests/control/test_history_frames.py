@@ -8,7 +8,7 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from microgrid.control.forecast import MeasuredHistory
+from microgrid.control.history import MeasuredHistory
 
 T0 = datetime(2026, 1, 5, tzinfo=UTC)
 TIERS = ("critical", "essential", "comfort")
