@@ -14,9 +14,7 @@ Per step of the horizon (``site.control.interval`` steps from the interval start
   ``possible`` steps are also flagged for the contingency extension, and with
   ``grid.schedule.late_return_h`` so are the steps that long after each published outage end:
   :func:`late_returns`). Then the meter wins:
-  a grid seen **down** now is down as published during a published outage when the schedule
-  says how late it may end (``late_return_h``: the plan counts on the published end, the late
-  steps guarded by the contingency shadow), else for ``outage_assumed_h`` (1 h) and through the rest of a
+  a grid seen **down** now is down for ``outage_assumed_h`` (1 h) and through the rest of a
   ``possible`` window it fell in; a grid of unknown state is not counted on in step 0; a
   grid seen **up** is up in step 0. In **emergency mode** the grid is 0 at every step;
 * **prices**: the site's tariff zones or price file when it has them
@@ -235,13 +233,7 @@ class Forecaster:
             outlook.scheduled_now, outlook.voided = str(status.iloc[0]), schedule.voided
         if est is not None:
             apply_present(
-                est,
-                load,
-                alpha,
-                step,
-                outage_assumed_h=self.outage_assumed_h,
-                possible=outlook.possible_outage,
-                scheduled_off=status.to_numpy() == "off" if self._late_steps(step) else None,
+                est, load, alpha, step, outage_assumed_h=self.outage_assumed_h, possible=outlook.possible_outage
             )
         imp, exp = self._prices(index, rows, notes)
         outlook.profiles = Profiles(
@@ -378,25 +370,20 @@ def apply_present(
     *,
     outage_assumed_h: float = 1.0,
     possible: np.ndarray | None = None,
-    scheduled_off: np.ndarray | None = None,
 ) -> None:
     """Let the present override a forecast, in place (module docstring).
 
     ``load`` (kW per tier) and ``alpha`` (grid availability) are per step of ``interval`` from
     now. Step 0's demand of a connected tier becomes the measured demand. A grid measured down
-    during a published outage (``scheduled_off``: bool per step, the schedule's ``off``, given when
-    ``grid.schedule.late_return_h`` guards a late end; step 0 off) is down as published: the plan
-    counts on the published end. Otherwise a grid measured down is down for ``outage_assumed_h`` (at least one
-    step) and, when step 0 is in a ``possible`` window (``possible``: bool per step, or None), through
-    the rest of that window, whose steps are then no longer flagged. A grid of unknown state is down
-    in step 0; a grid measured up is up in step 0.
+    is down for ``outage_assumed_h`` (at least one step) and, when step 0 is in a ``possible``
+    window (``possible``: bool per step, or None), through the rest of that window, whose steps
+    are then no longer flagged; a grid of unknown state is down in step 0; a grid measured up
+    is up in step 0.
     """
     first = load.index[0]
     for tier, kw in est.load_kw.items():
         if est.tier_connected.get(tier, True) and tier in load.columns:
             load.loc[first, tier] = kw
-    if est.grid_up is False and scheduled_off is not None and scheduled_off[0]:
-        return  # the published outage: alpha is 0 through it already
     if est.grid_up is False:
         down = max(1, math.ceil(timedelta(hours=outage_assumed_h) / interval))
         if possible is not None and possible[0]:  # the possible outage happened: all of its window

@@ -82,25 +82,6 @@ def test_a_late_return_is_a_possible_outage_after_each_published_end(site_dir: P
     assert down.possible_outage is not None and not down.possible_outage[:4].any()
 
 
-def test_a_grid_measured_down_in_a_published_outage_returns_at_the_published_end(site_dir: Path) -> None:
-    """At 07:30, inside the published 04:00-08:00 cut, the meter sees the grid down. With ``late_return_h``
-    set the plan counts on the grid from 08:00 as published (the late steps are guarded by the shadow);
-    without it, an hour from now (the assumption for a cut outside the schedule, kept as the margin)."""
-    site, fc = forecaster(site_dir)
-    at = T0 + timedelta(hours=7.5)
-    alpha = fc(at, estimate(site, time=at, grid_up=False)).profiles.grid_available.to_numpy()
-    assert alpha[:4].max() == 0.0 and alpha[4] == 1.0
-    raw = yaml.safe_load((site_dir / "site.yaml").read_text(encoding="utf-8"))
-    raw["grid"]["schedule"]["late_return_h"] = 0.5
-    (site_dir / "site.yaml").write_text(yaml.safe_dump(raw), encoding="utf-8")
-    site, fc = forecaster(site_dir)
-    alpha = fc(at, estimate(site, time=at, grid_up=False)).profiles.grid_available.to_numpy()
-    assert alpha[:2].max() == 0.0 and alpha[2] == 1.0
-    at_9 = T0 + timedelta(hours=9)  # the schedule says on: a cut outside it is down for the assumed hour
-    alpha = fc(at_9, estimate(site, time=at_9, grid_up=False)).profiles.grid_available.to_numpy()
-    assert alpha[:4].max() == 0.0 and alpha[4] == 1.0
-
-
 def test_a_spoiled_schedule_keeps_the_last_good_one(site_dir: Path) -> None:
     _, fc = forecaster(site_dir)
     good = fc(T0, None)
