@@ -15,6 +15,11 @@ per-cycle median and p95 split (solve, HiGHS inside it, the rest of the cycle, t
 the KPIs, where the plans came from, and the peak RSS. Target (issue 6): 30 days ≤ 5 min on 2 cores;
 issue 14: ≤ 120 s.
 
+Measured 2026-12-05 after issue 14's Python work (kept-model refresh by arrays, the forecaster's
+history frames once per row, clear-sky PV two days ahead, the schedule's slots bisected, extraction by
+kept element lists; plans unchanged), load 1-2: 30 days 240 s, median HiGHS 8.2 ms, rest of the cycle
+15.0 ms median, cost 1.299M UAH, 0 kWh critical or essential unserved, 0 intervals below a floor.
+
 Measured 2026-12-05 (issue 14, item 3: the warm-started solve proves the shifted previous plan by two
 warm LPs, else repairs it by an LP dive, :mod:`microgrid.dispatch.repair`), beside other engineers'
 simulations and tests (load average 4-5 on the 2 cores), the same tree with and without the repair:
