@@ -36,6 +36,7 @@ import time
 import pandas as pd
 
 from microgrid.site import Site
+from microgrid.site.grid import UNANNOUNCED_CUT_H
 from microgrid.state import SiteState
 
 
@@ -68,9 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--unannounced-cut-h",
         type=float,
-        default=None,
+        default=UNANNOUNCED_CUT_H,
         help="the closed loop plans a cut outside the schedule to last this long [h] (grid.schedule."
-        "unannounced_cut_h; default: emergency mode plans for no grid at all)",
+        f"unannounced_cut_h, default {UNANNOUNCED_CUT_H:g}; 0: emergency mode plans for no grid at all)",
     )
     parser.add_argument(
         "--late-return-h",
@@ -92,10 +93,9 @@ def main(argv: list[str] | None = None) -> int:
                     common["fuel_delivery_at"] = (week.truth.index[0] + pd.Timedelta(days=args.days)).to_pydatetime()
                 started = time.perf_counter()
                 site = week.site
-                if args.unannounced_cut_h is not None or args.late_return_h is not None:
-                    site = simulated_schedule(
-                        site, unannounced_cut_h=args.unannounced_cut_h, late_return_h=args.late_return_h
-                    )
+                site = simulated_schedule(
+                    site, unannounced_cut_h=args.unannounced_cut_h or None, late_return_h=args.late_return_h
+                )
                 mpc = simulate(site, week.truth, **common, **solver)
                 mpc_s = time.perf_counter() - started
                 rules = simulate(week.site, week.truth, controller="rules", days=args.days)

@@ -100,6 +100,20 @@ def test_optional_keys_default() -> None:
     assert site.fuels["diesel"].stock is None  # unlimited
 
 
+def test_the_schedule_plans_a_surprise_cut_of_4_h_and_half_likely_possible_outages_unless_told() -> None:
+    schedule = site_from_dict(hospital()).grid.schedule  # type: ignore[union-attr]
+    assert schedule is not None
+    assert (schedule.unannounced_cut_h, schedule.possible_outage_probability, schedule.late_return_h) == (
+        4.0,
+        0.5,
+        None,
+    )
+    raw = hospital()
+    raw["grid"]["schedule"].update(unannounced_cut_h=None, possible_outage_probability=1)
+    told = site_from_dict(raw).grid.schedule  # type: ignore[union-attr]
+    assert told is not None and (told.unannounced_cut_h, told.possible_outage_probability) == (None, 1.0)
+
+
 @pytest.mark.parametrize(
     ("mutate", "kept"),
     [
@@ -181,6 +195,18 @@ CASES: list[tuple[str, Mutation, str, tuple[str, ...]]] = [
     ("unknown-battery", lambda d: d["batteries"][1].update(colour=1), "batteries[1].colour", ("unknown key",)),
     ("unknown-fuel", lambda d: d["fuels"]["diesel"].update(colour=1), "fuels.diesel.colour", ("unknown key",)),
     ("unknown-grid", lambda d: d["grid"].update(max_import_kva=1), "grid.max_import_kva", ("unknown key",)),
+    (
+        "zero-possible-probability",
+        lambda d: d["grid"]["schedule"].update(possible_outage_probability=0),
+        "grid.schedule.possible_outage_probability",
+        ("greater than 0",),
+    ),
+    (
+        "possible-probability-above-1",
+        lambda d: d["grid"]["schedule"].update(possible_outage_probability=1.5),
+        "grid.schedule.possible_outage_probability",
+        ("less than or equal to 1",),
+    ),
     (
         "zero-late-return",
         lambda d: d["grid"]["schedule"].update(late_return_h=0),

@@ -34,7 +34,8 @@ def override(
         typer.Option(
             "--fuel-delivery-at",
             help="When the next fuel delivery comes (ISO 8601 with a UTC offset, e.g. 2026-01-21T08:00+02:00), "
-            "or 'none': the long outlook rations fuel only until then.",
+            "or 'none': the long outlook rations fuel only until then, and within the 24 h plan the tank "
+            "need last only until then.",
         ),
     ] = None,
     by: Annotated[str | None, typer.Option("--by", help="Who asks (kept in the history).")] = None,

@@ -23,8 +23,8 @@ safety layer), ``safe`` (rules only), ``dry-run`` (reads and plans, writes nothi
 With an outage schedule configured, ``possible`` windows are planned with the contingency
 extension (the protected tiers can be carried through each window if the outage happens) and
 **emergency mode** (:mod:`microgrid.control.emergency`) plans for no grid at all with the
-lexicographic solve (``docs/dispatch-extensions.md``), or, entered by a cut outside the schedule
-with ``grid.schedule.unannounced_cut_h`` set, for a cut that long and a possible outage after it.
+lexicographic solve (``docs/dispatch-extensions.md``), or, entered by a cut outside the schedule,
+for a cut of ``grid.schedule.unannounced_cut_h`` (4 h by default) and a possible outage after it.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ from microgrid.control.forecast import Forecaster, ForecastSource, Outlook
 from microgrid.control.locks import UNLOCKED, fit_to_fuel, without_locks
 from microgrid.control.obedience import WriteWatch
 from microgrid.control.points import hand_back_points, heartbeat_point, to_points
-from microgrid.control.resupply import long_plan_steps, reserve_hours
+from microgrid.control.resupply import delivery_step, long_plan_steps, reserve_hours
 from microgrid.control.safety import SafetyConfig, check
 from microgrid.control.starts import StartWatch, engine_states, mark_out
 from microgrid.dispatch import DispatchInputs, ModelCache, optimize, optimize_emergency
@@ -363,6 +363,11 @@ class Controller:
         report.terminal = await self._terminal(report, est)
         site, state, fitted = fit_to_fuel(self.site, est.site_state(), forecast.step_h)
         report.events += [("dispatch", note) for note in fitted]
+        delivery = delivery_step(report.start, self.site.control.interval, forecast.steps, self.fuel_delivery_at)
+        if delivery is not None:
+            report.events.append(
+                ("dispatch", f"fuel delivery within the plan: the stocks bound its first {delivery} steps only")
+            )
         inputs = DispatchInputs(
             site,
             forecast,
@@ -375,6 +380,7 @@ class Controller:
             terminal=report.terminal,
             power_now_kw={b.id: live_limits_kw(b, est) for b in self.site.batteries},
             generators_out=frozenset(est.generators_out),
+            fuel_delivery_step=delivery,
         )
         deadline = time.monotonic() + self.solve_budget_s
         plan, failure = await self._plan_within(report, inputs, deadline)

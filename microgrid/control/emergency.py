@@ -3,9 +3,9 @@
 Kharkiv's published outage schedules are voided without warning during emergency cuts. Then
 the controller assumes **no grid for the whole horizon** and dispatches for maximum autonomy
 (critical tiers first, then essential, then fuel, then cost: the lexicographic solve of
-``docs/dispatch-extensions.md``). Entered by a cut outside the schedule on a site whose schedule
-sets ``unannounced_cut_h``, it plans that cut to last that long instead, the rest of the horizon a
-``possible`` outage whose shadow carries the critical tier (``Outlook.with_cut``).
+``docs/dispatch-extensions.md``). Entered by a cut outside the schedule, it plans that cut to last
+the schedule's ``unannounced_cut_h`` instead (4 h unless the site says ``null``), the rest of the
+horizon a ``possible`` outage whose shadow carries the critical tier (``Outlook.with_cut``).
 
 Entering (any of):
 

@@ -6,7 +6,9 @@ none came. One that knows (the operator's ``microgrid override --fuel-delivery-a
 simulation, the Situation Centre's fuel plan) needs to ration only until then: the long plan ends
 at the delivery, and fuel burnt after it is the delivery's (a full tank is assumed to cover the
 rest of the outlook). With the delivery inside the fine plan's horizon there is nothing left to
-ration: no long plan, fuel at its price. The fuel kept back for a cut nobody announced
+ration: no long plan, fuel at its price, and the stock bounds only the fuel burnt before the delivery
+(:func:`delivery_step`; the fine plan and its contingency shadows do not keep the tank for hours the
+delivery's fuel will cover). The fuel kept back for a cut nobody announced
 (``control.outlook.fuel_reserve_h`` of the most important tiers) need not outlast the delivery either.
 """
 
@@ -16,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 
 from microgrid.fileio import parse_time
 
-__all__ = ["delivery_time", "long_plan_steps", "reserve_hours"]
+__all__ = ["delivery_step", "delivery_time", "long_plan_steps", "reserve_hours"]
 
 
 def delivery_time(text: object) -> datetime | None:
@@ -48,3 +50,13 @@ def reserve_hours(hours: float, start: datetime, delivery_at: datetime | None) -
     if delivery_at is None or delivery_at <= start:
         return hours
     return min(hours, (delivery_at - start) / timedelta(hours=1))
+
+
+def delivery_step(start: datetime, step: timedelta, steps: int, delivery_at: datetime | None) -> int | None:
+    """The first step of a fine plan of ``steps`` steps from ``start`` that begins once the delivery has
+    come (a step the delivery falls in counts as before it); None when no delivery is known, it has come
+    already (the stock measured now holds it), or it comes after the horizon."""
+    if delivery_at is None or delivery_at <= start:
+        return None
+    first = -(-(delivery_at - start) // step)  # ceil
+    return first if first < steps else None

@@ -160,20 +160,22 @@ def _add_shadow_generators(m: pyo.ConcreteModel, inp: DispatchInputs, starts: di
 
 
 def _add_shadow_fuel(m: pyo.ConcreteModel, inp: DispatchInputs) -> None:
-    """For every fuel with a stock and every window W = [a, b]::
+    """For every fuel with a stock and every window W = [a, b] that starts before the delivery step d
+    (d = T without one: ``inp.fuel_delivery_step``)::
 
-    Σ_{g burns f} ( Σ_{τ<a} F[g,τ] + Σ_{t∈W} F'[g,t] ) ≤ stock_f
+    Σ_{g burns f} ( Σ_{τ<a} F[g,τ] + Σ_{t∈W, t<d} F'[g,t] ) ≤ stock_f
     """
+    before = inp.fuel_steps()
     rows = []
     for f in m.F:  # the main model's fuels with a stock and a burner
         burners = [g.id for g in inp.site.generators if g.fuel == f]
-        rows += [(f, a, b, burners) for a, b in inp.outage_windows()]
+        rows += [(f, a, min(b + 1, len(before)), burners) for a, b in inp.outage_windows() if a < len(before)]
     m.cont_fuel_stock = pyo.Constraint(
         range(len(rows)),
         rule=lambda m, r: (
             sum(
                 sum(m.fuel_burnt[g, k] for k in range(rows[r][1]))
-                + sum(m.cont_fuel_burnt[g, t] for t in range(rows[r][1], rows[r][2] + 1))
+                + sum(m.cont_fuel_burnt[g, t] for t in range(rows[r][1], rows[r][2]))
                 for g in rows[r][3]
             )
             <= inp.fuel_stock(rows[r][0])
@@ -186,7 +188,7 @@ def _add_shadow_balance(m: pyo.ConcreteModel, inp: DispatchInputs) -> None:
 
     0 ≤ x'[i,t] ≤ L[i,t] (i ∈ P),   0 ≤ o'[t] ≤ Σ_{i∉P} L[i,t]
     Σ_b (d'[b,t] − c'[b,t]) + Σ_g p'[g,t] + Σ_k pv'[k,t] = Σ_{i∈P} (L[i,t] − x'[i,t]) + o'[t]
-    contingency_cost = Σ_{t∈S} Δ · Σ_{i∈P} v_i · x'[i,t]
+    contingency_cost = ρ · Σ_{t∈S} Δ · Σ_{i∈P} v_i · x'[i,t]     (ρ: :meth:`DispatchInputs.outage_weight`)
     """
     protected = list(inp.protected_tiers())
     others = [i for i in m.I if i not in protected]
@@ -204,7 +206,10 @@ def _add_shadow_balance(m: pyo.ConcreteModel, inp: DispatchInputs) -> None:
 
     m.cont_balance = pyo.Constraint(m.S, rule=balance)
     voll = {tier.id: tier.value_of_lost_load_per_kwh for tier in inp.site.loads}
-    m.contingency_cost = pyo.Expression(expr=sum(inp.step_h * voll[i] * m.cont_shed_kw[i, t] for i in m.P for t in m.S))
+    weight = inp.outage_weight()
+    m.contingency_cost = pyo.Expression(
+        expr=weight * sum(inp.step_h * voll[i] * m.cont_shed_kw[i, t] for i in m.P for t in m.S)
+    )
 
 
 # -- reading the shadow back -------------------------------------------------------------------
@@ -281,6 +286,6 @@ def _window_report(inp: DispatchInputs, frame: pd.DataFrame, a: int, b: int) -> 
         tiers=tiers,
         demand_kwh=demand,
         shed_kwh=sum(shed.values()),
-        penalty=sum(voll[i] * kwh for i, kwh in shed.items()),
+        penalty=inp.outage_weight() * sum(voll[i] * kwh for i, kwh in shed.items()),
         frame=frame,
     )

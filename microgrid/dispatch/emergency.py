@@ -14,7 +14,8 @@ tolerances: ``docs/dispatch-extensions.md``):
    lost load plus the fuel at the outlook's value [currency] (fuel the long plan needs later is not
    burnt on it now);
 2. minimise the fuel burnt, each fuel as a fraction of its stock (fuels without a stock do not
-   limit autonomy and are left to the cost stage), then keep it;
+   limit autonomy and are left to the cost stage; fuel burnt once a delivery has come,
+   ``inputs.fuel_delivery_step``, is left to it too), then keep it;
 3. minimise the spec's objective.
 
 Each stage gets an equal share of what is left of ``time_limit_s`` and starts from the previous
@@ -97,7 +98,7 @@ def _stages(inp: DispatchInputs, shed_priorities: int | None) -> list[_Stage]:
             _Stage(
                 "fuel",
                 "fraction of stock",
-                lambda m: sum(w * m.fuel_burnt[g, t] for g, w in weights.items() for t in m.T),
+                lambda m: sum(w * m.fuel_burnt[g, t] for g, w in weights.items() for t in inp.fuel_steps()),
             )
         )
     out.append(_Stage("cost", inp.site.site.currency, lambda m: m.cost.expr))

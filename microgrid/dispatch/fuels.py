@@ -13,7 +13,10 @@ BUDGET_PREMIUM = 0.15
 def add_fuels(m: pyo.ConcreteModel, inp: DispatchInputs) -> None:
     """Fuel stock, for every fuel with a stock (absent = unlimited)::
 
-    Σ_t Σ_{g burns f} F[g,t] ≤ stock_f
+    Σ_{t<d} Σ_{g burns f} F[g,t] ≤ stock_f
+
+    d = T (the spec), or the step the next delivery comes (``inp.fuel_delivery_step``, extension
+    "delivery": from it on a full tank is assumed).
     """
     limited = {f: stock for f in inp.site.fuels if (stock := inp.fuel_stock(f)) is not None}
     burners = {f: [g.id for g in inp.site.generators if g.fuel == f] for f in limited}
@@ -24,8 +27,14 @@ def add_fuels(m: pyo.ConcreteModel, inp: DispatchInputs) -> None:
         m.fuel_value = pyo.Param(m.F, mutable=True, initialize=0.0)
         m.fuel_over_price = pyo.Param(m.F, mutable=True, initialize=0.0)
     set_fuel_data(m, inp)
+    before = inp.fuel_steps()
     m.fuel_stock = pyo.Constraint(
-        m.F, rule=lambda m, f: sum(m.fuel_burnt[g, t] for g in burners[f] for t in m.T) <= m.fuel_stock_limit[f]
+        m.F,
+        rule=lambda m, f: (
+            sum(m.fuel_burnt[g, t] for g in burners[f] for t in before) <= m.fuel_stock_limit[f]
+            if len(before)
+            else pyo.Constraint.Skip
+        ),
     )
     if inp.terminal is not None:
         _add_budget(m, burners)

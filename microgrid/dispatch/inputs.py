@@ -215,6 +215,10 @@ class DispatchInputs:
     generators_out
         Gensets left out of this plan (one that failed to start, or reports a fault): u[g,t] = 0 at every
         step (the controller's extension; empty: the spec).
+    fuel_delivery_step
+        The first step at which the next fuel delivery has come, when it comes within the horizon: the
+        stocks bound the fuel burnt before it only (a full tank is assumed from it on; extension
+        "delivery", ``docs/dispatch-extensions.md``). None: no delivery in the horizon (the spec).
     """
 
     site: Site
@@ -229,8 +233,11 @@ class DispatchInputs:
     terminal: TerminalValues | None = None
     power_now_kw: Mapping[str, tuple[float, float]] | None = None
     generators_out: frozenset[str] = frozenset()
+    fuel_delivery_step: int | None = None
 
     def __post_init__(self) -> None:
+        if self.fuel_delivery_step is not None and not 0 <= self.fuel_delivery_step <= self.steps:
+            raise ValueError(f"fuel_delivery_step must be within 0..{self.steps}, got {self.fuel_delivery_step}")
         if self.possible_outage is not None:
             mask = np.asarray(self.possible_outage, dtype=bool).reshape(-1)
             if len(mask) != self.steps:
@@ -266,6 +273,22 @@ class DispatchInputs:
             else:
                 runs.append((int(t), int(t)))
         return runs
+
+    def fuel_steps(self) -> range:
+        """The steps whose fuel the stocks must cover: all of them, or those before the delivery."""
+        return range(self.steps if self.fuel_delivery_step is None else self.fuel_delivery_step)
+
+    def outage_weight(self) -> float:
+        """ρ: the weight of a kWh each possible-outage window's shadow sheds, as a share of its value of
+        lost load: the schedule's ``possible_outage_probability`` (1 without a schedule), and no more than
+        1/k with k windows in the horizon, so that the windows together never weigh more than one certain
+        outage (a litre burnt now is short in every later window's fuel row)."""
+        windows = len(self.outage_windows())
+        if windows == 0:
+            return 0.0
+        schedule = self.site.grid.schedule if self.site.grid else None
+        probability = schedule.possible_outage_probability if schedule is not None else 1.0
+        return min(probability, 1.0 / windows)
 
     def protected_tiers(self) -> tuple[str, ...]:
         """The tiers a possible outage must not shed: ``protect_tiers``, else the site's

@@ -196,9 +196,11 @@ def check_plan(frame: pd.DataFrame, inp: DispatchInputs) -> list[str]:
             problems.append(f"generator {gen.id}: output outside [min_kw, max_kw] while on, or nonzero while off")
     for fuel, spec in inp.site.fuels.items():
         stock = inp.fuel_stock(fuel)
-        burnt = sum(frame[generator_fuel(g.id)].sum() for g in inp.site.generators if g.fuel == fuel)
+        before = len(inp.fuel_steps())  # the steps before a delivery within the horizon
+        burnt = sum(frame[generator_fuel(g.id)].iloc[:before].sum() for g in inp.site.generators if g.fuel == fuel)
         if stock is not None and burnt > stock + _ABS_TOL_KW * max(1.0, stock):
-            problems.append(f"fuel {fuel}: burns {burnt:.6g} {spec.unit}, stock is {stock:g}")
+            where = "" if before == inp.steps else f" before the delivery at step {before}"
+            problems.append(f"fuel {fuel}: burns {burnt:.6g} {spec.unit}{where}, stock is {stock:g}")
     for arr in inp.site.pv:
         if np.any(frame[pv_kw(arr.id)].to_numpy() > inp.profiles.pv_kw[arr.id].to_numpy() + _ABS_TOL_KW):
             problems.append(f"pv {arr.id}: output above the forecast")

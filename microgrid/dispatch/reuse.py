@@ -52,7 +52,7 @@ def shape_of(
 
     The site object itself (by identity), steps and step length, tier and PV columns, the fuels
     with a stock, the two relaxation flags, and the extensions' settings that fix rows (the reserve's
-    battery and genset rows, the feeders' tiers, steps and big-M bounds).
+    battery and genset rows, the feeders' tiers, steps and big-M bounds, the delivery's step).
     """
     if has_contingency(inp):
         return None
@@ -90,6 +90,7 @@ def shape_of(
         reserve_shape,
         feeder_shape,
         inp.terminal is not None,
+        inp.fuel_delivery_step,
         linear,
     )
 

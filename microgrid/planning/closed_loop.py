@@ -71,6 +71,7 @@ from microgrid.profiles import Profiles
 from microgrid.sim.memory import memory_devices
 from microgrid.sim.server import SimulatedSite, Substep
 from microgrid.site import OutageScheduleConfig, Site
+from microgrid.site.grid import UNANNOUNCED_CUT_H
 from microgrid.state import SiteState
 
 __all__ = [
@@ -293,8 +294,9 @@ def simulate(
         profiles' first day, without its outages).
     fuel_delivery_at
         The next fuel delivery as the controller is told it (UTC): its long outlook rations the fuel
-        only until then (:mod:`microgrid.control.resupply`). The simulated tank is not refilled: use
-        it for the end of the simulated period, or for a delivery that comes after it.
+        only until then (:mod:`microgrid.control.resupply`), and within the 24 h plan the stock need
+        last only until then. The simulated tank is not refilled: use it for the end of the simulated
+        period, or for a delivery that comes after it (not before: the plans count on the truck).
     substep_s
         Physics substep [simulated s].
     threads
@@ -344,11 +346,12 @@ def _with_schedule(site: Site) -> Site:
 
 
 def simulated_schedule(
-    site: Site, *, unannounced_cut_h: float | None = None, late_return_h: float | None = None
+    site: Site, *, unannounced_cut_h: float | None = UNANNOUNCED_CUT_H, late_return_h: float | None = None
 ) -> Site:
     """``site`` (with a grid) with the ``grid.schedule`` section a simulation gives a site that has none, so
     that the controller's schedule logic (emergency mode and its exit after 1 h of stable grid) runs on
-    the simulated feed; ``unannounced_cut_h`` and ``late_return_h`` as in the site file."""
+    the simulated feed; ``unannounced_cut_h`` and ``late_return_h`` as in the site file (None: off, the
+    maximum-autonomy solve for a cut outside the schedule)."""
     assert site.grid is not None
     schedule = OutageScheduleConfig(
         queue="sim",

@@ -79,6 +79,11 @@ class TariffZone(Frozen):
         return minute_of_day >= start or minute_of_day < end  # wraps midnight (start == end: all day)
 
 
+UNANNOUNCED_CUT_H = 4.0
+"""The default of ``grid.schedule.unannounced_cut_h`` [h] (measured on the outage weeks and the drills:
+``docs/dispatch-extensions.md``)."""
+
+
 class OutageScheduleConfig(Frozen):
     """Where the site's grid outage schedule comes from (format: ``docs/outage-schedules.md``).
 
@@ -87,20 +92,26 @@ class OutageScheduleConfig(Frozen):
     battery, PV and fuel (default: the most important priority). ``emergency_exit_after`` is the
     time the grid must stay up before emergency mode ends by itself (absent: only explicitly).
     ``unannounced_cut_h``: how long emergency mode entered by a cut outside the schedule plans that
-    cut to last [h]; beyond it the schedule holds again, with the rest of the horizon a ``possible``
-    outage whose shadow carries the ``possible_outage_tiers`` to the horizon's end (absent: no grid
-    for the whole horizon and the maximum-autonomy solve, as for a voided schedule).
+    cut to last [h] (default 4); beyond it the schedule holds again, with the rest of the horizon a
+    ``possible`` outage whose shadow carries the ``possible_outage_tiers`` to the horizon's end
+    (``null``: no grid for the whole horizon and the maximum-autonomy solve, as for a voided
+    schedule).
     ``late_return_h``: how late a published outage may end [h]: the fine plan counts on the grid at
     the published end, but the steps that long after it are a ``possible`` outage whose shadow carries
     the ``possible_outage_tiers`` from what the plan leaves at the published end (absent: none).
+    ``possible_outage_probability``: how likely a ``possible`` outage is to happen (0 < p ≤ 1, default
+    0.5): the contingency shadow prices what it would shed at this share of the tiers' value of lost
+    load (no more than 1/k each when k windows are in the horizon), so a certain loss now always
+    weighs more than the same loss in an outage that may not come (``docs/dispatch-extensions.md``).
     """
 
     queue: Annotated[str, StringConstraints(strict=True, min_length=1)]
     source: Annotated[str, StringConstraints(strict=True, min_length=1)]
     possible_outage_tiers: tuple[AssetId, ...] | None = None
     emergency_exit_after: Duration | None = None
-    unannounced_cut_h: Positive | None = None
+    unannounced_cut_h: Positive | None = UNANNOUNCED_CUT_H
     late_return_h: Positive | None = None
+    possible_outage_probability: Annotated[float, Field(gt=0, le=1, **_NUM)] = 0.5
 
 
 class Grid(Frozen):

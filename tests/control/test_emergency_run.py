@@ -21,6 +21,9 @@ from tests.control.conftest import Rig, fast, run_rig
 
 @pytest.mark.slow
 def test_emergency_outage_mid_run(tcp_hospital: Site, winter: Profiles) -> None:
+    """``unannounced_cut_h: null``: a cut outside the schedule is planned as no grid for the whole horizon,
+    the maximum-autonomy solve (the default, a cut of 4 h, is the next test's)."""
+
     async def body(rig: Rig) -> None:
         first = await rig.cycle()
         assert first.source == "plan" and not first.emergency.get("active")
@@ -61,10 +64,10 @@ def test_emergency_outage_mid_run(tcp_hospital: Site, winter: Profiles) -> None:
         assert any(kind == "emergency" and "left" in msg for kind, msg in report.events)
         assert report.plan is not None and report.plan.profiles.grid_available.iloc[0] == 1.0
 
-    run_rig(fast(tcp_hospital, horizon=timedelta(hours=12)), winter, body)
+    run_rig(fast(_with_cut_h(tcp_hospital, None), horizon=timedelta(hours=12)), winter, body)
 
 
-def _with_cut_h(site: Site, hours: float) -> Site:
+def _with_cut_h(site: Site, hours: float | None) -> Site:
     assert site.grid is not None and site.grid.schedule is not None
     schedule = site.grid.schedule.model_copy(update={"unannounced_cut_h": hours})
     return site.model_copy(update={"grid": site.grid.model_copy(update={"schedule": schedule})})

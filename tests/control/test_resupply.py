@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from microgrid.control.resupply import delivery_time, long_plan_steps, reserve_hours
+from microgrid.control.resupply import delivery_step, delivery_time, long_plan_steps, reserve_hours
 from microgrid.profiles import Profiles
 from microgrid.site import Site
 from microgrid.state import SiteState
@@ -38,6 +38,22 @@ def test_the_fuel_kept_for_a_surprise_cut_need_not_outlast_the_delivery() -> Non
     assert reserve_hours(12.0, T, T + timedelta(hours=30)) == 12.0
     assert reserve_hours(12.0, T, T + timedelta(hours=4, minutes=30)) == 4.5
     assert reserve_hours(12.0, T, T - HOUR) == 12.0  # came already: the next one is not known
+
+
+@pytest.mark.parametrize(
+    ("delivery_at", "step"),
+    [
+        (None, None),
+        (T - HOUR, None),  # came already: the stock measured now holds it
+        (T, None),
+        (T + timedelta(minutes=15), 1),
+        (T + timedelta(minutes=20), 2),  # the step it falls in counts as before it
+        (T + timedelta(hours=23, minutes=45), 95),
+        (T + timedelta(hours=24), None),  # after the 96-step horizon
+    ],
+)
+def test_the_fine_plan_counts_the_stock_until_the_delivery(delivery_at: datetime | None, step: int | None) -> None:
+    assert delivery_step(T, timedelta(minutes=15), 96, delivery_at) == step
 
 
 def test_an_operators_delivery_time() -> None:
@@ -71,3 +87,21 @@ def test_a_known_delivery_lowers_the_value_of_fuel(tcp_hospital: Site, winter: P
     assert none > 0
     assert two_days < none
     assert within is None
+
+
+def test_a_delivery_within_the_plan_bounds_the_stock_until_then(tcp_hospital: Site, winter: Profiles) -> None:
+    """With the delivery 12 h ahead, the plan's stock row covers its first 48 steps only (a ``dispatch``
+    event says so); a delivery two days ahead leaves the spec's row."""
+
+    async def body(rig: Rig) -> list[list[str]]:
+        notes = []
+        for delivery in (timedelta(hours=12), timedelta(days=2)):
+            rig.ctl.fuel_delivery_at = rig.now() + delivery
+            report = await rig.cycle()
+            notes.append([why for kind, why in report.events if kind == "dispatch" and "delivery" in why])
+            await rig.step()
+        return notes
+
+    within, later = run_rig(tcp_hospital, winter, body)
+    assert within == ["fuel delivery within the plan: the stocks bound its first 48 steps only"]
+    assert later == []

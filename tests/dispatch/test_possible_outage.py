@@ -367,6 +367,68 @@ def test_steps_without_grid_are_definite_not_possible() -> None:
     assert not off_only.contingency
 
 
+# -- (c) a possible outage weighs less than a certain one -------------------------------------------
+
+
+def _certain_now_or_possible_later(probability: float | None) -> microgrid.Plan:
+    """Critical 50 kW for 3 h; no grid at step 0 (certain), grid at 1 and 2, step 2 a possible outage;
+    a genset (0.25 l/kWh, diesel at 40) with 12.5 l: enough for one hour of the critical load."""
+    over = (
+        {}
+        if probability is None
+        else {"schedule": {"queue": "1.1", "source": "s", "possible_outage_probability": probability}}
+    )
+    sections = {
+        "generators": [genset(fuel_per_hour_running=0.0)],
+        "fuels": diesel(price=40.0, stock=12.5),
+        "loads": [CRITICAL],
+        "grid": grid(**over),
+    }
+    columns = {"load.crit": [50.0] * 3, "grid.available": [0, 1, 1]}
+    return _plan(sections, columns, [0, 0, 1])
+
+
+def test_without_a_probability_the_shadow_counts_as_certain_and_the_plan_sheds_now() -> None:
+    """ρ = 1 (no schedule, or probability 1): serving now costs 12.5 l × 40 = 500 and leaves the shadow
+    50 kWh short (50,000); shedding now costs 50,000 and the shadow burns the 12.5 l for free. So the
+    model sheds the certain hour for the possible one: 50,000 + 2 × 50 imported = 50,100."""
+    for probability in (None, 1.0):
+        plan = _certain_now_or_possible_later(probability)
+        assert _shed_kwh(plan, "crit", slice(0, 1)) == pytest.approx(50.0)
+        assert plan.objective == pytest.approx(50_100.0)
+        assert plan.contingency[0].shed_kwh == pytest.approx(0.0, abs=1e-6)
+
+
+def test_a_possible_outage_at_half_its_value_never_outweighs_a_certain_loss_now() -> None:
+    """``possible_outage_probability: 0.5``: serving now 500 + 0.5 × 50,000 = 25,500 (+ 100 imported)
+    against 50,100: the certain hour is served, the possible one would be short (penalty 25,000)."""
+    plan = _certain_now_or_possible_later(0.5)
+    assert _shed_kwh(plan, "crit", slice(None)) == pytest.approx(0.0, abs=1e-6)
+    assert col(plan, "generator.dg.kw")[0] == pytest.approx(50.0)
+    assert plan.objective == pytest.approx(500.0 + 100.0)
+    (window,) = plan.contingency
+    assert window.shed_kwh == pytest.approx(50.0)
+    assert window.penalty == pytest.approx(25_000.0)
+
+
+@pytest.mark.parametrize(
+    ("mask", "weight"),
+    [
+        ([0, 0, 0, 0, 0], 0.0),
+        ([1, 0, 0, 0, 0], 0.5),
+        ([1, 0, 1, 0, 0], 0.5),
+        ([1, 0, 1, 0, 1], 1 / 3),
+        ([1, 1, 1, 1, 1], 0.5),
+    ],
+)
+def test_windows_together_never_weigh_more_than_one_certain_outage(mask: list[int], weight: float) -> None:
+    """ρ = min(p, 1/k) for k windows: a litre burnt now is short in every later window's fuel row."""
+    schedule = {"queue": "1.1", "source": "s"}
+    site, profiles, st = setup(tiny_site(loads=[CRITICAL], grid=grid(schedule=schedule)), {"load.crit": [1.0] * 5})
+    inputs = DispatchInputs(site, profiles, st, 0.0, 60, possible_outage=np.array(mask, dtype=bool))
+    assert inputs.outage_weight() == pytest.approx(weight)
+
+
 def test_plan_takes_the_mask_and_is_off_by_default() -> None:
     sections = {"batteries": [LOSSY_200], "loads": [CRITICAL], "grid": grid(max_import_kw=200.0)}
     columns = {"load.crit": [50.0] * 6, "grid.import_price_per_kwh": EXPENSIVE_THEN_CHEAP}
