@@ -136,8 +136,9 @@ class ContingencyWindow:
     demand_kwh, shed_kwh
         Their demand over the window, and what the shadow could not serve [kWh].
     penalty
-        The shadow's shed at the tiers' values of lost load (currency): its term in the
-        optimised objective (not part of :attr:`Plan.objective`, the spec's cost of the plan).
+        The shadow's shed at the tiers' values of lost load times the windows' weight ρ
+        (:meth:`DispatchInputs.outage_weight`) (currency): its term in the optimised objective
+        (not part of :attr:`Plan.objective`, the spec's cost of the plan).
     frame
         The shadow dispatch per step, in the plan's columns (``load.other.served_kw``: other
         tiers served from a surplus).
