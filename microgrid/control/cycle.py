@@ -330,7 +330,9 @@ class Controller:
                 report.events.append(("emergency", changed))
             cut = self._planned_cut_steps()
             if cut is not None:
-                outlook = outlook.with_cut(cut, up_now=bool(est and est.grid_up))
+                # the grid seen back is the cut's end: the schedule again, with every step it is up a possible
+                # outage (emergency mode holds until the grid has stayed up, the shadow covers its going again)
+                outlook = outlook.with_cut(0 if est is not None and est.grid_up else cut)
             elif self.emergency.active:
                 outlook = outlook.without_grid(up_now=bool(est and est.grid_up))
         except Exception as exc:

@@ -70,15 +70,14 @@ class Outlook:
     voided: bool = False
     notes: list[str] = field(default_factory=list)
 
-    def with_cut(self, steps: int, *, up_now: bool = False) -> Outlook:
-        """The same outlook with a cut outside the schedule planned for its first ``steps`` steps (step 0
-        up when the meter sees the grid up now); every later step the grid is up becomes a ``possible``
-        outage, so that the contingency extension carries the protected tiers to the horizon's end
-        should the cut last (``grid.schedule.unannounced_cut_h``)."""
+    def with_cut(self, steps: int) -> Outlook:
+        """The same outlook with a cut outside the schedule planned for its first ``steps`` steps; every
+        later step the grid is up becomes a ``possible`` outage, so that the contingency extension carries
+        the protected tiers to the horizon's end should the cut last (``grid.schedule.unannounced_cut_h``).
+        ``steps = 0`` (the grid seen back while emergency mode holds): the schedule, every step it is up a
+        possible outage."""
         alpha = self.profiles.grid_available.copy()
         alpha.iloc[:steps] = 0.0
-        if up_now:
-            alpha.iloc[0] = 1.0
         possible = np.zeros(len(alpha), dtype=bool)
         possible[steps:] = alpha.to_numpy()[steps:] > 0.5
         return replace(self, profiles=replace(self.profiles, grid_available=alpha), possible_outage=possible)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import numpy as np
 import pytest
 
 from microgrid.profiles import Profiles
@@ -96,5 +97,16 @@ def test_a_cut_planned_to_last_an_hour_keeps_the_critical_tier_covered_beyond_it
         assert plan.contingency and plan.contingency[0].start == plan.frame.index[4]
         assert "critical" in plan.contingency[0].tiers
         assert rig.sim.plant.totals.unserved_kwh["critical"] == 0.0
+
+        rig.sim.plant.grid_forced = True  # the grid is back: the cut is over, emergency mode holds a while
+        await rig.step()
+        report = await rig.cycle()
+        assert report.emergency.get("active") is True and report.plan is not None
+        back = report.plan
+        # the schedule again from now (no cut planned from the next step on), the shadow from now on ...
+        assert np.array_equal(back.profiles.grid_available.to_numpy()[:4], [1.0, 1.0, 1.0, 1.0])
+        assert back.contingency and back.contingency[0].start == back.frame.index[0]
+        # ... so no tier is held shed while the grid can carry it
+        assert sum(float(back.frame[f"load.{t}.shed_kw"].iloc[0]) for t in ("essential", "comfort")) == 0.0
 
     run_rig(fast(_with_cut_h(tcp_hospital, 1.0), horizon=timedelta(hours=12)), winter, body)

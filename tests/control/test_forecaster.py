@@ -117,8 +117,9 @@ def test_a_cut_of_a_planned_length_keeps_the_schedule_after_it_as_a_possible_out
     assert not cut.possible_outage[:4].any()
     assert np.array_equal(cut.possible_outage[4:], before[4:] > 0.5)
     assert (before[4:] < 0.5).any()  # the fixture's schedule has an 'off' step after the cut
-    up = out.with_cut(4, up_now=True)
-    assert up.profiles.grid_available.iloc[0] == 1.0 and up.profiles.grid_available.iloc[1:4].max() == 0.0
+    back = out.with_cut(0)  # the grid seen back: the schedule, every step it is up possible
+    assert np.array_equal(back.profiles.grid_available.to_numpy(), before)
+    assert back.possible_outage is not None and np.array_equal(back.possible_outage, before > 0.5)
 
 
 def test_tariff_prices_replace_the_reference_prices(site_dir: Path) -> None:
