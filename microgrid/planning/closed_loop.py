@@ -44,7 +44,7 @@ import math
 import statistics
 import sys
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -220,12 +220,47 @@ def _progress(i: int, n: int, per_day: int, started: float, report: CycleReport)
         print(f"  {i + 1}/{n} intervals, {elapsed:.0f} s, last source {report.source}", file=sys.stderr, flush=True)
 
 
-async def _loop(ctl: Controller, rec: _Recorder, n: int, progress: bool) -> None:
+@dataclass(frozen=True)
+class _Truck:
+    """The fuel delivery of a simulation: when it comes [UTC] and what it brings [fuel units per fuel];
+    ``units`` None fills each fuel with a stock back to ``fill_to``, its level at the start."""
+
+    at: pd.Timestamp
+    units: dict[str, float] | None
+    fill_to: dict[str, float]
+
+    def pour(self, sim: SimulatedSite) -> None:
+        plant = sim.plant
+        units = self.units
+        if units is None:
+            units = {f: max(0.0, level - (plant.fuel[f] or 0.0)) for f, level in self.fill_to.items()}
+        plant.deliver_fuel(units)
+
+
+def _truck(sim: SimulatedSite, at: datetime | None, units: Mapping[str, float] | None) -> _Truck | None:
+    """``simulate``'s ``fuel_delivery_at`` and ``fuel_delivered`` as a :class:`_Truck` (checked now), or None."""
+    if at is None:
+        if units is not None:
+            raise ValueError("fuel_delivered needs fuel_delivery_at: when the truck comes")
+        return None
+    plant = sim.plant
+    if units is not None:
+        plant.check_delivery(units)
+    fill_to = {f: level for f, level in plant.fuel.items() if level is not None}
+    return _Truck(pd.Timestamp(at).tz_convert("UTC"), None if units is None else dict(units), fill_to)
+
+
+async def _loop(ctl: Controller, rec: _Recorder, n: int, progress: bool, truck: _Truck | None) -> None:
+    """``n`` control intervals: cycle, then the plant's interval; the truck's fuel poured in before the
+    first cycle that starts at or after it comes."""
     interval_s = ctl.site.control.interval.total_seconds()
     hours = interval_s / 3600
     started = time.perf_counter()
     per_day = max(1, round(86400 / interval_s))
     for i in range(n):
+        if truck is not None and rec.sim.plant.clock >= truck.at:
+            truck.pour(rec.sim)
+            truck = None
         report = await ctl.cycle()
         await ctl.settle()  # never needed with the guard off; keeps runs deterministic
         t0 = time.perf_counter()
@@ -256,6 +291,7 @@ def simulate(
     published: Sequence[tuple[datetime, OutageSchedule]] | None = None,
     reference: Profiles | None = None,
     fuel_delivery_at: datetime | None = None,
+    fuel_delivered: Mapping[str, float] | None = None,
 ) -> SimulationResult:
     """Run ``site``'s controller in closed loop against its simulated physics (module docstring).
 
@@ -295,8 +331,12 @@ def simulate(
     fuel_delivery_at
         The next fuel delivery as the controller is told it (UTC): its long outlook rations the fuel
         only until then (:mod:`microgrid.control.resupply`), and within the 24 h plan the stock need
-        last only until then. The simulated tank is not refilled: use it for the end of the simulated
-        period, or for a delivery that comes after it (not before: the plans count on the truck).
+        last only until then. The truck comes then: the simulated tank is filled at the first interval
+        that starts at or after it (``fuel_delivered``); a delivery at or after the period's end fills
+        nothing within it.
+    fuel_delivered
+        What the truck brings [fuel units per fuel name]; None: each fuel with a stock is filled back to
+        its level at the start (a full tank, as the controller's long outlook assumes after a delivery).
     substep_s
         Physics substep [simulated s].
     threads
@@ -324,7 +364,8 @@ def simulate(
     ctl = _controller(site, sim, forecaster, controller, threads=threads, optimizer=optimizer)
     ctl.fuel_delivery_at = fuel_delivery_at
     rec = _Recorder(sim, meter)
-    run_blocking(_loop(ctl, rec, n, progress))
+    truck = _truck(sim, fuel_delivery_at, fuel_delivered)
+    run_blocking(_loop(ctl, rec, n, progress, truck))
     return _result(site, state, rec, controller)
 
 

@@ -29,6 +29,8 @@ a run command but never runs).
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -221,6 +223,34 @@ class SitePlant:
         """Each tier's demand now by the profiles [kW] (what it draws with its relay closed and nothing shed)."""
         row = self._row()
         return {t: float(kw[row]) for t, kw in self._load_kw.items()}
+
+    # -- operations on the plant ---------------------------------------------------------------
+
+    def deliver_fuel(self, units: Mapping[str, float]) -> None:
+        """A truck pours ``units`` of each named fuel into the tank now [fuel units]. The level sender's
+        100 % follows the fullest the tank has been (its level at the start, or after a delivery).
+
+        Raises
+        ------
+        ValueError
+            :meth:`check_delivery`'s: nothing is poured then.
+        """
+        self.check_delivery(units)
+        for name, amount in units.items():
+            level = (self.fuel[name] or 0.0) + amount
+            self.fuel[name] = level
+            self.initial_fuel[name] = max(self.initial_fuel.get(name) or 0.0, level)
+
+    def check_delivery(self, units: Mapping[str, float]) -> None:
+        """Raise ValueError naming the fuel when ``units`` names a fuel the site does not have, one with no
+        stock kept (unlimited), or an amount that is negative or not finite."""
+        for name, amount in units.items():
+            if name not in self.fuel:
+                raise ValueError(f"fuel delivery: the site has no fuel {name!r} (it has {sorted(self.fuel)})")
+            if self.fuel[name] is None:
+                raise ValueError(f"fuel delivery: {name!r} has no stock kept (unlimited), nothing to fill")
+            if not math.isfinite(amount) or amount < 0:
+                raise ValueError(f"fuel delivery: {name!r} needs a finite amount >= 0, got {amount!r}")
 
     # -- plant-level faults ----------------------------------------------------------------
 

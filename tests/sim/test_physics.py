@@ -7,7 +7,9 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from microgrid.point_names import FUEL_LEVEL_L, FUEL_LEVEL_PCT
 from microgrid.profiles import profiles_from_frame
+from microgrid.sim.adapters import GensetAdapter
 from microgrid.sim.physics import SitePlant
 from microgrid.site import site_from_dict
 from tests.conftest import tiny_site
@@ -155,6 +157,26 @@ def test_genset_starts_after_delay_ramps_and_burns_fuel() -> None:
     for _ in range(200):  # runs dry, then stops
         plant.advance(60)
     assert plant.fuel["diesel"] == 0.0 and not g.running and g.power_kw == 0.0
+
+
+def test_a_delivery_fills_the_tank_and_the_level_sender_reads_it() -> None:
+    """100 l at the start, 60 l burnt down to 40, a truck of 90 l: 130 l in the tank, the sender's 100 % the
+    fullest the tank has been (130 l), so it reads 100 %; a later truck that does not overfill keeps it."""
+    gen = {"id": "g", "fuel": "diesel", "max_kw": 100, "min_kw": 20, "fuel_per_kwh": 0.25, "fuel_per_hour_running": 4.0}
+    site = _site(generators=[gen], fuels={"diesel": {"unit": "l", "price_per_unit": 60, "stock": 100.0}})
+    plant = SitePlant(site, _profiles(site, crit=10, comf=0, grid=1))
+    sender = GensetAdapter(plant=plant, asset="g")
+    plant.fuel["diesel"] = 40.0
+    assert sender.values()[FUEL_LEVEL_PCT] == 40.0
+    plant.deliver_fuel({"diesel": 90.0})
+    assert plant.fuel["diesel"] == 130.0 and sender.values()[FUEL_LEVEL_L] == 130.0
+    assert sender.values()[FUEL_LEVEL_PCT] == 100.0
+    plant.fuel["diesel"] = 13.0
+    plant.deliver_fuel({"diesel": 52.0})
+    assert sender.values()[FUEL_LEVEL_PCT] == 50.0
+    with pytest.raises(ValueError, match="no fuel 'gas'"):
+        plant.deliver_fuel({"diesel": 1.0, "gas": 1.0})
+    assert plant.fuel["diesel"] == 65.0  # refused whole: nothing poured
 
 
 def test_opening_a_relay_drops_that_tier() -> None:
