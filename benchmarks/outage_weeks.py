@@ -24,14 +24,27 @@ that second MILP.
 ``--delivery-at-end`` tells the closed loop that the next fuel delivery comes when the week ends
 (``simulate(..., fuel_delivery_at=)``, what ``microgrid override --fuel-delivery-at`` does on a site):
 its long outlook then rations the fuel over the week only, the end perfect foresight plans for.
+
+``--max-nodes N`` stops the closed loop's solves at N branch-and-bound nodes instead of
+``--time-limit`` (:func:`microgrid.dispatch.effort.deterministic`): two runs then give the same week
+on any machine, however loaded (README's work-limit figures use 300). A single closed-loop week is
+chaotic (a change of 0.05 UAH/kWh in one cost moved one by 8 %): compare changes on several
+``--seeds``; ``--mpc-only`` skips the rules and perfect foresight for that (perfect foresight does
+not change with the controller) and, with more than one seed, the mean and range per site and pattern
+are printed at the end::
+
+    python benchmarks/outage_weeks.py --site hospital --pattern rotating --seeds 0 1 2 3 \
+        --delivery-at-end --max-nodes 300 --mpc-only
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import sys
 import time
+from typing import Any
 
 import pandas as pd
 
@@ -41,8 +54,6 @@ from microgrid.state import SiteState
 
 
 def main(argv: list[str] | None = None) -> int:
-    from microgrid.planning.baselines import perfect_foresight
-    from microgrid.planning.closed_loop import simulate, simulated_schedule
     from microgrid.planning.outage_weeks import PATTERNS, SITES, outage_week
 
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n", 1)[0])
@@ -74,6 +85,16 @@ def main(argv: list[str] | None = None) -> int:
         f"unannounced_cut_h, default {UNANNOUNCED_CUT_H:g}; 0: emergency mode plans for no grid at all)",
     )
     parser.add_argument(
+        "--max-nodes",
+        type=int,
+        default=None,
+        help="stop each closed-loop solve at this many branch-and-bound nodes instead of --time-limit "
+        "(deterministic: the same week on any machine)",
+    )
+    parser.add_argument(
+        "--mpc-only", action="store_true", help="run the closed loop only (no rules, no perfect foresight)"
+    )
+    parser.add_argument(
         "--late-return-h",
         type=float,
         default=None,
@@ -81,53 +102,80 @@ def main(argv: list[str] | None = None) -> int:
         "[h] (grid.schedule.late_return_h; default: none)",
     )
     args = parser.parse_args(argv)
+    if args.max_nodes is not None and args.max_nodes < 1:
+        parser.error(f"--max-nodes must be at least 1, got {args.max_nodes}")
     print(f"microgrid outage weeks — python benchmarks/outage_weeks.py {' '.join(sys.argv[1:])}".rstrip(), flush=True)
     rows = []
     for site_name in args.site:
         for pattern in args.pattern:
             for seed in args.seeds:
                 week = outage_week(site_name, pattern, seed=seed, fuel_fraction=args.fuel_fraction, days=args.days)
-                solver = {"mip_gap": args.mip_gap, "time_limit_s": args.time_limit}
-                common = {"published": week.published, "reference": week.reference, "days": args.days}
-                if args.delivery_at_end:
-                    common["fuel_delivery_at"] = (week.truth.index[0] + pd.Timedelta(days=args.days)).to_pydatetime()
-                started = time.perf_counter()
-                site = week.site
-                site = simulated_schedule(
-                    site, unannounced_cut_h=args.unannounced_cut_h or None, late_return_h=args.late_return_h
-                )
-                mpc = simulate(site, week.truth, **common, **solver)
-                mpc_s = time.perf_counter() - started
-                rules = simulate(week.site, week.truth, controller="rules", days=args.days)
-                best = perfect_foresight(
-                    week.site,
-                    week.truth,
-                    days=args.days,
-                    mip_gap=args.pf_gap,
-                    time_limit_s=args.pf_time_limit,
-                    autonomy=False,
-                )
-                row = _row(week.name, week.site, mpc.kpis, rules.kpis, best.kpis)
-                if args.same_end:
-                    same = perfect_foresight(
-                        week.site,
-                        week.truth,
-                        state=_less_fuel(week.site, mpc.kpis),
-                        days=args.days,
-                        mip_gap=args.pf_gap,
-                        time_limit_s=args.pf_time_limit,
-                        autonomy=False,
-                    )
-                    row["cost_pf_same_end"] = round(float(same.kpis["cost_total"]))
-                    row["mpc_over_pf_same_end"] = round(float(mpc.kpis["cost_total"]) / row["cost_pf_same_end"], 3)
-                    row["critical_lost_pf_same_end"] = round(float(same.kpis["unserved_kwh.critical"]), 1)
-                row["mpc_s"] = round(mpc_s)
+                row = _run_week(week, args)
                 rows.append(row)
                 print(pd.Series(row).to_string(), "\n", flush=True)
     table = pd.DataFrame(rows).set_index("week")
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(table.to_string())
+        if len(args.seeds) > 1:
+            print(_over_seeds(table).to_string())
     return 0
+
+
+def _run_week(week: Any, args: argparse.Namespace) -> dict[str, object]:
+    """The closed loop of ``week`` (on work limits with ``--max-nodes``), then the rules and perfect
+    foresight unless ``--mpc-only``: one row of the table."""
+    from microgrid.dispatch.effort import WorkLimits, deterministic
+    from microgrid.planning.baselines import perfect_foresight as foresight
+    from microgrid.planning.closed_loop import simulate, simulated_schedule
+
+    solver = {"mip_gap": args.mip_gap, "time_limit_s": args.time_limit}
+    common = {"published": week.published, "reference": week.reference, "days": args.days}
+    if args.delivery_at_end:
+        common["fuel_delivery_at"] = (week.truth.index[0] + pd.Timedelta(days=args.days)).to_pydatetime()
+    started = time.perf_counter()
+    site = simulated_schedule(
+        week.site, unannounced_cut_h=args.unannounced_cut_h or None, late_return_h=args.late_return_h
+    )
+    effort = deterministic(WorkLimits(max_nodes=args.max_nodes)) if args.max_nodes else contextlib.nullcontext()
+    with effort:
+        mpc = simulate(site, week.truth, **common, **solver)
+    mpc_s = time.perf_counter() - started
+    if args.mpc_only:
+        row = _mpc_row(week.name, week.site, mpc.kpis)
+        row["mpc_s"] = round(mpc_s)
+        return row
+    rules = simulate(week.site, week.truth, controller="rules", days=args.days)
+    pf = {"days": args.days, "mip_gap": args.pf_gap, "time_limit_s": args.pf_time_limit, "autonomy": False}
+    best = foresight(week.site, week.truth, **pf)
+    row = _row(week.name, week.site, mpc.kpis, rules.kpis, best.kpis)
+    if args.same_end:
+        same = foresight(week.site, week.truth, state=_less_fuel(week.site, mpc.kpis), **pf)
+        same_cost = round(float(same.kpis["cost_total"]))
+        row["cost_pf_same_end"] = same_cost
+        row["mpc_over_pf_same_end"] = round(float(mpc.kpis["cost_total"]) / same_cost, 3)
+        row["critical_lost_pf_same_end"] = round(float(same.kpis["unserved_kwh.critical"]), 1)
+    row["mpc_s"] = round(mpc_s)
+    return row
+
+
+def _over_seeds(table: pd.DataFrame) -> pd.DataFrame:
+    """Per site and pattern (the week's name without its seed): the closed loop's cost, mean and range,
+    and the largest critical loss and count below the floor over the seeds."""
+    group = table.index.str.rsplit("-", n=1).str[0]
+    by = table.groupby(group)
+    out = pd.DataFrame(
+        {
+            "seeds": by.size(),
+            "cost_mpc_mean": by["cost_mpc"].mean().round(),
+            "cost_mpc_min": by["cost_mpc"].min(),
+            "cost_mpc_max": by["cost_mpc"].max(),
+            "critical_lost_mpc_max": by["critical_lost_mpc"].max(),
+            "below_floor_mpc_max": by["below_floor_mpc"].max(),
+        }
+    )
+    if "mpc_over_pf" in table:
+        out["mpc_over_pf_mean"] = by["mpc_over_pf"].mean().round(3)
+    return out
 
 
 def _less_fuel(site: Site, mpc: pd.Series) -> SiteState:
@@ -138,6 +186,18 @@ def _less_fuel(site: Site, mpc: pd.Series) -> SiteState:
         for name, value in initial.fuel_stock.items()
     }
     return dataclasses.replace(initial, fuel_stock=stock)
+
+
+def _mpc_row(name: str, site: Site, mpc: pd.Series) -> dict[str, object]:
+    fuel = next(iter(site.fuels), "diesel")
+    return {
+        "week": name,
+        "cost_mpc": round(float(mpc["cost_total"])),
+        "critical_lost_mpc": round(float(mpc["unserved_kwh.critical"]), 1),
+        "essential_lost_mpc": round(float(mpc["unserved_kwh.essential"]), 1),
+        "fuel_left_mpc": round(float(mpc.get(f"fuel_left.{fuel}", float("nan"))), 1),
+        "below_floor_mpc": int(mpc["grid_forming_below_floor"]),
+    }
 
 
 def _row(name: str, site: Site, mpc: pd.Series, rules: pd.Series, best: pd.Series) -> dict[str, object]:
