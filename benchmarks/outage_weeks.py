@@ -189,6 +189,7 @@ def _less_fuel(site: Site, mpc: pd.Series) -> SiteState:
 
 
 def _mpc_row(name: str, site: Site, mpc: pd.Series) -> dict[str, object]:
+    """The closed loop's row: its cost, critical and essential kWh lost, fuel left, intervals below the floor."""
     fuel = next(iter(site.fuels), "diesel")
     return {
         "week": name,
@@ -201,20 +202,14 @@ def _mpc_row(name: str, site: Site, mpc: pd.Series) -> dict[str, object]:
 
 
 def _row(name: str, site: Site, mpc: pd.Series, rules: pd.Series, best: pd.Series) -> dict[str, object]:
-    fuel = next(iter(site.fuels), "diesel")
-    return {
-        "week": name,
-        "cost_mpc": round(float(mpc["cost_total"])),
+    """:func:`_mpc_row` with the rules and perfect foresight beside it."""
+    return _mpc_row(name, site, mpc) | {
         "cost_pf": round(float(best["cost_total"])),
         "mpc_over_pf": round(float(mpc["cost_total"]) / float(best["cost_total"]), 3),
         "rules_over_pf": round(float(rules["cost_total"]) / float(best["cost_total"]), 3),
-        "critical_lost_mpc": round(float(mpc["unserved_kwh.critical"]), 1),
         "critical_lost_rules": round(float(rules["unserved_kwh.critical"]), 1),
         "critical_lost_pf": round(float(best["unserved_kwh.critical"]), 1),
-        "essential_lost_mpc": round(float(mpc["unserved_kwh.essential"]), 1),
         "essential_lost_pf": round(float(best["unserved_kwh.essential"]), 1),
-        "fuel_left_mpc": round(float(mpc.get(f"fuel_left.{fuel}", float("nan"))), 1),
-        "below_floor_mpc": int(mpc["grid_forming_below_floor"]),
     }
 
 

@@ -194,9 +194,9 @@ def check_plan(frame: pd.DataFrame, inp: DispatchInputs) -> list[str]:
         kw, on = frame[generator_kw(gen.id)].to_numpy(), frame[generator_on(gen.id)].to_numpy()
         if np.any(kw < gen.min_kw * on - _ABS_TOL_KW) or np.any(kw > gen.max_kw * on + _ABS_TOL_KW):
             problems.append(f"generator {gen.id}: output outside [min_kw, max_kw] while on, or nonzero while off")
+    before = len(inp.fuel_steps())  # the steps before a delivery within the horizon
     for fuel, spec in inp.site.fuels.items():
         stock = inp.fuel_stock(fuel)
-        before = len(inp.fuel_steps())  # the steps before a delivery within the horizon
         burnt = sum(frame[generator_fuel(g.id)].iloc[:before].sum() for g in inp.site.generators if g.fuel == fuel)
         if stock is not None and burnt > stock + _ABS_TOL_KW * max(1.0, stock):
             where = "" if before == inp.steps else f" before the delivery at step {before}"

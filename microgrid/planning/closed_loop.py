@@ -69,6 +69,7 @@ from microgrid.planning.results import SimulationResult
 from microgrid.plans import Plan
 from microgrid.profiles import Profiles
 from microgrid.sim.memory import memory_devices
+from microgrid.sim.physics import SitePlant
 from microgrid.sim.server import SimulatedSite, Substep
 from microgrid.site import OutageScheduleConfig, Site
 from microgrid.site.grid import UNANNOUNCED_CUT_H
@@ -229,8 +230,7 @@ class _Truck:
     units: dict[str, float] | None
     fill_to: dict[str, float]
 
-    def pour(self, sim: SimulatedSite) -> None:
-        plant = sim.plant
+    def pour(self, plant: SitePlant) -> None:
         units = self.units
         if units is None:
             units = {f: max(0.0, level - (plant.fuel[f] or 0.0)) for f, level in self.fill_to.items()}
@@ -259,7 +259,7 @@ async def _loop(ctl: Controller, rec: _Recorder, n: int, progress: bool, truck: 
     per_day = max(1, round(86400 / interval_s))
     for i in range(n):
         if truck is not None and rec.sim.plant.clock >= truck.at:
-            truck.pour(rec.sim)
+            truck.pour(rec.sim.plant)
             truck = None
         report = await ctl.cycle()
         await ctl.settle()  # never needed with the guard off; keeps runs deterministic
