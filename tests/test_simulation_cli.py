@@ -143,3 +143,36 @@ def test_simulate_compare_adds_the_baselines(tmp_path: Path) -> None:
     assert table.loc["perfect_foresight", "cost_above_perfect_foresight"] == 0
     assert table["intervals"].tolist() == [4, 4, 4]
     assert "| KPI | mpc | rules | perfect_foresight |" in (tmp_path / "report.md").read_text(encoding="utf-8")
+
+
+def test_simulate_with_a_fuel_truck(tmp_path: Path) -> None:
+    run = microgrid(
+        "simulate", HOSPITAL, "--profiles", WINTER, "--state", STATE, "--days", "0.25", "--controller", "rules",
+        "--fuel-delivery-at", "2026-01-15T02:00+02:00", "--fuel-delivered", "diesel=100", "--out", tmp_path,
+    )  # fmt: skip
+    assert run.exit_code == 0, run.output
+    intervals = pd.read_parquet(tmp_path / "intervals.parquet")
+    stock = intervals["fuel.diesel.stock"]
+    came = stock - stock.shift(1, fill_value=900.0) + intervals["generator.dg1.fuel"] + intervals["generator.dg2.fuel"]
+    at = pd.Timestamp("2026-01-15T00:00Z")  # 02:00 at +02:00
+    assert came[intervals.index == at].iloc[0] == pytest.approx(100.0)
+    assert came[intervals.index != at].abs().max() < 1e-6
+    assert "2026-01-15T00:00:00+00:00: diesel 100" in (tmp_path / "report.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--fuel-delivery-at", "tomorrow"], "--fuel-delivery-at: not an ISO 8601 time"),
+        (["--fuel-delivery-at", "2026-01-15T02:00"], "--fuel-delivery-at: needs a UTC offset"),
+        (["--fuel-delivered", "diesel=5"], "--fuel-delivered: needs --fuel-delivery-at"),
+        (["--fuel-delivery-at", "2026-01-15T02:00Z", "--fuel-delivered", "petrol=5"], "the site has no fuel 'petrol'"),
+        (["--fuel-delivery-at", "2026-01-15T02:00Z", "--fuel-delivered", "diesel=-5"], "an amount ≥ 0"),
+        (["--fuel-delivery-at", "2026-01-15T02:00Z", "--fuel-delivered", "diesel"], "give FUEL=AMOUNT"),
+    ],
+)
+def test_simulate_refuses_a_bad_truck(tmp_path: Path, args: list[str], message: str) -> None:
+    run = microgrid("simulate", HOSPITAL, "--profiles", WINTER, "--days", "0.1", "--out", tmp_path, *args)
+    assert run.exit_code == 2, run.output
+    assert message in run.output
+    assert not (tmp_path / "report.md").exists()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -32,6 +34,25 @@ DeterministicOpt = Annotated[
         "--deterministic",
         help="Solve on work limits (1,000 branch-and-bound nodes per solve) instead of the time limit, so "
         "that two runs give the same result on any machine (a hard solve then takes as long as it needs).",
+    ),
+]
+
+
+DeliveryAtOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--fuel-delivery-at",
+        help="A fuel truck comes then (ISO 8601 with a UTC offset, e.g. 2026-01-21T08:00+02:00): the simulated "
+        "tank is filled at the first interval starting at or after it, the controller is told it (it rations "
+        "fuel only until then), and perfect foresight (--compare) plans with it.",
+    ),
+]
+DeliveredOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--fuel-delivered",
+        help="What the truck brings, FUEL=AMOUNT in the fuel's unit (repeat per fuel; a fuel not named gets "
+        "nothing). Default: every fuel with a stock filled back to its level at the start.",
     ),
 ]
 
@@ -70,6 +91,8 @@ def simulate(
         float | None, typer.Option("--time-limit-s", min=0.01, help="Solver time limit per solve (s).")
     ] = None,
     deterministic: DeterministicOpt = False,
+    fuel_delivery_at: DeliveryAtOpt = None,
+    fuel_delivered: DeliveredOpt = None,
     out_dir: Annotated[Path, typer.Option("--out", help="Report folder.")] = Path("microgrid-simulation"),
     as_html: Annotated[bool, typer.Option("--html", help="Write report.html instead of report.md.")] = False,
 ) -> None:
@@ -82,6 +105,7 @@ def simulate(
     if forecast not in ("controller", "oracle"):
         raise fail(EXIT_BAD_INPUT, f"--forecast: must be controller or oracle, got {forecast!r}")
     parsed = load_site(site)
+    truck = _truck_options(parsed, fuel_delivery_at, fuel_delivered)
     began = time.perf_counter()
     result, table = _run_simulation(
         parsed,
@@ -96,13 +120,54 @@ def simulate(
         mip_gap=mip_gap,
         time_limit_s=time_limit_s,
         deterministic=deterministic,
+        **truck,
     )
     inputs = {"site": str(site), "profiles": str(profiles), "state": str(state or "the site's initial state")}
     inputs |= {"forecast": forecast, "forecast error": f"{forecast_error:g}", "seed": str(seed)}
     if deterministic:
         inputs["solves"] = "deterministic (work limits, no time limit)"
+    if truck["fuel_delivery_at"] is not None:
+        brings = truck["fuel_delivered"]
+        what = (
+            "each fuel filled back to its start level"
+            if brings is None
+            else ", ".join(f"{name} {units:g}" for name, units in brings.items())
+        )
+        inputs["fuel delivery"] = f"{truck['fuel_delivery_at'].isoformat()}: {what}"
     path = _write_report(parsed, result, out_dir, table=table, inputs=inputs, as_html=as_html)
     _print_summary(parsed, result, time.perf_counter() - began, path)
+
+
+def _truck_options(site: Site, at: str | None, delivered: list[str] | None) -> dict[str, Any]:
+    """``--fuel-delivery-at`` and ``--fuel-delivered`` as ``simulate``'s ``fuel_delivery_at`` and
+    ``fuel_delivered``; exit 2 naming the option on a bad time, a fuel the site lacks, or a bad amount."""
+    from microgrid.control.resupply import delivery_time
+
+    try:
+        when = delivery_time(at)
+    except ValueError as exc:
+        raise fail(EXIT_BAD_INPUT, f"--fuel-delivery-at: {exc}") from None
+    if delivered and when is None:
+        raise fail(EXIT_BAD_INPUT, "--fuel-delivered: needs --fuel-delivery-at (when the truck comes)")
+    units: dict[str, float] | None = None
+    if delivered:
+        units = {}
+        for item in delivered:
+            name, _, amount = item.partition("=")
+            name = name.strip()
+            if name not in site.fuels:
+                known = ", ".join(site.fuels) or "none"
+                raise fail(EXIT_BAD_INPUT, f"--fuel-delivered {item!r}: the site has no fuel {name!r} (it has {known})")
+            try:
+                value = float(amount)
+            except ValueError:
+                value = math.nan
+            if not (math.isfinite(value) and value >= 0):
+                raise fail(EXIT_BAD_INPUT, f"--fuel-delivered {item!r}: give FUEL=AMOUNT, an amount ≥ 0")
+            if site.fuels[name].stock is None:
+                raise fail(EXIT_BAD_INPUT, f"--fuel-delivered {item!r}: fuel {name!r} is unlimited at this site")
+            units[name] = units.get(name, 0.0) + value
+    return {"fuel_delivery_at": when, "fuel_delivered": units}
 
 
 def _print_summary(site: Site, result: Any, seconds: float, path: Path) -> None:
@@ -130,10 +195,13 @@ def _run_simulation(
     mip_gap: float | None,
     time_limit_s: float | None,
     deterministic: bool = False,
+    fuel_delivery_at: datetime | None = None,
+    fuel_delivered: dict[str, float] | None = None,
 ) -> tuple[Any, Any]:
     """Read the profiles and state, simulate, and with ``compare`` the baselines: (result, KPI table or None).
 
     ``deterministic``: every solve on work limits (:func:`microgrid.dispatch.effort.deterministic`).
+    ``fuel_delivery_at``, ``fuel_delivered``: a fuel truck, for the controller run and the baselines.
     Bad input exits with ``EXIT_BAD_INPUT``, a simulation without a plan with ``EXIT_NO_PLAN``.
     """
     from contextlib import nullcontext
@@ -159,6 +227,8 @@ def _run_simulation(
                 mip_gap=mip_gap,
                 time_limit_s=time_limit_s,
                 progress=True,
+                fuel_delivery_at=fuel_delivery_at,
+                fuel_delivered=fuel_delivered,
             )
             solver = {"mip_gap": mip_gap, "time_limit_s": time_limit_s}
             table = None
@@ -172,6 +242,8 @@ def _run_simulation(
                     forecast=forecast,
                     forecast_error=forecast_error,
                     seed=seed,
+                    fuel_delivery_at=fuel_delivery_at,
+                    fuel_delivered=fuel_delivered,
                     **solver,
                 )
         except InputError as exc:

@@ -16,12 +16,17 @@ def add_fuels(m: pyo.ConcreteModel, inp: DispatchInputs) -> None:
     Σ_{t<d} Σ_{g burns f} F[g,t] ≤ stock_f
 
     d = T (the spec), or the step the next delivery comes (``inp.fuel_delivery_step``, extension
-    "delivery": from it on a full tank is assumed).
+    "delivery": from it on a full tank is assumed). With the delivery's amount known
+    (``inp.fuel_delivered``: :meth:`~microgrid.dispatch.inputs.DispatchInputs.fuel_after_delivery`), also::
+
+    Σ_t Σ_{g burns f} F[g,t] ≤ stock_f + D_f         (D_f units delivered)
+    Σ_{t≥d} Σ_{g burns f} F[g,t] ≤ stock_f           (the tank filled back to the stock it has now)
     """
     limited = {f: stock for f in inp.site.fuels if (stock := inp.fuel_stock(f)) is not None}
     burners = {f: [g.id for g in inp.site.generators if g.fuel == f] for f in limited}
     m.F = pyo.Set(initialize=[f for f in limited if burners[f]], ordered=True)
     m.fuel_stock_limit = pyo.Param(m.F, mutable=True, initialize=0.0)
+    m.fuel_after_limit = pyo.Param(m.F, mutable=True, initialize=0.0)
     if inp.terminal is not None:
         m.fuel_budget = pyo.Param(m.F, mutable=True, initialize=0.0)
         m.fuel_value = pyo.Param(m.F, mutable=True, initialize=0.0)
@@ -33,6 +38,15 @@ def add_fuels(m: pyo.ConcreteModel, inp: DispatchInputs) -> None:
         rule=lambda m, f: (
             sum(m.fuel_burnt[g, t] for g in burners[f] for t in before) <= m.fuel_stock_limit[f]
             if len(before)
+            else pyo.Constraint.Skip
+        ),
+    )
+    after = {f: rows[0] for f in m.F if (rows := inp.fuel_after_delivery(f)) is not None}
+    m.fuel_after_delivery = pyo.Constraint(
+        m.F,
+        rule=lambda m, f: (
+            sum(m.fuel_burnt[g, t] for g in burners[f] for t in after[f]) <= m.fuel_after_limit[f]
+            if f in after
             else pyo.Constraint.Skip
         ),
     )
@@ -62,6 +76,8 @@ def set_fuel_data(m: pyo.ConcreteModel, inp: DispatchInputs) -> None:
     its value λ_f − δ_f per unit and 2 δ_f per unit beyond the budget (δ_f = BUDGET_PREMIUM · λ_f)."""
     for f in m.F:
         m.fuel_stock_limit[f] = inp.fuel_stock(f)
+        rows = inp.fuel_after_delivery(f)
+        m.fuel_after_limit[f] = 0.0 if rows is None else rows[1]
         if hasattr(m, "fuel_budget"):
             value = inp.fuel_value(f)
             m.fuel_budget[f] = inp.terminal.fuel_budget.get(f, inp.fuel_stock(f)) if inp.terminal else inp.fuel_stock(f)

@@ -219,6 +219,12 @@ class DispatchInputs:
         The first step at which the next fuel delivery has come, when it comes within the horizon: the
         stocks bound the fuel burnt before it only (a full tank is assumed from it on; extension
         "delivery", ``docs/dispatch-extensions.md``). None: no delivery in the horizon (the spec).
+    fuel_delivered
+        With ``fuel_delivery_step``: what the delivery brings, per fuel name [fuel units], so that the
+        fuel burnt from it on is bounded too (a planner's perfect foresight of a period with a known
+        truck): a number D, all the fuel burnt ≤ stock + D; None for a fuel, the tank filled back to
+        the stock it has now (the fuel burnt from the delivery on ≤ stock). None (default), or a fuel
+        not named: a full tank is assumed from the delivery on (the controller's extension).
     """
 
     site: Site
@@ -234,10 +240,19 @@ class DispatchInputs:
     power_now_kw: Mapping[str, tuple[float, float]] | None = None
     generators_out: frozenset[str] = frozenset()
     fuel_delivery_step: int | None = None
+    fuel_delivered: Mapping[str, float | None] | None = None
 
     def __post_init__(self) -> None:
         if self.fuel_delivery_step is not None and not 0 <= self.fuel_delivery_step <= self.steps:
             raise ValueError(f"fuel_delivery_step must be within 0..{self.steps}, got {self.fuel_delivery_step}")
+        if self.fuel_delivered is not None:
+            if self.fuel_delivery_step is None:
+                raise ValueError("fuel_delivered needs fuel_delivery_step: when the delivery comes")
+            for fuel, units in self.fuel_delivered.items():
+                if fuel not in self.site.fuels:
+                    raise ValueError(f"fuel_delivered names no fuel of the site: {fuel!r}")
+                if units is not None and not (math.isfinite(units) and units >= 0):
+                    raise ValueError(f"fuel_delivered[{fuel!r}] must be a finite amount ≥ 0, got {units}")
         if self.possible_outage is not None:
             mask = np.asarray(self.possible_outage, dtype=bool).reshape(-1)
             if len(mask) != self.steps:
@@ -277,6 +292,20 @@ class DispatchInputs:
     def fuel_steps(self) -> range:
         """The steps whose fuel the stocks must cover: all of them, or those before the delivery."""
         return range(self.steps if self.fuel_delivery_step is None else self.fuel_delivery_step)
+
+    def fuel_after_delivery(self, fuel: str) -> tuple[range, float] | None:
+        """The second stock row of a delivery whose amount is known (``fuel_delivered``): the steps whose
+        fuel it sums and its bound [fuel units] (all steps ≤ stock + D, or the steps from the delivery on
+        ≤ stock for a tank filled back); None without one (no delivery in the horizon, an unlimited fuel,
+        or a full tank assumed)."""
+        stock = self.fuel_stock(fuel)
+        if self.fuel_delivered is None or fuel not in self.fuel_delivered or stock is None:
+            return None
+        d = self.fuel_delivery_step
+        if d is None or d >= self.steps:
+            return None
+        units = self.fuel_delivered[fuel]
+        return (range(self.steps), stock + units) if units is not None else (range(d, self.steps), stock)
 
     def outage_weight(self) -> float:
         """ρ: the weight of a kWh each possible-outage window's shadow sheds, as a share of its value of

@@ -201,6 +201,12 @@ def check_plan(frame: pd.DataFrame, inp: DispatchInputs) -> list[str]:
         if stock is not None and burnt > stock + _ABS_TOL_KW * max(1.0, stock):
             where = "" if before == inp.steps else f" before the delivery at step {before}"
             problems.append(f"fuel {fuel}: burns {burnt:.6g} {spec.unit}{where}, stock is {stock:g}")
+        if (after := inp.fuel_after_delivery(fuel)) is not None:
+            steps, bound = after
+            within = slice(steps.start, steps.stop)
+            burnt = sum(frame[generator_fuel(g.id)].iloc[within].sum() for g in inp.site.generators if g.fuel == fuel)
+            if burnt > bound + _ABS_TOL_KW * max(1.0, bound):
+                problems.append(f"fuel {fuel}: burns {burnt:.6g} {spec.unit} with the delivery, {bound:g} to burn")
     for arr in inp.site.pv:
         if np.any(frame[pv_kw(arr.id)].to_numpy() > inp.profiles.pv_kw[arr.id].to_numpy() + _ABS_TOL_KW):
             problems.append(f"pv {arr.id}: output above the forecast")

@@ -91,6 +91,7 @@ def shape_of(
         feeder_shape,
         inp.terminal is not None,
         inp.fuel_delivery_step,
+        tuple((f, rows[0]) for f in limited if (rows := inp.fuel_after_delivery(f)) is not None),
         linear,
     )
 

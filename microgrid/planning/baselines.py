@@ -22,6 +22,8 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
@@ -58,6 +60,8 @@ def run_controller(
 
     ``deterministic``: every solve on work limits instead of ``time_limit_s``
     (:func:`microgrid.dispatch.effort.deterministic`), so that two runs give the same result on any machine.
+    A fuel delivery (``fuel_delivery_at``, ``fuel_delivered`` among ``closed_loop``) reaches perfect
+    foresight too.
 
     Raises
     ------
@@ -68,7 +72,11 @@ def run_controller(
         raise ValueError(f"controller must be one of {', '.join(CONTROLLERS)}, got {controller!r}")
     with work_limits() if deterministic else contextlib.nullcontext():
         if controller == "perfect_foresight":
-            return perfect_foresight(site, profiles, state=state, days=days, mip_gap=mip_gap, time_limit_s=time_limit_s)
+            keys = ("fuel_delivery_at", "fuel_delivered")
+            truck: dict[str, Any] = {k: v for k, v in closed_loop.items() if k in keys}
+            return perfect_foresight(
+                site, profiles, state=state, days=days, mip_gap=mip_gap, time_limit_s=time_limit_s, **truck
+            )
         options = {"mip_gap": mip_gap, "time_limit_s": time_limit_s} | closed_loop
         return simulate(site, profiles, state=state, days=days, controller=controller, **options)
 
@@ -88,6 +96,8 @@ def compare(
     lookahead_days: float = 1.0,
     progress: bool = False,
     done: dict[str, SimulationResult] | None = None,
+    fuel_delivery_at: datetime | None = None,
+    fuel_delivered: Mapping[str, float] | None = None,
 ) -> pd.DataFrame:
     """The closed loop (``mpc``), the rule-based peer (``rules``) and ``perfect_foresight`` on the same profiles.
 
@@ -97,7 +107,10 @@ def compare(
     (:func:`~microgrid.planning.closed_loop.simulate`); perfect foresight is one MILP over the whole
     period (``window_days``: chained windows instead) with its own solver defaults.
     ``done``: results already simulated with these settings (by controller name), reused as they are.
+    ``fuel_delivery_at``, ``fuel_delivered``: a fuel delivery, as ``simulate`` takes it, for all three (the
+    closed loop is told it and the truck comes; perfect foresight plans with it).
     """
+    truck: dict[str, Any] = {"fuel_delivery_at": fuel_delivery_at, "fuel_delivered": fuel_delivered}
     results = dict(done or {})
     if "mpc" not in results:
         results["mpc"] = simulate(
@@ -111,12 +124,15 @@ def compare(
             mip_gap=mip_gap,
             time_limit_s=time_limit_s,
             progress=progress,
+            **truck,
         )
     if "rules" not in results:
-        results["rules"] = simulate(site, profiles, state=state, days=days, controller="rules", progress=progress)
+        results["rules"] = simulate(
+            site, profiles, state=state, days=days, controller="rules", progress=progress, **truck
+        )
     if "perfect_foresight" not in results:
         results["perfect_foresight"] = perfect_foresight(
-            site, profiles, state=state, days=days, window_days=window_days, lookahead_days=lookahead_days
+            site, profiles, state=state, days=days, window_days=window_days, lookahead_days=lookahead_days, **truck
         )
     results = {name: results[name] for name in ("mpc", "rules", "perfect_foresight")}
     table = pd.DataFrame({name: r.kpis for name, r in results.items()}).T

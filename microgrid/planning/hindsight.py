@@ -18,7 +18,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from datetime import timedelta
+from collections.abc import Mapping
+from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -154,6 +155,43 @@ def _autonomy(site: Site, truth: Profiles, intervals: pd.DataFrame, initial: Sit
     return pd.DataFrame(rows, index=intervals.index, columns=["autonomy.critical_h", "autonomy.critical_essential_h"])
 
 
+def _delivery(
+    site: Site,
+    profiles: Profiles,
+    state: SiteState,
+    n: int,
+    *,
+    at: datetime | None,
+    units: Mapping[str, float] | None,
+) -> tuple[int, dict[str, float | None]] | None:
+    """``perfect_foresight``'s delivery as (the step it comes, what it brings per fuel with a stock: an
+    amount, or None for filled back), checked; None without one or when it comes at or after step ``n``."""
+    if at is None:
+        if units is not None:
+            raise ValueError("fuel_delivered needs fuel_delivery_at: when the truck comes")
+        return None
+    for fuel, amount in (units or {}).items():
+        if fuel not in site.fuels:
+            raise ValueError(f"fuel_delivered names no fuel of the site: {fuel!r}")
+        if not (math.isfinite(amount) and amount >= 0):
+            raise ValueError(f"fuel_delivered[{fuel!r}] must be a finite amount ≥ 0, got {amount}")
+    step = int(profiles.index[:n].searchsorted(pd.Timestamp(at).tz_convert("UTC")))
+    if step >= n:
+        return None
+    limited = [f for f in site.fuels if state.fuel_stock.get(f, site.fuels[f].stock) is not None]
+    return step, {f: None if units is None else float(units.get(f, 0.0)) for f in limited}
+
+
+def _pour(site: Site, intervals: pd.DataFrame, initial: SiteState, step: int, units: dict[str, float | None]) -> None:
+    """The delivery in the ``fuel.*`` stock columns: from ``step`` on, what it brought is in the tank."""
+    for name, amount in units.items():
+        column = intervals[fuel_stock(name)].to_numpy(dtype=float, copy=True)
+        start = initial.fuel_stock.get(name, site.fuels[name].stock) or 0.0
+        poured = amount if amount is not None else start - (column[step - 1] if step > 0 else start)
+        column[step:] += poured
+        intervals[fuel_stock(name)] = column
+
+
 def _stock(intervals: pd.DataFrame, name: str, row: int) -> float | None:
     value = float(intervals[fuel_stock(name)].iloc[row])
     return None if math.isnan(value) else value
@@ -187,6 +225,8 @@ def perfect_foresight(
     threads: int | None = 1,
     autonomy: bool = True,
     operational: bool = False,
+    fuel_delivery_at: datetime | None = None,
+    fuel_delivered: Mapping[str, float] | None = None,
 ) -> SimulationResult:
     """The spec's model over the whole period with the true profiles (module docstring).
 
@@ -212,12 +252,28 @@ def perfect_foresight(
         only, and its rolling horizon makes every step a first one). Perfect foresight then knows the
         future but keeps the reserve and switches whole feeders as the closed loop must: the baseline for
         what the closed loop loses by not knowing.
+    fuel_delivery_at, fuel_delivered
+        A fuel delivery within the period, as ``simulate`` takes it: it comes at the first step that starts
+        at or after ``fuel_delivery_at`` and brings ``fuel_delivered`` [fuel units per fuel name; a fuel
+        not named gets nothing], or None: each fuel with a stock filled back to its level at the start.
+        The stocks then bound the fuel burnt before it, and all the fuel burnt by the stock plus what it
+        brings (``DispatchInputs.fuel_delivered``); the ``fuel.*`` columns show the delivery. Needs the one
+        MILP of the period (``window_days`` None) when it falls within the period.
+
+    Raises
+    ------
+    ValueError
+        For a delivery within the period with ``window_days``, ``fuel_delivered`` without
+        ``fuel_delivery_at``, or an amount for a fuel the site does not have or that is not ≥ 0.
     """
     initial = state or SiteState.initial(site)
     n = round(days * 24 / profiles.step_h) if days is not None else profiles.steps
     per_window = n if window_days is None else max(1, round(window_days * 24 / profiles.step_h))
     ahead = 0 if window_days is None else max(0, round(lookahead_days * 24 / profiles.step_h))
     truth = extend(profiles, n + ahead)
+    delivery = _delivery(site, truth, initial, n, at=fuel_delivery_at, units=fuel_delivered)
+    if delivery is not None and window_days is not None:
+        raise ValueError("perfect foresight with a fuel delivery within the period needs one MILP (window_days=None)")
     gap = PF_MIP_GAP if mip_gap is None else mip_gap
     default_limit = PF_TIME_LIMIT_S if window_days is not None else PF_WHOLE_TIME_LIMIT_S
     limit = default_limit if time_limit_s is None else time_limit_s
@@ -226,6 +282,8 @@ def perfect_foresight(
         keep = min(per_window, n - start)
         profiles_w = window(truth, start, keep + ahead)
         inputs = DispatchInputs(site, profiles_w, current, gap, limit)
+        if delivery is not None:
+            inputs = dataclasses.replace(inputs, fuel_delivery_step=delivery[0], fuel_delivered=delivery[1])
         if operational:
             inputs = _operational(inputs)
         began = time.perf_counter()
@@ -234,6 +292,8 @@ def perfect_foresight(
         current = _state_after(site, plan, keep, current)
     intervals = pd.concat(parts)
     intervals.index.name = "timestamp"
+    if delivery is not None:
+        _pour(site, intervals, initial, *delivery)
     if autonomy:
         intervals = intervals.join(_autonomy(site, truth, intervals, initial))
     else:

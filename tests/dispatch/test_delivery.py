@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from microgrid.dispatch import DispatchInputs, ModelCache, optimize
+from microgrid.dispatch.results import check_plan
 from microgrid.dispatch.reuse import shape_of
 from tests.conftest import tiny_site
 from tests.dispatch.helpers import CRITICAL, assert_invariants, col, diesel, genset, grid, setup
@@ -88,3 +89,57 @@ def test_the_delivery_step_is_part_of_a_kept_models_shape() -> None:
     plans = [optimize(dataclasses.replace(inp, fuel_delivery_step=d), cache=cache) for d in (None, 1, None, 1)]
     assert [p.objective for p in plans] == pytest.approx([100_125.0, 375.0, 100_125.0, 375.0])
     assert cache.hits == 2
+
+
+# -- the delivery's amount known (a planner's perfect foresight of a truck) -----------------------------
+# Hand-solved on ISLANDED with the delivery at hour 1: 5 l brought, 12.5 + 5 = 17.5 l in all make 70 kWh,
+# 80 kWh shed; the tank filled back to its 12.5 l: hour 0 from the tank, one hour from the delivery, 50 kWh
+# shed; a full tank assumed (no amount): nothing shed.
+
+
+@pytest.mark.parametrize(
+    ("delivered", "shed_kwh", "burnt_l"),
+    [({"diesel": 5.0}, 80.0, 17.5), ({"diesel": None}, 50.0, 25.0), (None, 0.0, 37.5), ({}, 0.0, 37.5)],
+)
+def test_a_known_amount_bounds_the_fuel_burnt_after_the_delivery(
+    delivered: dict[str, float | None] | None, shed_kwh: float, burnt_l: float
+) -> None:
+    inp = dataclasses.replace(_inputs(1), fuel_delivered=delivered)
+    plan = optimize(inp)
+    assert float(col(plan, "load.crit.shed_kw").sum()) == pytest.approx(shed_kwh, abs=1e-6)
+    assert float(col(plan, "generator.dg.fuel").sum()) == pytest.approx(burnt_l, abs=1e-6)
+    assert plan.objective == pytest.approx(burnt_l * 10 + shed_kwh * 1000)
+
+
+def test_the_checker_flags_fuel_beyond_what_the_delivery_brings() -> None:
+    full_tank = optimize(_inputs(1))  # 37.5 l burnt: fine for a full tank, not for 5 l brought
+    assert check_plan(full_tank.frame, _inputs(1)) == []
+    problems = check_plan(full_tank.frame, dataclasses.replace(_inputs(1), fuel_delivered={"diesel": 5.0}))
+    assert problems == ["fuel diesel: burns 37.5 l with the delivery, 17.5 to burn"]
+
+
+def test_a_kept_model_refreshes_the_amount_and_keeps_its_rows_apart() -> None:
+    flags = {"battery_mode_binaries": False, "grid_direction_binaries": True}
+    base = _inputs(1)
+    amounts = [dataclasses.replace(base, fuel_delivered={"diesel": d}) for d in (5.0, 12.5, None)]
+    assert shape_of(amounts[0], **flags) == shape_of(amounts[1], **flags)  # an amount is a number
+    assert shape_of(amounts[0], **flags) != shape_of(base, **flags)  # a row more
+    assert shape_of(amounts[0], **flags) != shape_of(amounts[2], **flags)  # over other steps
+    cache = ModelCache()
+    plans = [optimize(inp, cache=cache) for inp in (*amounts, amounts[0], base)]
+    assert [p.objective for p in plans] == pytest.approx([80_175.0, 50_250.0, 50_250.0, 80_175.0, 375.0])
+    assert cache.hits == 2
+
+
+@pytest.mark.parametrize(
+    ("delivered", "step", "says"),
+    [
+        ({"diesel": 5.0}, None, "needs fuel_delivery_step"),
+        ({"petrol": 5.0}, 1, "no fuel of the site: 'petrol'"),
+        ({"diesel": -1.0}, 1, "finite amount ≥ 0"),
+        ({"diesel": float("inf")}, 1, "finite amount ≥ 0"),
+    ],
+)
+def test_a_bad_amount_is_refused(delivered: dict[str, float], step: int | None, says: str) -> None:
+    with pytest.raises(ValueError, match=says):
+        dataclasses.replace(_inputs(step), fuel_delivered=delivered)

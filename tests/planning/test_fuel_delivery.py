@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from microgrid.planning.baselines import compare, perfect_foresight
 from microgrid.planning.closed_loop import SimulationResult, simulate
 from microgrid.profiles import Profiles, profiles_from_frame
 from microgrid.site import Site, site_from_dict
@@ -91,3 +92,59 @@ def test_a_bad_delivery_is_refused_before_the_simulation_runs(
     site, profiles = _islanded()
     with pytest.raises(ValueError, match=says):
         simulate(site, profiles, fuel_delivery_at=at, fuel_delivered=delivered)
+
+
+# -- perfect foresight with the truck ---------------------------------------------------------------
+# _islanded by hand: 120 kWh of critical demand (30 kW × 4 h), 10 kWh in the battery above its floor, and
+# the genset makes at most 10 kWh a step (40 kW, the surplus into the battery) for 0.5 + 0.25 · 10 = 3 l,
+# its cheapest litre per kWh. Before 02:00 the 3 l make 10 kWh; after it:
+# - no truck: nothing, 120 − 10 − 10 = 100 kWh lost;
+# - 10 l: 13 l burnt in all, ≤ 3 of them before: 5 steps running, 0.5 · 5 + 0.25 · E = 13 → E = 42 kWh,
+#   120 − 10 − 42 = 68 kWh lost (a tank assumed full after the truck would lose only the 40 kWh before it);
+# - the tank filled back to its 3 l: 3 l after it, 10 kWh, 120 − 30 = 90 kWh lost.
+
+
+def _critical_lost_kwh(result: SimulationResult) -> float:
+    return float(result.intervals["load.critical.shed_kw"].sum() * 0.25)
+
+
+@pytest.mark.parametrize(("delivered", "lost_kwh", "burnt_l"), [(None, 90.0, 6.0), ({"diesel": 10.0}, 68.0, 13.0)])
+def test_perfect_foresight_plans_with_the_truck_by_hand(
+    delivered: dict[str, float] | None, lost_kwh: float, burnt_l: float
+) -> None:
+    site, profiles = _islanded()
+    alone = perfect_foresight(site, profiles, mip_gap=1e-7, autonomy=False)
+    assert _critical_lost_kwh(alone) == pytest.approx(100.0, abs=1e-3)
+    result = perfect_foresight(
+        site, profiles, mip_gap=1e-7, autonomy=False, fuel_delivery_at=TRUCK, fuel_delivered=delivered
+    )
+    assert _critical_lost_kwh(result) == pytest.approx(lost_kwh, abs=1e-3)
+    i = result.intervals
+    fuel = i["generator.g.fuel"]
+    assert fuel[i.index < TRUCK].sum() <= START_L + 1e-6
+    assert fuel.sum() == pytest.approx(burnt_l, abs=1e-4)
+    stock = i["fuel.diesel.stock"]  # the delivery is in the tank from 02:00, every litre accounted for
+    assert _poured(result)[TRUCK] == pytest.approx(START_L if delivered is None else 10.0, abs=1e-6)
+    assert _poured(result)[i.index != TRUCK].abs().max() < 1e-6
+    assert stock.iloc[-1] == pytest.approx(0.0, abs=1e-4) and stock.min() >= -1e-6
+
+
+def test_compare_gives_the_truck_to_all_three() -> None:
+    site, profiles = _islanded()
+    table = compare(site, profiles, fuel_delivery_at=TRUCK, fuel_delivered={"diesel": 10.0}, mip_gap=0.01)
+    assert (table["fuel_burnt.diesel"] > START_L + 5.0).all()  # each burnt fuel of the truck
+    assert (table["fuel_burnt.diesel"] <= START_L + 10.0 + 1e-6).all()  # and no more than came
+    assert table.loc["perfect_foresight", "unserved_kwh.critical"] == pytest.approx(68.0, abs=0.5)
+    # the closed loops lose less than the model's bound only by the plant's latitude: the simulated battery
+    # carries the load below its 10 % floor (10 kWh at most; the model never goes there)
+    assert (table["unserved_kwh.critical"] >= 68.0 - 10.0 - 0.5).all()
+
+
+def test_perfect_foresight_refuses_a_truck_it_cannot_plan() -> None:
+    site, profiles = _islanded()
+    with pytest.raises(ValueError, match="needs one MILP"):
+        perfect_foresight(site, profiles, window_days=1 / 24, fuel_delivery_at=TRUCK)
+    with pytest.raises(ValueError, match="no fuel of the site: 'petrol'"):
+        perfect_foresight(site, profiles, fuel_delivery_at=TRUCK, fuel_delivered={"petrol": 1.0})
+    with pytest.raises(ValueError, match="needs fuel_delivery_at"):
+        perfect_foresight(site, profiles, fuel_delivered={"diesel": 1.0})
