@@ -25,6 +25,8 @@ RESERVE_NOW_SHARE = 0.6
 """Default π₀ as a share of the most important tier's value of lost load (``ReserveInputs.of``)."""
 RESERVE_LATER_SHARE = 0.3
 """Default π over a whole horizon as a share of that value (``ReserveInputs.of``)."""
+RESERVE_EARLY_CHARGE_SHARE = 1e-4
+"""Default ε, the early-charge tie-breaker, as a share of that value (``ReserveInputs.of``)."""
 
 
 @dataclass(frozen=True)
@@ -49,8 +51,12 @@ class ReserveInputs:
         per kWh: keep that below the most important tier's value of lost load, or the plan would
         rather shed that load than miss its reserve.
     now_cost_per_kwh
-        π₀: the same in the first step, the one executed before the next cycle re-plans
-        [currency/kWh]; None: π.
+        π₀: the same in the first step when it is islanded, the one executed before the next cycle
+        re-plans [currency/kWh]; None: π.
+    early_charge_per_kwh
+        ε: how much more a kWh charged at the horizon's end costs than one charged now, in proportion
+        to the step in between [currency/kWh]; a tie-breaker far below any price difference, so that
+        of two charges at the same price the plan takes the earlier (0: off).
     """
 
     battery: str
@@ -60,6 +66,7 @@ class ReserveInputs:
     genset_trip: bool = False
     shortfall_cost_per_kwh: float = 0.0
     now_cost_per_kwh: float | None = None
+    early_charge_per_kwh: float = 0.0
 
     @classmethod
     def of(
@@ -73,7 +80,8 @@ class ReserveInputs:
         tier's value of lost load: π₀ = 0.6 · v₁ in the step executed now (a plan that leaves it short
         lets the next deviation take the battery below its floor: everything but that tier is shed, or
         a genset started, first) and π = 0.3 · v₁ · hold / horizon later (a reserve short over the whole
-        horizon costs at most 0.9 of the load it protects, so the plan never sheds that load to hold it).
+        horizon costs at most 0.9 of the load it protects, so the plan never sheds that load to hold it);
+        ε = 10⁻⁴ · v₁ (0.2 UAH/kWh at the hospital, far below a tariff's zones).
         """
         cfg, battery = site.control.reserve, site.grid_forming_battery()
         if cfg is None or battery is None:
@@ -86,7 +94,8 @@ class ReserveInputs:
             horizon = horizon_h or site.control.horizon.total_seconds() / 3600
             price = RESERVE_LATER_SHARE * voll * hold / horizon
         now = cfg.now_cost_per_kwh if cfg.now_cost_per_kwh is not None else RESERVE_NOW_SHARE * voll
-        return cls(battery.id, max(cfg.min_kw, kw or 0.0), hold, cfg.ride_through, cfg.genset_trip, price, now)
+        early = RESERVE_EARLY_CHARGE_SHARE * voll
+        return cls(battery.id, max(cfg.min_kw, kw or 0.0), hold, cfg.ride_through, cfg.genset_trip, price, now, early)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
 
+from microgrid.dispatch.fuels import BUDGET_PREMIUM
 from microgrid.dispatch.inputs import DispatchInputs, TerminalValues
 from microgrid.dispatch.results import extract, variable_series
 from microgrid.dispatch.reuse import KeptModel, ModelCache, new_model
@@ -30,7 +31,7 @@ from microgrid.plans import SolveStatus
 from microgrid.profiles import Profiles
 from microgrid.site import Site
 
-__all__ = ["OutlookValues", "coarsen", "fuel_reserve", "serve_first_cap", "solve_outlook"]
+__all__ = ["OutlookValues", "coarsen", "fuel_reserve", "no_fuel_into_storage", "serve_first_cap", "solve_outlook"]
 
 
 @dataclass(frozen=True)
@@ -187,6 +188,41 @@ def _capped(values: TerminalValues, cap: TerminalValues) -> TerminalValues:
     )
 
 
+STORAGE_BELOW_FUEL = 0.95
+"""μ_b as a share, at most, of what the fine plan pays to make a stored kWh from a capped fuel
+(:func:`no_fuel_into_storage`)."""
+
+
+def no_fuel_into_storage(inp: DispatchInputs, values: TerminalValues) -> TerminalValues:
+    """The values with μ_b below what the fine plan pays to make a stored kWh from a fuel whose λ_f the cap
+    lowered: no profit in burning fuel to fill a battery for the horizon's end.
+
+    The LP's values are consistent (a stored kWh is worth no more than the fuel that makes it), but the
+    cap lowers λ_f alone: with λ_f at its cap and μ_b at v₁ / 2, a genset at full output makes a stored
+    kWh for (π_f + (1 − δ) λ_f) · (a + b0 / Pmax) / ηc, less than μ_b, and the fine plan ran it flat out
+    to charge the battery in an outage, shedding every tier but the most important (the boiler house,
+    70 % of full service's diesel: ≈ 200 kWh of diesel in the battery when the grid came back, the tank
+    dry a day later). So for every battery μ_b ≤ STORAGE_BELOW_FUEL × min over capped fuels f and their
+    gensets g of (π_f + (1 − δ) λ_f) · (a_g + b0_g / Pmax_g) / ηc_b (δ: ``BUDGET_PREMIUM``). Values the
+    cap left alone are the LP's, untouched.
+    """
+    cap = serve_first_cap(inp).fuel_value
+    capped = [f for f, v in values.fuel_value.items() if f in cap and v >= cap[f] - 1e-9]
+    costs = [
+        (inp.site.fuels[f].price_per_unit + (1 - BUDGET_PREMIUM) * values.fuel_value[f])
+        * (g.fuel_per_kwh + g.fuel_per_hour_running / g.max_kw)
+        for f in capped
+        for g in inp.site.generators
+        if g.fuel == f and g.max_kw > 0
+    ]
+    if not costs:
+        return values
+    per_kwh = STORAGE_BELOW_FUEL * min(costs)
+    batteries = {b.id: b for b in inp.site.batteries}
+    energy = {b: min(v, per_kwh / batteries[b].charge_efficiency) for b, v in values.energy_value.items()}
+    return dataclasses.replace(values, energy_value=energy)
+
+
 def _relaxed_generators(frame: pd.DataFrame, m: pyo.ConcreteModel, inp: DispatchInputs) -> pd.DataFrame:
     """The gensets' columns as the LP solved them (``extract`` rounds u to 0/1, which a relaxation is not)."""
     out = frame.copy()
@@ -231,7 +267,7 @@ def _solve(kept: KeptModel, inp: DispatchInputs, at_h: float, started: float) ->
         kind = InfeasibleError if result.status is SolveStatus.INFEASIBLE else SolveError
         raise kind(f"the outlook of {inp.site.site.name!r}: {result.status.value}")
     k = min(inp.steps, max(1, round(at_h / inp.step_h))) - 1
-    values = _capped(_duals(model, compiled, result.row_duals, inp, k), serve_first_cap(inp))
+    values = no_fuel_into_storage(inp, _capped(_duals(model, compiled, result.row_duals, inp, k), serve_first_cap(inp)))
     frame = _relaxed_generators(extract(model, inp), model, inp)
     burnt = {
         f: float(sum(frame[generator_fuel(g.id)].iloc[: k + 1].sum() for g in inp.site.generators if g.fuel == f))

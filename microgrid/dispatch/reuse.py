@@ -66,6 +66,8 @@ def shape_of(
             reserve.ride_through,
             reserve.genset_trip,
             reserve.shortfall_cost_per_kwh,
+            reserve.now_cost_per_kwh,
+            reserve.early_charge_per_kwh,
         )
     feeders = inp.feeders
     feeder_shape = None

@@ -125,6 +125,46 @@ def test_no_reserve_while_the_grid_is_up() -> None:
     assert kept.reserve is not None and kept.reserve.held_kw == pytest.approx([0.0, 0.0])
 
 
+def test_with_the_grid_up_a_battery_below_its_floor_is_charged_back_at_once_and_early() -> None:
+    """At 10 kWh against its 20 kWh floor, 10 kW of critical load, the grid up for 3 h at 1 per kWh, then an
+    hour without it (the genset at 45 for 10 kWh). The spec's widened bound lets the battery carry the
+    hour down to 10 kWh again: 10 kWh bought in any of the three hours (40). With the reserve the battery
+    ends the islanded hour at its floor, so holds 30 kWh when the grid goes: 20 kWh bought (50), and back
+    at its floor after the first hour; with the early-charge spread it takes all 20 kWh then (the grid
+    may go early), at the same cost."""
+    inp = _inputs(
+        {"load.crit": [10.0] * 4, "grid.available": [1, 1, 1, 0]},
+        batteries=[battery(soc_min=0.2, initial_soc=0.1)],
+        grid=grid(import_price_per_kwh=1.0),
+    )
+    spec = _solve(inp)
+    floor = _solve(inp, reserve=_reserve(0.0))
+    early = _solve(inp, reserve=_reserve(0.0, early_charge_per_kwh=0.01))
+    assert spec.objective == pytest.approx(40.0)  # 30 kWh of load from the grid and 10 into the battery
+    assert floor.objective == pytest.approx(50.0) and early.objective == pytest.approx(50.0)
+    assert col(floor, "battery.bat.soc")[0] >= 0.2 - 1e-9
+    assert floor.reserve is not None and floor.reserve.penalty == pytest.approx(0.0, abs=1e-6)
+    assert col(early, "battery.bat.charge_kw") == pytest.approx([20.0, 0.0, 0.0, 0.0], abs=1e-6)
+    assert col(early, "battery.bat.soc") == pytest.approx([0.3, 0.3, 0.3, 0.2])
+    assert col(early, "load.crit.shed_kw") == pytest.approx([0.0] * 4, abs=1e-6)
+
+
+def test_with_the_grid_up_the_first_steps_shortfall_costs_the_later_price() -> None:
+    """Empty against a 20 kWh floor, charging at 5 kW at most, the grid up: 15 kWh short after the first
+    hour and 10 after the second, each priced π = 100 per kWh-hour (the grid is there now: not π₀ = 1000,
+    which is for an islanded step executed now, when the next deviation takes the battery down)."""
+    inp = _inputs(
+        {"load.crit": [0.0, 0.0], "grid.available": [1, 1]},
+        batteries=[battery(soc_min=0.2, initial_soc=0.0, max_charge_kw=5.0)],
+        grid=grid(import_price_per_kwh=1.0),
+    )
+    plan = _solve(inp, reserve=_reserve(0.0, now_cost_per_kwh=1000.0))
+    assert col(plan, "battery.bat.charge_kw") == pytest.approx([5.0, 5.0])
+    assert plan.reserve is not None
+    assert plan.reserve.short_kwh == pytest.approx([15.0, 10.0])
+    assert plan.reserve.penalty == pytest.approx(100.0 * (15.0 + 10.0))
+
+
 def test_genset_trip_holds_the_running_gensets_output() -> None:
     """N-1: 40 kW for 2 h from 30 kWh (floor 20 kWh). If the running genset tripped, the battery would
     carry its output: with ``genset_trip`` (R = 0) the reserve held is at least the genset's output in every
@@ -165,6 +205,7 @@ def test_the_sites_reserve_section_sizes_the_inputs() -> None:
     whole_day = reserve.now_cost_per_kwh + (96 - 1) * reserve.shortfall_cost_per_kwh
     assert whole_day < 2000.0
     assert ReserveInputs.of(site, kw=60.0).kw == 60.0  # type: ignore[union-attr]
+    assert reserve.early_charge_per_kwh == pytest.approx(1e-4 * 2000.0)  # far below the tariff's zones
 
 
 # -- feeders --------------------------------------------------------------------------------------

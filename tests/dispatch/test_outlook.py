@@ -75,6 +75,23 @@ def test_the_values_are_capped_where_serving_the_most_important_tier_must_pay() 
     assert values.terminal.energy_value["bat"] <= 500.0 + 1e-9
 
 
+def test_with_the_fuel_value_capped_no_fuel_is_burnt_to_fill_the_battery_for_the_horizons_end() -> None:
+    """The capped case above: λ at its cap (1101.1 per litre) and μ at v₁ / 2 = 500 would make a kWh stored
+    at the end worth more than the fuel that makes it at full output ((10 + 0.85 λ) · 0.27 ≈ 255: the
+    fine plan's price of fuel within its budget): a fine plan of two hours with no load would run the
+    genset flat out into the battery. The stored kWh is valued below that instead: the genset stays off."""
+    inp = _inputs({"load.crit": [60.0] * 6, "load.comfort": [0.0] * 6}, stock=0.0)
+    values = solve_outlook(inp, at_h=2.0).terminal
+    make = (10.0 + 0.85 * values.fuel_value["diesel"]) * (0.25 + 2.0 / 100.0)
+    assert values.energy_value["bat"] == pytest.approx(0.95 * make)
+    fine = _inputs({"load.crit": [0.0, 0.0], "load.comfort": [0.0, 0.0]}, stock=50.0)
+    inconsistent = TerminalValues(values.fuel_value, {"bat": 500.0}, {"diesel": 0.0})
+    burnt = optimize(dataclasses.replace(fine, terminal=inconsistent))
+    assert sum(col_of(burnt.frame, "generator.dg.kw")) == pytest.approx(50.0)  # the cap alone: battery filled
+    kept = optimize(dataclasses.replace(fine, terminal=values))
+    assert col_of(kept.frame, "generator.dg.kw") == pytest.approx([0.0, 0.0], abs=1e-6)
+
+
 def test_the_long_plan_rations_evenly() -> None:
     """Fuel for 30 of the 40 kW of comfort over four hours (the relaxed genset burns 0.25 l/kWh + 2 l/h × u,
     u ≥ kW / 100: 4 · (0.25 · 60 + 2 · 0.6) = 64.8 l): 40 kWh of comfort are shed. The LP alone is
