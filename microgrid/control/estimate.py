@@ -47,6 +47,7 @@ from microgrid.control.plausibility import (
     GENSET_IDLE_FRACTION,
     GRID_CHECK_FRACTION,
     GRID_CHECK_KW,
+    SETPOINT_FOLLOW_KW,
     SOC_CHECK_FRACTION,
     FeederCheck,
     FuelCheck,
@@ -259,7 +260,10 @@ class Estimator:
             soc_pct, power = _value(ms, pt.SOC_PCT), _value(ms, pt.BATTERY_POWER_KW)
             fresh = all(ms[n].quality is Quality.OK for n in (pt.SOC_PCT, pt.BATTERY_POWER_KW) if n in ms)
             if soc_pct is not None and fresh:
-                est.soc[bat.id] = self._cross_checked_soc(bat, soc_pct, power, est, by_asset.get(bat.id, ""))
+                asked = _fresh(ms, pt.POWER_SETPOINT_KW)
+                est.soc[bat.id] = self._cross_checked_soc(
+                    bat, soc_pct, power, est, by_asset.get(bat.id, ""), asked_kw=asked
+                )
             elif soc_pct is not None:  # a stale copy is no evidence either way: the check starts again
                 est.soc[bat.id] = soc_pct / 100
                 self._soc_tracks.pop(bat.id, None)
@@ -280,13 +284,25 @@ class Estimator:
                 est.charge_limit_kw[bat.id] = est.discharge_limit_kw[bat.id] = 0.0
 
     def _cross_checked_soc(
-        self, bat: Battery, soc_pct: float, power_kw: float | None, est: Estimate, device: str
+        self,
+        bat: Battery,
+        soc_pct: float,
+        power_kw: float | None,
+        est: Estimate,
+        device: str,
+        *,
+        asked_kw: float | None = None,
     ) -> float:
-        """The SOC to believe: the register's, unless it has not moved while the battery has (docstring)."""
+        """The SOC to believe: the register's, unless it has not moved while the battery has (docstring).
+        ``asked_kw``: the setpoint read back, integrated instead of a power reading frozen away from it."""
         track = self._soc_tracks.get(bat.id)
         if track is None or track.reading_pct != soc_pct:
             self._soc_tracks[bat.id] = SocTrack(soc_pct, soc_pct / 100, 0.0, power_kw, est.time, est.time)
             return soc_pct / 100
+        frozen = power_kw is not None and power_kw == track.reading_kw
+        track.reading_kw = power_kw
+        if frozen and asked_kw is not None and power_kw is not None and abs(asked_kw - power_kw) > SETPOINT_FOLLOW_KW:
+            power_kw = asked_kw  # a reading frozen away from the setpoint: what a following inverter does
         eta = {"eta_c": bat.charge_efficiency, "eta_d": bat.discharge_efficiency}
         track.advance(power_kw, est.time, cap_kwh=bat.capacity_kwh, **eta)
         if abs(track.out_kwh) < SOC_CHECK_FRACTION * bat.capacity_kwh:

@@ -10,7 +10,10 @@ A reading is **implausible**:
   the battery's measured power (the power read at a cycle, held over the interval before it)
   exceeds ``SOC_CHECK_FRACTION`` of its capacity: a register frozen while the battery moves (an
   idle battery whose register froze and that is then asked to discharge escapes the estimate's
-  whole-device frozen check);
+  whole-device frozen check). A power reading that has not moved since the last cycle while the
+  setpoint read back asks for more than ``SETPOINT_FOLLOW_KW`` away from it is no evidence of what
+  the battery does: the setpoint is integrated instead (an inverter follows its setpoint), so a
+  battery whose whole image froze while idle, then asked to discharge, is caught too;
 * **the grid meter**: every one of its readings identical to the last cycle's (a live meter's
   power moves) and its ``grid_power_kw`` (export > 0) away from PV + batteries + gensets − tier
   loads, all measured, by more than :func:`balance_tolerance_kw`; or saying "up" while the
@@ -58,6 +61,7 @@ __all__ = [
     "GENSET_START_ALLOWANCE",
     "GRID_CHECK_FRACTION",
     "GRID_CHECK_KW",
+    "SETPOINT_FOLLOW_KW",
     "SOC_CHECK_FRACTION",
     "TIER_NEVER_ZERO",
     "FeederCheck",
@@ -85,6 +89,12 @@ SOC_CHECK_FRACTION = 0.03
 """Energy through a battery [fraction of its capacity] after which an unchanged SOC register is
 implausible: three times a 1 %-resolution register's step, ≈ 7 min of full power on the hospital's
 batteries (a cycle later at most)."""
+
+SETPOINT_FOLLOW_KW = 5.0
+"""A battery's power reading unchanged since the last cycle and further than this from the setpoint read
+back [kW] is taken to be frozen: the SOC check integrates the setpoint instead (a live inverter's
+reading moves, and follows its setpoint within a few kW; the safety layer never asks a battery at a
+limit for more)."""
 
 GENSET_IDLE_FRACTION = 0.02
 """A genset delivering less than this fraction of its ``max_kw`` delivers nothing [fraction]: 4 kW on the
@@ -164,6 +174,13 @@ class SocTrack:
     time: datetime
     """The last cycle's time (``since``: when the reading was first seen)."""
     since: datetime
+    reading_kw: float | None = None
+    """The power register's last reading [kW] (``power_kw`` is what was integrated: the setpoint read back
+    when the reading was frozen away from it)."""
+
+    def __post_init__(self) -> None:
+        if self.reading_kw is None:
+            self.reading_kw = self.power_kw
 
     def advance(self, power_kw: float | None, now: datetime, *, cap_kwh: float, eta_c: float, eta_d: float) -> None:
         """Integrate the measured power up to ``now``: the power read now, held since the last cycle (it is

@@ -54,9 +54,9 @@ class ReserveInputs:
         π₀: the same in the first step when it is islanded, the one executed before the next cycle
         re-plans [currency/kWh]; None: π.
     early_charge_per_kwh
-        ε: how much more a kWh charged at the horizon's end costs than one charged now, in proportion
-        to the step in between [currency/kWh]; a tie-breaker far below any price difference, so that
-        of two charges at the same price the plan takes the earlier (0: off).
+        ε: how much more a kWh charged into the grid-forming battery at the horizon's end costs than one
+        charged now, in proportion to the step in between [currency/kWh]; a tie-breaker far below any
+        price difference, so that of two charges at the same price the plan takes the earlier (0: off).
     """
 
     battery: str

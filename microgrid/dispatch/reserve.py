@@ -4,8 +4,9 @@ Formulation, switch and reasoning: ``docs/dispatch-extensions.md``. In every ste
 (α[t] = 0) the grid-forming battery b takes every deviation from the plan; it keeps power headroom
 r[t] and, at the end of the step, energy above its floor for r[t] over the hold time. Both are soft:
 what is missing is priced, so a battery already below its floor is brought back up first, with the
-grid up too. And the batteries are ready early: of two charges at the same price the earlier costs a
-little less, so a battery is full before a cut that comes early, not just in time for the published one.
+grid up too. And b is ready early: of two charges at the same price the earlier costs a little less,
+so it is full before a cut that comes early, not just in time for the published one (b only: at the
+instant of a cut its charge just stops, where another battery's would drain b until the next write).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def add_reserve(m: pyo.ConcreteModel, inp: DispatchInputs) -> None:
         r[t] ≥ p[g,t] + R                                  (genset trip, N-1; both only where isl[t] = 1)
         cost += Σ_t π[t] · (Δ / h · s_e[t] + Δ · s_p[t])     π[0] = π₀ if isl[0] = 1 (the step executed
                                                             now, islanded), π otherwise
-        cost += ε · Σ_t Σ_b (t / T) · Δ · c[b,t]            (early charging)
+        cost += ε · Σ_t (t / T) · Δ · c[b,t]                (early charging, b the grid-forming battery)
 
     isl[t] = 1 − α[t] (1 in an outage), R the forecast-error reserve, h the hold time, π₀ and π the
     shortfall costs per kWh, ε the early-charge spread (``ReserveInputs``). With the grid up r[t] may
@@ -83,15 +84,15 @@ def add_reserve(m: pyo.ConcreteModel, inp: DispatchInputs) -> None:
 
 
 def reserve_penalty(m: pyo.ConcreteModel, inp: DispatchInputs) -> pyo.Expression:
-    """Σ_t π[t] · (Δ / h · s_e[t] + Δ · s_p[t]) + ε · Σ_t Σ_b (t / T) · Δ · c[b,t] [currency]: π₀ in the
-    first step when it is islanded, π otherwise; the early-charge spread ε."""
+    """Σ_t π[t] · (Δ / h · s_e[t] + Δ · s_p[t]) + ε · Σ_t (t / T) · Δ · c[b,t] [currency]: π₀ in the
+    first step when it is islanded, π otherwise; the early-charge spread ε on the grid-forming battery b."""
     spec = _spec(inp)
     later = spec.shortfall_cost_per_kwh
     short = m.reserve_now_price * _short_kwh(m, inp, 0) + sum(later * _short_kwh(m, inp, t) for t in m.T if t > 0)
     if spec.early_charge_per_kwh <= 0:
         return short
     late = spec.early_charge_per_kwh * inp.step_h / inp.steps
-    return short + sum(late * t * m.charge_kw[b, t] for b in m.B for t in m.T if t > 0)
+    return short + sum(late * t * m.charge_kw[spec.battery, t] for t in m.T if t > 0)
 
 
 def reserve_shortfall_kwh(m: pyo.ConcreteModel, inp: DispatchInputs) -> pyo.Expression:

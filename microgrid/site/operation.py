@@ -30,8 +30,8 @@ class Reserve(Frozen):
     While the grid is down the grid-forming inverter takes every deviation from the plan (forecast
     error, a genset starting late or not at all): the plan keeps power headroom and energy above
     ``soc_min`` for it, and a battery below that is brought back up before anything but the most
-    important tier's load, with the grid up too (charged back at once); and of two charges at the same
-    price the plan takes the earlier, so that a cut that starts early finds the batteries full.
+    important tier's load, with the grid up too (charged back at once); and of two charges of it at the
+    same price the plan takes the earlier, so that a cut that starts early finds it full.
 
     The reserve [kW] is ``max(min_kw, error_sigmas × RMS)`` of the change in measured net load
     (demand − PV) from one cycle to the next, over the controller's measured history (just

@@ -414,6 +414,48 @@ def test_a_frozen_soc_register_is_caught_by_its_cross_check_and_the_floor_holds(
     run_rig(tcp_hospital, winter, body, optimizer=plan, state=state)
 
 
+def test_an_idle_battery_whose_whole_image_froze_is_caught_when_asked_to_discharge(
+    tcp_hospital: Site, winter: Profiles
+) -> None:
+    """bess1 idle at 25 %; its whole register image freezes (SOC 25 %, power 0 kW: an idle battery's image
+    does not move, so the whole-device frozen check cannot tell); then the plan asks 100 kW. The power
+    reading stays at 0 while the setpoint read back says 100: the SOC check integrates the setpoint
+    (26.3 kWh in the interval, 0.25 → 0.145), finds the register unchanged, and the safety layer works on
+    the model's SOC from then on: bess1 stops at its floor. Integrating the frozen 0 kW instead, the
+    estimate would stay at 25 % and bess1 be driven to empty (the drill ``bess1-frozen-moving`` with the
+    image frozen while idle: 141 unsafe writes)."""
+    idle = lambda inputs: synthetic_plan(inputs, {})  # noqa: E731
+    plan = Optimizer(idle, lambda inputs: synthetic_plan(inputs, {"battery.bess1.discharge_kw": 100.0}))
+    state = SiteState(soc={"bess1": 0.25, "bess2": 0.50}, generators={}, fuel_stock={})
+    floor = next(b.soc_min for b in tcp_hospital.batteries if b.id == "bess1")
+
+    async def body(rig: Rig) -> None:
+        first = await rig.cycle()
+        assert battery_setpoints(rig)["bess1"] == pytest.approx(0.0)
+        await rig.step()
+        rig.sim.faults["bess1-inverter"] = Fault(frozen=True)
+        second = await rig.cycle()  # bess1 asked 100 kW; its image holds the last refresh (idle, 25 %)
+        assert first.estimate is not None and second.estimate is not None
+        assert second.estimate.health["bess1-inverter"] == "ok"
+        assert battery_setpoints(rig)["bess1"] == pytest.approx(100.0)
+        await rig.step()
+        third = await rig.cycle()
+        est = third.estimate
+        assert est is not None and est.health["bess1-inverter"] == "implausible"
+        assert "SOC register unchanged at 25 %" in est.implausible["bess1-inverter"]
+        truth = rig.sim.plant.batteries["bess1"].soc
+        assert truth == pytest.approx(0.145, abs=0.01) and est.soc["bess1"] == pytest.approx(truth, abs=0.01)
+        lowest = truth
+        for _ in range(4):
+            await rig.step()
+            await rig.cycle()
+            lowest = min(lowest, rig.sim.plant.batteries["bess1"].soc)
+        assert lowest >= floor - 0.01
+        assert battery_setpoints(rig)["bess1"] <= 0.0
+
+    run_rig(tcp_hospital, winter, body, optimizer=plan, state=state)
+
+
 def test_a_genset_reporting_running_while_delivering_nothing_is_not_counted_on(
     tcp_hospital: Site, winter: Profiles
 ) -> None:
