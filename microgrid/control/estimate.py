@@ -47,6 +47,7 @@ from microgrid.control.plausibility import (
     GENSET_IDLE_FRACTION,
     GRID_CHECK_FRACTION,
     GRID_CHECK_KW,
+    POWER_FROZEN_CYCLES,
     SETPOINT_FOLLOW_KW,
     SOC_CHECK_FRACTION,
     FeederCheck,
@@ -299,8 +300,9 @@ class Estimator:
         if track is None or track.reading_pct != soc_pct:
             self._soc_tracks[bat.id] = SocTrack(soc_pct, soc_pct / 100, 0.0, power_kw, est.time, est.time)
             return soc_pct / 100
-        frozen = power_kw is not None and power_kw == track.reading_kw
+        track.unmoved = track.unmoved + 1 if power_kw is not None and power_kw == track.reading_kw else 0
         track.reading_kw = power_kw
+        frozen = track.unmoved >= POWER_FROZEN_CYCLES
         if frozen and asked_kw is not None and power_kw is not None and abs(asked_kw - power_kw) > SETPOINT_FOLLOW_KW:
             power_kw = asked_kw  # a reading frozen away from the setpoint: what a following inverter does
         eta = {"eta_c": bat.charge_efficiency, "eta_d": bat.discharge_efficiency}

@@ -10,8 +10,8 @@ A reading is **implausible**:
   the battery's measured power (the power read at a cycle, held over the interval before it)
   exceeds ``SOC_CHECK_FRACTION`` of its capacity: a register frozen while the battery moves (an
   idle battery whose register froze and that is then asked to discharge escapes the estimate's
-  whole-device frozen check). A power reading that has not moved since the last cycle while the
-  setpoint read back asks for more than ``SETPOINT_FOLLOW_KW`` away from it is no evidence of what
+  whole-device frozen check). A power reading that has not moved for ``POWER_FROZEN_CYCLES`` cycles while
+  the setpoint read back asks for more than ``SETPOINT_FOLLOW_KW`` away from it is no evidence of what
   the battery does: the setpoint is integrated instead (an inverter follows its setpoint), so a
   battery whose whole image froze while idle, then asked to discharge, is caught too;
 * **the grid meter**: every one of its readings identical to the last cycle's (a live meter's
@@ -61,6 +61,7 @@ __all__ = [
     "GENSET_START_ALLOWANCE",
     "GRID_CHECK_FRACTION",
     "GRID_CHECK_KW",
+    "POWER_FROZEN_CYCLES",
     "SETPOINT_FOLLOW_KW",
     "SOC_CHECK_FRACTION",
     "TIER_NEVER_ZERO",
@@ -91,10 +92,14 @@ implausible: three times a 1 %-resolution register's step, ≈ 7 min of full pow
 batteries (a cycle later at most)."""
 
 SETPOINT_FOLLOW_KW = 5.0
-"""A battery's power reading unchanged since the last cycle and further than this from the setpoint read
-back [kW] is taken to be frozen: the SOC check integrates the setpoint instead (a live inverter's
+"""A battery's power reading unchanged for ``POWER_FROZEN_CYCLES`` and further than this from the setpoint
+read back [kW] is taken to be frozen: the SOC check integrates the setpoint instead (a live inverter's
 reading moves, and follows its setpoint within a few kW; the safety layer never asks a battery at a
 limit for more)."""
+
+POWER_FROZEN_CYCLES = 2
+"""Cycles in a row a battery's power reading must repeat the one before to count as frozen: one repeat
+may be a reading not yet refreshed (two cycles close together, a clock step)."""
 
 GENSET_IDLE_FRACTION = 0.02
 """A genset delivering less than this fraction of its ``max_kw`` delivers nothing [fraction]: 4 kW on the
@@ -177,6 +182,8 @@ class SocTrack:
     reading_kw: float | None = None
     """The power register's last reading [kW] (``power_kw`` is what was integrated: the setpoint read back
     when the reading was frozen away from it)."""
+    unmoved: int = 0
+    """Cycles in a row the power reading has been identical to the cycle before's."""
 
     def __post_init__(self) -> None:
         if self.reading_kw is None:
