@@ -73,16 +73,22 @@ def _battery(
 
 def _islanded_charge(site: Site, d: Decision, est: Estimate, battery: dict[str, float]) -> list[str]:
     """While the grid is down, the batteries that do not form the grid charge from what PV and the gensets
-    asked to run can spare beyond the connected load, no more: a charge beyond it comes from the
-    grid-forming battery (a charge "from a dead grid": energy moved with losses, the grid-former drained).
-    Their charges are scaled down together to fit; ``battery`` is changed in place."""
+    asked to run **and confirmed running** can spare beyond the connected load, no more: a charge beyond
+    it comes from the grid-forming battery (a charge "from a dead grid": energy moved with losses, the
+    grid-former drained), and a set still starting may never run (the drill ``genset-fails-to-start``:
+    bess1 charged 64 kW for a quarter of an hour from a dg1 that only cranked). Their charges are scaled
+    down together to fit; ``battery`` is changed in place."""
     forming = site.grid_forming_battery()
     if est.grid_up is not False or site.grid is None or forming is None:
         return []
     charging = {b: -kw for b, kw in battery.items() if kw < 0 and b != forming.id}
     if not charging:
         return []
-    gensets = sum(g.max_kw for g in site.generators if d.generator_on.get(g.id) and g.id not in est.generators_out)
+    gensets = sum(
+        g.max_kw
+        for g in site.generators
+        if d.generator_on.get(g.id) and g.id not in est.generators_out and _running(est, g.id)
+    )
     load = sum(kw for t, kw in est.load_kw.items() if est.tier_connected.get(t, True))
     surplus = max(0.0, sum(est.pv_kw.values()) + gensets - load)
     wanted = sum(charging.values())
@@ -92,6 +98,12 @@ def _islanded_charge(site: Site, d: Decision, est: Estimate, battery: dict[str, 
     for b, kw in charging.items():
         battery[b] = -kw * share
     return [f"islanded: charges of {', '.join(charging)} scaled to the {surplus:.1f} kW PV and gensets spare"]
+
+
+def _running(est: Estimate, gen_id: str) -> bool:
+    """The genset is confirmed running by its controller now (its state read and ``on``)."""
+    state = est.generators.get(gen_id)
+    return state is not None and state.on
 
 
 def _generators(site: Site, d: Decision, est: Estimate) -> tuple[dict[str, float], list[str]]:

@@ -339,29 +339,33 @@ def test_live_limits_are_the_inverters_within_the_sites(
 
 
 @pytest.mark.parametrize(
-    ("grid_up", "gens_on", "pv_kw", "expected"),
+    ("grid_up", "asked", "pv_kw", "expected"),
     [
-        (False, (), 0.0, 0.0),  # islanded, nothing spare: bess1 would charge from bess2 (the grid-former)
-        (False, ("dg1",), 0.0, -20.0),  # dg1 (200 kW) against 180 kW of load: 20 kW spare
-        (False, ("dg1",), 40.0, -50.0),  # with 40 kW of PV, 60 kW spare: the charge fits
-        (True, (), 0.0, -50.0),  # grid up: the grid feeds it
+        (False, {}, 0.0, 0.0),  # islanded, nothing spare: bess1 would charge from bess2 (the grid-former)
+        (False, {"dg1": True}, 0.0, -20.0),  # dg1 (200 kW, running) against 180 kW of load: 20 kW spare
+        (False, {"dg1": True}, 40.0, -50.0),  # with 40 kW of PV, 60 kW spare: the charge fits
+        (False, {"dg1": False}, 40.0, 0.0),  # dg1 asked but still starting (it may never run): nothing spare
+        (True, {}, 0.0, -50.0),  # grid up: the grid feeds it
     ],
 )
 def test_islanded_a_battery_charges_only_from_what_pv_and_gensets_spare(
-    hospital: Site, grid_up: bool, gens_on: tuple[str, ...], pv_kw: float, expected: float
+    hospital: Site, grid_up: bool, asked: dict[str, bool], pv_kw: float, expected: float
 ) -> None:
-    """Issue 12's partial override (bess1 = −50 kW during an outage) must not drain bess2, which forms the grid."""
+    """Issue 12's partial override (bess1 = −50 kW during an outage) must not drain bess2, which forms the grid;
+    nor may a genset asked to run count before it is confirmed running (``asked``: genset → running now; the
+    drill genset-fails-to-start)."""
     est = estimate(
         hospital,
         grid_up=grid_up,
         load_kw={"critical": 100.0, "essential": 60.0, "comfort": 20.0},
         pv_kw={"roof": pv_kw},
         soc={"bess1": 0.5, "bess2": 0.5},
+        generators={g.id: GeneratorState(asked.get(g.id, False), 1.0) for g in hospital.generators},
     )
     decision = Decision(
         battery_kw={"bess1": -50.0, "bess2": 0.0},
-        generator_on={g.id: g.id in gens_on for g in hospital.generators},
-        generator_kw={g.id: (g.max_kw if g.id in gens_on else 0.0) for g in hospital.generators},
+        generator_on={g.id: g.id in asked for g in hospital.generators},
+        generator_kw={g.id: (g.max_kw if g.id in asked else 0.0) for g in hospital.generators},
         pv_limit_kw={},
         tier_connected={},
         source="manual",
