@@ -323,9 +323,10 @@ def test_a_genset_that_never_starts_is_seen_and_replaced() -> None:
     """dg1 cranks and never runs (issue 12's drills found it unseen: bess2, forming the grid, ran an hour below
     its floor). Seen within a keep-alive (microgrid.control.starts), dg2 is asked to run at once and dg1 is left
     out of plans; the hospital's ride-through reserve started the set early enough that bess2 never dips. (With
-    the cut planned to last 4 h, ``unannounced_cut_h``'s default, dg1 is first asked at 22:45, not at 22:00: the
-    fault shows in the 23:00 cycle.)"""
-    result = run("genset-fails-to-start", 1.25)
+    the cut planned to last 4 h, ``unannounced_cut_h``'s default, dg1 is first asked at 23:00, not at 22:00: the
+    keep-alive two minutes later sees it has not started, and the fault shows in the 23:15 cycle; the drill's
+    short 1.5 h.)"""
+    result = run("genset-fails-to-start", 1.5)
     assert result.measures.critical_unserved_kwh == 0.0 and result.measures.unsafe == []
     assert result.measures.below_floor_min == 0 and result.measures.lowest_soc["bess2"] >= 0.15
     assert any("'dg1-controller': 'fault'" in line for line in result.measures.timeline)  # the failed start seen
