@@ -29,6 +29,16 @@ RESERVE_EARLY_CHARGE_SHARE = 1e-4
 """Default ε, the early-charge tie-breaker, as a share of that value (``ReserveInputs.of``)."""
 
 
+def check_fuel_delivered(site: Site, units: Mapping[str, float | None]) -> None:
+    """Raise ValueError naming the fuel when a delivery's ``units`` name a fuel ``site`` does not have, or an
+    amount that is not a finite number ≥ 0 (None, "filled back", passes)."""
+    for fuel, amount in units.items():
+        if fuel not in site.fuels:
+            raise ValueError(f"fuel_delivered names no fuel of the site: {fuel!r}")
+        if amount is not None and not (math.isfinite(amount) and amount >= 0):
+            raise ValueError(f"fuel_delivered[{fuel!r}] must be a finite amount ≥ 0, got {amount}")
+
+
 @dataclass(frozen=True)
 class ReserveInputs:
     """The operating reserve of one solve (extension "reserve", ``docs/dispatch-extensions.md``).
@@ -257,11 +267,7 @@ class DispatchInputs:
         if self.fuel_delivered is not None:
             if self.fuel_delivery_step is None:
                 raise ValueError("fuel_delivered needs fuel_delivery_step: when the delivery comes")
-            for fuel, units in self.fuel_delivered.items():
-                if fuel not in self.site.fuels:
-                    raise ValueError(f"fuel_delivered names no fuel of the site: {fuel!r}")
-                if units is not None and not (math.isfinite(units) and units >= 0):
-                    raise ValueError(f"fuel_delivered[{fuel!r}] must be a finite amount ≥ 0, got {units}")
+            check_fuel_delivered(self.site, self.fuel_delivered)
         if self.possible_outage is not None:
             mask = np.asarray(self.possible_outage, dtype=bool).reshape(-1)
             if len(mask) != self.steps:

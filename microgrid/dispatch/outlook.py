@@ -193,7 +193,7 @@ STORAGE_BELOW_FUEL = 0.95
 (:func:`no_fuel_into_storage`)."""
 
 
-def no_fuel_into_storage(inp: DispatchInputs, values: TerminalValues) -> TerminalValues:
+def no_fuel_into_storage(inp: DispatchInputs, values: TerminalValues, cap: TerminalValues) -> TerminalValues:
     """The values with μ_b below what the fine plan pays to make a stored kWh from a fuel whose λ_f the cap
     lowered: no profit in burning fuel to fill a battery for the horizon's end.
 
@@ -204,10 +204,10 @@ def no_fuel_into_storage(inp: DispatchInputs, values: TerminalValues) -> Termina
     70 % of full service's diesel: ≈ 200 kWh of diesel in the battery when the grid came back, the tank
     dry a day later). So for every battery μ_b ≤ STORAGE_BELOW_FUEL × min over capped fuels f and their
     gensets g of (π_f + (1 − δ) λ_f) · (a_g + b0_g / Pmax_g) / ηc_b (δ: ``BUDGET_PREMIUM``). Values the
-    cap left alone are the LP's, untouched.
+    cap left alone are the LP's, untouched. ``cap``: :func:`serve_first_cap` of ``inp``, already applied.
     """
-    cap = serve_first_cap(inp).fuel_value
-    capped = [f for f, v in values.fuel_value.items() if f in cap and v >= cap[f] - 1e-9]
+    top = cap.fuel_value
+    capped = [f for f, v in values.fuel_value.items() if f in top and v >= top[f] - 1e-9]
     costs = [
         (inp.site.fuels[f].price_per_unit + (1 - BUDGET_PREMIUM) * values.fuel_value[f])
         * (g.fuel_per_kwh + g.fuel_per_hour_running / g.max_kw)
@@ -267,7 +267,8 @@ def _solve(kept: KeptModel, inp: DispatchInputs, at_h: float, started: float) ->
         kind = InfeasibleError if result.status is SolveStatus.INFEASIBLE else SolveError
         raise kind(f"the outlook of {inp.site.site.name!r}: {result.status.value}")
     k = min(inp.steps, max(1, round(at_h / inp.step_h))) - 1
-    values = no_fuel_into_storage(inp, _capped(_duals(model, compiled, result.row_duals, inp, k), serve_first_cap(inp)))
+    cap = serve_first_cap(inp)
+    values = no_fuel_into_storage(inp, _capped(_duals(model, compiled, result.row_duals, inp, k), cap), cap)
     frame = _relaxed_generators(extract(model, inp), model, inp)
     burnt = {
         f: float(sum(frame[generator_fuel(g.id)].iloc[: k + 1].sum() for g in inp.site.generators if g.fuel == f))

@@ -26,7 +26,7 @@ import pandas as pd
 
 from microgrid.autonomy import Autonomy
 from microgrid.dispatch import DispatchInputs, optimize
-from microgrid.dispatch.inputs import FeederInputs, ReserveInputs
+from microgrid.dispatch.inputs import FeederInputs, ReserveInputs, check_fuel_delivered
 from microgrid.plan_columns import (
     GRID_AVAILABLE,
     GRID_EXPORT_KW,
@@ -170,11 +170,7 @@ def _delivery(
         if units is not None:
             raise ValueError("fuel_delivered needs fuel_delivery_at: when the truck comes")
         return None
-    for fuel, amount in (units or {}).items():
-        if fuel not in site.fuels:
-            raise ValueError(f"fuel_delivered names no fuel of the site: {fuel!r}")
-        if not (math.isfinite(amount) and amount >= 0):
-            raise ValueError(f"fuel_delivered[{fuel!r}] must be a finite amount ≥ 0, got {amount}")
+    check_fuel_delivered(site, units or {})
     step = int(profiles.index[:n].searchsorted(pd.Timestamp(at).tz_convert("UTC")))
     if step >= n:
         return None
