@@ -54,7 +54,7 @@ from microgrid.control.decisions import (
 from microgrid.control.emergency import Emergency
 from microgrid.control.estimate import Estimate, Estimator, Snapshot
 from microgrid.control.forecast import Forecaster, ForecastSource, Outlook
-from microgrid.control.locks import UNLOCKED, fit_to_fuel, without_locks
+from microgrid.control.locks import UNLOCKED, fit_to_fuel, release_locks_with_grid, without_locks
 from microgrid.control.obedience import WriteWatch
 from microgrid.control.points import hand_back_points, heartbeat_point, to_points
 from microgrid.control.resupply import delivery_step, long_plan_steps, reserve_hours
@@ -364,6 +364,9 @@ class Controller:
         possible = report.outlook.possible_outage if report.outlook is not None else None
         report.terminal = await self._terminal(report, est)
         site, state, fitted = fit_to_fuel(self.site, est.site_state(), forecast.step_h)
+        if est.grid_up and not self.emergency.active:
+            state, released = release_locks_with_grid(site, state)
+            fitted += released
         report.events += [("dispatch", note) for note in fitted]
         delivery = delivery_step(report.start, self.site.control.interval, forecast.steps, self.fuel_delivery_at)
         if delivery is not None:

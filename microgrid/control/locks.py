@@ -21,6 +21,12 @@ plans (:func:`fit_to_fuel`)
   minimum up time (:func:`release_unfed_locks`): the plan may stop it now or keep it on while the
   fuel lasts.
 
+And with the grid back (:func:`release_locks_with_grid`) a running genset of a fuel with a stock is
+past its minimum up time too: a set started late in an outage, held on at its minimum load for up to
+its minimum up time after the grid returned, only displaced grid import with rationed diesel (the
+hospital's rotating week: 390 kWh from the gensets with the grid up, ≈ 105 l of 1,480, every kWh of
+it in the hour after an outage ended).
+
 Both touch only the cycles near the end of a tank. The spec's ``plan`` is unchanged; only the site
 and state the controller hands it are. Pure: numbers in, numbers out.
 
@@ -39,7 +45,15 @@ from microgrid.dispatch.inputs import DispatchInputs, ceil_steps
 from microgrid.site import Generator, Site
 from microgrid.state import GeneratorState, SiteState
 
-__all__ = ["UNLOCKED", "cap_min_up", "fit_to_fuel", "lock_fuel", "release_unfed_locks", "without_locks"]
+__all__ = [
+    "UNLOCKED",
+    "cap_min_up",
+    "fit_to_fuel",
+    "lock_fuel",
+    "release_locks_with_grid",
+    "release_unfed_locks",
+    "without_locks",
+]
 
 UNLOCKED = "every genset free to start or stop now, every tier sheddable in part"
 """What :func:`without_locks` relaxes, as the cycle's event says it."""
@@ -122,6 +136,25 @@ def release_unfed_locks(site: Site, state: SiteState, step_h: float) -> tuple[Si
                 f"genset {gen.id!r}: its minimum up time ({gen.min_up_h:g} h, running {now.hours_in_state:g} h) "
                 f"released: {state.fuel_stock[gen.fuel]:.2f} of {gen.fuel!r} cannot feed the locks at minimum load"
             )
+    return dataclasses.replace(state, generators=generators), tuple(notes)
+
+
+def release_locks_with_grid(site: Site, state: SiteState) -> tuple[SiteState, tuple[str, ...]]:
+    """``state`` with every running, still locked genset of a fuel with a stock past its minimum up time,
+    and a note per genset released; for a cycle that sees the grid up outside emergency mode (the caller's
+    test). Its minimum down time still holds once the plan stops it. ``state`` itself is not changed."""
+    generators = dict(state.generators)
+    notes: list[str] = []
+    for gen in site.generators:
+        now = generators[gen.id]
+        if state.fuel_stock.get(gen.fuel) is not None and now.on and now.hours_in_state < gen.min_up_h:
+            generators[gen.id] = GeneratorState(on=True, hours_in_state=gen.min_up_h)
+            notes.append(
+                f"genset {gen.id!r}: its minimum up time ({gen.min_up_h:g} h, running {now.hours_in_state:g} h) "
+                f"released: the grid is back, and {gen.fuel!r} is rationed"
+            )
+    if not notes:
+        return state, ()
     return dataclasses.replace(state, generators=generators), tuple(notes)
 
 

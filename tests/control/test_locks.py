@@ -13,14 +13,21 @@ from __future__ import annotations
 import pytest
 
 import microgrid
-from microgrid.control.locks import cap_min_up, fit_to_fuel, lock_fuel, release_unfed_locks, without_locks
+from microgrid.control.locks import (
+    cap_min_up,
+    fit_to_fuel,
+    lock_fuel,
+    release_locks_with_grid,
+    release_unfed_locks,
+    without_locks,
+)
 from microgrid.dispatch import DispatchInputs, optimize
 from microgrid.profiles import Profiles
 from microgrid.site import Site
 from microgrid.state import GeneratorState, SiteState
 from tests.conftest import tiny_site
 from tests.control.conftest import Rig, run_rig
-from tests.dispatch.helpers import CRITICAL, col, diesel, genset, setup
+from tests.dispatch.helpers import CRITICAL, col, diesel, genset, grid, setup
 
 LOCKED = genset(min_kw=20.0, min_up_h=2.0, initial_on=True, initial_hours_in_state=0.5)
 
@@ -100,6 +107,28 @@ def test_fit_to_fuel_caps_then_releases_on_the_capped_site() -> None:
     assert plan.objective == pytest.approx(30_095.0, abs=1e-6)  # as the release alone: one step served
 
 
+@pytest.mark.parametrize("stock", [100.0, None])
+def test_with_the_grid_back_a_rationed_fuel_no_longer_holds_a_genset_on(stock: float | None) -> None:
+    """Grid-tied: critical 30 kW for two 1 h steps, the grid at 1 per kWh, the same genset running 0.5 h of
+    its 2 h minimum up time. Locked (the spec's model): 20 kW from it and 10 kWh from the grid in each
+    step, 2 × (7 l × 10 + 10) = 160. With 100 l in the tank the lock is released and the plan stops it at
+    once: 60, all from the grid. An unlimited fuel is not rationed: the lock holds."""
+    site, profiles, state = setup(
+        tiny_site(generators=[LOCKED], fuels=diesel(stock=stock), loads=[CRITICAL], grid=grid()),
+        {"load.crit": [30, 30]},
+    )
+    assert microgrid.plan(site, profiles, state, mip_gap=0.0).objective == pytest.approx(160.0, abs=1e-6)
+    released, notes = release_locks_with_grid(site, state)
+    if stock is None:
+        assert released is state and notes == ()
+        return
+    assert released.generators["dg"] == GeneratorState(True, 2.0)
+    assert state.generators["dg"] == GeneratorState(True, 0.5)  # the caller's state is left alone
+    assert len(notes) == 1 and "'dg'" in notes[0] and "grid is back" in notes[0]
+    plan = microgrid.plan(site, profiles, released, mip_gap=0.0)
+    assert plan.objective == pytest.approx(60.0, abs=1e-6) and list(col(plan, "generator.dg.on")) == [0, 0]
+
+
 def test_without_locks_an_infeasible_model_has_a_plan() -> None:
     """The 13 l case handed to the model as is: infeasible. :func:`without_locks` frees the genset (and
     drops the feeder extension): the released case's optimum, 30,095."""
@@ -135,5 +164,29 @@ def test_the_controller_plans_past_locks_its_last_litres_cannot_feed(tcp_hospita
         assert rig.ctl.site.generators[0].min_up_h == 1.0  # the site itself is left alone
         await rig.step()
         assert rig.sim.plant.totals.unserved_kwh["critical"] == 0.0
+
+    run_rig(tcp_hospital, winter, body, state=state)
+
+
+def test_the_controller_lets_a_genset_stop_when_the_grid_is_back(tcp_hospital: Site, winter: Profiles) -> None:
+    """The hospital with the grid up and dg1 just started (0 h of its 1 h minimum up time), 1,000 l of
+    diesel: the cycle plans from dg1 past its lock, says why, and the plan stops it now (the grid is
+    cheaper than rationed diesel); dg2, stopped, stays stopped."""
+    state = SiteState(
+        soc={"bess1": 0.5, "bess2": 0.5},
+        generators={"dg1": GeneratorState(True, 0.0), "dg2": GeneratorState(False, 24.0)},
+        fuel_stock={"diesel": 1000.0},
+    )
+
+    async def body(rig: Rig) -> None:
+        rig.sim.plant.grid_forced = True
+        report = await rig.cycle()
+        assert report.source == "plan", report.reason
+        notes = [m for kind, m in report.events if kind == "dispatch" and "grid is back" in m]
+        assert len(notes) == 1 and "genset 'dg1'" in notes[0]
+        assert report.plan is not None
+        assert report.plan.state.generators["dg1"] == GeneratorState(True, 1.0)
+        assert not report.plan.state.generators["dg2"].on
+        assert report.plan.frame["generator.dg1.on"].iloc[0] == 0
 
     run_rig(tcp_hospital, winter, body, state=state)
