@@ -15,7 +15,11 @@ Per step of the horizon (``site.control.interval`` steps from the interval start
   ``grid.schedule.late_return_h`` so are the steps that long after each published outage end:
   :func:`late_returns`). Then the meter wins:
   a grid seen **down** now is down for ``outage_assumed_h`` (1 h) and through the rest of a
-  ``possible`` window it fell in; a grid of unknown state is not counted on in step 0; a
+  ``possible`` window it fell in; in a published outage (the schedule says ``off`` now) it is
+  down instead to one step past the published end, the rest of that hour after the end a
+  ``possible`` outage (a late return: the contingency's shadow carries the protected tiers,
+  with a genset if need be, rather than the batteries holding an hour's load at every outage's
+  end); a grid of unknown state is not counted on in step 0; a
   grid seen **up** is up in step 0. In **emergency mode** the grid is 0 at every step;
 * **prices**: the site's tariff zones or price file when it has them
   (:mod:`microgrid.tariffs`), else the reference's.
@@ -232,7 +236,13 @@ class Forecaster:
             outlook.scheduled_now, outlook.voided = str(status.iloc[0]), schedule.voided
         if est is not None:
             apply_present(
-                est, load, alpha, step, outage_assumed_h=self.outage_assumed_h, possible=outlook.possible_outage
+                est,
+                load,
+                alpha,
+                step,
+                outage_assumed_h=self.outage_assumed_h,
+                possible=outlook.possible_outage,
+                published_outage_now=outlook.scheduled_now == "off",
             )
         imp, exp = self._prices(index, rows, notes)
         outlook.profiles = Profiles(
@@ -369,6 +379,7 @@ def apply_present(
     *,
     outage_assumed_h: float = 1.0,
     possible: np.ndarray | None = None,
+    published_outage_now: bool = False,
 ) -> None:
     """Let the present override a forecast, in place (module docstring).
 
@@ -378,13 +389,27 @@ def apply_present(
     window (``possible``: bool per step, or None), through the rest of that window, whose steps
     are then no longer flagged; a grid of unknown state is down in step 0; a grid measured up
     is up in step 0.
+
+    Except in a published outage (``published_outage_now``: the schedule says ``off`` now, so
+    ``alpha`` is 0 from step 0 to its published end, and ``possible`` is given): then the grid is
+    down one step beyond the published end (a late return is seen at the next cycle only) and the
+    rest of ``outage_assumed_h`` after the end is a ``possible`` outage, whose shadow carries the
+    protected tiers (a genset may start for it) instead of energy held in the batteries for an hour
+    that mostly never comes.
     """
     first = load.index[0]
     for tier, kw in est.load_kw.items():
         if est.tier_connected.get(tier, True) and tier in load.columns:
             load.loc[first, tier] = kw
-    if est.grid_up is False:
-        down = max(1, math.ceil(timedelta(hours=outage_assumed_h) / interval))
+    margin = max(1, math.ceil(timedelta(hours=outage_assumed_h) / interval))
+    if est.grid_up is False and published_outage_now and possible is not None and alpha.iloc[0] == 0.0:
+        back = np.flatnonzero(alpha.to_numpy() > 0.0)
+        if len(back):  # the published end is within the horizon
+            end = int(back[0])
+            alpha.iloc[end] = 0.0
+            possible[end + 1 : end + margin] |= alpha.to_numpy()[end + 1 : end + margin] > 0.0
+    elif est.grid_up is False:
+        down = margin
         if possible is not None and possible[0]:  # the possible outage happened: all of its window
             down = max(down, int(np.argmin(possible)) if not possible.all() else len(possible))
             possible[:down] = False

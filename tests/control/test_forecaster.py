@@ -82,6 +82,27 @@ def test_a_late_return_is_a_possible_outage_after_each_published_end(site_dir: P
     assert down.possible_outage is not None and not down.possible_outage[:4].any()
 
 
+def test_in_a_published_outage_a_grid_seen_down_comes_back_a_step_after_the_published_end(site_dir: Path) -> None:
+    """The schedule's possible hours made ``on``: seen down at 06:00 in the 04-08 cut, the grid is planned
+    down to 08:15 (one step past the published end: a late return is seen at the next cycle only) and
+    08:15-09:00, the rest of the assumed hour, is a possible outage (the shadow carries the critical tier)
+    rather than a certain one. Seen down at 09:00, when the schedule says on, it is down for the hour."""
+    path = site_dir / "schedule.csv"
+    path.write_text(path.read_text(encoding="utf-8").replace(",possible", ",on"), encoding="utf-8")
+    site, fc = forecaster(site_dir)
+    at_6 = T0 + timedelta(hours=6)
+    out = fc(at_6, estimate(site, time=at_6, grid_up=False))
+    alpha = out.profiles.grid_available.to_numpy()
+    assert alpha[:9].max() == 0.0 and alpha[9] == 1.0  # 06:00-08:15 down, back at 08:15
+    assert out.possible_outage is not None
+    assert np.flatnonzero(out.possible_outage).tolist() == [9, 10, 11]  # 08:15-09:00
+    at_9 = T0 + timedelta(hours=9)
+    cut = fc(at_9, estimate(site, time=at_9, grid_up=False))
+    assert cut.scheduled_now == "on"
+    assert cut.profiles.grid_available.to_numpy()[:4].max() == 0.0 and cut.profiles.grid_available.iloc[4] == 1.0
+    assert cut.possible_outage is not None and not cut.possible_outage.any()
+
+
 def test_a_spoiled_schedule_keeps_the_last_good_one(site_dir: Path) -> None:
     _, fc = forecaster(site_dir)
     good = fc(T0, None)
