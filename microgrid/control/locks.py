@@ -27,7 +27,7 @@ its minimum up time after the grid returned, only displaced grid import with rat
 hospital's rotating week: 390 kWh from the gensets with the grid up, ≈ 105 l of 1,480, every kWh of
 it in the hour after an outage ended).
 
-Both touch only the cycles near the end of a tank. The spec's ``plan`` is unchanged; only the site
+The first two touch only the cycles near the end of a tank. The spec's ``plan`` is unchanged; only the site
 and state the controller hands it are. Pure: numbers in, numbers out.
 
 Should the plan still be infeasible (a locked relay keeping a tier on that nothing can feed, a genset
