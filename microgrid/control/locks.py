@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 
 from microgrid.dispatch.inputs import DispatchInputs, ceil_steps
 from microgrid.site import Generator, Site
@@ -124,34 +125,37 @@ def release_unfed_locks(site: Site, state: SiteState, step_h: float) -> tuple[Si
         for fuel, need in lock_fuel(site, state, step_h).items()
         if (stock := state.fuel_stock.get(fuel)) is not None and need > stock
     }
-    if not short:
-        return state, ()
-    generators = dict(state.generators)
-    notes: list[str] = []
-    for gen in site.generators:
-        now = generators[gen.id]
-        if gen.fuel in short and now.on and now.hours_in_state < gen.min_up_h:
-            generators[gen.id] = GeneratorState(on=True, hours_in_state=gen.min_up_h)
-            notes.append(
-                f"genset {gen.id!r}: its minimum up time ({gen.min_up_h:g} h, running {now.hours_in_state:g} h) "
-                f"released: {state.fuel_stock[gen.fuel]:.2f} of {gen.fuel!r} cannot feed the locks at minimum load"
-            )
-    return dataclasses.replace(state, generators=generators), tuple(notes)
+    return _past_min_up(
+        site,
+        state,
+        short,
+        lambda fuel: f"{state.fuel_stock[fuel]:.2f} of {fuel!r} cannot feed the locks at minimum load",
+    )
 
 
 def release_locks_with_grid(site: Site, state: SiteState) -> tuple[SiteState, tuple[str, ...]]:
     """``state`` with every running, still locked genset of a fuel with a stock past its minimum up time,
     and a note per genset released; for a cycle that sees the grid up outside emergency mode (the caller's
     test). Its minimum down time still holds once the plan stops it. ``state`` itself is not changed."""
+    rationed = {fuel for fuel, stock in state.fuel_stock.items() if stock is not None}
+    return _past_min_up(site, state, rationed, lambda fuel: f"the grid is back, and {fuel!r} is rationed")
+
+
+def _past_min_up(
+    site: Site, state: SiteState, fuels: set[str], why: Callable[[str], str]
+) -> tuple[SiteState, tuple[str, ...]]:
+    """``state`` with every running, still locked genset burning one of ``fuels`` past its minimum up time
+    (``hours_in_state = min_up_h``), and a note per genset released ending in ``why(fuel)``; ``state``
+    itself when none is."""
     generators = dict(state.generators)
     notes: list[str] = []
     for gen in site.generators:
         now = generators[gen.id]
-        if state.fuel_stock.get(gen.fuel) is not None and now.on and now.hours_in_state < gen.min_up_h:
+        if gen.fuel in fuels and now.on and now.hours_in_state < gen.min_up_h:
             generators[gen.id] = GeneratorState(on=True, hours_in_state=gen.min_up_h)
             notes.append(
                 f"genset {gen.id!r}: its minimum up time ({gen.min_up_h:g} h, running {now.hours_in_state:g} h) "
-                f"released: the grid is back, and {gen.fuel!r} is rationed"
+                f"released: {why(gen.fuel)}"
             )
     if not notes:
         return state, ()
